@@ -1,0 +1,63 @@
+"""Packaging for zc.asyncui: a durable, transactional job queue in ZODB."""
+import os
+
+from setuptools import find_namespace_packages
+from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read(name):
+    with open(os.path.join(HERE, name), encoding='utf-8') as f:
+        return f.read()
+
+
+TESTS_REQUIRE = [
+    'pytest >= 7',
+    'pytest-timeout',
+    'zope.testing',
+]
+
+setup(
+    name='zc.asyncui',
+    version='0.1.0.dev0',
+    description=(
+        'Durable, transactional job queue that lives inside a ZODB '
+        'database: the Python 3 successor of zc.async.'),
+    long_description=read('README.txt') + '\n\n' + read('CHANGES.txt'),
+    long_description_content_type='text/x-rst',
+    license='ZPL-2.1',
+    python_requires='>=3.10',
+    classifiers=[
+        'Framework :: ZODB',
+        'Framework :: Zope :: 3',
+        'License :: OSI Approved :: Zope Public License',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
+    ],
+    package_dir={'': 'src'},
+    # No src/zc/__init__.py: zc is a PEP 420 namespace shared with
+    # zc.lockfile (which ZODB needs); see DESIGN notes in CHANGES.txt.
+    packages=find_namespace_packages(where='src', include=['zc.*']),
+    include_package_data=True,
+    package_data={'zc.asyncui': ['*.zcml', '*.txt']},
+    zip_safe=False,
+    install_requires=[
+        'setuptools',
+        'ZODB >= 6',
+        'ZEO >= 6',
+        'BTrees >= 6',
+        'persistent >= 6',
+        'transaction >= 5',
+        'zope.interface >= 6',
+        'zope.component >= 6',
+        'zope.event >= 5',
+    ],
+    extras_require={'test': TESTS_REQUIRE},
+    entry_points={
+        'console_scripts': ['zc-asyncui = zc.asyncui.main:main'],
+    },
+)

@@ -1,0 +1,481 @@
+"""The per-process dispatcher: activation, pings, polls, worker threads.
+
+One ``Dispatcher`` runs per process per database.  Its poll thread
+activates it in every queue, pings, watches one neighbour for death (each
+live dispatcher watches the next one by UUID, so all are covered), and
+claims jobs for its agents in batches, one commit per batch; the worker
+threads (``zc.asyncui.worker``) run them.
+
+Work is found without waiting for the next poll: a job put by this
+process wakes the dispatcher when its transaction commits, and the poll
+thread checks the storage's last transaction id every few milliseconds (a
+cheap in-memory read, also for ZEO clients), polling the queues only when
+it changed.  ``poll_interval`` is the safety net.
+"""
+import atexit
+import collections
+import datetime
+import logging
+import os
+import socket
+import threading
+import time
+import uuid as uuidlib
+
+import transaction
+
+from zc.asyncui import errors
+from zc.asyncui import instanceuuid
+from zc.asyncui import interfaces
+from zc.asyncui import utils
+from zc.asyncui.agent import Agent
+from zc.asyncui.dispatcherstate import DispatcherState
+from zc.asyncui.worker import AgentWorkers
+import zope.interface
+
+logger = logging.getLogger(__name__)
+
+_registry = {}
+_registry_lock = threading.Lock()
+
+CHANGE_CHECK_SECONDS = 0.02
+PRUNE_SECONDS = 30.0
+
+
+def _seconds(value, name, minimum=0.0):
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise errors.ConfigurationError(
+            '%s must be a number of seconds (or a timedelta), not %r'
+            % (name, value))
+    if value < minimum or (minimum == 0 and value <= 0):
+        raise errors.ConfigurationError(
+            '%s must be > %s seconds, not %r' % (name, minimum, value))
+    return float(value)
+
+
+def start(db, poll_interval=5.0, uuid=None, uuid_file=None,
+          main_agent_size=3, *, ping_interval=30.0, ping_death_interval=60.0,
+          job_retry_policy_factory=None, callback_retry_policy_factory=None,
+          verbose_failures=False):
+    """Start a dispatcher for ``db`` in this process and return it.
+
+    ``uuid`` (or the file ``uuid_file``, default var/instance_uuid.txt)
+    identifies this process.  ``main_agent_size`` > 0 adds an agent named
+    ``main`` of that size, with no filter, to every queue where this
+    dispatcher has none yet.  Raises DispatcherError if a dispatcher with
+    the same UUID already runs in this process, ConfigurationError for bad
+    intervals.
+    """
+    if uuid is None:
+        uuid = instanceuuid.get_uuid(uuid_file)
+    elif not isinstance(uuid, uuidlib.UUID):
+        uuid = uuidlib.UUID(str(uuid))
+    dispatcher = Dispatcher(
+        db, uuid, poll_interval=poll_interval,
+        main_agent_size=main_agent_size, ping_interval=ping_interval,
+        ping_death_interval=ping_death_interval,
+        job_retry_policy_factory=job_retry_policy_factory,
+        callback_retry_policy_factory=callback_retry_policy_factory,
+        verbose_failures=verbose_failures, uuid_file=uuid_file)
+    with _registry_lock:
+        running = _registry.get(uuid)
+        if running is not None and not running.stopped:
+            raise errors.DispatcherError(
+                'A dispatcher with UUID %s already runs in this process;'
+                ' use zc.asyncui.dispatcher.get() to reach it, or stop it'
+                ' first.' % uuid)
+        _registry[uuid] = dispatcher
+    dispatcher.start()
+    return dispatcher
+
+
+def get(uuid=None):
+    """The running dispatcher with ``uuid``; without one, the only
+    dispatcher of this process (None if there is none)."""
+    with _registry_lock:
+        live = {k: d for k, d in _registry.items() if not d.stopped}
+    if uuid is not None:
+        if not isinstance(uuid, uuidlib.UUID):
+            uuid = uuidlib.UUID(str(uuid))
+        return live.get(uuid)
+    if len(live) > 1:
+        raise errors.DispatcherError(
+            'This process runs %d dispatchers (%s): pass the uuid you want.'
+            % (len(live), ', '.join(str(u) for u in live)))
+    return next(iter(live.values()), None)
+
+
+def wake(db):
+    """Make the dispatchers of ``db`` in this process poll now."""
+    with _registry_lock:
+        dispatchers = list(_registry.values())
+    for dispatcher in dispatchers:
+        if dispatcher.db is db:
+            dispatcher.wake()
+
+
+def stop_all(timeout=30.0):
+    """Stop every dispatcher of this process (registered with atexit)."""
+    with _registry_lock:
+        dispatchers = list(_registry.values())
+    for dispatcher in dispatchers:
+        if not dispatcher.stopped:
+            dispatcher.stop(timeout)
+
+
+atexit.register(stop_all, 5.0)
+
+
+class _PollResult:
+    def __init__(self):
+        self.activated = True
+        self.claims = []
+        self.messages = []
+        self.flushed = []
+
+
+@zope.interface.implementer(interfaces.IDispatcher)
+class Dispatcher(DispatcherState):
+    """See IDispatcher."""
+
+    def __init__(self, db, uuid, poll_interval=5.0, main_agent_size=3,
+                 ping_interval=30.0, ping_death_interval=60.0,
+                 job_retry_policy_factory=None,
+                 callback_retry_policy_factory=None, verbose_failures=False,
+                 uuid_file=None):
+        super().__init__()
+        self.db = db
+        self.UUID = uuid
+        self.poll_interval = _seconds(poll_interval, 'poll_interval')
+        self.ping_interval = _seconds(ping_interval, 'ping_interval')
+        self.ping_death_interval = _seconds(
+            ping_death_interval, 'ping_death_interval')
+        if self.ping_death_interval <= self.ping_interval:
+            raise errors.ConfigurationError(
+                'ping_death_interval (%ss) must be longer than ping_interval'
+                ' (%ss), by two or three poll intervals'
+                % (self.ping_death_interval, self.ping_interval))
+        if isinstance(main_agent_size, bool) or not isinstance(
+                main_agent_size, int) or main_agent_size < 0:
+            raise errors.ConfigurationError(
+                'main_agent_size must be an int >= 0, not %r'
+                % (main_agent_size,))
+        self.main_agent_size = main_agent_size
+        self.job_retry_policy_factory = job_retry_policy_factory
+        self.callback_retry_policy_factory = callback_retry_policy_factory
+        self.verbose_failures = verbose_failures
+        self.uuid_file = uuid_file or instanceuuid.DEFAULT_PATH
+        self.token = uuidlib.uuid4().hex
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.activated = False
+        self.stopped = False
+        self._stopping = False
+        self._wake_event = threading.Event()
+        self._workers = {}
+        self._activated_queues = set()
+        self._busy_uuid = {}
+        self._last_prune = 0.0
+        self._thread = None
+
+    # -- lifecycle ----------------------------------------------------
+
+    def start(self):
+        self._tm = transaction.TransactionManager()
+        self._conn = self.db.open(self._tm)
+        self.start_time = time.monotonic()
+        self.activated = True
+        self._thread = threading.Thread(
+            target=self._run, daemon=True,
+            name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
+        self._thread.start()
+        logger.info('dispatcher %s: started (poll every %.1fs, ping every'
+                    ' %.0fs, dead after %.0fs of silence)', self.UUID,
+                    self.poll_interval, self.ping_interval,
+                    self.ping_death_interval)
+
+    def wake(self):
+        self._wake_event.set()
+
+    def _run(self):
+        failures = 0
+        while not self._stopping:
+            try:
+                self.poll()
+                failures = 0
+            except Exception:
+                failures += 1
+                self._tm.abort()
+                level = logging.ERROR if failures in (1, 10) or \
+                    failures % 100 == 0 else logging.DEBUG
+                logger.log(level, 'dispatcher %s: poll failed (%d in a row);'
+                           ' retrying. If the database is unreachable this'
+                           ' resolves itself when it returns.', self.UUID,
+                           failures, exc_info=True)
+                time.sleep(min(self.poll_interval, 0.1 * failures))
+            self._wait_for_work()
+
+    def _wait_for_work(self):
+        deadline = time.monotonic() + self.poll_interval
+        last_tid = self.db.lastTransaction()
+        while not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._wake_event.wait(min(CHANGE_CHECK_SECONDS, remaining)):
+                self._wake_event.clear()
+                return
+            if self.db.lastTransaction() != last_tid:
+                return
+
+    def stop(self, timeout=30.0):
+        """See IDispatcher.stop."""
+        if self.stopped:
+            return
+        self._stopping = True
+        self.wake()
+        if self._thread is not None and \
+                self._thread is not threading.current_thread():
+            self._thread.join(max(timeout, self.poll_interval) + 5)
+        deadline = time.monotonic() + timeout
+        for workers in self._workers.values():
+            workers.stop()
+        still_running = []
+        for workers in self._workers.values():
+            still_running.extend(workers.join(deadline))
+        self.stopped = True
+        counts = self._deactivate_all('clean stop of dispatcher %s'
+                                      % self.UUID)
+        for workers in self._workers.values():
+            workers.join(time.monotonic() + 1.0)
+        self._tm.abort()
+        self._conn.close()
+        self.activated = False
+        logger.info('dispatcher %s: stopped; %d workers still busy at the'
+                    ' %.0fs timeout; jobs released: %s', self.UUID,
+                    len(still_running), timeout, counts or 'none')
+
+    def _deactivate_all(self, reason):
+        tm = transaction.TransactionManager()
+        conn = self.db.open(tm)
+        totals = {}
+
+        def work():
+            totals.clear()
+            queues = conn.root().get(interfaces.KEY) or {}
+            for queue in queues.values():
+                record = queue.getDispatcherAgents(self.UUID)
+                if record is None or record.process_token != self.token:
+                    continue
+                for outcome, n in record.deactivate(reason).items():
+                    totals[outcome] = totals.get(outcome, 0) + n
+        try:
+            utils.retry_transaction(tm, work, 'deactivate dispatcher %s'
+                                    % self.UUID, attempts=50)
+        except Exception:
+            logger.exception(
+                'dispatcher %s: could not deactivate at stop; another'
+                ' dispatcher will recover its jobs after %.0fs of silence',
+                self.UUID, self.ping_death_interval)
+        finally:
+            conn.close()
+        return totals
+
+    # -- polling ------------------------------------------------------
+
+    def poll(self):
+        """Poll every queue once (called by the poll thread)."""
+        tm = self._tm
+        tm.begin()
+        queues = self._conn.root().get(interfaces.KEY)
+        names = list(queues.keys()) if queues is not None else []
+        tm.abort()
+        record = {}
+        for name in names:
+            result = utils.retry_transaction(
+                tm, lambda: self._poll_queue(name), 'dispatcher %s: poll'
+                ' queue %r' % (self.UUID, name), attempts=5)
+            self._after_poll_commit(name, result, record)
+        self.notePoll(record)
+
+    def _after_poll_commit(self, name, result, record):
+        if result is None:
+            return
+        for level, message, args in result.messages:
+            logger.log(level, message, *args)
+        if result.activated:
+            self._activated_queues.add(name)
+        for queue_name, agent_name, pairs in result.flushed:
+            self.dropCompletions(queue_name, agent_name, pairs)
+        claimed = {}
+        for workers, oids in result.claims:
+            workers.submit(oids)
+            if oids:
+                claimed[workers.agent_name] = [utils.oid_key(o) for o in oids]
+        record[name] = {'activated': result.activated, 'claimed': claimed}
+
+    def _poll_queue(self, name):
+        queues = self._conn.root().get(interfaces.KEY)
+        queue = queues.get(name) if queues is not None else None
+        if queue is None:
+            return None
+        now = utils.now()
+        result = _PollResult()
+        record = queue.getDispatcherAgents(self.UUID)
+        if (name not in self._activated_queues or record is None
+                or record.process_token != self.token):
+            if not self._activate(queue, record, now, result):
+                result.activated = False
+                return result
+            record = queue.getDispatcherAgents(self.UUID)
+        else:
+            record.ping(now)
+        self._check_neighbour(queue, now, result)
+        if self._stopping:
+            return result
+        prune = time.monotonic() - self._last_prune > PRUNE_SECONDS
+        for agent_name, agent in record.items():
+            workers = self._workers_for(name, agent_name)
+            claimed = self._claim(agent, workers, now)
+            result.claims.append((workers, claimed))
+            self._flush_completions(agent, bool(claimed) or prune, result)
+            if prune:
+                agent.pruneCompleted(now)
+        if prune:
+            self._last_prune = time.monotonic()
+        return result
+
+    def _flush_completions(self, agent, force, result):
+        pairs = self.takeCompletions(agent.queue.name, agent.name, force)
+        if not pairs:
+            return
+        conn = agent._p_jar
+        agent.recordCompletions([(end, conn.get(oid)) for end, oid in pairs])
+        result.flushed.append((agent.queue.name, agent.name, pairs))
+
+    def _workers_for(self, queue_name, agent_name):
+        key = (queue_name, agent_name)
+        workers = self._workers.get(key)
+        if workers is None:
+            workers = self._workers[key] = AgentWorkers(
+                self, queue_name, agent_name)
+        return workers
+
+    def _claim(self, agent, workers, now):
+        size = agent.size
+        if workers.size != size:
+            self._grow_pool(size - workers.size)
+            workers.resize(size)
+        if size == 0:
+            return []
+        self._resubmit_held(agent, workers)
+        capacity = size + self._prefetch(agent, workers)
+        free = capacity - len(agent)
+        if free <= 0 or (free < max(1, capacity // 2) and not workers.idle):
+            return []
+        if not agent.queue.hasDue(now):
+            return []
+        oids = []
+        while len(oids) < free:
+            job = agent.claimJob(now)
+            if job is None:
+                break
+            oids.append(job._p_oid)
+        return oids
+
+    def _resubmit_held(self, agent, workers):
+        # Self-healing: a held job this process does not know about (its
+        # submission was lost) goes to the workers again; _start skips
+        # anything that is not ASSIGNED to this agent any more.
+        if len(agent) > len(workers.known):
+            missing = [oid for oid in agent.heldOids()
+                       if oid not in workers.known]
+            workers.submit(missing)
+
+    def _prefetch(self, agent, workers):
+        if agent.prefetch is not None:
+            return agent.prefetch
+        ema = workers.duration_ema
+        if ema is None or ema >= 0.5:
+            return 0 if ema is not None else agent.size
+        if ema < 0.02:
+            return min(64, max(4 * agent.size, 16))
+        return agent.size
+
+    def _grow_pool(self, delta):
+        self.db.setPoolSize(max(7, self.db.getPoolSize() + delta))
+
+    def findAgent(self, conn, queue_name, agent_name):
+        """The agent ``agent_name`` of this dispatcher in ``queue_name``,
+        as seen by ``conn``, or None."""
+        queues = conn.root().get(interfaces.KEY)
+        queue = queues.get(queue_name) if queues is not None else None
+        if queue is None:
+            return None
+        record = queue.getDispatcherAgents(self.UUID)
+        return None if record is None else record.get(agent_name)
+
+    # -- activation and liveness ---------------------------------------
+
+    def _activate(self, queue, record, now, result):
+        if record is None:
+            record = queue.getDispatcherAgents(self.UUID, create=True)
+        if record.activated is not None and \
+                record.process_token != self.token:
+            if queue.name in self._activated_queues:
+                return self._reactivate_after_false_death(queue, record, now,
+                                                          result)
+            if not record.isDead(now):
+                self._explain_busy_uuid(queue, record, now)
+                return False
+            counts = record.deactivate(
+                'unclean shutdown of dispatcher %s found at restart'
+                % self.UUID, now)
+            result.messages.append((
+                logging.INFO, 'dispatcher %s: recovered from an unclean'
+                ' shutdown of this instance in queue %r; jobs released: %s',
+                (self.UUID, queue.name, counts or 'none')))
+        elif record.activated is None and queue.name in \
+                self._activated_queues:
+            result.messages.append((
+                logging.WARNING, 'dispatcher %s: was deactivated in queue %r'
+                ' by another dispatcher that thought it dead (no ping for'
+                ' %.0fs). Jobs it was running there were handed on; their'
+                ' attempts here will be dropped. Reactivating now. If this'
+                ' repeats, raise ping_death_interval or find what delays'
+                ' polling (long commits, a paused machine, clock skew).',
+                (self.UUID, queue.name, self.ping_death_interval)))
+        record.ping_interval = datetime.timedelta(seconds=self.ping_interval)
+        record.ping_death_interval = datetime.timedelta(
+            seconds=self.ping_death_interval)
+        record.activate(self.host, self.pid, self.token, now)
+        if self.main_agent_size and 'main' not in record:
+            record['main'] = Agent(size=self.main_agent_size)
+        self._busy_uuid.pop(queue.name, None)
+        return True
+
+    def _reactivate_after_false_death(self, queue, record, now, result):
+        # Our record was taken by another process with our UUID.
+        self._explain_busy_uuid(queue, record, now, taken=True)
+        self._activated_queues.discard(queue.name)
+        return False
+
+    def _check_neighbour(self, queue, now, result):
+        live = sorted(u for u, r in queue.dispatchers.items()
+                      if r.activated is not None)
+        me = str(self.UUID)
+        if me not in live or len(live) < 2:
+            return
+        neighbour = queue.dispatchers[live[(live.index(me) + 1) % len(live)]]
+        if not neighbour.isDead(now):
+            return
+        seen = neighbour.lastSeen()
+        counts = neighbour.deactivate('dispatcher %s found it dead'
+                                      % self.UUID, now)
+        result.messages.append((
+            logging.WARNING, 'dispatcher %s: dispatcher %s in queue %r was'
+            ' silent since %s (more than %s): deactivated it; its jobs: %s',
+            (self.UUID, neighbour.UUID, queue.name, seen.isoformat(),
+             neighbour.ping_death_interval, counts or 'none')))

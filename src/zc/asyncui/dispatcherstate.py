@@ -1,0 +1,186 @@
+"""In-memory history and status of a dispatcher, for the monitor, views
+and tests: recent polls, recent jobs, and a status summary.  Bounded, and
+never written to the database."""
+import collections
+import datetime
+import logging
+import os
+import threading
+import time
+
+from zc.asyncui import utils
+
+logger = logging.getLogger(__name__)
+
+POLLS_KEPT = 400
+JOBS_KEPT = 200
+UUID_REMINDER_SECONDS = 600.0
+COMPLETION_FLUSH_SECONDS = 5.0
+COMPLETION_FLUSH_COUNT = 200
+
+
+class DispatcherState:
+    """The bookkeeping half of Dispatcher."""
+
+    def __init__(self):
+        self.polls = collections.deque(maxlen=POLLS_KEPT)
+        self.jobs = collections.OrderedDict()
+        self.poll_count = 0
+        self.last_poll = None
+        self.start_time = None
+        self._state_lock = threading.Lock()
+        self._completions = {}
+
+    # -- completion records, added to agents by the poll thread ----------
+
+    def noteCompletion(self, agent, job, now):
+        """Remember (in memory) that a worker completed ``job``.  Called in
+        the worker's transaction; a record that is flushed although that
+        transaction then aborts only names a job that is not complete yet,
+        and is overwritten when it completes."""
+        key = (agent.queue.name, agent.name)
+        with self._state_lock:
+            self._completions.setdefault(key, []).append(
+                (utils.timestamp(now), job._p_oid))
+
+    def takeCompletions(self, queue_name, agent_name, force=False):
+        """The pending completion records of one agent, when worth a write:
+        many of them, an old one, or ``force``.  The caller passes them to
+        ``agent.recordCompletions`` and calls ``dropCompletions`` after its
+        commit."""
+        with self._state_lock:
+            pending = list(self._completions.get((queue_name, agent_name),
+                                                 ()))
+        if not pending:
+            return []
+        old = time.time() - pending[0][0] > COMPLETION_FLUSH_SECONDS
+        if force or old or len(pending) >= COMPLETION_FLUSH_COUNT:
+            return pending
+        return []
+
+    def dropCompletions(self, queue_name, agent_name, flushed):
+        with self._state_lock:
+            pending = self._completions.get((queue_name, agent_name), [])
+            del pending[:len(flushed)]
+
+    def notePoll(self, record):
+        self.poll_count += 1
+        self.last_poll = time.monotonic()
+        if any(q['claimed'] or not q['activated'] for q in record.values()):
+            self.polls.appendleft({'time': utils.now(), 'number':
+                                   self.poll_count, 'queues': record})
+
+    def recordJob(self, job, event):
+        """Remember what happened to a job in this process."""
+        info = {
+            'key': job.key, 'repr': repr(job), 'event': event,
+            'status': job._status, 'thread': threading.current_thread().name,
+            'time': utils.now(),
+            'failed': getattr(job, 'failed', False),
+        }
+        with self._state_lock:
+            self.jobs.pop(job.key, None)
+            self.jobs[job.key] = info
+            while len(self.jobs) > JOBS_KEPT:
+                self.jobs.popitem(last=False)
+
+    def getJobInfo(self, key):
+        with self._state_lock:
+            return dict(self.jobs[key]) if key in self.jobs else None
+
+    def getActiveJobs(self):
+        """Keys of the jobs this process's workers hold right now."""
+        keys = []
+        for workers in list(self._workers.values()):
+            keys.extend(utils.oid_key(o) for o in list(workers.known))
+        return sorted(keys)
+
+    def getStatusInfo(self):
+        """See IDispatcher.getStatusInfo."""
+        now = time.monotonic()
+        if self.stopped or not self.activated:
+            status = 'STOPPED'
+        elif self.last_poll is None:
+            status = ('STARTING' if now - self.start_time <
+                      self.poll_interval * 2 + 1 else 'STUCK')
+        elif now - self.last_poll > self.poll_interval * 2 + 1:
+            status = 'STUCK'
+        else:
+            status = 'RUNNING'
+        return {
+            'uuid': str(self.UUID),
+            'status': status,
+            'poll_interval': self.poll_interval,
+            'ping_interval': self.ping_interval,
+            'ping_death_interval': self.ping_death_interval,
+            'uptime': (None if self.start_time is None or self.stopped
+                       else now - self.start_time),
+            'since_last_poll': (None if self.last_poll is None
+                                else now - self.last_poll),
+            'polls': self.poll_count,
+            'active_queues': sorted(self._activated_queues),
+            'active_jobs': len(self.getActiveJobs()),
+        }
+
+    # -- "UUID already activated" (seed item 2) -------------------------
+
+    def _explain_busy_uuid(self, queue, record, now, taken=False):
+        """Log, calmly and at most once (plus a periodic reminder for a real
+        duplicate), why this dispatcher cannot activate in ``queue`` yet."""
+        state = self._busy_uuid.get(queue.name)
+        same_host = record.host == self.host
+        other_alive = (same_host and record.pid != self.pid
+                       and _pid_alive(record.pid))
+        seen = record.lastSeen()
+        wait = max(0.0, (seen + record.ping_death_interval - now)
+                   .total_seconds())
+        if state is None:
+            state = self._busy_uuid[queue.name] = {
+                'ping': record.last_ping, 'warned': None}
+            if same_host and not other_alive and not taken:
+                held = sum(len(a) for a in record.values())
+                logger.info(
+                    'dispatcher %s: recovering from an unclean shutdown of'
+                    ' this instance in queue %r; %d jobs will be re-queued'
+                    ' once its last ping (at %s) is older than %s, in about'
+                    ' %.0f seconds', self.UUID, queue.name, held,
+                    seen.isoformat(), record.ping_death_interval, wait)
+                return
+            if not other_alive and not taken:
+                logger.info(
+                    'dispatcher %s: queue %r shows this UUID active in pid %s'
+                    ' on host %s (last ping %s). Waiting about %.0f seconds:'
+                    ' if that process died, its jobs are then recovered; if'
+                    ' it keeps pinging, two processes share the instance'
+                    ' file %s.', self.UUID, queue.name, record.pid,
+                    record.host, seen.isoformat(), wait, self.uuid_file)
+                return
+        pinging = record.last_ping != state['ping']
+        if not (other_alive or pinging or taken):
+            return
+        last = state['warned']
+        if last is not None and time.monotonic() - last < \
+                UUID_REMINDER_SECONDS:
+            return
+        state['warned'] = time.monotonic()
+        logger.warning(
+            'dispatcher %s: another live process (pid %s on host %s) uses'
+            ' the same instance UUID in queue %r: two processes share the'
+            ' instance file %s. Stop one of them, or give each process its'
+            ' own file (--uuid-file; delete a copied file to get a new'
+            ' UUID). This process will not run jobs from queue %r until'
+            ' the other stops.%s', self.UUID, record.pid, record.host,
+            queue.name, self.uuid_file, queue.name,
+            ' (reminder)' if last is not None else '')
+
+
+def _pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

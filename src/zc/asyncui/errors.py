@@ -1,0 +1,97 @@
+"""The zc.asyncui exception hierarchy.
+
+Every error says what happened, why, and what to do.  Errors that are
+expected to go away when the transaction is retried subclass
+``transaction.interfaces.TransientError`` so that ``attempts()`` loops and
+the retry policies treat them as transient.
+"""
+import transaction.interfaces
+
+
+class AsyncUIError(Exception):
+    """Base class of every error raised by zc.asyncui."""
+
+
+class UnpicklableCallableError(AsyncUIError, TypeError):
+    """Raised by ``Job()`` and ``Queue.put`` when the callable (or one of
+    its arguments) cannot be stored in the database.
+
+    A job is pickled into ZODB and called later, maybe in another
+    process: pass a module-level function, a method of a persistent
+    object, a persistent callable object, or another Job.
+    """
+
+    def __init__(self, message, obj=None):
+        super().__init__(message)
+        self.obj = obj
+
+
+class BadStatusError(AsyncUIError):
+    """Raised when an operation needs the job in another status, for
+    example changing ``begin_after`` on a job that is already queued.
+
+    Attributes ``job_key``, ``status`` and ``expected`` say which job,
+    what it was and what was needed.
+    """
+
+    def __init__(self, message, job_key=None, status=None, expected=()):
+        super().__init__(message)
+        self.job_key = job_key
+        self.status = status
+        self.expected = tuple(expected)
+
+
+class NotInDatabaseError(AsyncUIError):
+    """Raised when an object that must be stored in a ZODB database is
+    not: add it to a connection (or commit it under a stored object)
+    first."""
+
+
+class QueueNotFoundError(AsyncUIError, LookupError):
+    """Raised by ``getQueue`` and ``Queues.put`` when no queue matches.
+
+    Install queues with ``zc.asyncui.install(db, names=...)``.
+    """
+
+
+class NotInstalledError(QueueNotFoundError):
+    """Raised when the database has no ``root['zc.asyncui']`` mapping.
+
+    Call ``zc.asyncui.install(db)`` once (it is idempotent) before
+    putting jobs.
+    """
+
+
+class ReassignedError(AsyncUIError):
+    """Raised inside a worker when the job it runs was given to another
+    dispatcher (this one was thought dead).  The worker aborts its
+    transaction and drops the job; the new owner runs it to completion.
+    It is never retried."""
+
+
+class AbortedError(AsyncUIError):
+    """The result (as a Failure) of a job whose retry policy gave up after
+    its process was interrupted (died or stopped) while running it."""
+
+
+class JobTimeoutError(AsyncUIError):
+    """The result (as a Failure) of a job that did not start before
+    ``begin_after + begin_by``.  Its callable is never called; its
+    callbacks run."""
+
+
+class WaitTimeoutError(AsyncUIError, AssertionError):
+    """Raised by the ``zc.asyncui.testing`` wait helpers when a job did
+    not reach the expected state in time.  The message names the job and
+    its last status."""
+
+
+class ConfigurationError(AsyncUIError, ValueError):
+    """Raised for a bad argument to a configuration function (queue,
+    agent or dispatcher settings).  The message says which value was
+    wrong and what is accepted."""
+
+
+class DispatcherError(AsyncUIError):
+    """Raised for a misuse of the dispatcher API, such as starting two
+    dispatchers with the same UUID in one process."""

@@ -1,0 +1,301 @@
+"""The contracts of zc.asyncui.
+
+Each interface states its invariants, what its methods raise, whether
+they commit (library code never commits unless its name says so) and which
+thread may call them.  Implementations say "See IQueue.put." and add only
+implementation notes.
+"""
+import zope.interface
+from zope.interface import Attribute
+from zope.interface import Interface
+
+#: The key of the ``Queues`` mapping in the database root.
+KEY = 'zc.asyncui'
+
+
+class IFailure(Interface):
+    """A picklable record of an exception: never the live exception.
+
+    Invariant: always picklable and small (locals are captured as short
+    reprs, and only when asked for).
+    """
+
+    type_name = Attribute("Dotted name of the exception class.")
+    message = Attribute("``str()`` of the exception.")
+    mro_names = Attribute("Dotted names of the exception's classes, "
+                          "most derived first.")
+
+    def getTraceback(detail='default'):
+        """The traceback as text.
+
+        ``'brief'``: one line, ``Type: message``; ``'default'``: the
+        formatted traceback; ``'verbose'``: with the captured locals of
+        each frame (when they were captured).  Raises ValueError for any
+        other value.
+        """
+
+    def check(*exception_types):
+        """The first of ``exception_types`` (classes or dotted names) that
+        the recorded exception is an instance of, or None."""
+
+
+class IJob(Interface):
+    """A call to make later, stored in the database.
+
+    Invariants:
+
+    - status only moves forward: NEW -> PENDING -> ASSIGNED -> ACTIVE ->
+      CALLBACKS -> COMPLETED, except that a retry moves an ASSIGNED or
+      ACTIVE job back to PENDING;
+    - a job is held by at most one agent, and ``job.agent`` is that agent;
+    - once COMPLETED, ``result`` never changes; it is the callable's
+      return value or a Failure;
+    - every callback gets the parent's final result exactly once.
+
+    Nothing here commits.
+    """
+
+    key = Attribute("Stable printable id: the oid in hex (``0x3a1f``); "
+                    "None until the job is added to a database.")
+    status = Attribute("A JobStatus.")
+    result = Attribute("Return value, or Failure; None until completed.")
+    callable = Attribute("The callable; settable only while NEW.")
+    args = Attribute("Positional arguments (a list).")
+    kwargs = Attribute("Keyword arguments (a dict).")
+    begin_after = Attribute("Aware UTC datetime before which the job does "
+                            "not start; settable only while NEW.")
+    begin_by = Attribute("timedelta after begin_after by which the job must "
+                         "have started, or None for no limit.")
+    priority = Attribute("Higher runs first among due jobs (default 0).")
+    annotations = Attribute("An OOBTree for application metadata.")
+    queue = Attribute("The queue the job was put in, or None.")
+    agent = Attribute("The agent holding the job, or None.")
+    parent = Attribute("For a callback, the job it is a callback of.")
+    callbacks = Attribute("Tuple of callback jobs.")
+    attempts = Attribute("Tuple of per-attempt records (dicts with "
+                         "``start``, ``end``, ``dispatcher``, ``outcome``).")
+    retry_counts = Attribute("Dict of counters kept by retry policies.")
+    retry_policy_factory = Attribute("Callable ``(job) -> IRetryPolicy`` "
+                                     "or None for the default.")
+    failure_log_level = Attribute("Logging level for a failure, or None "
+                                  "(ERROR for jobs, CRITICAL for callbacks).")
+    put_time = Attribute("When the job was put in a queue.")
+    active_start = Attribute("When the latest attempt started.")
+    active_end = Attribute("When the call finished (before callbacks).")
+    callbacks_completed = Attribute("When the callbacks were all done.")
+
+    def addCallback(callback, failure_log_level=None,
+                    retry_policy_factory=None):
+        """Add a callback: it is called with this job's final result (value
+        or Failure) appended to its arguments.  Returns the callback Job.
+
+        Allowed in every status; a callback added to a COMPLETED job is
+        put in this job's queue and runs there.  Raises
+        UnpicklableCallableError for a callable that cannot be stored.
+        """
+
+    def addCallbacks(success=None, failure=None, failure_log_level=None,
+                     retry_policy_factory=None):
+        """Add one callback that calls ``success(result)`` when the result
+        is not a Failure and ``failure(result)`` when it is.  A missing side
+        passes the result through.  Returns the callback Job."""
+
+    def __call__(*args, **kwargs):
+        """Call the callable with the stored and the given arguments and
+        return what it returns.  Does not change the job's status: the
+        worker does that.  Raises BadStatusError unless NEW or ACTIVE."""
+
+
+class IQueue(Interface):
+    """A named queue of pending jobs.
+
+    Invariants:
+
+    - iteration order is claim order: due jobs by priority (highest
+      first) then arrival; then future jobs by begin_after;
+    - ``len(queue)`` is the number of pending jobs;
+    - a job is in at most one queue and then has status PENDING (or
+      CALLBACKS, when a recovered job waits for its callbacks to resume);
+    - concurrent ``put`` calls from different transactions do not
+      conflict with each other or with ``claim`` in the common case.
+
+    Nothing here commits.
+    """
+
+    name = Attribute("The queue's name ('' is the default queue).")
+    dispatchers = Attribute("Mapping UUID string -> IDispatcherAgents.")
+    filter = Attribute("None, or an IFilter deciding which jobs "
+                       "``Queues.put`` routes here.")
+
+    def put(item, begin_after=None, begin_by=None, priority=0,
+            retry_policy_factory=None, failure_log_level=None):
+        """Queue ``item`` (a Job, or a callable to wrap in one) and return
+        the Job.
+
+        Raises UnpicklableCallableError (lambdas, nested functions, methods
+        of non-persistent objects ...), BadStatusError (the job is not
+        NEW), ValueError (naive datetime, negative begin_by, bad priority)
+        and NotInDatabaseError (the queue is not in a database).
+        """
+
+    def claim(filter=None, now=None):
+        """Remove and return the first due job that ``filter`` accepts (or
+        None).  Jobs whose ``begin_by`` has passed are returned whatever
+        the filter: the worker records their timeout."""
+
+    def pull(job):
+        """Cancel a pending job: remove it and set its status back to NEW.
+        Raises LookupError if the job is not in this queue."""
+
+    def remove(job):
+        """Remove a pending job, leaving its status to the caller.
+        Raises LookupError if the job is not in this queue."""
+
+    def __len__():
+        """Number of pending jobs."""
+
+    def __iter__():
+        """Pending jobs in claim order."""
+
+
+class IQueues(Interface):
+    """The mapping ``root[KEY]``: queue name -> IQueue."""
+
+    def put(item, **kw):
+        """Put ``item`` in the first queue (by name) whose filter accepts
+        it, else in the default queue ''; raises QueueNotFoundError if no
+        queue accepts it."""
+
+
+class IFilter(Interface):
+    """A side-effect free predicate ``(job) -> bool``.
+
+    Filters decide which jobs an agent claims or a queue accepts.  They
+    must not look at agent capacity or change anything, so that views and
+    the monitor can ask "what would this agent take" safely.
+    """
+
+    def __call__(job):
+        """True if the job is accepted."""
+
+
+class IAgent(Interface):
+    """Claims jobs from one queue for one dispatcher.
+
+    Invariants: holds at most ``size`` running jobs (plus claimed jobs not
+    yet started, when prefetching); every held job has ``job.agent`` set
+    to this agent; removing a job is idempotent.
+    """
+
+    name = Attribute("Name, unique within the dispatcher's agents.")
+    size = Attribute("Maximum number of jobs run at once.")
+    filter = Attribute("IFilter or None (accept every job).")
+    chooser = Attribute("Callable ``(agent, jobs) -> job`` picking among "
+                        "eligible jobs, or None (first in claim order).")
+    retry_policy_factory = Attribute("Default policy factory for jobs this "
+                                     "agent runs, or None.")
+    completed = Attribute("Recent completions, newest first (bounded by "
+                          "``completed_max_count`` and "
+                          "``completed_max_age``).")
+
+    def claimJob(now=None):
+        """Claim one job from the queue into this agent, or return None."""
+
+    def remove(job):
+        """Stop holding ``job``; a no-op (logged at DEBUG) if not held."""
+
+    def jobCompleted(job):
+        """Record a completed job and stop holding it; idempotent."""
+
+    def __len__():
+        """Number of held jobs."""
+
+    def __iter__():
+        """Held jobs."""
+
+
+class IDispatcherAgents(Interface):
+    """The persistent record of one dispatcher (process) in one queue.
+
+    Invariants: ``activated`` is set by exactly one live process; a
+    record is dead when neither ``last_ping`` nor ``activated`` is newer
+    than ``ping_death_interval``.
+    """
+
+    UUID = Attribute("The dispatcher's UUID (string).")
+    activated = Attribute("Aware datetime of activation, or None.")
+    last_ping = Attribute("Aware datetime of the latest ping, or None.")
+    ping_interval = Attribute("timedelta between pings.")
+    ping_death_interval = Attribute("timedelta of silence that means dead.")
+    dead = Attribute("True when the record is activated but silent.")
+
+
+class IRetryPolicy(Interface):
+    """Decides what happens when a job's call, its commit, or its process
+    fails.
+
+    Each method returns True (retry now), False (give up), or a timedelta
+    or aware datetime (put the job back in its queue to begin after that;
+    a worker never sleeps through a backoff).  Counters live on the job
+    (``job.retry_counts``) so they survive interruptions.
+    """
+
+    def jobError(failure):
+        """The call raised; ``failure`` is an IFailure."""
+
+    def commitError(failure):
+        """Committing the job's transaction raised."""
+
+    def interrupted():
+        """The process running the job died or stopped mid-call."""
+
+
+class IDispatcher(Interface):
+    """The per-process runner of one database's jobs (not persistent).
+
+    Threads: ``stop`` and the introspection methods may be called from any
+    thread; polling and job running happen in the dispatcher's own
+    threads.
+    """
+
+    UUID = Attribute("This process's UUID (uuid.UUID).")
+    activated = Attribute("True while the dispatcher runs.")
+    db = Attribute("The ZODB database.")
+
+    def stop(timeout=30.0):
+        """Stop claiming, wait up to ``timeout`` seconds for running jobs,
+        deactivate in every queue (unstarted jobs go back to their queues;
+        jobs still running are handed to their retry policy).  Commits."""
+
+    def getStatusInfo():
+        """Dict: uuid, status (RUNNING, STARTING, STUCK, STOPPED), poll
+        interval, uptime, seconds since last poll."""
+
+
+class IJobEvent(Interface):
+    """An event about a job."""
+    object = Attribute("The job.")
+
+
+class IJobCompleted(IJobEvent):
+    """A job got its result (value or Failure); fired in the worker thread
+    inside the job's finishing transaction."""
+
+
+class IJobFailed(IJobCompleted):
+    """A job's result is a Failure."""
+
+
+class IDispatcherEvent(Interface):
+    """An event about a dispatcher."""
+    object = Attribute("The IDispatcherAgents record.")
+
+
+class IDispatcherActivated(IDispatcherEvent):
+    """A dispatcher activated itself in a queue (poll thread, inside the
+    activation transaction)."""
+
+
+class IDispatcherDeactivated(IDispatcherEvent):
+    """A dispatcher record was deactivated (its own stop, or found dead by
+    another dispatcher), inside the deactivation transaction."""

@@ -1,0 +1,372 @@
+"""Jobs: a call to make later, stored in the database.
+
+A :class:`Job` holds a picklable callable and its arguments, its status
+(:class:`JobStatus`), its result or :class:`~zc.asyncui.failure.Failure`,
+its callbacks and its timing.  Status changes are made by the worker
+(``zc.asyncui.worker``) inside its transactions; application code creates
+jobs, puts them in a queue and reads them.
+"""
+import datetime
+import enum
+import io
+import logging
+import pickle
+import types
+
+import BTrees.OOBTree
+import persistent
+import zope.interface
+import ZODB.POSException
+
+from zc.asyncui import errors
+from zc.asyncui import interfaces
+from zc.asyncui import utils
+from zc.asyncui.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+
+class JobStatus(str, enum.Enum):
+    """The status of a job; it only moves forward (see IJob)."""
+
+    NEW = 'NEW'
+    PENDING = 'PENDING'
+    ASSIGNED = 'ASSIGNED'
+    ACTIVE = 'ACTIVE'
+    CALLBACKS = 'CALLBACKS'
+    COMPLETED = 'COMPLETED'
+
+    def __str__(self):
+        return self.value
+
+
+NEW, PENDING, ASSIGNED, ACTIVE, CALLBACKS, COMPLETED = (
+    s.value for s in JobStatus)
+
+_HINT = ('Pass a module-level function, a method of a persistent object, a '
+         'persistent callable object or another Job, and bind arguments '
+         'with Job(func, *args, **kwargs).')
+
+
+class _StorabilityChecker(pickle.Pickler):
+    """Pickles like ZODB does: persistent objects are references."""
+
+    def persistent_id(self, obj):
+        if (isinstance(obj, persistent.Persistent)
+                and not isinstance(obj, type)):
+            return id(obj)
+        return None
+
+
+def check_storable(obj, what):
+    """Raise UnpicklableCallableError unless ``obj`` can be stored in ZODB
+    (persistent objects count as references)."""
+    try:
+        _StorabilityChecker(io.BytesIO(), 3).dump(obj)
+    except Exception as e:
+        raise errors.UnpicklableCallableError(
+            'Cannot store %s %r in the database: %s. %s'
+            % (what, obj, e, _HINT), obj) from None
+
+
+def _check_callable(func):
+    if not callable(func):
+        raise errors.UnpicklableCallableError(
+            '%r is not callable. %s' % (func, _HINT), func)
+    qualname = getattr(func, '__qualname__', '')
+    if isinstance(func, types.FunctionType) and (
+            '<lambda>' in qualname or '<locals>' in qualname):
+        raise errors.UnpicklableCallableError(
+            'Cannot store %r in a job: lambdas and nested functions cannot'
+            ' be found again by another process. %s' % (func, _HINT), func)
+    if isinstance(func, types.MethodType):
+        owner = func.__self__
+        if not (isinstance(owner, (persistent.Persistent, type))):
+            raise errors.UnpicklableCallableError(
+                'Cannot store %r in a job: it is a method of %r, which is not'
+                ' persistent, so the job would call a copy of it. Make the'
+                ' object persistent (and stored in the database) or use a'
+                ' module-level function. %s' % (func, owner, _HINT), func)
+    check_storable(func, 'the callable')
+
+
+def _repr_callable(func):
+    if isinstance(func, Job):
+        return repr(func)
+    if isinstance(func, types.MethodType):
+        owner = func.__self__
+        owner_name = (owner.__name__ if isinstance(owner, type)
+                      else type(owner).__name__)
+        return '%s.%s' % (owner_name, func.__name__)
+    module = getattr(func, '__module__', None)
+    name = getattr(func, '__qualname__', None) or repr(func)
+    return '%s.%s' % (module, name) if module else name
+
+
+@zope.interface.implementer(interfaces.IJob)
+class Job(persistent.Persistent):
+    """See IJob."""
+
+    def __init__(self, callable, *args, **kwargs):
+        self._status = NEW
+        self.callable = callable
+        self.args = list(args)
+        self.kwargs = dict(kwargs)
+        self._result = None
+        self._begin_after = None
+        self._begin_by = None
+        self.priority = 0
+        self.annotations = BTrees.OOBTree.OOBTree()
+        self._queue = None
+        self._queue_key = None
+        self._agent = None
+        self._parent = None
+        self._callbacks = ()
+        self._attempts = ()
+        self.retry_counts = {}
+        self.retry_policy_factory = None
+        self.failure_log_level = None
+        self.put_time = None
+        self.active_start = None
+        self.active_end = None
+        self.callbacks_completed = None
+        self.waiting_on = None
+
+    # -- identity and status ------------------------------------------
+
+    @property
+    def key(self):
+        """See IJob.key."""
+        oid = self._p_oid
+        return None if oid is None else utils.oid_key(oid)
+
+    @property
+    def status(self):
+        """See IJob.status."""
+        return JobStatus(self._status)
+
+    @property
+    def result(self):
+        """See IJob.result."""
+        return self._result
+
+    @property
+    def failed(self):
+        """True when the result is a Failure."""
+        return isinstance(self._result, Failure)
+
+    @property
+    def queue(self):
+        return self._queue
+
+    @property
+    def agent(self):
+        return self._agent
+
+    @property
+    def parent(self):
+        return self._parent
+
+    @property
+    def callbacks(self):
+        return self._callbacks
+
+    @property
+    def attempts(self):
+        return self._attempts
+
+    def _require(self, action, *statuses):
+        if self._status not in statuses:
+            raise errors.BadStatusError(
+                'Job %s cannot %s: its status is %s, expected %s.'
+                % (self.key or repr(self), action, self._status,
+                   ' or '.join(statuses)),
+                self.key, self._status, statuses)
+
+    # -- the call -----------------------------------------------------
+
+    @property
+    def callable(self):
+        """See IJob.callable."""
+        if self._callable_name is None:
+            return self._callable_root
+        return getattr(self._callable_root, self._callable_name)
+
+    @callable.setter
+    def callable(self, value):
+        self._require('change its callable', NEW)
+        _check_callable(value)
+        if (isinstance(value, types.MethodType)
+                and isinstance(value.__self__, persistent.Persistent)):
+            # Store the object and the name, so the method is looked up on
+            # the current state of the object when the job runs.
+            self._callable_root = value.__self__
+            self._callable_name = value.__name__
+        else:
+            self._callable_root = value
+            self._callable_name = None
+
+    def __call__(self, *args, **kwargs):
+        """See IJob.__call__."""
+        self._require('be called', NEW, ACTIVE)
+        effective_kwargs = dict(self.kwargs)
+        effective_kwargs.update(kwargs)
+        return self.callable(*(tuple(self.args) + args), **effective_kwargs)
+
+    # -- scheduling attributes -----------------------------------------
+
+    @property
+    def begin_after(self):
+        return self._begin_after
+
+    @begin_after.setter
+    def begin_after(self, value):
+        self._require('change begin_after', NEW)
+        self._begin_after = (None if value is None
+                             else utils.check_aware(value, 'begin_after'))
+
+    @property
+    def begin_by(self):
+        return self._begin_by
+
+    @begin_by.setter
+    def begin_by(self, value):
+        self._require('change begin_by', NEW, PENDING)
+        if value is not None:
+            if not isinstance(value, datetime.timedelta):
+                raise TypeError('begin_by must be a datetime.timedelta or'
+                                ' None, not %r' % (value,))
+            if value < datetime.timedelta(0):
+                raise ValueError('begin_by must not be negative, got %s'
+                                 % (value,))
+        self._begin_by = value
+
+    @property
+    def deadline(self):
+        """``begin_after + begin_by``, or None when there is no limit."""
+        if self._begin_by is None or self._begin_after is None:
+            return None
+        return self._begin_after + self._begin_by
+
+    # -- callbacks ----------------------------------------------------
+
+    def addCallback(self, callback, failure_log_level=None,
+                    retry_policy_factory=None):
+        """See IJob.addCallback."""
+        if isinstance(callback, Job):
+            callback._require('become a callback', NEW)
+            job = callback
+        else:
+            job = Job(callback)
+        job._parent = self
+        job._queue = self._queue
+        if failure_log_level is not None:
+            job.failure_log_level = failure_log_level
+        if retry_policy_factory is not None:
+            job.retry_policy_factory = retry_policy_factory
+        if self._p_jar is not None and job._p_jar is None:
+            self._p_jar.add(job)
+        self._callbacks += (job,)
+        if self._status == COMPLETED:
+            self._queue_late_callback(job)
+        return job
+
+    def addCallbacks(self, success=None, failure=None,
+                     failure_log_level=None, retry_policy_factory=None):
+        """See IJob.addCallbacks."""
+        for func in (success, failure):
+            if func is not None:
+                _check_callable(func)
+        return self.addCallback(
+            Job(success_or_failure, success, failure),
+            failure_log_level, retry_policy_factory)
+
+    def _queue_late_callback(self, job):
+        # The parent is done: the callback runs like any queued job; the
+        # worker appends the parent's result when it calls it.
+        if self._queue is None:
+            raise errors.BadStatusError(
+                'Job %s is COMPLETED and was never put in a queue, so its'
+                ' new callback has nowhere to run. Call the callback'
+                ' directly with job.result instead.' % self.key,
+                self.key, self._status, ())
+        self._queue.put(job)
+
+    # -- conflict resolution ------------------------------------------
+
+    def _p_resolveConflict(self, old, committed, new):
+        """Merge concurrent changes that touch different attributes, and
+        concurrent callback additions.
+
+        This lets ``addCallback`` (from any transaction) commit while a
+        worker finishes the job, without re-running the job.  If the
+        merge would leave a COMPLETED job with a callback that never ran,
+        the merged status is CALLBACKS: the worker checks after its commit
+        and runs it.
+        """
+        try:
+            return _merge_states(old, committed, new)
+        except ZODB.POSException.ConflictError:
+            raise
+        except Exception:
+            raise ZODB.POSException.ConflictError()
+
+    def __repr__(self):
+        try:
+            call = _repr_callable(self.callable)
+        except Exception:
+            call = '?'
+        return '<%s %s ``%s``>' % (
+            type(self).__name__, self.key or '(unsaved)', call)
+
+
+_MISSING = object()
+
+
+def _merge_value(name, o, c, n):
+    if c == o:
+        return n, None
+    if n == o or c == n:
+        return c, None
+    if (name == '_callbacks' and isinstance(o, tuple)
+            and c[:len(o)] == o and n[:len(o)] == o):
+        return c + n[len(o):], 'callbacks'
+    raise ZODB.POSException.ConflictError()
+
+
+def _merge_states(old, committed, new):
+    if not (isinstance(old, dict) and isinstance(committed, dict)
+            and isinstance(new, dict)):
+        raise ZODB.POSException.ConflictError()
+    merged = {}
+    callback_sides = set()
+    for name in set(old) | set(committed) | set(new):
+        o = old.get(name, _MISSING)
+        c = committed.get(name, _MISSING)
+        n = new.get(name, _MISSING)
+        value, note = _merge_value(name, o, c, n)
+        if value is not _MISSING:
+            merged[name] = value
+        if name == '_callbacks':
+            if note or c != o:
+                callback_sides.add('committed')
+            if note or n != o:
+                callback_sides.add('new')
+    status_old = old.get('_status')
+    callbacks_added = merged.get('_callbacks', ()) != old.get('_callbacks')
+    if (callbacks_added and merged.get('_status') == COMPLETED
+            and status_old != COMPLETED):
+        # One side completed the job while the other added a callback that
+        # the completing side never saw.
+        merged['_status'] = CALLBACKS
+        merged['callbacks_completed'] = None
+    return merged
+
+
+def success_or_failure(success, failure, result):
+    """The callable behind ``addCallbacks``: call the side that matches
+    ``result`` (a Failure goes to ``failure``), or pass it through."""
+    func = failure if isinstance(result, Failure) else success
+    if func is None:
+        return result
+    return func(result)

@@ -1,0 +1,414 @@
+"""Queues: the ``Queues`` mapping in the database root and each ``Queue``.
+
+A queue keeps jobs that may start now in ``DUE_SHARDS`` BTrees keyed by
+``(-priority, arrival, oid)``, the shard chosen by the job's oid, and jobs
+that must wait in one BTree keyed by ``(begin_after, oid)``.  BTrees
+resolve concurrent inserts and removals of distinct keys, but not two
+concurrent changes to a bucket that splits; since every producer appends
+at the end of the due order, sharding makes concurrent producers write to
+different buckets.  Claims merge the shards in order.  The pending count
+is a ``BTrees.Length``.  So producers putting jobs and dispatchers
+claiming them rarely conflict.
+"""
+import heapq
+import logging
+
+import BTrees.Length
+import BTrees.OOBTree
+import persistent
+import transaction
+import ZODB.interfaces
+import zope.interface
+
+from zc.asyncui import errors
+from zc.asyncui import interfaces
+from zc.asyncui import utils
+from zc.asyncui.dispatcheragents import DispatcherAgents
+from zc.asyncui.job import Job
+from zc.asyncui.job import NEW, PENDING, CALLBACKS
+from zc.asyncui.job import check_storable
+
+logger = logging.getLogger(__name__)
+
+#: How many future jobs a claim moves to the due trees at most.
+PROMOTE_BATCH = 100
+#: Number of due trees; see the module docstring.
+DUE_SHARDS = 16
+_MAX_OID = b'\xff' * 8
+
+
+def _shard(oid):
+    return oid[-1] % DUE_SHARDS
+
+
+def _ts(dt):
+    return utils.timestamp(dt)
+
+
+@zope.interface.implementer(interfaces.IQueue)
+class Queue(persistent.Persistent):
+    """See IQueue."""
+
+    def __init__(self, name=''):
+        self.name = name
+        self.__parent__ = None
+        self._due = tuple(BTrees.OOBTree.OOBTree() for _ in range(DUE_SHARDS))
+        self._scheduled = BTrees.OOBTree.OOBTree()
+        self._length = BTrees.Length.Length()
+        self.dispatchers = BTrees.OOBTree.OOBTree()
+        self.filter = None
+
+    @property
+    def __name__(self):
+        return self.name
+
+    # -- putting ------------------------------------------------------
+
+    def put(self, item, begin_after=None, begin_by=None, priority=0,
+            retry_policy_factory=None, failure_log_level=None):
+        """See IQueue.put."""
+        job = item if isinstance(item, Job) else Job(item)
+        if job._status != NEW:
+            job._require('be put in a queue', NEW)
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise TypeError('priority must be an int, not %r' % (priority,))
+        jar = self._p_jar
+        if jar is None:
+            raise errors.NotInDatabaseError(
+                'Queue %r is not stored in a database yet: put jobs in a'
+                ' queue found with zc.asyncui.getQueue(connection).'
+                % self.name)
+        check_storable((job.args, job.kwargs), 'the arguments of %r' % job)
+        now = utils.now()
+        if begin_after is not None:
+            job.begin_after = begin_after
+        elif job.begin_after is None:
+            job.begin_after = now
+        if begin_by is not None:
+            job.begin_by = begin_by
+        job.priority = priority
+        if retry_policy_factory is not None:
+            job.retry_policy_factory = retry_policy_factory
+        if failure_log_level is not None:
+            job.failure_log_level = failure_log_level
+        if job._p_jar is None:
+            jar.add(job)
+        job.put_time = now
+        job._queue = self
+        job._status = PENDING
+        self._insert(job, now)
+        _wake_after_commit(jar)
+        return job
+
+    def _insert(self, job, now=None):
+        now = now or utils.now()
+        oid = job._p_oid
+        if job.begin_after > now:
+            key = (_ts(job.begin_after), oid)
+            self._scheduled[key] = job
+            job._queue_key = ('s', key)
+        else:
+            arrival = _ts(max(job.put_time or now, job.begin_after))
+            key = (-job.priority, arrival, oid)
+            self._due[_shard(oid)][key] = job
+            job._queue_key = ('d', key)
+        self._length.change(1)
+
+    def _tree(self, queue_key):
+        kind, key = queue_key
+        if kind == 's':
+            return self._scheduled
+        return self._due[_shard(key[-1])]
+
+    def putBack(self, job):
+        """Return a claimed but unstarted (or recovered) job to this queue
+        at its original place."""
+        job._agent = None
+        if job._status != CALLBACKS:
+            job._status = PENDING
+        if job._queue_key is None:
+            self._insert(job)
+            return
+        self._tree(job._queue_key)[job._queue_key[1]] = job
+        self._length.change(1)
+        _wake_after_commit(self._p_jar)
+
+    def reschedule(self, job, begin_after):
+        """Put a job back to begin after ``begin_after`` (used by retry
+        policies that ask for a delay)."""
+        job._agent = None
+        job._status = PENDING
+        job._begin_after = utils.check_aware(begin_after, 'begin_after')
+        job._queue_key = None
+        self._insert(job)
+        _wake_after_commit(self._p_jar)
+
+    # -- taking out ---------------------------------------------------
+
+    def remove(self, job):
+        """See IQueue.remove."""
+        key = job._queue_key
+        if key is None or job._queue is not self:
+            raise LookupError('Job %s is not pending in queue %r (its status'
+                              ' is %s)' % (job.key, self.name, job._status))
+        try:
+            del self._tree(key)[key[1]]
+        except KeyError:
+            raise LookupError('Job %s is not pending in queue %r'
+                              % (job.key, self.name)) from None
+        job._queue_key = None
+        self._length.change(-1)
+
+    def pull(self, job):
+        """See IQueue.pull."""
+        self.remove(job)
+        job._status = NEW
+        return job
+
+    def _promote(self, now):
+        # Move future jobs that became due to the due tree, so claim order
+        # is priority then time among everything that may start now.
+        stamp = _ts(now)
+        moved = 0
+        for key in list(self._scheduled.keys(max=(stamp, _MAX_OID))):
+            job = self._scheduled.pop(key)
+            new_key = (-job.priority, key[0], key[1])
+            self._due[_shard(key[1])][new_key] = job
+            job._queue_key = ('d', new_key)
+            moved += 1
+            if moved >= PROMOTE_BATCH:
+                break
+
+    def claim(self, filter=None, now=None):
+        """See IQueue.claim."""
+        now = now or utils.now()
+        if len(self._scheduled):
+            first = self._scheduled.minKey()
+            if first[0] <= _ts(now):
+                self._promote(now)
+        for key, job in self._iter_due():
+            deadline = job.deadline
+            expired = deadline is not None and deadline < now
+            if expired or filter is None or filter(job):
+                del self._due[_shard(key[-1])][key]
+                job._queue_key = None
+                self._length.change(-1)
+                return job
+        return None
+
+    def _iter_due(self):
+        """(key, job) of the due jobs in claim order, merging the shards."""
+        return heapq.merge(*(tree.items() for tree in self._due if tree),
+                           key=lambda pair: pair[0])
+
+    def hasDue(self, now=None):
+        """True when a job could be claimed now (cheap: no filter)."""
+        if any(self._due):
+            return True
+        if len(self._scheduled):
+            return self._scheduled.minKey()[0] <= _ts(now or utils.now())
+        return False
+
+    # -- reading ------------------------------------------------------
+
+    def __len__(self):
+        return self._length()
+
+    def __iter__(self):
+        stamp = _ts(utils.now())
+        due = heapq.merge(
+            self._iter_due(),
+            (((-j.priority, k[0], k[1]), j)
+             for k, j in self._scheduled.items(max=(stamp, _MAX_OID))),
+            key=lambda pair: pair[0])
+        for _, job in due:
+            yield job
+        for _, job in self._scheduled.items(min=(stamp, _MAX_OID),
+                                            excludemin=True):
+            yield job
+
+    def __contains__(self, job):
+        return job._queue is self and job._queue_key is not None
+
+    def __repr__(self):
+        return '<%s %r>' % (type(self).__name__, self.name)
+
+    # -- dispatchers --------------------------------------------------
+
+    def getDispatcherAgents(self, uuid, create=False):
+        """The record of dispatcher ``uuid`` in this queue (created on
+        request), or None."""
+        uuid = str(uuid)
+        record = self.dispatchers.get(uuid)
+        if record is None and create:
+            record = DispatcherAgents(uuid)
+            record.__parent__ = self
+            self.dispatchers[uuid] = record
+        return record
+
+
+@zope.interface.implementer(interfaces.IQueues)
+class Queues(persistent.Persistent):
+    """See IQueues: the mapping ``root['zc.asyncui']``."""
+
+    def __init__(self):
+        self._data = BTrees.OOBTree.OOBTree()
+
+    def __setitem__(self, name, queue):
+        if not isinstance(name, str):
+            raise TypeError('queue names are strings, not %r' % (name,))
+        if not interfaces.IQueue.providedBy(queue):
+            raise TypeError('%r is not a queue (IQueue)' % (queue,))
+        queue.name = name
+        queue.__parent__ = self
+        self._data[name] = queue
+
+    def __getitem__(self, name):
+        try:
+            return self._data[name]
+        except KeyError:
+            raise errors.QueueNotFoundError(_unknown_queue(name, self)) \
+                from None
+
+    def __delitem__(self, name):
+        queue = self[name]
+        if len(queue):
+            raise ValueError('Queue %r still has %d pending jobs: pull them'
+                             ' first.' % (name, len(queue)))
+        del self._data[name]
+
+    def get(self, name, default=None):
+        return self._data.get(name, default)
+
+    def __contains__(self, name):
+        return name in self._data
+
+    def __iter__(self):
+        return iter(self._data.keys())
+
+    def __len__(self):
+        return len(self._data)
+
+    def keys(self):
+        return list(self._data.keys())
+
+    def values(self):
+        return list(self._data.values())
+
+    def items(self):
+        return list(self._data.items())
+
+    def put(self, item, **kw):
+        """See IQueues.put."""
+        job = item if isinstance(item, Job) else Job(item)
+        fallback = None
+        for name, queue in self._data.items():
+            if queue.filter is None:
+                fallback = fallback or (queue if name == '' else None)
+                continue
+            if queue.filter(job):
+                return queue.put(job, **kw)
+        if fallback is None:
+            raise errors.QueueNotFoundError(
+                'No queue accepts %r: no queue filter matched and there is'
+                ' no unfiltered default queue named "". Install one with'
+                ' zc.asyncui.install(db, names=("",)).' % (job,))
+        return fallback.put(job, **kw)
+
+
+def _unknown_queue(name, queues):
+    names = ', '.join(repr(n) for n in queues) or 'none'
+    return ('No queue named %r; installed queues: %s. Install it with'
+            ' zc.asyncui.install(db, names=[%r]).' % (name, names, name))
+
+
+# -- module functions: install and find ---------------------------------
+
+def _open(db_or_connection):
+    """(connection, transaction manager, close?) for a DB or connection."""
+    if ZODB.interfaces.IDatabase.providedBy(db_or_connection):
+        tm = transaction.TransactionManager()
+        return db_or_connection.open(tm), tm, True
+    if hasattr(db_or_connection, 'root') and hasattr(db_or_connection, 'db'):
+        return db_or_connection, db_or_connection.transaction_manager, False
+    raise TypeError('Expected a ZODB database or connection, not %r'
+                    % (db_or_connection,))
+
+
+def install(db_or_connection, names=('',)):
+    """Create ``root['zc.asyncui']`` and the named queues if missing.
+
+    With a database it commits its own transaction; with a connection it
+    only adds to the connection's current transaction (the caller
+    commits).  Idempotent.  Returns the list of queue names created.
+    """
+    if isinstance(names, str):
+        raise TypeError('names must be a sequence of queue names, not the'
+                        ' string %r (write names=[%r])' % (names, names))
+    conn, tm, own = _open(db_or_connection)
+    try:
+        def work():
+            root = conn.root()
+            queues = root.get(interfaces.KEY)
+            if queues is None:
+                queues = root[interfaces.KEY] = Queues()
+            created = []
+            for name in names:
+                if name not in queues:
+                    queues[name] = Queue(name)
+                    created.append(name)
+            return created
+        if own:
+            return utils.retry_transaction(tm, work, 'install queues',
+                                           attempts=10)
+        return work()
+    finally:
+        if own:
+            conn.close()
+
+
+def getQueues(obj_or_connection):
+    """The Queues mapping of the database of a persistent object or
+    connection; raises NotInstalledError if missing."""
+    conn = _connection_of(obj_or_connection)
+    queues = conn.root().get(interfaces.KEY)
+    if queues is None:
+        raise errors.NotInstalledError(
+            'This database has no zc.asyncui queues: call'
+            ' zc.asyncui.install(db) once (it is idempotent).')
+    return queues
+
+
+def getQueue(obj_or_connection, name=''):
+    """The queue ``name`` of the database of a persistent object or
+    connection."""
+    return getQueues(obj_or_connection)[name]
+
+
+def _connection_of(obj):
+    if hasattr(obj, 'root') and hasattr(obj, 'db'):
+        return obj
+    jar = getattr(obj, '_p_jar', None)
+    if jar is None:
+        raise errors.NotInDatabaseError(
+            '%r is not stored in a database: pass a connection, or an object'
+            ' that has been added to one.' % (obj,))
+    return jar
+
+
+# -- waking dispatchers of this process --------------------------------
+
+def _wake_after_commit(jar):
+    txn = jar.transaction_manager.get()
+    try:
+        txn.data(_wake_after_commit)
+        return  # this transaction already wakes them
+    except KeyError:
+        txn.set_data(_wake_after_commit, True)
+    txn.addAfterCommitHook(_wake, (jar.db(),))
+
+
+def _wake(committed, db):
+    if committed:
+        from zc.asyncui import dispatcher
+        dispatcher.wake(db)

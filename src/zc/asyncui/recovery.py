@@ -1,0 +1,106 @@
+"""Releasing the jobs of a dispatcher that stopped or died.
+
+``release`` is called for every job an agent holds when its dispatcher
+record is deactivated: by the dispatcher's own graceful stop, by a live
+dispatcher that found it dead, or by the same instance restarting after an
+unclean shutdown.  It never loses a job:
+
+- not yet started (ASSIGNED): back to its queue, at its old place;
+- started (ACTIVE): its retry policy's ``interrupted()`` decides: retry
+  now (back to the queue), retry later, or give up (the result is an
+  AbortedError Failure naming the dispatchers that died, and the
+  callbacks run);
+- in CALLBACKS: back to the queue; a worker resumes the callbacks.
+"""
+import datetime
+import logging
+
+from zc.asyncui import errors
+from zc.asyncui import retry
+from zc.asyncui import utils
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED
+
+logger = logging.getLogger(__name__)
+
+
+def release(job, agent, reason, now=None, dispatcher=None):
+    """Take ``job`` from ``agent`` and put it where it can go on.  Returns
+    a word for the outcome ('requeued', 'retry', 'rescheduled', 'aborted',
+    'resumed', 'completed')."""
+    now = now or utils.now()
+    status = job._status
+    queue = job._queue or agent.queue
+    agent.remove(job)
+    if status == COMPLETED:
+        return 'completed'
+    if status == CALLBACKS:
+        queue.putBack(job)
+        return 'resumed'
+    if status != ACTIVE:
+        queue.putBack(job)
+        return 'requeued'
+    close_attempt(job, now, 'interrupted: %s' % reason)
+    policy = retry.policy_for(job, agent, dispatcher)
+    decision = policy.interrupted()
+    job.retry_counts = dict(policy.counts)
+    return apply_decision(job, decision, queue, now, abort_reason=reason)
+
+
+def apply_decision(job, decision, queue, now, abort_reason=None,
+                   failure=None):
+    """Act on a retry policy's answer for a job no agent holds any more.
+
+    Returns the outcome word, or 'give up' for the caller to finish the
+    job itself when it has a ``failure`` of its own.
+    """
+    if decision is True:
+        queue.putBack(job)
+        return 'retry'
+    if isinstance(decision, (datetime.timedelta, datetime.datetime)):
+        when = (now + decision if isinstance(decision, datetime.timedelta)
+                else decision)
+        queue.reschedule(job, max(when, now))
+        return 'rescheduled'
+    if failure is None:
+        failure = Failure(errors.AbortedError(_aborted_message(
+            job, abort_reason)))
+    set_result(job, failure, now)
+    if job._status == CALLBACKS:
+        queue.putBack(job)  # a worker claims it and runs the callbacks
+    return 'aborted'
+
+
+def _aborted_message(job, reason):
+    dispatchers = sorted({a.get('dispatcher') for a in job.attempts
+                          if str(a.get('outcome', '')).startswith(
+                              'interrupted')} - {None})
+    return ('job %s was interrupted %d times (last: %s) and its retry policy'
+            ' gave up; dispatchers that were running it: %s. If the job'
+            ' itself kills its process, fix the job; otherwise raise the'
+            ' policy\'s interruption limit.'
+            % (job.key, job.retry_counts.get('interrupted', 0), reason,
+               ', '.join(dispatchers) or 'unknown'))
+
+
+def close_attempt(job, now, outcome):
+    """Record the end of the job's latest attempt."""
+    if not job._attempts:
+        return
+    last = dict(job._attempts[-1])
+    if last.get('end') is None:
+        last['end'] = now
+        last['outcome'] = outcome
+        job._attempts = job._attempts[:-1] + (last,)
+
+
+def set_result(job, result, now):
+    """Store the final result; the job goes to CALLBACKS if it has any,
+    else COMPLETED."""
+    job._result = result
+    job.active_end = now
+    if job._callbacks:
+        job._status = CALLBACKS
+    else:
+        job._status = COMPLETED
+        job.callbacks_completed = now

@@ -1,0 +1,212 @@
+"""Retry policies: what to do when a job's call, commit or process fails.
+
+A policy answers True (retry now), False (give up) or a timedelta or
+aware datetime (put the job back in its queue to begin after that).  Its
+counters start from ``job.retry_counts`` and the worker writes them back
+in the job's next committed transaction, so they survive aborts and
+interruptions.
+
+Which policy applies, first match wins:
+
+1. the job's ``retry_policy_factory`` (set directly, by ``Queue.put`` or
+   by ``addCallback``);
+2. the ``retry_policy_factory`` of the agent running the job;
+3. the dispatcher's process-wide default for jobs or for callbacks;
+4. ``RetryCommonFourTimes`` for jobs, ``RetryCommonForever`` for
+   callbacks.
+"""
+import datetime
+import logging
+import random
+
+import zope.interface
+import ZODB.POSException
+
+from zc.asyncui import interfaces
+from zc.asyncui import utils
+
+logger = logging.getLogger(__name__)
+
+CLIENT_DISCONNECTED = 'ZEO.Exceptions.ClientDisconnected'
+TRANSIENT = 'transaction.interfaces.TransientError'
+EXPLOSIVE = ('builtins.SystemExit', 'builtins.KeyboardInterrupt',
+             'SystemExit', 'KeyboardInterrupt',
+             'zc.asyncui.errors.ReassignedError')
+
+
+class _Policy:
+    """Counter keeping shared by the built-in policies."""
+
+    def __init__(self, job):
+        self.job = job
+        self.counts = dict(job.retry_counts or {})
+
+    def _bump(self, name):
+        self.counts[name] = self.counts.get(name, 0) + 1
+        return self.counts[name]
+
+    def _disconnected_delay(self):
+        # ZEO gone: retry until it returns, 5 s more each time, at most 60.
+        n = self._bump('disconnected')
+        return datetime.timedelta(seconds=min(60, 5 * n))
+
+    def _interrupted(self, limit):
+        n = self._bump('interrupted')
+        return limit is None or n < limit
+
+
+@zope.interface.implementer(interfaces.IRetryPolicy)
+class RetryCommonFourTimes(_Policy):
+    """The default for jobs: transient database errors (ConflictError and
+    friends) are retried four times (five attempts); ZEO disconnects are
+    retried with a growing delay until the database returns; an
+    interrupted job is retried nine times (ten attempts), then fails with
+    AbortedError; any other error is final."""
+
+    transient_limit = 5
+    interruption_limit = 10
+
+    def jobError(self, failure):
+        """See IRetryPolicy.jobError."""
+        if failure.check(CLIENT_DISCONNECTED):
+            return self._disconnected_delay()
+        if failure.check(TRANSIENT):
+            return self._bump('transient') < self.transient_limit
+        return False
+
+    commitError = jobError
+
+    def interrupted(self):
+        """See IRetryPolicy.interrupted."""
+        return self._interrupted(self.interruption_limit)
+
+
+@zope.interface.implementer(interfaces.IRetryPolicy)
+class RetryCommonForever(_Policy):
+    """The default for callbacks (a lost callback is lost data): transient
+    errors and interruptions are retried without limit, as are errors at
+    commit (logged at CRITICAL on the first and every fifth); an error
+    raised by the callback itself is final."""
+
+    def jobError(self, failure):
+        """See IRetryPolicy.jobError."""
+        if failure.check(CLIENT_DISCONNECTED):
+            return self._disconnected_delay()
+        if failure.check(TRANSIENT):
+            self._bump('transient')
+            return True
+        return False
+
+    def commitError(self, failure):
+        """See IRetryPolicy.commitError."""
+        if failure.check(TRANSIENT):
+            return self.jobError(failure)
+        n = self._bump('commit_error')
+        if n == 1 or n % 5 == 0:
+            logger.critical(
+                'job %s (%r): commit failed %d times with %s; retrying'
+                ' forever because losing a callback loses data. Fix the'
+                ' cause, or set a different retry_policy_factory.',
+                self.job.key, self.job, n, failure.getTraceback('brief'))
+        return datetime.timedelta(seconds=min(60, n - 1))
+
+    def interrupted(self):
+        """See IRetryPolicy.interrupted."""
+        return self._interrupted(None)
+
+
+@zope.interface.implementer(interfaces.IRetryPolicy)
+class NeverRetry(_Policy):
+    """For non-transactional work (sending mail, calling a web service):
+    every error is final and an interrupted job fails with AbortedError."""
+
+    def jobError(self, failure):
+        return False
+
+    commitError = jobError
+
+    def interrupted(self):
+        return False
+
+
+def exponential_backoff(attempt, base=1.0, factor=2.0, maximum=300.0,
+                        jitter=0.25):
+    """Seconds to wait before retry number ``attempt`` (1-based)."""
+    delay = min(maximum, base * factor ** (attempt - 1))
+    return delay * (1 + random.uniform(-jitter, jitter))
+
+
+class RetryPolicy:
+    """A configurable policy for application errors (zc.async had none).
+
+    ``RetryPolicy(max_attempts=3, retry_on=(IOError,), give_up_on=(...),
+    backoff=exponential_backoff, max_total_time=timedelta(hours=1))``
+    returns a factory (call it with a job to get the policy).  Errors in
+    ``give_up_on`` are final; errors in ``retry_on`` are retried after
+    ``backoff(attempt)`` seconds (the job goes back to its queue) until
+    ``max_attempts`` attempts or ``max_total_time`` since the first
+    attempt.  Transient database errors are handled as by
+    RetryCommonFourTimes.  Types may be classes or dotted names.
+    """
+
+    def __init__(self, max_attempts=3, retry_on=(Exception,), give_up_on=(),
+                 backoff=exponential_backoff, max_total_time=None,
+                 max_interruptions=10):
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError('max_attempts must be an int >= 1, not %r'
+                             % (max_attempts,))
+        self.max_attempts = max_attempts
+        self.retry_on = tuple(retry_on)
+        self.give_up_on = tuple(give_up_on)
+        self.backoff = backoff
+        self.max_total_time = max_total_time
+        self.max_interruptions = max_interruptions
+
+    def __call__(self, job):
+        return _ConfiguredPolicy(job, self)
+
+    def __repr__(self):
+        return 'RetryPolicy(max_attempts=%d)' % self.max_attempts
+
+
+@zope.interface.implementer(interfaces.IRetryPolicy)
+class _ConfiguredPolicy(RetryCommonFourTimes):
+
+    def __init__(self, job, config):
+        super().__init__(job)
+        self.config = config
+        self.interruption_limit = config.max_interruptions
+
+    def jobError(self, failure):
+        if failure.check(TRANSIENT):
+            return super().jobError(failure)
+        config = self.config
+        if failure.check(*config.give_up_on) or not failure.check(
+                *config.retry_on):
+            return False
+        n = self._bump('error')
+        if n >= config.max_attempts:
+            return False
+        if config.max_total_time is not None and self.job.attempts:
+            first = self.job.attempts[0].get('start')
+            if first and utils.now() - first > config.max_total_time:
+                return False
+        return datetime.timedelta(seconds=config.backoff(n))
+
+
+def policy_for(job, agent=None, dispatcher=None):
+    """The retry policy that applies to ``job`` (see the module doc)."""
+    factory = job.retry_policy_factory
+    if factory is None and agent is not None:
+        factory = getattr(agent, 'retry_policy_factory', None)
+    is_callback = job.parent is not None
+    if factory is None and dispatcher is not None:
+        factory = (dispatcher.callback_retry_policy_factory if is_callback
+                   else dispatcher.job_retry_policy_factory)
+    if factory is None:
+        factory = RetryCommonForever if is_callback else RetryCommonFourTimes
+    return factory(job)
+
+
+def is_explosive(failure):
+    return failure.check(*EXPLOSIVE) is not None

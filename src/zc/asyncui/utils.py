@@ -1,0 +1,127 @@
+"""Small shared helpers: the clock, job keys, and the transaction retry
+loop that every committing path in zc.asyncui goes through."""
+import datetime
+import logging
+import random
+import time
+
+import transaction.interfaces
+import ZODB.POSException
+import ZODB.utils
+
+logger = logging.getLogger(__name__)
+
+UTC = datetime.timezone.utc
+
+#: Replaceable by ``zc.asyncui.testing.FakeClock``; always aware UTC.
+_now_hook = None
+
+
+def now():
+    """The current time as an aware UTC datetime."""
+    if _now_hook is not None:
+        return _now_hook()
+    return datetime.datetime.now(UTC)
+
+
+def timestamp(dt):
+    """Seconds since the epoch of an aware datetime (a float)."""
+    return dt.timestamp()
+
+
+def oid_key(oid):
+    """The printable key of an oid: ``0x3a1f``."""
+    return '0x%x' % ZODB.utils.u64(oid)
+
+
+def key_to_oid(key):
+    """The oid of a printable key (``0x3a1f``, ``3a1f`` or ``14879``).
+
+    Raises ValueError with a hint for anything else.
+    """
+    text = str(key).strip()
+    try:
+        if text.lower().startswith('0x'):
+            number = int(text, 16)
+        else:
+            number = int(text)
+    except ValueError:
+        raise ValueError(
+            '%r is not a job key: use the hex oid shown in listings, such'
+            ' as 0x3a1f' % (key,)) from None
+    return ZODB.utils.p64(number)
+
+
+def check_aware(value, name):
+    """Return an aware UTC datetime or raise a ValueError that explains."""
+    if not isinstance(value, datetime.datetime):
+        raise TypeError('%s must be a datetime, not %r' % (name, value))
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            '%s must be timezone-aware, got the naive %s: use for example'
+            ' datetime.datetime.now(datetime.timezone.utc) + delta'
+            % (name, value.isoformat()))
+    return value.astimezone(UTC)
+
+
+def is_transient(exc):
+    """True for errors that a new transaction may not meet again."""
+    return isinstance(exc, transaction.interfaces.TransientError)
+
+
+def is_conflict(exc):
+    return isinstance(exc, ZODB.POSException.ConflictError)
+
+
+def backoff_seconds(attempt, base=0.01, cap=5.0):
+    """Exponential backoff with full jitter for the ``attempt``-th retry."""
+    return random.uniform(0, min(cap, base * (2 ** min(attempt, 20))))
+
+
+class ConflictCounter:
+    """Thread-safe count of ConflictErrors met by one component, for the
+    monitor and benchmarks."""
+
+    def __init__(self):
+        self.count = 0
+
+    def add(self, n=1):
+        self.count += n  # int += is atomic enough under the GIL for stats
+
+
+conflicts = ConflictCounter()
+
+
+def retry_transaction(tm, func, description, attempts=None,
+                      stop=None, sleep=time.sleep):
+    """Run ``func()`` in a fresh transaction of ``tm`` and commit, retrying
+    transient errors (conflicts, ZEO disconnects) with jittered backoff.
+
+    ``attempts`` None means until it commits or ``stop()`` is true (used
+    for bookkeeping that must not be lost); otherwise the last transient
+    error is re-raised after that many attempts.  Non-transient errors
+    abort and propagate at once.  Returns what ``func`` returned.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        tm.begin()
+        try:
+            result = func()
+            tm.commit()
+            return result
+        except Exception as e:
+            tm.abort()
+            if not is_transient(e):
+                raise
+            if is_conflict(e):
+                conflicts.add()
+            if attempts is not None and attempt >= attempts:
+                raise
+            if stop is not None and stop():
+                raise
+            level = logging.WARNING if attempt % 10 == 0 else logging.DEBUG
+            logger.log(level, '%s: %d consecutive transient errors, last %s;'
+                       ' retrying', description, attempt, e)
+            sleep(backoff_seconds(attempt, cap=5.0 if is_conflict(e)
+                                  else 30.0))
