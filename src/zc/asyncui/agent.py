@@ -1,15 +1,15 @@
 """Agents: each claims jobs from one queue for one dispatcher.
 
-An agent keeps the jobs it holds in a BTree (one source of truth, together
-with ``job.agent``) and a bounded record of recent completions in another.
-Both are keyed by the job's oid with its bytes reversed: consecutive oids
-then land far apart in the tree, so worker threads finishing jobs at the
-same time write to different buckets, and a bucket split (which BTrees
-cannot resolve) rarely meets a concurrent change.  Completion records are
-``(end timestamp, job)`` pairs, sorted when read.
+An agent keeps the jobs it holds in a BTree keyed by oid (the one source
+of truth for "held") and a bounded record of recent completions in a BTree
+keyed by end time and oid.  Both are written by the dispatcher's poll
+thread, in the batched commits it makes to claim jobs; worker threads
+write only their own jobs (see zc.asyncui.worker), so they never conflict
+with each other over these trees.
 """
 import datetime
 import logging
+import struct
 
 import BTrees.OOBTree
 import persistent
@@ -18,7 +18,6 @@ import zope.interface
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import utils
-from zc.asyncui.job import ASSIGNED
 from zc.asyncui.job import check_storable
 
 logger = logging.getLogger(__name__)
@@ -30,8 +29,16 @@ CHOOSER_WINDOW = 50
 _SENTINEL = b''
 
 
-def _spread(oid):
-    return oid[::-1]
+def _end(job):
+    return job._callbacks_ts or job._end_ts or 0.0
+
+
+def _held_key(oid):
+    return oid
+
+
+def _completed_key(job):
+    return struct.pack('>Q', int(_end(job) * 1e6)) + job._p_oid
 
 
 def _check_size(size):
@@ -95,18 +102,27 @@ class Agent(persistent.Persistent):
 
     def claimJob(self, now=None):
         """See IAgent.claimJob."""
+        jobs = self.claimJobs(1, now)
+        return jobs[0] if jobs else None
+
+    def claimJobs(self, count, now=None):
+        """Claim up to ``count`` jobs; returns them in claim order."""
         queue = self.queue
         now = now or utils.now()
         if self.chooser is None:
-            job = queue.claim(self.filter, now)
+            jobs = queue.claimMany(count, self.filter, now)
         else:
-            job = self._choose(queue, now)
-        if job is not None:
-            job._agent = self
-            job._status = ASSIGNED if job._status != 'CALLBACKS' \
-                else job._status
-            self._held[_spread(job._p_oid)] = job
-        return job
+            jobs = []
+            while len(jobs) < count:
+                job = self._choose(queue, now)
+                if job is None:
+                    break
+                jobs.append(job)
+        for job in jobs:
+            # Only this tree records the claim: the job itself is written
+            # when a worker starts it (see Job's implementation notes).
+            self._held[_held_key(job._p_oid)] = job
+        return jobs
 
     def _choose(self, queue, now):
         candidates = []
@@ -128,12 +144,11 @@ class Agent(persistent.Persistent):
     # -- holding ------------------------------------------------------
 
     def remove(self, job):
-        """See IAgent.remove: idempotent (seed item 1)."""
-        if self._held.pop(_spread(job._p_oid), None) is None:
+        """See IAgent.remove: idempotent (seed item 1).  Does not load or
+        change the job: ``job.agent`` keeps naming the agent that ran it."""
+        if self._held.pop(_held_key(job._p_oid), None) is None:
             logger.debug('agent %r: job %s was not held (already removed)',
                          self.name, job.key)
-        if job._agent is self:
-            job._agent = None
 
     def jobCompleted(self, job, now=None, record=True):
         """See IAgent.jobCompleted.
@@ -145,21 +160,20 @@ class Agent(persistent.Persistent):
         """
         self.remove(job)
         if record:
-            end = job.active_end or now or utils.now()
-            self.recordCompletions([(utils.timestamp(end), job)])
+            self.recordCompletions([job])
 
-    def recordCompletions(self, pairs):
-        """Add ``(end timestamp, job)`` pairs to the completion record."""
+    def recordCompletions(self, jobs):
+        """Add completed jobs to the completion record."""
         if not self.completed_max_count:
             return
-        for end, job in pairs:
-            self._completed[_spread(job._p_oid)] = (end, job)
+        for job in jobs:
+            self._completed[_completed_key(job)] = job
 
     def recentCompletions(self, limit=None):
         """Completed jobs, newest first (at most ``limit``)."""
-        pairs = sorted(self._completed.values(), key=lambda p: p[0],
-                       reverse=True)
-        return [job for _, job in pairs[:limit]]
+        jobs = list(self._completed.values())
+        jobs.reverse()
+        return jobs[:limit]
 
     @property
     def completed(self):
@@ -170,11 +184,13 @@ class Agent(persistent.Persistent):
         """Drop completion records beyond the count and age limits;
         returns how many were dropped."""
         now = now or utils.now()
-        oldest = utils.timestamp(now - self.completed_max_age)
-        items = sorted(self._completed.items(), key=lambda kv: kv[1][0],
-                       reverse=True)
-        drop = [key for n, (key, (end, _)) in enumerate(items)
-                if n >= self.completed_max_count or end < oldest]
+        cutoff = struct.pack('>Q', int(
+            utils.timestamp(now - self.completed_max_age) * 1e6))
+        drop = list(self._completed.keys(max=cutoff))
+        excess = len(self._completed) - len(drop) - self.completed_max_count
+        if excess > 0:
+            keys = self._completed.keys(min=cutoff)
+            drop.extend(key for key, _ in zip(keys, range(excess)))
         for key in drop:
             del self._completed[key]
         return len(drop)
@@ -191,7 +207,7 @@ class Agent(persistent.Persistent):
                      if key != _SENTINEL])
 
     def __contains__(self, job):
-        return _spread(job._p_oid) in self._held
+        return _held_key(job._p_oid) in self._held
 
     def __repr__(self):
         return '<%s %r size=%d>' % (type(self).__name__, self.name, self.size)

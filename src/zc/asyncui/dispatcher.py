@@ -39,6 +39,9 @@ _registry = {}
 _registry_lock = threading.Lock()
 
 CHANGE_CHECK_SECONDS = 0.02
+PREFETCH_SECONDS = 0.25
+LONG_JOB_SECONDS = 0.5
+MAX_PREFETCH = 128
 PRUNE_SECONDS = 30.0
 
 
@@ -148,6 +151,7 @@ class Dispatcher(DispatcherState):
         super().__init__()
         self.db = db
         self.UUID = uuid
+        self.uuid_str = str(uuid)
         self.poll_interval = _seconds(poll_interval, 'poll_interval')
         self.ping_interval = _seconds(ping_interval, 'ping_interval')
         self.ping_death_interval = _seconds(
@@ -227,8 +231,20 @@ class Dispatcher(DispatcherState):
             if self._wake_event.wait(min(CHANGE_CHECK_SECONDS, remaining)):
                 self._wake_event.clear()
                 return
-            if self.db.lastTransaction() != last_tid:
-                return
+            tid = self.db.lastTransaction()
+            if tid != last_tid:
+                last_tid = tid
+                if self._wants_work():
+                    return
+
+    def _wants_work(self):
+        """False when every agent's workers have plenty of claimed jobs
+        queued: a database change then need not trigger a poll (under load
+        most changes are our own workers' commits)."""
+        if not self._workers or len(self._activated_queues) == 0:
+            return True
+        return any(len(w.inbox) <= w.inbox.low_water or w.idle
+                   for w in self._workers.values())
 
     def stop(self, timeout=30.0):
         """See IDispatcher.stop."""
@@ -338,22 +354,24 @@ class Dispatcher(DispatcherState):
         prune = time.monotonic() - self._last_prune > PRUNE_SECONDS
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
-            claimed = self._claim(agent, workers, now)
+            done, urgent = self.takeCompletions(name, agent_name)
+            claimed = self._claim(agent, workers, now, len(done))
             result.claims.append((workers, claimed))
-            self._flush_completions(agent, bool(claimed) or prune, result)
+            if done and (claimed or urgent or prune):
+                self._flush_completions(agent, done, result)
             if prune:
                 agent.pruneCompleted(now)
         if prune:
             self._last_prune = time.monotonic()
         return result
 
-    def _flush_completions(self, agent, force, result):
-        pairs = self.takeCompletions(agent.queue.name, agent.name, force)
-        if not pairs:
-            return
+    def _flush_completions(self, agent, oids, result):
+        # Noted only after a commit that made each job COMPLETED, which is
+        # final: no need to load them again here.
         conn = agent._p_jar
-        agent.recordCompletions([(end, conn.get(oid)) for end, oid in pairs])
-        result.flushed.append((agent.queue.name, agent.name, pairs))
+        for oid in oids:
+            agent.jobCompleted(conn.get(oid))
+        result.flushed.append((agent.queue.name, agent.name, oids))
 
     def _workers_for(self, queue_name, agent_name):
         key = (queue_name, agent_name)
@@ -363,7 +381,7 @@ class Dispatcher(DispatcherState):
                 self, queue_name, agent_name)
         return workers
 
-    def _claim(self, agent, workers, now):
+    def _claim(self, agent, workers, now, completing=0):
         size = agent.size
         if workers.size != size:
             self._grow_pool(size - workers.size)
@@ -372,37 +390,44 @@ class Dispatcher(DispatcherState):
             return []
         self._resubmit_held(agent, workers)
         capacity = size + self._prefetch(agent, workers)
-        free = capacity - len(agent)
+        # Ask for the next poll while half the prefetched work remains.
+        workers.inbox.low_water = max(size, capacity // 2)
+        # ``completing`` held jobs are done and leave the agent in this
+        # transaction if it claims anything.
+        free = capacity - len(agent) + completing
         if free <= 0 or (free < max(1, capacity // 2) and not workers.idle):
             return []
         if not agent.queue.hasDue(now):
             return []
-        oids = []
-        while len(oids) < free:
-            job = agent.claimJob(now)
-            if job is None:
-                break
-            oids.append(job._p_oid)
-        return oids
+        return [job._p_oid for job in agent.claimJobs(free, now)]
 
     def _resubmit_held(self, agent, workers):
         # Self-healing: a held job this process does not know about (its
         # submission was lost) goes to the workers again; _start skips
         # anything that is not ASSIGNED to this agent any more.
-        if len(agent) > len(workers.known):
+        if len(agent) > len(workers.known) + len(self._completions.get(
+                (agent.queue.name, agent.name), ())):
             missing = [oid for oid in agent.heldOids()
                        if oid not in workers.known]
             workers.submit(missing)
 
     def _prefetch(self, agent, workers):
+        """How many claimed jobs to hold beyond ``size``.
+
+        Enough for about PREFETCH_SECONDS of work per worker at the
+        agent's recent pace, so that short jobs are claimed in batches
+        (one commit per batch) while long jobs stay in the queue for
+        other dispatchers.  ``agent.prefetch`` overrides it.
+        """
         if agent.prefetch is not None:
             return agent.prefetch
         ema = workers.duration_ema
-        if ema is None or ema >= 0.5:
-            return 0 if ema is not None else agent.size
-        if ema < 0.02:
-            return min(64, max(4 * agent.size, 16))
-        return agent.size
+        if ema is None:
+            return agent.size
+        if ema >= LONG_JOB_SECONDS:
+            return 0
+        return min(MAX_PREFETCH, max(agent.size, int(
+            agent.size * PREFETCH_SECONDS / max(ema, 1e-6))))
 
     def _grow_pool(self, delta):
         self.db.setPoolSize(max(7, self.db.getPoolSize() + delta))

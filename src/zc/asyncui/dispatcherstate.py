@@ -9,6 +9,7 @@ import threading
 import time
 
 from zc.asyncui import utils
+from zc.asyncui.failure import Failure
 
 logger = logging.getLogger(__name__)
 
@@ -33,30 +34,27 @@ class DispatcherState:
 
     # -- completion records, added to agents by the poll thread ----------
 
-    def noteCompletion(self, agent, job, now):
-        """Remember (in memory) that a worker completed ``job``.  Called in
-        the worker's transaction; a record that is flushed although that
-        transaction then aborts only names a job that is not complete yet,
-        and is overwritten when it completes."""
+    def noteCompletion(self, agent, job):
+        """Remember (in memory) that a worker committed ``job`` as
+        COMPLETED; the poll thread then takes it off its agent."""
         key = (agent.queue.name, agent.name)
         with self._state_lock:
             self._completions.setdefault(key, []).append(
-                (utils.timestamp(now), job._p_oid))
+                (time.monotonic(), job._p_oid))
 
-    def takeCompletions(self, queue_name, agent_name, force=False):
-        """The pending completion records of one agent, when worth a write:
-        many of them, an old one, or ``force``.  The caller passes them to
-        ``agent.recordCompletions`` and calls ``dropCompletions`` after its
-        commit."""
+    def takeCompletions(self, queue_name, agent_name):
+        """(oids, urgent): the noted completions of one agent, and whether
+        they are worth a commit of their own (many, or an old one).  The
+        caller passes them to ``flushCompletions`` and calls
+        ``dropCompletions`` after its commit."""
         with self._state_lock:
             pending = list(self._completions.get((queue_name, agent_name),
                                                  ()))
         if not pending:
-            return []
-        old = time.time() - pending[0][0] > COMPLETION_FLUSH_SECONDS
-        if force or old or len(pending) >= COMPLETION_FLUSH_COUNT:
-            return pending
-        return []
+            return [], False
+        urgent = (len(pending) >= COMPLETION_FLUSH_COUNT or
+                  time.monotonic() - pending[0][0] > COMPLETION_FLUSH_SECONDS)
+        return [oid for _, oid in pending], urgent
 
     def dropCompletions(self, queue_name, agent_name, flushed):
         with self._state_lock:
@@ -72,11 +70,12 @@ class DispatcherState:
 
     def recordJob(self, job, event):
         """Remember what happened to a job in this process."""
+        # Cheap on purpose (runs for every job): the job itself is in the
+        # database for anyone who wants more.
         info = {
-            'key': job.key, 'repr': repr(job), 'event': event,
-            'status': job._status, 'thread': threading.current_thread().name,
-            'time': utils.now(),
-            'failed': getattr(job, 'failed', False),
+            'key': job.key, 'event': event, 'status': job._status,
+            'thread': threading.current_thread().name, 'time': time.time(),
+            'failed': isinstance(job._result, Failure),
         }
         with self._state_lock:
             self.jobs.pop(job.key, None)

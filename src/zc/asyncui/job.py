@@ -103,34 +103,57 @@ def _repr_callable(func):
     return '%s.%s' % (module, name) if module else name
 
 
+def _dt(ts):
+    return None if ts is None else datetime.datetime.fromtimestamp(
+        ts, utils.UTC)
+
+
+def _time_property(name, doc):
+    return property(lambda self: _dt(getattr(self, name)), doc=doc)
+
+
+ATTEMPT_FIELDS = ('start', 'end', 'dispatcher', 'agent', 'outcome')
+
+
 @zope.interface.implementer(interfaces.IJob)
 class Job(persistent.Persistent):
-    """See IJob."""
+    """See IJob.
+
+    Implementation notes: every commit of a job pickles its state, so the
+    state is kept small -- attributes that are usually empty live on the
+    class as defaults, times are stored as float timestamps (exposed as
+    aware datetimes), and attempts as tuples.  A claimed job is not
+    written at all: the claiming agent's BTree records it, and ``status``
+    derives ASSIGNED from "PENDING but no longer in its queue".
+    """
+
+    # class-level defaults: not stored until set
+    _callable_name = None
+    _result = None
+    _begin_after_ts = None
+    _begin_by = None
+    priority = 0
+    _queue = None
+    _arrival = None
+    _agent = None
+    _parent = None
+    _callbacks = ()
+    _attempts = ()
+    retry_counts = {}
+    retry_policy_factory = None
+    failure_log_level = None
+    _put_ts = None
+    _start_ts = None
+    _end_ts = None
+    _callbacks_ts = None
+    waiting_on = None
 
     def __init__(self, callable, *args, **kwargs):
         self._status = NEW
         self.callable = callable
         self.args = list(args)
         self.kwargs = dict(kwargs)
-        self._result = None
-        self._begin_after = None
-        self._begin_by = None
-        self.priority = 0
         self.annotations = BTrees.OOBTree.OOBTree()
-        self._queue = None
-        self._queue_key = None
-        self._agent = None
-        self._parent = None
-        self._callbacks = ()
-        self._attempts = ()
-        self.retry_counts = {}
-        self.retry_policy_factory = None
-        self.failure_log_level = None
-        self.put_time = None
-        self.active_start = None
-        self.active_end = None
-        self.callbacks_completed = None
-        self.waiting_on = None
 
     # -- identity and status ------------------------------------------
 
@@ -143,7 +166,11 @@ class Job(persistent.Persistent):
     @property
     def status(self):
         """See IJob.status."""
-        return JobStatus(self._status)
+        status = self._status
+        if status == PENDING and self._queue is not None and \
+                self not in self._queue:
+            status = ASSIGNED
+        return JobStatus(status)
 
     @property
     def result(self):
@@ -161,6 +188,7 @@ class Job(persistent.Persistent):
 
     @property
     def agent(self):
+        """The agent running the job (set when it starts), or None."""
         return self._agent
 
     @property
@@ -173,7 +201,15 @@ class Job(persistent.Persistent):
 
     @property
     def attempts(self):
-        return self._attempts
+        """See IJob.attempts."""
+        return tuple(dict(zip(ATTEMPT_FIELDS, (
+            _dt(a[0]), _dt(a[1]), a[2], a[3], a[4]))) for a in self._attempts)
+
+    put_time = _time_property('_put_ts', 'When the job was put.')
+    active_start = _time_property('_start_ts', 'Start of the last attempt.')
+    active_end = _time_property('_end_ts', 'When the call finished.')
+    callbacks_completed = _time_property('_callbacks_ts',
+                                         'When the callbacks were all done.')
 
     def _require(self, action, *statuses):
         if self._status not in statuses:
@@ -204,7 +240,7 @@ class Job(persistent.Persistent):
             self._callable_name = value.__name__
         else:
             self._callable_root = value
-            self._callable_name = None
+            self.__dict__.pop('_callable_name', None)
 
     def __call__(self, *args, **kwargs):
         """See IJob.__call__."""
@@ -217,13 +253,14 @@ class Job(persistent.Persistent):
 
     @property
     def begin_after(self):
-        return self._begin_after
+        return _dt(self._begin_after_ts)
 
     @begin_after.setter
     def begin_after(self, value):
         self._require('change begin_after', NEW)
-        self._begin_after = (None if value is None
-                             else utils.check_aware(value, 'begin_after'))
+        self._begin_after_ts = (
+            None if value is None
+            else utils.check_aware(value, 'begin_after').timestamp())
 
     @property
     def begin_by(self):
@@ -244,9 +281,9 @@ class Job(persistent.Persistent):
     @property
     def deadline(self):
         """``begin_after + begin_by``, or None when there is no limit."""
-        if self._begin_by is None or self._begin_after is None:
+        if self._begin_by is None or self._begin_after_ts is None:
             return None
-        return self._begin_after + self._begin_by
+        return self.begin_after + self._begin_by
 
     # -- callbacks ----------------------------------------------------
 
@@ -359,7 +396,7 @@ def _merge_states(old, committed, new):
         # One side completed the job while the other added a callback that
         # the completing side never saw.
         merged['_status'] = CALLBACKS
-        merged['callbacks_completed'] = None
+        merged.pop('_callbacks_ts', None)
     return merged
 
 

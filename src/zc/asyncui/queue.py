@@ -1,8 +1,8 @@
 """Queues: the ``Queues`` mapping in the database root and each ``Queue``.
 
 A queue keeps jobs that may start now in ``DUE_SHARDS`` BTrees keyed by
-``(-priority, arrival, oid)``, the shard chosen by the job's oid, and jobs
-that must wait in one BTree keyed by ``(begin_after, oid)``.  BTrees
+priority, arrival and oid (packed in bytes), the shard chosen by the job's
+oid, and jobs that must wait in one BTree keyed by begin_after and oid.  BTrees
 resolve concurrent inserts and removals of distinct keys, but not two
 concurrent changes to a bucket that splits; since every producer appends
 at the end of the due order, sharding makes concurrent producers write to
@@ -12,6 +12,7 @@ claiming them rarely conflict.
 """
 import heapq
 import logging
+import struct
 
 import BTrees.Length
 import BTrees.OOBTree
@@ -33,21 +34,48 @@ logger = logging.getLogger(__name__)
 #: How many future jobs a claim moves to the due trees at most.
 PROMOTE_BATCH = 100
 #: Number of due trees; see the module docstring.
-DUE_SHARDS = 16
-_MAX_OID = b'\xff' * 8
+DUE_SHARDS = 8
+_PRIORITY_OFFSET = 2 ** 31
+_END = b'\xff' * 17
 
 
 def _shard(oid):
     return oid[-1] % DUE_SHARDS
 
 
-def _ts(dt):
-    return utils.timestamp(dt)
+def _micros(ts):
+    return int(ts * 1e6)
+
+
+def due_key(job):
+    """The job's key in the due trees: bytes that sort by priority (highest
+    first), then arrival, then oid.  Bytes keys keep buckets cheap to
+    pickle."""
+    return struct.pack('>IQ', _PRIORITY_OFFSET - job.priority,
+                       _micros(job._arrival)) + job._p_oid
+
+
+def scheduled_key(job):
+    """The job's key in the scheduled tree: begin_after, then oid."""
+    return struct.pack('>Q', _micros(job._begin_after_ts)) + job._p_oid
+
+
+def _check_priority(priority):
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise TypeError('priority must be an int, not %r' % (priority,))
+    if not -_PRIORITY_OFFSET < priority < _PRIORITY_OFFSET:
+        raise ValueError('priority must be between %d and %d, not %d'
+                         % (-_PRIORITY_OFFSET + 1, _PRIORITY_OFFSET - 1,
+                            priority))
 
 
 @zope.interface.implementer(interfaces.IQueue)
 class Queue(persistent.Persistent):
-    """See IQueue."""
+    """See IQueue.
+
+    A job is pending while it is in one of the trees; it is not written
+    when claimed (see Job), so ``claim`` only removes a key.
+    """
 
     def __init__(self, name=''):
         self.name = name
@@ -70,8 +98,7 @@ class Queue(persistent.Persistent):
         job = item if isinstance(item, Job) else Job(item)
         if job._status != NEW:
             job._require('be put in a queue', NEW)
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            raise TypeError('priority must be an int, not %r' % (priority,))
+        _check_priority(priority)
         jar = self._p_jar
         if jar is None:
             raise errors.NotInDatabaseError(
@@ -82,64 +109,73 @@ class Queue(persistent.Persistent):
         now = utils.now()
         if begin_after is not None:
             job.begin_after = begin_after
-        elif job.begin_after is None:
+        elif job._begin_after_ts is None:
             job.begin_after = now
         if begin_by is not None:
             job.begin_by = begin_by
-        job.priority = priority
+        if priority:
+            job.priority = priority
         if retry_policy_factory is not None:
             job.retry_policy_factory = retry_policy_factory
         if failure_log_level is not None:
             job.failure_log_level = failure_log_level
         if job._p_jar is None:
             jar.add(job)
-        job.put_time = now
+        job._put_ts = now.timestamp()
         job._queue = self
         job._status = PENDING
-        self._insert(job, now)
+        self._insert(job, job._put_ts)
         _wake_after_commit(jar)
         return job
 
-    def _insert(self, job, now=None):
-        now = now or utils.now()
-        oid = job._p_oid
-        if job.begin_after > now:
-            key = (_ts(job.begin_after), oid)
-            self._scheduled[key] = job
-            job._queue_key = ('s', key)
+    def _insert(self, job, now_ts=None):
+        now_ts = now_ts or utils.now().timestamp()
+        if job._begin_after_ts > now_ts:
+            self._scheduled[scheduled_key(job)] = job
         else:
-            arrival = _ts(max(job.put_time or now, job.begin_after))
-            key = (-job.priority, arrival, oid)
-            self._due[_shard(oid)][key] = job
-            job._queue_key = ('d', key)
+            arrival = max(job._put_ts or now_ts, job._begin_after_ts)
+            if job._arrival != arrival:
+                job._arrival = arrival
+            self._due[_shard(job._p_oid)][due_key(job)] = job
         self._length.change(1)
 
-    def _tree(self, queue_key):
-        kind, key = queue_key
-        if kind == 's':
-            return self._scheduled
-        return self._due[_shard(key[-1])]
+    def _find(self, job):
+        """(tree, key) where the job is pending, or (None, None)."""
+        if job._queue is not self or job._p_oid is None:
+            return None, None
+        if job._arrival is not None:
+            tree, key = self._due[_shard(job._p_oid)], due_key(job)
+            if key in tree:
+                return tree, key
+        if job._begin_after_ts is not None:
+            key = scheduled_key(job)
+            if key in self._scheduled:
+                return self._scheduled, key
+        return None, None
 
     def putBack(self, job):
         """Return a claimed but unstarted (or recovered) job to this queue
         at its original place."""
-        job._agent = None
+        if job._agent is not None:
+            job._agent = None
         if job._status != CALLBACKS:
             job._status = PENDING
-        if job._queue_key is None:
+        if self._find(job)[0] is None:
             self._insert(job)
-            return
-        self._tree(job._queue_key)[job._queue_key[1]] = job
-        self._length.change(1)
         _wake_after_commit(self._p_jar)
 
     def reschedule(self, job, begin_after):
         """Put a job back to begin after ``begin_after`` (used by retry
         policies that ask for a delay)."""
+        tree, key = self._find(job)
+        if tree is not None:
+            del tree[key]
+            self._length.change(-1)
         job._agent = None
         job._status = PENDING
-        job._begin_after = utils.check_aware(begin_after, 'begin_after')
-        job._queue_key = None
+        job._begin_after_ts = utils.check_aware(
+            begin_after, 'begin_after').timestamp()
+        job._arrival = None
         self._insert(job)
         _wake_after_commit(self._p_jar)
 
@@ -147,16 +183,11 @@ class Queue(persistent.Persistent):
 
     def remove(self, job):
         """See IQueue.remove."""
-        key = job._queue_key
-        if key is None or job._queue is not self:
+        tree, key = self._find(job)
+        if tree is None:
             raise LookupError('Job %s is not pending in queue %r (its status'
-                              ' is %s)' % (job.key, self.name, job._status))
-        try:
-            del self._tree(key)[key[1]]
-        except KeyError:
-            raise LookupError('Job %s is not pending in queue %r'
-                              % (job.key, self.name)) from None
-        job._queue_key = None
+                              ' is %s)' % (job.key, self.name, job.status))
+        del tree[key]
         self._length.change(-1)
 
     def pull(self, job):
@@ -165,36 +196,40 @@ class Queue(persistent.Persistent):
         job._status = NEW
         return job
 
-    def _promote(self, now):
-        # Move future jobs that became due to the due tree, so claim order
+    def _promote(self, now_ts):
+        # Move future jobs that became due to the due trees, so claim order
         # is priority then time among everything that may start now.
-        stamp = _ts(now)
-        moved = 0
-        for key in list(self._scheduled.keys(max=(stamp, _MAX_OID))):
-            job = self._scheduled.pop(key)
-            new_key = (-job.priority, key[0], key[1])
-            self._due[_shard(key[1])][new_key] = job
-            job._queue_key = ('d', new_key)
-            moved += 1
-            if moved >= PROMOTE_BATCH:
+        bound = struct.pack('>Q', _micros(now_ts)) + b'\xff' * 8
+        for n, key in enumerate(list(self._scheduled.keys(max=bound))):
+            if n >= PROMOTE_BATCH:
                 break
+            job = self._scheduled.pop(key)
+            job._arrival = job._begin_after_ts
+            self._due[_shard(job._p_oid)][due_key(job)] = job
 
     def claim(self, filter=None, now=None):
         """See IQueue.claim."""
-        now = now or utils.now()
-        if len(self._scheduled):
-            first = self._scheduled.minKey()
-            if first[0] <= _ts(now):
-                self._promote(now)
+        jobs = self.claimMany(1, filter, now)
+        return jobs[0] if jobs else None
+
+    def claimMany(self, count, filter=None, now=None):
+        """Remove and return up to ``count`` due jobs that ``filter``
+        accepts, in claim order (one pass over the queue)."""
+        now_ts = (now or utils.now()).timestamp()
+        if len(self._scheduled) and self._scheduled.minKey()[:8] <= \
+                struct.pack('>Q', _micros(now_ts)):
+            self._promote(now_ts)
+        taken = []
         for key, job in self._iter_due():
-            deadline = job.deadline
-            expired = deadline is not None and deadline < now
-            if expired or filter is None or filter(job):
-                del self._due[_shard(key[-1])][key]
-                job._queue_key = None
-                self._length.change(-1)
-                return job
-        return None
+            if len(taken) >= count:
+                break
+            if filter is None or _expired(job, now_ts) or filter(job):
+                taken.append((key, job))
+        for key, job in taken:
+            del self._due[_shard(key[-8:])][key]
+        if taken:
+            self._length.change(-len(taken))
+        return [job for _, job in taken]
 
     def _iter_due(self):
         """(key, job) of the due jobs in claim order, merging the shards."""
@@ -206,7 +241,8 @@ class Queue(persistent.Persistent):
         if any(self._due):
             return True
         if len(self._scheduled):
-            return self._scheduled.minKey()[0] <= _ts(now or utils.now())
+            return self._scheduled.minKey()[:8] <= struct.pack(
+                '>Q', _micros((now or utils.now()).timestamp()))
         return False
 
     # -- reading ------------------------------------------------------
@@ -215,20 +251,19 @@ class Queue(persistent.Persistent):
         return self._length()
 
     def __iter__(self):
-        stamp = _ts(utils.now())
-        due = heapq.merge(
-            self._iter_due(),
-            (((-j.priority, k[0], k[1]), j)
-             for k, j in self._scheduled.items(max=(stamp, _MAX_OID))),
-            key=lambda pair: pair[0])
-        for _, job in due:
+        bound = struct.pack('>Q', _micros(utils.now().timestamp())) + \
+            b'\xff' * 8
+        promoted = ((struct.pack('>IQ', _PRIORITY_OFFSET - j.priority,
+                                 _micros(j._begin_after_ts)) + j._p_oid, j)
+                    for j in self._scheduled.values(max=bound))
+        for _, job in heapq.merge(self._iter_due(), promoted,
+                                  key=lambda pair: pair[0]):
             yield job
-        for _, job in self._scheduled.items(min=(stamp, _MAX_OID),
-                                            excludemin=True):
+        for job in self._scheduled.values(min=bound, excludemin=True):
             yield job
 
     def __contains__(self, job):
-        return job._queue is self and job._queue_key is not None
+        return self._find(job)[0] is not None
 
     def __repr__(self):
         return '<%s %r>' % (type(self).__name__, self.name)

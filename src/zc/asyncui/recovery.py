@@ -87,20 +87,19 @@ def close_attempt(job, now, outcome):
     """Record the end of the job's latest attempt."""
     if not job._attempts:
         return
-    last = dict(job._attempts[-1])
-    if last.get('end') is None:
-        last['end'] = now
-        last['outcome'] = outcome
-        job._attempts = job._attempts[:-1] + (last,)
+    start, end, dispatcher, agent, _ = job._attempts[-1]
+    if end is None:
+        job._attempts = job._attempts[:-1] + (
+            (start, now.timestamp(), dispatcher, agent, outcome),)
 
 
 def set_result(job, result, now):
     """Store the final result; the job goes to CALLBACKS if it has any,
     else COMPLETED."""
     job._result = result
-    job.active_end = now
+    job._end_ts = now.timestamp()
     if job._callbacks:
         job._status = CALLBACKS
     else:
         job._status = COMPLETED
-        job.callbacks_completed = now
+        job._callbacks_ts = job._end_ts

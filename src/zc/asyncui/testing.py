@@ -87,8 +87,9 @@ def run_until_idle(dispatcher, timeout=30.0):
             tm.begin()
             queues = conn.root().get(interfaces.KEY) or {}
             due = sum(1 for q in queues.values() if q.hasDue())
-            held = sum(len(a) for q in queues.values()
-                       for r in q.dispatchers.values() for a in r.values())
+            held = sum(1 for q in queues.values()
+                       for r in q.dispatchers.values() for a in r.values()
+                       for job in a if job._status != COMPLETED)
             tm.abort()
             if not due and not held and not dispatcher.getActiveJobs():
                 return

@@ -29,7 +29,7 @@ from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
-from zc.asyncui.job import ASSIGNED, ACTIVE, CALLBACKS, COMPLETED, PENDING
+from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, PENDING
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class Inbox:
         with self._cond:
             self._items.extend(oids)
             self._cond.notify(len(oids))
+            self._low_signalled = False
 
     def put_front(self, oid):
         with self._cond:
@@ -58,11 +59,29 @@ class Inbox:
         with self._cond:
             if not self._items:
                 self._cond.wait(timeout)
-            return self._items.popleft() if self._items else None
+            item = self._items.popleft() if self._items else None
+        self._check_low()
+        return item
 
     def get_nowait(self):
         with self._cond:
-            return self._items.popleft() if self._items else None
+            item = self._items.popleft() if self._items else None
+        self._check_low()
+        return item
+
+    #: Called (without the lock) when the inbox runs low, so the
+    #: dispatcher claims more before the workers go idle.
+    on_low = None
+    low_water = 1
+    _low_signalled = False
+
+    def _check_low(self):
+        # Once per episode: the flag is reset when the inbox is refilled.
+        length = len(self._items)
+        if self.on_low is not None and (length == 0 or (
+                not self._low_signalled and length <= self.low_water)):
+            self._low_signalled = True
+            self.on_low()
 
     def drain(self):
         with self._cond:
@@ -86,6 +105,7 @@ class AgentWorkers:
         self.queue_name = queue_name
         self.agent_name = agent_name
         self.inbox = Inbox()
+        self.inbox.on_low = dispatcher.wake
         self.threads = []
         self.busy = 0
         self.known = set()  # oids in the inbox or running here
@@ -93,6 +113,7 @@ class AgentWorkers:
         self._lock = threading.Lock()
 
     def resize(self, size):
+        self.inbox.low_water = size
         self.threads = [t for t in self.threads if t.is_alive()]
         while len(self.threads) < size:
             thread = WorkerThread(self, len(self.threads))
@@ -144,7 +165,7 @@ class WorkerThread(threading.Thread):
         dispatcher = workers.dispatcher
         super().__init__(
             name='zc.asyncui worker %s/%s/%s#%d' % (
-                str(dispatcher.UUID)[:8], workers.queue_name,
+                dispatcher.uuid_str[:8], workers.queue_name,
                 workers.agent_name, number),
             daemon=True)
         self.workers = workers
@@ -212,25 +233,33 @@ class WorkerThread(threading.Thread):
 
     # -- transaction steps (called inside retry_transaction) ------------
 
+    _agent = None
+
     def agent(self):
-        return self.dispatcher.findAgent(self.conn, self.workers.queue_name,
-                                         self.workers.agent_name)
+        """This worker's agent, as seen by its connection (cached: a
+        persistent object keeps its identity within a connection)."""
+        agent = self._agent
+        if agent is None or agent._p_jar is None:
+            agent = self._agent = self.dispatcher.findAgent(
+                self.conn, self.workers.queue_name, self.workers.agent_name)
+        return agent
 
     def _start(self, oid):
         """Mark the job ACTIVE; return its oid, or None if it is not ours
         to start (cancelled, reassigned)."""
         job = self.conn.get(oid)
         agent = self.agent()
-        if job._agent is not agent or agent is None:
+        if agent is None or job not in agent:
             logger.debug('dispatcher %s: job %s is no longer held by agent'
                          ' %r; skipping it', self.dispatcher.UUID, job.key,
                          self.workers.agent_name)
             self.workers.forget(oid)
             return None
-        if job._status == ASSIGNED:
+        if job._status == PENDING:
             mark_active(job, self.dispatcher, agent)
             return oid
         if job._status == CALLBACKS:
+            job._agent = agent
             return oid  # recovered: its callbacks are resumed
         logger.debug('dispatcher %s: job %s is %s, not ASSIGNED; skipping it',
                      self.dispatcher.UUID, job.key, job._status)
@@ -238,13 +267,18 @@ class WorkerThread(threading.Thread):
         return None
 
 
-def mark_active(job, dispatcher, agent_name):
-    now = utils.now()
+def mark_active(job, dispatcher, agent):
+    """In the current transaction: the job starts an attempt in ``agent``
+    (an Agent, or a name for callbacks, which no agent holds)."""
+    now = utils.now().timestamp()
     job._status = ACTIVE
-    job.active_start = now
-    name = getattr(agent_name, 'name', agent_name)
-    job._attempts += ({'start': now, 'end': None, 'outcome': None,
-                       'dispatcher': str(dispatcher.UUID), 'agent': name},)
+    job._start_ts = now
+    if isinstance(agent, str):
+        name = agent
+    else:
+        name = agent.name
+        job._agent = agent
+    job._attempts += ((now, None, dispatcher.uuid_str, name, None),)
 
 
 class JobRun:
@@ -260,10 +294,10 @@ class JobRun:
 
     def run(self):
         """Returns the oid of the next job, already started, or None."""
-        self.tm.begin()
+        # The connection is fresh: the job was just started by a commit
+        # (ZODB syncs a connection after each commit and abort).
         job = self.conn.get(self.oid)
         agent = self.worker.agent()
-        self.tm.abort()
         if job._status == CALLBACKS:
             self.dispatcher.recordJob(job, 'resuming callbacks')
             run_callbacks(self, job)
@@ -285,10 +319,11 @@ class JobRun:
         if oid is None:
             return
         nxt = self.conn.get(oid)
-        if nxt._agent is agent and nxt._status == ASSIGNED:
+        if nxt in agent and nxt._status == PENDING:
             mark_active(nxt, self.dispatcher, agent)
             self.next_oid = oid
-        elif nxt._agent is agent and nxt._status == CALLBACKS:
+        elif nxt in agent and nxt._status == CALLBACKS:
+            nxt._agent = agent
             self.next_oid = oid
         else:
             self.worker.workers.forget(oid)
@@ -303,7 +338,7 @@ def _check_ours(job, agent, dispatcher):
     """Raise ReassignedError unless ``agent`` still holds the ACTIVE job
     and its latest attempt is this dispatcher's."""
     ours = (job._status == ACTIVE and job._attempts
-            and job._attempts[-1].get('dispatcher') == str(dispatcher.UUID))
+            and job._attempts[-1][2] == dispatcher.uuid_str)
     if agent is not None:
         ours = ours and job._agent is agent
     if not ours:
@@ -323,9 +358,10 @@ def execute(run, job, agent, extra_args):
     tm = run.tm
     policy = retry.policy_for(job, agent, dispatcher)
     while True:
-        tm.begin()
+        # Fresh snapshot: we come from a commit or an abort.
         _check_ours(job, agent, dispatcher)
-        job.retry_counts = dict(policy.counts)
+        if policy.counts != job.retry_counts:
+            job.retry_counts = dict(policy.counts)
         result, failure = _call(run, job, agent, extra_args)
         if failure is not None:
             tm.abort()
@@ -357,7 +393,7 @@ def _call(run, job, agent, extra_args):
     local._set(job, run.dispatcher, getattr(agent, 'name', None))
     try:
         deadline = job.deadline
-        if deadline is not None and job.active_start > deadline:
+        if deadline is not None and job._start_ts > deadline.timestamp():
             return Failure(errors.JobTimeoutError(
                 'job %s did not start by %s (begin_after %s + begin_by %s);'
                 ' it was not called' % (job.key, deadline.isoformat(),
@@ -385,21 +421,29 @@ def _try_finish(run, job, agent, result):
         raise
     except Exception:
         return Failure()
-    run.dispatcher.recordJob(job, 'completed')
+    _completed(run.dispatcher, job, agent)
     _log_result(run.dispatcher, job)
     return None
 
 
+def _completed(dispatcher, job, agent):
+    # After the finishing commit.  The agent still holds the job: the
+    # dispatcher's poll thread removes it (and records the completion) in
+    # a commit it makes anyway, so that worker threads finishing jobs at
+    # the same time write nothing but their own jobs and never conflict.
+    if agent is not None and job._status == COMPLETED:
+        dispatcher.noteCompletion(agent, job)
+    dispatcher.recordJob(job, 'completed')
+
+
 def finish(dispatcher, job, agent, result):
     """In the current transaction: store the job's result and, unless it
-    has callbacks to run, complete it."""
+    has callbacks to run, mark it COMPLETED.  Its agent keeps holding it
+    until the dispatcher records the completion (see _completed)."""
     now = utils.now()
     failed = isinstance(result, Failure)
     recovery.close_attempt(job, now, 'failed' if failed else 'succeeded')
     recovery.set_result(job, result, now)
-    if job._status == COMPLETED and agent is not None:
-        agent.jobCompleted(job, now, record=False)
-        dispatcher.noteCompletion(agent, job, now)
     zope.event.notify((events.JobFailed if failed else events.JobCompleted)(
         job))
 
@@ -461,7 +505,7 @@ def _store_final(run, job, agent, failure, policy):
         finish(run.dispatcher, job, agent, failure)
     utils.retry_transaction(run.tm, work, 'store failure of job %s'
                             % job.key)
-    run.dispatcher.recordJob(job, 'completed')
+    _completed(run.dispatcher, job, agent)
     _log_result(run.dispatcher, job)
 
 
@@ -515,11 +559,10 @@ def _complete_after_callbacks(run, job):
             return False  # one was added meanwhile
         now = utils.now()
         job._status = COMPLETED
-        job.callbacks_completed = now
+        job._callbacks_ts = now.timestamp()
         agent = job._agent
         if agent is not None:
-            agent.jobCompleted(job, now, record=False)
-            run.dispatcher.noteCompletion(agent, job, now)
+            agent.jobCompleted(job, now)
         return True
     done = utils.retry_transaction(run.tm, work, 'complete job %s after its'
                                    ' callbacks' % job.key)
@@ -558,10 +601,10 @@ def run_callback(run, parent, callback):
 
 
 def _start_callback(dispatcher, callback):
-    if callback._status in (ASSIGNED, PENDING):
+    if callback._status == PENDING and callback._queue is not None \
+            and callback in callback._queue:
         # A late callback that was also put in the queue: take it out.
-        if callback._queue_key is not None:
-            callback._queue.remove(callback)
+        callback._queue.remove(callback)
     mark_active(callback, dispatcher, 'callbacks')
     # an interrupted callback marked ACTIVE before keeps that status
 

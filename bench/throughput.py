@@ -1,0 +1,154 @@
+"""Throughput benchmark: put and drain rates of no-op jobs on FileStorage.
+
+Prints, for N no-op jobs in one process:
+
+- the raw FileStorage commit rate of a one-object transaction (same run),
+- put rates: one transaction per put, and 100 puts per transaction,
+- drain rates with one dispatcher and agent sizes 1 and 4,
+- drain_rate / raw_commit_rate, ZODB conflicts per job, CPU ms per job.
+
+Usage: python bench/throughput.py [--jobs 2000] [--sizes 1,4]
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+import persistent
+import transaction
+import ZODB
+import ZODB.FileStorage
+import zope.event
+
+import zc.asyncui
+from zc.asyncui import dispatcher
+from zc.asyncui import events
+from zc.asyncui import interfaces
+from zc.asyncui import utils
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchjobs  # noqa: E402
+
+
+class Cell(persistent.Persistent):
+    value = 0
+
+
+def open_db(directory):
+    path = os.path.join(directory, 'Data.fs')
+    return ZODB.DB(ZODB.FileStorage.FileStorage(path), pool_size=20)
+
+
+def raw_commit_rate(directory, seconds=1.5):
+    db = open_db(directory)
+    tm = transaction.TransactionManager()
+    conn = db.open(tm)
+    conn.root()['cell'] = cell = Cell()
+    tm.commit()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        cell.value += 1
+        tm.commit()
+        n += 1
+    rate = n / (time.perf_counter() - start)
+    conn.close()
+    db.close()
+    return rate
+
+
+def put_jobs(db, n, per_txn):
+    tm = transaction.TransactionManager()
+    conn = db.open(tm)
+    queue = zc.asyncui.getQueue(conn)
+    start = time.perf_counter()
+    for i in range(n):
+        queue.put(zc.asyncui.Job(benchjobs.noop, i))
+        if (i + 1) % per_txn == 0:
+            tm.commit()
+    tm.commit()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+class CompletionCounter:
+    """Counts JobCompleted events (fired in the worker threads), so the
+    benchmark does not poll the database while it measures."""
+
+    def __init__(self, n):
+        self.n = n
+        self.count = 0
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self, event):
+        if isinstance(event, events.JobCompleted):
+            with self.lock:
+                self.count += 1
+                if self.count >= self.n:
+                    self.done.set()
+
+
+def drain(directory, n, size):
+    db = open_db(directory)
+    zc.asyncui.install(db)
+    put_jobs(db, n, 100)
+    counter = CompletionCounter(n)
+    zope.event.subscribers.append(counter)
+    conflicts0 = utils.conflicts.count
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    d = dispatcher.start(db, poll_interval=1.0, main_agent_size=size,
+                         uuid_file=os.path.join(directory, 'uuid.txt'))
+    ok = counter.done.wait(300)
+    zope.event.subscribers.remove(counter)
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    conflicts = utils.conflicts.count - conflicts0
+    d.stop(10)
+    db.close()
+    if not ok:
+        raise SystemExit('drain with size %d did not finish' % size)
+    return n / elapsed, conflicts / n, cpu / n * 1000
+
+
+def fresh_dir(base, name):
+    path = os.path.join(base, name)
+    os.makedirs(path)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--jobs', type=int, default=2000)
+    parser.add_argument('--sizes', default='1,4')
+    args = parser.parse_args(argv)
+    base = tempfile.mkdtemp(prefix='zc.asyncui-bench-')
+    try:
+        raw = raw_commit_rate(fresh_dir(base, 'raw'))
+        print('raw FileStorage commit rate (1 object/txn): %8.0f /s' % raw)
+        for per_txn in (1, 100):
+            db = open_db(fresh_dir(base, 'put%d' % per_txn))
+            zc.asyncui.install(db)
+            rate = put_jobs(db, args.jobs, per_txn)
+            db.close()
+            print('put rate, %3d puts per transaction:       %8.0f jobs/s'
+                  % (per_txn, rate))
+        for size in [int(s) for s in args.sizes.split(',')]:
+            rate, cpj, cpu = drain(fresh_dir(base, 'drain%d' % size),
+                                   args.jobs, size)
+            print('drain rate, agent size %d: %8.0f jobs/s  ratio to raw'
+                  ' commit %.2f  conflicts/job %.3f  CPU %.3f ms/job'
+                  % (size, rate, rate / raw, cpj, cpu))
+        raw_after = raw_commit_rate(fresh_dir(base, 'raw2'))
+        print('raw FileStorage commit rate again (drift check): %8.0f /s'
+              % raw_after)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
