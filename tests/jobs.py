@@ -73,3 +73,37 @@ def increment_root_counter(name='counter'):
     job = local.getJob()
     counter = job._p_jar.root()[name]
     return counter.increment(job.key)
+
+
+_conflicts_left = {}
+
+
+def conflict_once(tag):
+    """Raise a ConflictError the first time it is called for ``tag``."""
+    import ZODB.POSException
+    with _lock:
+        if tag not in _conflicts_left:
+            _conflicts_left[tag] = True
+            raise ZODB.POSException.ConflictError()
+    return tag
+
+
+def wait_for_file(path, timeout=30.0):
+    """Block until ``path`` exists (lets a test hold a job ACTIVE)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise RuntimeError('%s never appeared' % path)
+        time.sleep(0.01)
+    return path
+
+
+def annotate_then_wait_for_file(path):
+    local.setLiveAnnotation('progress', 'halfway')
+    wait_for_file(path)
+    return 'done'
+
+
+def only_add(job):
+    """An agent filter accepting jobs that call ``add``."""
+    return getattr(job.callable, '__name__', None) == 'add'

@@ -76,8 +76,9 @@ def wait_for_annotation(job, name, timeout=10.0):
 
 
 def run_until_idle(dispatcher, timeout=30.0):
-    """Wait until no queue of the dispatcher's database has a due job and
-    no worker of the dispatcher holds one.  Raises WaitTimeoutError."""
+    """Wait until the dispatcher has activated itself in every queue, no
+    queue of its database has a due job, and no agent holds an unfinished
+    one.  Raises WaitTimeoutError."""
     db = dispatcher.db
     deadline = time.monotonic() + timeout
     tm = transaction.TransactionManager()
@@ -90,8 +91,12 @@ def run_until_idle(dispatcher, timeout=30.0):
             held = sum(1 for q in queues.values()
                        for r in q.dispatchers.values() for a in r.values()
                        for job in a if job._status != COMPLETED)
+            names = set(queues.keys()) if queues else set()
             tm.abort()
-            if not due and not held and not dispatcher.getActiveJobs():
+            activated = names <= set(dispatcher.getStatusInfo()[
+                'active_queues'])
+            if activated and not due and not held and \
+                    not dispatcher.getActiveJobs():
                 return
             if time.monotonic() >= deadline:
                 raise errors.WaitTimeoutError(

@@ -334,11 +334,15 @@ class JobRun:
             self.next_oid = None
 
 
-def _check_ours(job, agent, dispatcher):
-    """Raise ReassignedError unless ``agent`` still holds the ACTIVE job
-    and its latest attempt is this dispatcher's."""
-    ours = (job._status == ACTIVE and job._attempts
-            and job._attempts[-1][2] == dispatcher.uuid_str)
+def _check_ours(job, agent, dispatcher, attempt_no):
+    """Raise ReassignedError unless the job is ACTIVE in ``agent`` and its
+    latest attempt is still attempt ``attempt_no``, started here.  (After
+    a false death this same dispatcher may have claimed and started the
+    job again: the older attempt must then give way.)"""
+    attempts = job._attempts
+    ours = (job._status == ACTIVE and len(attempts) == attempt_no
+            and attempts[-1][2] == dispatcher.uuid_str
+            and attempts[-1][1] is None)
     if agent is not None:
         ours = ours and job._agent is agent
     if not ours:
@@ -357,9 +361,10 @@ def execute(run, job, agent, extra_args):
     dispatcher = run.dispatcher
     tm = run.tm
     policy = retry.policy_for(job, agent, dispatcher)
+    attempt_no = len(job._attempts)
     while True:
         # Fresh snapshot: we come from a commit or an abort.
-        _check_ours(job, agent, dispatcher)
+        _check_ours(job, agent, dispatcher, attempt_no)
         if policy.counts != job.retry_counts:
             job.retry_counts = dict(policy.counts)
         result, failure = _call(run, job, agent, extra_args)
@@ -370,7 +375,8 @@ def execute(run, job, agent, extra_args):
                 _log_retry(job, failure, policy, 'call')
                 continue
             if decision is not False:
-                return _reschedule(run, job, agent, policy, decision, failure)
+                return _reschedule(run, job, agent, policy, decision,
+                                   failure, attempt_no)
             result = failure
         failure = _try_finish(run, job, agent, result)
         if failure is None:
@@ -382,8 +388,9 @@ def execute(run, job, agent, extra_args):
             _log_retry(job, failure, policy, 'commit')
             continue
         if decision is not False:
-            return _reschedule(run, job, agent, policy, decision, failure)
-        _store_final(run, job, agent, failure, policy)
+            return _reschedule(run, job, agent, policy, decision, failure,
+                               attempt_no)
+        _store_final(run, job, agent, failure, policy, attempt_no)
         return 'done'
 
 
@@ -475,9 +482,9 @@ def _resolve_from_inner(self, result):
 Job._resolve_from_inner = _resolve_from_inner
 
 
-def _reschedule(run, job, agent, policy, decision, failure):
+def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
     def work():
-        _check_ours(job, agent, run.dispatcher)
+        _check_ours(job, agent, run.dispatcher, attempt_no)
         job.retry_counts = dict(policy.counts)
         now = utils.now()
         recovery.close_attempt(job, now, 'retry later: %s'
@@ -496,11 +503,11 @@ def _reschedule(run, job, agent, policy, decision, failure):
     return 'rescheduled'
 
 
-def _store_final(run, job, agent, failure, policy):
+def _store_final(run, job, agent, failure, policy, attempt_no):
     # The policy gave up on committing the job's own changes: store the
     # commit failure as the result.  This bookkeeping must not be lost.
     def work():
-        _check_ours(job, agent, run.dispatcher)
+        _check_ours(job, agent, run.dispatcher, attempt_no)
         job.retry_counts = dict(policy.counts)
         finish(run.dispatcher, job, agent, failure)
     utils.retry_transaction(run.tm, work, 'store failure of job %s'

@@ -1,0 +1,66 @@
+"""Fixtures shared by the tests and the doctests in docs/.
+
+Every doctest file gets a fresh FileStorage database in a temporary
+directory (``db``), with zc.asyncui installed, a ``conn`` opened with the
+thread's transaction manager, and any dispatcher it starts stopped at the
+end.
+"""
+import logging
+import os
+import sys
+
+import pytest
+import transaction
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, 'tests'))
+
+
+def _stop_dispatchers():
+    from zc.asyncui import dispatcher
+    dispatcher.stop_all(10.0)
+    with dispatcher._registry_lock:
+        dispatcher._registry.clear()
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A ZODB on a FileStorage in a temporary directory."""
+    from zc.asyncui import testing
+    database = testing.file_storage_db(str(tmp_path))
+    yield database
+    _stop_dispatchers()
+    transaction.abort()
+    database.close()
+
+
+@pytest.fixture(autouse=True)
+def _doctest_namespace(request, doctest_namespace, tmp_path):
+    """Fill the namespace of doctest files in docs/."""
+    if not isinstance(request.node, pytest.DoctestItem):
+        yield
+        return
+    import zc.asyncui
+    from zc.asyncui import testing
+    database = testing.file_storage_db(str(tmp_path))
+    zc.asyncui.install(database)
+    conn = database.open()
+    doctest_namespace.update(
+        db=database, conn=conn, transaction=transaction,
+        tmpdir=str(tmp_path), zc=zc)
+    old = os.getcwd()
+    os.chdir(str(tmp_path))
+    try:
+        yield
+    finally:
+        os.chdir(old)
+        _stop_dispatchers()
+        transaction.abort()
+        conn.close()
+        database.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_dispatchers():
+    yield
+    _stop_dispatchers()
