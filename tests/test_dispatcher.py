@@ -22,7 +22,7 @@ from zc.asyncui.agent import Agent
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
 from zc.asyncui.job import JobStatus
-from zc.asyncui.worker import mark_active
+from zc.asyncui.execution import mark_active
 
 FAST = dict(poll_interval=0.1, ping_interval=0.2, ping_death_interval=1.0)
 

@@ -13,7 +13,6 @@ cheap in-memory read, also for ZEO clients), polling the queues only when
 it changed.  ``poll_interval`` is the safety net.
 """
 import atexit
-import collections
 import datetime
 import logging
 import os
@@ -28,8 +27,8 @@ from zc.asyncui import errors
 from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
 from zc.asyncui import utils
-from zc.asyncui.agent import Agent
 from zc.asyncui.dispatcherstate import DispatcherState
+from zc.asyncui.liveness import Liveness
 from zc.asyncui.worker import AgentWorkers
 import zope.interface
 
@@ -140,7 +139,7 @@ class _PollResult:
 
 
 @zope.interface.implementer(interfaces.IDispatcher)
-class Dispatcher(DispatcherState):
+class Dispatcher(DispatcherState, Liveness):
     """See IDispatcher."""
 
     def __init__(self, db, uuid, poll_interval=5.0, main_agent_size=3,
@@ -390,12 +389,14 @@ class Dispatcher(DispatcherState):
             return []
         self._resubmit_held(agent, workers)
         capacity = size + self._prefetch(agent, workers)
-        # Ask for the next poll while half the prefetched work remains.
-        workers.inbox.low_water = max(size, capacity // 2)
+        batch = max(1, capacity // 2)
+        # Ask for the next poll as soon as a batch fits: when the jobs
+        # waiting in the inbox (plus one running per worker) leave room.
+        workers.inbox.low_water = max(0, capacity - batch - size)
         # ``completing`` held jobs are done and leave the agent in this
         # transaction if it claims anything.
         free = capacity - len(agent) + completing
-        if free <= 0 or (free < max(1, capacity // 2) and not workers.idle):
+        if free <= 0 or (free < batch and not workers.idle):
             return []
         if not agent.queue.hasDue(now):
             return []
@@ -441,66 +442,3 @@ class Dispatcher(DispatcherState):
             return None
         record = queue.getDispatcherAgents(self.UUID)
         return None if record is None else record.get(agent_name)
-
-    # -- activation and liveness ---------------------------------------
-
-    def _activate(self, queue, record, now, result):
-        if record is None:
-            record = queue.getDispatcherAgents(self.UUID, create=True)
-        if record.activated is not None and \
-                record.process_token != self.token:
-            if queue.name in self._activated_queues:
-                return self._reactivate_after_false_death(queue, record, now,
-                                                          result)
-            if not record.isDead(now):
-                self._explain_busy_uuid(queue, record, now)
-                return False
-            counts = record.deactivate(
-                'unclean shutdown of dispatcher %s found at restart'
-                % self.UUID, now)
-            result.messages.append((
-                logging.INFO, 'dispatcher %s: recovered from an unclean'
-                ' shutdown of this instance in queue %r; jobs released: %s',
-                (self.UUID, queue.name, counts or 'none')))
-        elif record.activated is None and queue.name in \
-                self._activated_queues:
-            result.messages.append((
-                logging.WARNING, 'dispatcher %s: was deactivated in queue %r'
-                ' by another dispatcher that thought it dead (no ping for'
-                ' %.0fs). Jobs it was running there were handed on; their'
-                ' attempts here will be dropped. Reactivating now. If this'
-                ' repeats, raise ping_death_interval or find what delays'
-                ' polling (long commits, a paused machine, clock skew).',
-                (self.UUID, queue.name, self.ping_death_interval)))
-        record.ping_interval = datetime.timedelta(seconds=self.ping_interval)
-        record.ping_death_interval = datetime.timedelta(
-            seconds=self.ping_death_interval)
-        record.activate(self.host, self.pid, self.token, now)
-        if self.main_agent_size and 'main' not in record:
-            record['main'] = Agent(size=self.main_agent_size)
-        self._busy_uuid.pop(queue.name, None)
-        return True
-
-    def _reactivate_after_false_death(self, queue, record, now, result):
-        # Our record was taken by another process with our UUID.
-        self._explain_busy_uuid(queue, record, now, taken=True)
-        self._activated_queues.discard(queue.name)
-        return False
-
-    def _check_neighbour(self, queue, now, result):
-        live = sorted(u for u, r in queue.dispatchers.items()
-                      if r.activated is not None)
-        me = str(self.UUID)
-        if me not in live or len(live) < 2:
-            return
-        neighbour = queue.dispatchers[live[(live.index(me) + 1) % len(live)]]
-        if not neighbour.isDead(now):
-            return
-        seen = neighbour.lastSeen()
-        counts = neighbour.deactivate('dispatcher %s found it dead'
-                                      % self.UUID, now)
-        result.messages.append((
-            logging.WARNING, 'dispatcher %s: dispatcher %s in queue %r was'
-            ' silent since %s (more than %s): deactivated it; its jobs: %s',
-            (self.UUID, neighbour.UUID, queue.name, seen.isoformat(),
-             neighbour.ping_death_interval, counts or 'none')))

@@ -2,9 +2,7 @@
 and tests: recent polls, recent jobs, and a status summary.  Bounded, and
 never written to the database."""
 import collections
-import datetime
 import logging
-import os
 import threading
 import time
 
@@ -15,7 +13,6 @@ logger = logging.getLogger(__name__)
 
 POLLS_KEPT = 400
 JOBS_KEPT = 200
-UUID_REMINDER_SECONDS = 600.0
 COMPLETION_FLUSH_SECONDS = 5.0
 COMPLETION_FLUSH_COUNT = 200
 
@@ -120,66 +117,3 @@ class DispatcherState:
             'active_queues': sorted(self._activated_queues),
             'active_jobs': len(self.getActiveJobs()),
         }
-
-    # -- "UUID already activated" (seed item 2) -------------------------
-
-    def _explain_busy_uuid(self, queue, record, now, taken=False):
-        """Log, calmly and at most once (plus a periodic reminder for a real
-        duplicate), why this dispatcher cannot activate in ``queue`` yet."""
-        state = self._busy_uuid.get(queue.name)
-        same_host = record.host == self.host
-        other_alive = (same_host and record.pid != self.pid
-                       and _pid_alive(record.pid))
-        seen = record.lastSeen()
-        wait = max(0.0, (seen + record.ping_death_interval - now)
-                   .total_seconds())
-        if state is None:
-            state = self._busy_uuid[queue.name] = {
-                'ping': record.last_ping, 'warned': None}
-            if same_host and not other_alive and not taken:
-                held = sum(len(a) for a in record.values())
-                logger.info(
-                    'dispatcher %s: recovering from an unclean shutdown of'
-                    ' this instance in queue %r; %d jobs will be re-queued'
-                    ' once its last ping (at %s) is older than %s, in about'
-                    ' %.0f seconds', self.UUID, queue.name, held,
-                    seen.isoformat(), record.ping_death_interval, wait)
-                return
-            if not other_alive and not taken:
-                logger.info(
-                    'dispatcher %s: queue %r shows this UUID active in pid %s'
-                    ' on host %s (last ping %s). Waiting about %.0f seconds:'
-                    ' if that process died, its jobs are then recovered; if'
-                    ' it keeps pinging, two processes share the instance'
-                    ' file %s.', self.UUID, queue.name, record.pid,
-                    record.host, seen.isoformat(), wait, self.uuid_file)
-                return
-        pinging = record.last_ping != state['ping']
-        if not (other_alive or pinging or taken):
-            return
-        last = state['warned']
-        if last is not None and time.monotonic() - last < \
-                UUID_REMINDER_SECONDS:
-            return
-        state['warned'] = time.monotonic()
-        logger.warning(
-            'dispatcher %s: another live process (pid %s on host %s) uses'
-            ' the same instance UUID in queue %r: two processes share the'
-            ' instance file %s. Stop one of them, or give each process its'
-            ' own file (--uuid-file; delete a copied file to get a new'
-            ' UUID). This process will not run jobs from queue %r until'
-            ' the other stops.%s', self.UUID, record.pid, record.host,
-            queue.name, self.uuid_file, queue.name,
-            ' (reminder)' if last is not None else '')
-
-
-def _pid_alive(pid):
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -5,7 +5,6 @@ expected to go away when the transaction is retried subclass
 ``transaction.interfaces.TransientError`` so that ``attempts()`` loops and
 the retry policies treat them as transient.
 """
-import transaction.interfaces
 
 
 class AsyncUIError(Exception):

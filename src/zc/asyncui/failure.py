@@ -81,6 +81,8 @@ class Failure:
         """See IFailure.check."""
         for t in exception_types:
             name = t if isinstance(t, str) else _dotted(t)
+            if name.startswith('builtins.'):  # type_name omits it
+                name = name[len('builtins.'):]
             if name in self.mro_names:
                 return t
         return None

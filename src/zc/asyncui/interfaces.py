@@ -5,7 +5,6 @@ they commit (library code never commits unless its name says so) and which
 thread may call them.  Implementations say "See IQueue.put." and add only
 implementation notes.
 """
-import zope.interface
 from zope.interface import Attribute
 from zope.interface import Interface
 

@@ -360,14 +360,27 @@ class Job(persistent.Persistent):
 _MISSING = object()
 
 
+def _equal(a, b):
+    # PersistentReferences to different objects (or to an object and
+    # something else) refuse to compare: they are then not equal.
+    try:
+        return bool(a == b)
+    except ValueError:
+        return False
+
+
 def _merge_value(name, o, c, n):
-    if c == o:
+    if _equal(c, o):
         return n, None
-    if n == o or c == n:
+    if _equal(n, o) or _equal(c, n):
         return c, None
-    if (name == '_callbacks' and isinstance(o, tuple)
-            and c[:len(o)] == o and n[:len(o)] == o):
-        return c + n[len(o):], 'callbacks'
+    if name == '_callbacks':
+        # Callbacks are only ever appended: keep both sides' additions.
+        o = () if o is _MISSING else o
+        if (isinstance(o, tuple) and isinstance(c, tuple)
+                and isinstance(n, tuple) and _equal(c[:len(o)], o)
+                and _equal(n[:len(o)], o)):
+            return c + n[len(o):], 'callbacks'
     raise ZODB.POSException.ConflictError()
 
 
@@ -376,7 +389,6 @@ def _merge_states(old, committed, new):
             and isinstance(new, dict)):
         raise ZODB.POSException.ConflictError()
     merged = {}
-    callback_sides = set()
     for name in set(old) | set(committed) | set(new):
         o = old.get(name, _MISSING)
         c = committed.get(name, _MISSING)
@@ -384,13 +396,9 @@ def _merge_states(old, committed, new):
         value, note = _merge_value(name, o, c, n)
         if value is not _MISSING:
             merged[name] = value
-        if name == '_callbacks':
-            if note or c != o:
-                callback_sides.add('committed')
-            if note or n != o:
-                callback_sides.add('new')
     status_old = old.get('_status')
-    callbacks_added = merged.get('_callbacks', ()) != old.get('_callbacks')
+    callbacks_added = (len(merged.get('_callbacks', ()))
+                       > len(old.get('_callbacks', ())))
     if (callbacks_added and merged.get('_status') == COMPLETED
             and status_old != COMPLETED):
         # One side completed the job while the other added a callback that

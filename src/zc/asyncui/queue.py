@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 #: How many future jobs a claim moves to the due trees at most.
 PROMOTE_BATCH = 100
 #: Number of due trees; see the module docstring.
-DUE_SHARDS = 8
+DUE_SHARDS = 4
 _PRIORITY_OFFSET = 2 ** 31
 _END = b'\xff' * 17
 
@@ -58,6 +58,14 @@ def due_key(job):
 def scheduled_key(job):
     """The job's key in the scheduled tree: begin_after, then oid."""
     return struct.pack('>Q', _micros(job._begin_after_ts)) + job._p_oid
+
+
+def _expired(job, now_ts):
+    """True when the job's ``begin_by`` has passed: a claim takes it
+    whatever the filter, so that a worker records its timeout."""
+    begin_by = job._begin_by
+    return (begin_by is not None and job._begin_after_ts is not None
+            and job._begin_after_ts + begin_by.total_seconds() < now_ts)
 
 
 def _check_priority(priority):

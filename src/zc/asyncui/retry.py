@@ -20,7 +20,6 @@ import logging
 import random
 
 import zope.interface
-import ZODB.POSException
 
 from zc.asyncui import interfaces
 from zc.asyncui import utils

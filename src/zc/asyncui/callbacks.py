@@ -1,0 +1,115 @@
+"""Running a job's callbacks, in the worker thread that finished it.
+
+Each callback is a Job called with the parent's result appended to its
+arguments, in its own transactions and under its own retry policy
+(RetryCommonForever by default: a lost callback is lost data).  The parent
+becomes COMPLETED only when every callback has; callbacks added meanwhile
+(even by a concurrent transaction, see Job._p_resolveConflict) are run
+too.  A callback left ACTIVE by a dead process is handed to its policy's
+``interrupted()`` when the parent is resumed.
+"""
+import logging
+
+from zc.asyncui import errors
+from zc.asyncui import execution
+from zc.asyncui import recovery
+from zc.asyncui import retry
+from zc.asyncui import utils
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, PENDING
+
+logger = logging.getLogger(__name__)
+
+
+def run_callbacks(run, job):
+    """Run the job's callbacks that have not completed, then complete the
+    job.  Loops while callbacks are added concurrently."""
+    tm = run.tm
+    while True:
+        tm.begin()
+        pending = [cb for cb in job._callbacks if cb._status != COMPLETED]
+        tm.abort()
+        for callback in pending:
+            run_callback(run, job, callback)
+        if _complete_after_callbacks(run, job):
+            return
+
+
+def _complete_after_callbacks(run, job):
+    def work():
+        if job._status != CALLBACKS:
+            return True
+        if any(cb._status != COMPLETED for cb in job._callbacks):
+            return False  # one was added meanwhile
+        now = utils.now()
+        job._status = COMPLETED
+        job._callbacks_ts = now.timestamp()
+        agent = job._agent
+        if agent is not None:
+            agent.jobCompleted(job, now)
+        return True
+    done = utils.retry_transaction(run.tm, work, 'complete job %s after its'
+                                   ' callbacks' % job.key)
+    if done:
+        run.tm.begin()
+        # Conflict resolution may have merged in a callback added while we
+        # committed: the job is then back in CALLBACKS.
+        done = job._status == COMPLETED
+        run.tm.abort()
+    return done
+
+
+def run_callback(run, parent, callback):
+    """Run one callback with the parent's result."""
+    dispatcher = run.dispatcher
+    tm = run.tm
+    tm.begin()
+    status = callback._status
+    tm.abort()
+    if status == COMPLETED:
+        return
+    if status == CALLBACKS:
+        run_callbacks(run, callback)
+        return
+    if status == ACTIVE:
+        # It was interrupted (its dispatcher died): ask its policy.
+        decision = _callback_interrupted(run, callback)
+        if decision is False:
+            return
+    utils.retry_transaction(
+        tm, lambda: _start_callback(dispatcher, callback),
+        'start callback %s' % callback.key)
+    outcome = execution.execute(run, callback, None, (parent._result,))
+    if outcome == 'done' and callback._status == CALLBACKS:
+        run_callbacks(run, callback)
+
+
+def _start_callback(dispatcher, callback):
+    if callback._status == PENDING and callback._queue is not None \
+            and callback in callback._queue:
+        # A late callback that was also put in the queue: take it out.
+        callback._queue.remove(callback)
+    execution.mark_active(callback, dispatcher, 'callbacks')
+    # an interrupted callback marked ACTIVE before keeps that status
+
+
+def _callback_interrupted(run, callback):
+    outcome = {}
+
+    def work():
+        policy = retry.policy_for(callback, None, run.dispatcher)
+        decision = policy.interrupted()
+        callback.retry_counts = dict(policy.counts)
+        now = utils.now()
+        recovery.close_attempt(callback, now, 'interrupted')
+        if decision is False:
+            failure = Failure(errors.AbortedError(
+                'callback %s was interrupted and its retry policy gave up'
+                % callback.key))
+            recovery.set_result(callback, failure, now)
+        else:
+            callback._status = PENDING  # restarted by _start_callback
+        outcome['decision'] = decision is not False
+    utils.retry_transaction(run.tm, work, 'interrupted callback %s'
+                            % callback.key)
+    return outcome['decision']

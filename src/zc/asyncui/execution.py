@@ -1,0 +1,307 @@
+"""Running one job in a worker thread: the call, the retry policy, the
+finishing commit, and a job that returns a job.
+
+The commits of one job, in the common case (no callbacks, no errors):
+
+1. start: the job becomes ACTIVE and gets an attempt record (made by the
+   worker, or merged into the previous job's finishing commit);
+2. finish: the result is stored and the job becomes COMPLETED -- and when
+   the agent already holds another job for this worker, that next job is
+   started in the same commit.
+
+The finishing commit writes nothing but the jobs: the agent's bookkeeping
+is done later by the dispatcher's poll thread (see ``_completed``), so
+worker threads never conflict with each other.  Callbacks
+(``zc.asyncui.callbacks``) run right after, in the same thread.
+"""
+import logging
+
+import zope.event
+
+from zc.asyncui import callbacks
+from zc.asyncui import errors
+from zc.asyncui import events
+from zc.asyncui import local
+from zc.asyncui import recovery
+from zc.asyncui import retry
+from zc.asyncui import utils
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import Job
+from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, PENDING
+
+logger = logging.getLogger(__name__)
+
+
+def mark_active(job, dispatcher, agent):
+    """In the current transaction: the job starts an attempt in ``agent``
+    (an Agent, or a name for callbacks, which no agent holds)."""
+    now = utils.now().timestamp()
+    job._status = ACTIVE
+    job._start_ts = now
+    if isinstance(agent, str):
+        name = agent
+    else:
+        name = agent.name
+        job._agent = agent
+    job._attempts += ((now, None, dispatcher.uuid_str, name, None),)
+
+
+class JobRun:
+    """Runs one started job (or resumes one in CALLBACKS) in a worker."""
+
+    def __init__(self, worker, oid):
+        self.worker = worker
+        self.tm = worker.tm
+        self.conn = worker.conn
+        self.dispatcher = worker.dispatcher
+        self.oid = oid
+        self.next_oid = None
+
+    def run(self):
+        """Returns the oid of the next job, already started, or None."""
+        # The connection is fresh: the job was just started by a commit
+        # (ZODB syncs a connection after each commit and abort).
+        job = self.conn.get(self.oid)
+        agent = self.worker.agent()
+        if job._status == CALLBACKS:
+            self.dispatcher.recordJob(job, 'resuming callbacks')
+            callbacks.run_callbacks(self, job)
+            return None
+        # A callback put in the queue (its parent was already COMPLETED)
+        # gets the parent's result like any callback.
+        extra = () if job._parent is None else (job._parent._result,)
+        outcome = execute(self, job, agent, extra)
+        if outcome == 'done' and job._status == CALLBACKS:
+            callbacks.run_callbacks(self, job)
+        return self.next_oid
+
+    # Hook for execute(): start the agent's next job in the finishing
+    # transaction of this one.
+    def start_next_in(self, job, agent):
+        if job._callbacks or agent is None or self.worker.retire:
+            return
+        oid = self.worker.workers.inbox.get_nowait()
+        if oid is None:
+            return
+        nxt = self.conn.get(oid)
+        if nxt in agent and nxt._status == PENDING:
+            mark_active(nxt, self.dispatcher, agent)
+            self.next_oid = oid
+        elif nxt in agent and nxt._status == CALLBACKS:
+            nxt._agent = agent
+            self.next_oid = oid
+        else:
+            self.worker.workers.forget(oid)
+
+    def undo_next(self):
+        if self.next_oid is not None:
+            self.worker.workers.inbox.put_front(self.next_oid)
+            self.next_oid = None
+
+
+def _check_ours(job, agent, dispatcher, attempt_no):
+    """Raise ReassignedError unless the job is ACTIVE in ``agent`` and its
+    latest attempt is still attempt ``attempt_no``, started here.  (After
+    a false death this same dispatcher may have claimed and started the
+    job again: the older attempt must then give way.)"""
+    attempts = job._attempts
+    ours = (job._status == ACTIVE and len(attempts) == attempt_no
+            and attempts[-1][2] == dispatcher.uuid_str
+            and attempts[-1][1] is None)
+    if agent is not None:
+        ours = ours and job._agent is agent
+    if not ours:
+        raise errors.ReassignedError(
+            'dispatcher %s: job %s was given to another dispatcher while'
+            ' this one ran it (this dispatcher was thought dead: pings'
+            ' were late, perhaps from long commits or a paused machine).'
+            ' Dropping this attempt; the new owner runs it to completion.'
+            % (dispatcher.UUID, job.key))
+
+
+def execute(run, job, agent, extra_args):
+    """Call a started job under its retry policy until it has a result,
+    is rescheduled, or turns out to be reassigned.  Returns 'done' or
+    'rescheduled'."""
+    dispatcher = run.dispatcher
+    tm = run.tm
+    policy = retry.policy_for(job, agent, dispatcher)
+    attempt_no = len(job._attempts)
+    while True:
+        # Fresh snapshot: we come from a commit or an abort.
+        _check_ours(job, agent, dispatcher, attempt_no)
+        if policy.counts != job.retry_counts:
+            job.retry_counts = dict(policy.counts)
+        result, failure = _call(run, job, agent, extra_args)
+        if failure is not None:
+            tm.abort()
+            decision = policy.jobError(failure)
+            if decision is True:
+                _log_retry(job, failure, policy, 'call')
+                continue
+            if decision is not False:
+                return _reschedule(run, job, agent, policy, decision,
+                                   failure, attempt_no)
+            result = failure
+        failure = _try_finish(run, job, agent, result)
+        if failure is None:
+            return 'done'
+        tm.abort()
+        run.undo_next()
+        decision = policy.commitError(failure)
+        if decision is True:
+            _log_retry(job, failure, policy, 'commit')
+            continue
+        if decision is not False:
+            return _reschedule(run, job, agent, policy, decision, failure,
+                               attempt_no)
+        _store_final(run, job, agent, failure, policy, attempt_no)
+        return 'done'
+
+
+def _call(run, job, agent, extra_args):
+    """Call the job in the current transaction: (result, None) or
+    (None, Failure)."""
+    local._set(job, run.dispatcher, getattr(agent, 'name', None))
+    try:
+        deadline = job.deadline
+        if deadline is not None and job._start_ts > deadline.timestamp():
+            return Failure(errors.JobTimeoutError(
+                'job %s did not start by %s (begin_after %s + begin_by %s);'
+                ' it was not called' % (job.key, deadline.isoformat(),
+                                        job.begin_after.isoformat(),
+                                        job.begin_by))), None
+        return job(*extra_args), None
+    except errors.ReassignedError:
+        raise
+    except Exception:
+        return None, Failure(capture_locals=run.dispatcher.verbose_failures)
+    finally:
+        local._set()
+
+
+def _try_finish(run, job, agent, result):
+    """Store the result and commit; None, or the Failure of the commit."""
+    try:
+        if isinstance(result, Job):
+            _wait_for_inner(job, agent, result)
+        else:
+            finish(run.dispatcher, job, agent, result)
+            run.start_next_in(job, agent)
+        run.tm.commit()
+    except errors.ReassignedError:
+        raise
+    except Exception:
+        return Failure()
+    _completed(run.dispatcher, job, agent)
+    _log_result(run.dispatcher, job)
+    return None
+
+
+def _completed(dispatcher, job, agent):
+    # After the finishing commit.  The agent still holds the job: the
+    # dispatcher's poll thread removes it (and records the completion) in
+    # a commit it makes anyway, so that worker threads finishing jobs at
+    # the same time write nothing but their own jobs and never conflict.
+    if agent is not None and job._status == COMPLETED:
+        dispatcher.noteCompletion(agent, job)
+    dispatcher.recordJob(job, 'completed')
+
+
+def finish(dispatcher, job, agent, result):
+    """In the current transaction: store the job's result and, unless it
+    has callbacks to run, mark it COMPLETED.  Its agent keeps holding it
+    until the dispatcher records the completion (see _completed)."""
+    now = utils.now()
+    failed = isinstance(result, Failure)
+    recovery.close_attempt(job, now, 'failed' if failed else 'succeeded')
+    recovery.set_result(job, result, now)
+    zope.event.notify((events.JobFailed if failed else events.JobCompleted)(
+        job))
+
+
+def _wait_for_inner(job, agent, inner):
+    # A job that returns a job finishes when that one does, with its
+    # result; meanwhile it stays ACTIVE but leaves its agent.
+    if inner._status == 'NEW':
+        (job._queue or agent.queue).put(inner)
+    job.waiting_on = inner
+    inner.addCallback(Job(job._resolve_from_inner))
+    recovery.close_attempt(job, utils.now(), 'waiting for job %s'
+                           % inner.key)
+    if agent is not None:
+        agent.remove(job)
+
+
+def _resolve_from_inner(self, result):
+    """Callback of an inner job: give the outer job its result."""
+    now = utils.now()
+    self.waiting_on = None
+    recovery.set_result(self, result, now)
+    if self._status == CALLBACKS:
+        self._queue.putBack(self)  # a worker resumes its callbacks
+    zope.event.notify((events.JobFailed if isinstance(result, Failure)
+                       else events.JobCompleted)(self))
+
+
+Job._resolve_from_inner = _resolve_from_inner
+
+
+def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
+    def work():
+        _check_ours(job, agent, run.dispatcher, attempt_no)
+        job.retry_counts = dict(policy.counts)
+        now = utils.now()
+        recovery.close_attempt(job, now, 'retry later: %s'
+                               % failure.getTraceback('brief'))
+        if agent is not None:
+            agent.remove(job)
+        queue = job._queue or agent.queue
+        return recovery.apply_decision(job, decision, queue, now)
+    utils.retry_transaction(run.tm, work, 'reschedule job %s' % job.key,
+                            stop=run.worker._stopping)
+    logger.warning('dispatcher %s: job %s (%r) failed with %s; its retry'
+                   ' policy retries it after %s',
+                   run.dispatcher.UUID, job.key, job,
+                   failure.getTraceback('brief'), decision)
+    run.dispatcher.recordJob(job, 'rescheduled')
+    return 'rescheduled'
+
+
+def _store_final(run, job, agent, failure, policy, attempt_no):
+    # The policy gave up on committing the job's own changes: store the
+    # commit failure as the result.  This bookkeeping must not be lost.
+    def work():
+        _check_ours(job, agent, run.dispatcher, attempt_no)
+        job.retry_counts = dict(policy.counts)
+        finish(run.dispatcher, job, agent, failure)
+    utils.retry_transaction(run.tm, work, 'store failure of job %s'
+                            % job.key)
+    _completed(run.dispatcher, job, agent)
+    _log_result(run.dispatcher, job)
+
+
+def _log_retry(job, failure, policy, where):
+    logger.warning('job %s (%r): %s raised %s; retrying now (%s)',
+                   job.key, job, where, failure.getTraceback('brief'),
+                   ', '.join('%s=%d' % kv for kv in sorted(
+                       policy.counts.items())))
+
+
+def _log_result(dispatcher, job):
+    result = job._result
+    if not isinstance(result, Failure):
+        logger.debug('dispatcher %s: job %s (%r) succeeded',
+                     dispatcher.UUID, job.key, job)
+        return
+    level = job.failure_log_level
+    if level is None:
+        level = logging.CRITICAL if job.parent is not None else logging.ERROR
+    if job.parent is not None:
+        logger.log(level, 'dispatcher %s: callback %s (%r) of job %s failed;'
+                   ' its result is the Failure below. Callbacks should not'
+                   ' fail: check the callback.\n%s', dispatcher.UUID,
+                   job.key, job, job.parent.key, result.getTraceback())
+    else:
+        logger.log(level, 'dispatcher %s: job %s (%r) failed:\n%s',
+                   dispatcher.UUID, job.key, job, result.getTraceback())

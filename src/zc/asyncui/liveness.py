@@ -1,0 +1,153 @@
+"""Dispatcher liveness: activation in each queue, watching a neighbour
+for death, and the "UUID already activated" situation (seed item 2).
+
+A dispatcher activates itself in a queue by writing its process token in
+its record.  If the record is already active for another token, either
+this instance died uncleanly (its old record stops pinging: wait for the
+death interval, then recover its jobs quietly) or another live process
+uses the same instance UUID (its record keeps pinging: warn once, with a
+periodic reminder, and stay out of the queue).
+"""
+import datetime
+import logging
+import os
+import time
+
+from zc.asyncui.agent import Agent
+
+logger = logging.getLogger('zc.asyncui.dispatcher')
+
+UUID_REMINDER_SECONDS = 600.0
+
+
+class Liveness:
+    """The activation half of Dispatcher (a mixin: it uses the
+    dispatcher's UUID, token, host, pid and intervals)."""
+
+    def _activate(self, queue, record, now, result):
+        if record is None:
+            record = queue.getDispatcherAgents(self.UUID, create=True)
+        if record.activated is not None and \
+                record.process_token != self.token:
+            if queue.name in self._activated_queues:
+                return self._reactivate_after_false_death(queue, record, now,
+                                                          result)
+            if not record.isDead(now):
+                self._explain_busy_uuid(queue, record, now)
+                return False
+            counts = record.deactivate(
+                'unclean shutdown of dispatcher %s found at restart'
+                % self.UUID, now)
+            result.messages.append((
+                logging.INFO, 'dispatcher %s: recovered from an unclean'
+                ' shutdown of this instance in queue %r; jobs released: %s',
+                (self.UUID, queue.name, counts or 'none')))
+        elif record.activated is None and queue.name in \
+                self._activated_queues:
+            result.messages.append((
+                logging.WARNING, 'dispatcher %s: was deactivated in queue %r'
+                ' by another dispatcher that thought it dead (no ping for'
+                ' %.0fs). Jobs it was running there were handed on; their'
+                ' attempts here will be dropped. Reactivating now. If this'
+                ' repeats, raise ping_death_interval or find what delays'
+                ' polling (long commits, a paused machine, clock skew).',
+                (self.UUID, queue.name, self.ping_death_interval)))
+        record.ping_interval = datetime.timedelta(seconds=self.ping_interval)
+        record.ping_death_interval = datetime.timedelta(
+            seconds=self.ping_death_interval)
+        record.activate(self.host, self.pid, self.token, now)
+        if self.main_agent_size and 'main' not in record:
+            record['main'] = Agent(size=self.main_agent_size)
+        self._busy_uuid.pop(queue.name, None)
+        return True
+
+    def _reactivate_after_false_death(self, queue, record, now, result):
+        # Our record was taken by another process with our UUID.
+        self._explain_busy_uuid(queue, record, now, taken=True)
+        self._activated_queues.discard(queue.name)
+        return False
+
+    def _check_neighbour(self, queue, now, result):
+        live = sorted(u for u, r in queue.dispatchers.items()
+                      if r.activated is not None)
+        me = str(self.UUID)
+        if me not in live or len(live) < 2:
+            return
+        neighbour = queue.dispatchers[live[(live.index(me) + 1) % len(live)]]
+        if not neighbour.isDead(now):
+            return
+        seen = neighbour.lastSeen()
+        counts = neighbour.deactivate('dispatcher %s found it dead'
+                                      % self.UUID, now)
+        result.messages.append((
+            logging.WARNING, 'dispatcher %s: dispatcher %s in queue %r was'
+            ' silent since %s (more than %s): deactivated it; its jobs: %s',
+            (self.UUID, neighbour.UUID, queue.name, seen.isoformat(),
+             neighbour.ping_death_interval, counts or 'none')))
+
+    # -- "UUID already activated" (seed item 2) -------------------------
+
+    def _explain_busy_uuid(self, queue, record, now, taken=False):
+        """Log, calmly and at most once (plus a periodic reminder for a real
+        duplicate), why this dispatcher cannot activate in ``queue`` yet."""
+        other_alive = (record.host == self.host and record.pid != self.pid
+                       and _pid_alive(record.pid))
+        state = self._busy_uuid.get(queue.name)
+        if state is None:
+            self._busy_uuid[queue.name] = state = {
+                'ping': record.last_ping, 'warned': None}
+            if not (other_alive or taken):
+                self._log_waiting(queue, record, now)
+                return
+        pinging = record.last_ping != state['ping']
+        if other_alive or pinging or taken:
+            self._warn_duplicate_uuid(queue, record, state)
+
+    def _log_waiting(self, queue, record, now):
+        seen = record.lastSeen()
+        wait = max(0.0, (seen + record.ping_death_interval - now)
+                   .total_seconds())
+        if record.host == self.host:
+            held = sum(len(a) for a in record.values())
+            logger.info(
+                'dispatcher %s: recovering from an unclean shutdown of'
+                ' this instance in queue %r; %d jobs will be re-queued'
+                ' once its last ping (at %s) is older than %s, in about'
+                ' %.0f seconds', self.UUID, queue.name, held,
+                seen.isoformat(), record.ping_death_interval, wait)
+        else:
+            logger.info(
+                'dispatcher %s: queue %r shows this UUID active in pid %s'
+                ' on host %s (last ping %s). Waiting about %.0f seconds:'
+                ' if that process died, its jobs are then recovered; if'
+                ' it keeps pinging, two processes share the instance'
+                ' file %s.', self.UUID, queue.name, record.pid,
+                record.host, seen.isoformat(), wait, self.uuid_file)
+
+    def _warn_duplicate_uuid(self, queue, record, state):
+        last = state['warned']
+        if last is not None and \
+                time.monotonic() - last < UUID_REMINDER_SECONDS:
+            return
+        state['warned'] = time.monotonic()
+        logger.warning(
+            'dispatcher %s: another live process (pid %s on host %s) uses'
+            ' the same instance UUID in queue %r: two processes share the'
+            ' instance file %s. Stop one of them, or give each process its'
+            ' own file (--uuid-file; delete a copied file to get a new'
+            ' UUID). This process will not run jobs from queue %r until'
+            ' the other stops.%s', self.UUID, record.pid, record.host,
+            queue.name, self.uuid_file, queue.name,
+            ' (reminder)' if last is not None else '')
+
+
+def _pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
