@@ -405,3 +405,21 @@ def test_stop_timeout_hands_running_job_to_policy(db, session, tmp_path):
     open(flag, 'w').close()
     start(db, tmp_path)
     assert testing.wait_for_result(job) == flag
+
+
+def test_active_job_no_worker_runs_is_released_and_rerun(
+        db, session, tmp_path, caplog):
+    d = start(db, tmp_path, main_agent_size=1)
+    testing.run_until_idle(d)
+    session.tm.begin()
+    agent = session.queue.dispatchers[str(d.UUID)]['main']
+    agent.size = 0  # so that the poll does not claim it first
+    session.tm.commit()
+    job = session.queue.put(Job(jobs.noop, 'lost'))
+    agent.claimJob()
+    mark_active(job, d, agent)  # as if a worker had started, then lost it
+    agent.size = 1
+    session.tm.commit()
+    assert testing.wait_for_result(job) == 'lost'
+    assert job.attempts[0]['outcome'].startswith('interrupted: its worker')
+    assert any('no worker ran it' in r.getMessage() for r in caplog.records)

@@ -89,6 +89,7 @@ def start(db, poll_interval=5.0, uuid=None, uuid_file=None,
                 ' use zc.asyncui.dispatcher.get() to reach it, or stop it'
                 ' first.' % uuid)
         _registry[uuid] = dispatcher
+        _stop_at_exit()
     dispatcher.start()
     return dispatcher
 
@@ -127,7 +128,16 @@ def stop_all(timeout=30.0):
             dispatcher.stop(timeout)
 
 
-atexit.register(stop_all, 5.0)
+_atexit_registered = False
+
+
+def _stop_at_exit():
+    # Registered by the first start(), not at import: importing the module
+    # has no side effects.
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(stop_all, 5.0)
+        _atexit_registered = True
 
 
 class _PollResult:
@@ -208,17 +218,24 @@ class Dispatcher(DispatcherState, Liveness):
             try:
                 self.poll()
                 failures = 0
-            except Exception:
+            except Exception as e:
                 failures += 1
                 self._tm.abort()
-                level = logging.ERROR if failures in (1, 10) or \
-                    failures % 100 == 0 else logging.DEBUG
-                logger.log(level, 'dispatcher %s: poll failed (%d in a row);'
-                           ' retrying. If the database is unreachable this'
-                           ' resolves itself when it returns.', self.UUID,
-                           failures, exc_info=True)
+                self._log_poll_failure(e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
+
+    def _log_poll_failure(self, error, failures):
+        if failures not in (1, 10) and failures % 100:
+            return
+        if utils.is_transient(error):
+            logger.warning('dispatcher %s: poll failed %d times in a row'
+                           ' with %s; retrying. A database that is down or'
+                           ' busy resolves itself when it returns.',
+                           self.UUID, failures, error)
+        else:
+            logger.error('dispatcher %s: poll failed %d times in a row;'
+                         ' retrying.', self.UUID, failures, exc_info=True)
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval

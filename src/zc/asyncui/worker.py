@@ -18,7 +18,8 @@ from zc.asyncui import errors
 from zc.asyncui import utils
 from zc.asyncui import execution
 from zc.asyncui.execution import mark_active
-from zc.asyncui.job import CALLBACKS, PENDING
+from zc.asyncui import recovery
+from zc.asyncui.job import ACTIVE, CALLBACKS, PENDING
 
 logger = logging.getLogger(__name__)
 
@@ -206,19 +207,32 @@ class WorkerThread(threading.Thread):
             self.tm.abort()
             logger.error('%s', e)
             return None
-        except Exception:
+        except Exception as e:
             self.tm.abort()
-            logger.critical(
-                'dispatcher %s: worker %s met an unexpected error running'
-                ' job %s; the job stays ACTIVE until its dispatcher is'
-                ' recovered. This is a bug in zc.asyncui: please report it.',
-                self.dispatcher.UUID, self.name, utils.oid_key(oid),
-                exc_info=True)
+            self._log_lost(oid, e)
             return None
         finally:
             self.workers.busy -= 1
             self.workers.forget(oid)
             self.workers.note_duration(time.monotonic() - begun)
+
+    def _log_lost(self, oid, error):
+        # The job stays ACTIVE in the agent; the next poll hands it to
+        # _start again, which treats it as interrupted (see _start).
+        if utils.is_transient(error):
+            logger.warning(
+                'dispatcher %s: worker %s lost job %s to a database error'
+                ' (%s); it is handed to its retry policy as interrupted at'
+                ' the next poll.', self.dispatcher.UUID, self.name,
+                utils.oid_key(oid), error)
+            time.sleep(utils.backoff_seconds(3, cap=1.0))
+        else:
+            logger.critical(
+                'dispatcher %s: worker %s met an unexpected error running'
+                ' job %s; it is handed to its retry policy as interrupted at'
+                ' the next poll. This is a bug in zc.asyncui: please report'
+                ' it.', self.dispatcher.UUID, self.name, utils.oid_key(oid),
+                exc_info=True)
 
     # -- transaction steps (called inside retry_transaction) ------------
 
@@ -250,6 +264,17 @@ class WorkerThread(threading.Thread):
         if job._status == CALLBACKS:
             job._agent = agent
             return oid  # recovered: its callbacks are resumed
+        if job._status == ACTIVE:
+            # Held here, ACTIVE, yet no thread of this process runs it (a
+            # worker lost it): an interruption like any other.
+            outcome = recovery.release(
+                job, agent, 'its worker in dispatcher %s lost it'
+                % self.dispatcher.UUID, dispatcher=self.dispatcher)
+            logger.warning('dispatcher %s: job %s was ACTIVE but no worker'
+                           ' ran it; released it (%s)', self.dispatcher.UUID,
+                           job.key, outcome)
+            self.workers.forget(oid)
+            return None
         logger.debug('dispatcher %s: job %s is %s, not ASSIGNED; skipping it',
                      self.dispatcher.UUID, job.key, job._status)
         self.workers.forget(oid)
