@@ -1,19 +1,32 @@
 """zc.asyncui: a durable, transactional job queue inside a ZODB database.
 
-The curated public API; see README.txt for the tutorial.
+The curated public API; see README.txt for the tutorial.  Submodules
+with their own public API: ``zc.asyncui.dispatcher`` (start, get),
+``zc.asyncui.local`` (for running jobs), ``zc.asyncui.testing``,
+``zc.asyncui.interfaces`` and ``zc.asyncui.errors``.
 """
 # Jobs and their results
 from zc.asyncui.job import Job
 from zc.asyncui.job import JobStatus
 from zc.asyncui.failure import Failure
 
-# Queues: installing and finding them
+# Queues: installing and finding them; agents
 from zc.asyncui.queue import install
 from zc.asyncui.queue import getQueue
 from zc.asyncui.queue import getQueues
 from zc.asyncui.queue import Queue
 from zc.asyncui.queue import Queues
 from zc.asyncui.agent import Agent
+
+# Filters for agents and queues
+from zc.asyncui.filters import CallablesFilter
+from zc.asyncui.filters import MinimumPriorityFilter
+
+# Retry policies
+from zc.asyncui.retry import NeverRetry
+from zc.asyncui.retry import RetryCommonForever
+from zc.asyncui.retry import RetryCommonFourTimes
+from zc.asyncui.retry import RetryPolicy
 
 # Errors
 from zc.asyncui.errors import AsyncUIError
@@ -25,6 +38,11 @@ __all__ = [
     'Job', 'JobStatus', 'Failure',
     # queues and agents
     'install', 'getQueue', 'getQueues', 'Queue', 'Queues', 'Agent',
+    # filters
+    'CallablesFilter', 'MinimumPriorityFilter',
+    # retry policies
+    'NeverRetry', 'RetryCommonForever', 'RetryCommonFourTimes',
+    'RetryPolicy',
     # errors
     'AsyncUIError', 'BadStatusError', 'UnpicklableCallableError',
 ]

@@ -153,3 +153,35 @@ def dispatcher_running(db, **kw):
         yield d
     finally:
         d.stop(10.0)
+
+
+class FilterConformance:
+    """Mix into a test class and define ``makeFilter()`` (returning the
+    filter under test) and ``makeJobs(queue)`` (returning a list of
+    ``(job, expected)`` pairs put in ``queue``); every filter must pass.
+
+    The test class gets a ``db`` from the ``db`` pytest fixture of
+    zc.asyncui's conftest, or by overriding ``makeDB()``.
+    """
+
+    def _queue(self, db):
+        import zc.asyncui
+        zc.asyncui.install(db)
+        tm = transaction.TransactionManager()
+        conn = db.open(tm)
+        return tm, zc.asyncui.getQueue(conn)
+
+    def test_filter_is_storable(self):
+        from zc.asyncui.job import check_storable
+        check_storable(self.makeFilter(), 'the filter')
+
+    def test_filter_answers_and_changes_nothing(self, db):
+        tm, queue = self._queue(db)
+        pairs = self.makeJobs(queue)
+        tm.commit()
+        filter = self.makeFilter()
+        for job, expected in pairs:
+            assert bool(filter(job)) is expected, (job, expected)
+            assert not job._p_changed
+        assert not queue._p_changed
+        tm.abort()
