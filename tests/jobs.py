@@ -107,3 +107,95 @@ def annotate_then_wait_for_file(path):
 def only_add(job):
     """An agent filter accepting jobs that call ``add``."""
     return getattr(job.callable, '__name__', None) == 'add'
+
+
+class PersistentCallable(persistent.Persistent):
+    """A persistent object that is itself a job's callable."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, value=None):
+        self.calls += 1
+        return ('called', value)
+
+
+def accept_record_jobs(job):
+    """A filter (for queues and agents): only jobs calling ``record``."""
+    return getattr(job.callable, '__name__', None) == 'record'
+
+
+def reject_all(job):
+    """A filter that accepts nothing."""
+    return False
+
+
+# -- Used by the narrative docs in docs/ (reliability, queues, tips) -----
+
+_flaky_calls = {}
+
+
+def flaky(name, failures):
+    """Raise OSError the first ``failures`` times it is called for
+    ``name`` (counted in this process), then succeed."""
+    with _lock:
+        n = _flaky_calls[name] = _flaky_calls.get(name, 0) + 1
+    if n <= failures:
+        raise OSError('attempt %d of %s failed' % (n, name))
+    return '%s succeeded on attempt %d' % (name, n)
+
+
+def no_backoff(attempt):
+    """A RetryPolicy backoff that retries at once (keeps docs fast)."""
+    return 0.0
+
+
+def always_conflict(*args):
+    """Raise a ConflictError every time."""
+    import ZODB.POSException
+    raise ZODB.POSException.ConflictError()
+
+
+def report(name):
+    return 'report %s' % name
+
+
+def is_report(job):
+    """A filter (for queues and agents): only jobs calling ``report``."""
+    return getattr(job.callable, '__name__', None) == 'report'
+
+
+def newest_first(agent, candidates):
+    """A chooser: the most recently put of the eligible jobs."""
+    return max(candidates, key=lambda job: job.put_time)
+
+
+def put_follow_up(result):
+    """A quick callback: put the slow work in a new job of the same
+    queue and return that job's key."""
+    from zc.asyncui import Job
+    job = local.getQueue().put(Job(sleep, 0.01))
+    job.annotations['for_result'] = result
+    return job.key
+
+
+def wait_for_log(handler, text, timeout=10.0):
+    """Wait until ``handler`` (a zope.testing.loggingsupport handler) has
+    a record containing ``text``; return its level and message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for record in list(handler.records):
+            try:
+                message = record.getMessage()
+            except Exception:  # an argument that cannot be shown any more
+                continue
+            if text in message:
+                return '%s %s' % (record.levelname, message)
+        if time.monotonic() > deadline:
+            raise AssertionError('no log record containing %r' % text)
+        time.sleep(0.01)
+
+
+def describe_failure(failure):
+    """A failure handler for ``addCallbacks``: return a description."""
+    return 'handled %s' % failure.getTraceback('brief')

@@ -72,9 +72,10 @@ class Agent(persistent.Persistent):
         self.filter = filter
         self.chooser = chooser
         self.retry_policy_factory = retry_policy_factory
-        if completed_max_count < 0:
+        if isinstance(completed_max_count, bool) or not isinstance(
+                completed_max_count, int) or completed_max_count < 0:
             raise errors.ConfigurationError(
-                'completed_max_count must be >= 0, not %r'
+                'completed_max_count must be an int >= 0, not %r'
                 % (completed_max_count,))
         self.completed_max_count = completed_max_count
         self.completed_max_age = completed_max_age
@@ -129,6 +130,12 @@ class Agent(persistent.Persistent):
         for job in queue:
             if job.begin_after > now:
                 break
+            deadline = job.deadline
+            if deadline is not None and deadline < now:
+                # Expired jobs are taken whatever the filter, as by
+                # Queue.claim: the worker only records their timeout.
+                queue.remove(job)
+                return job
             if self.filter is None or self.filter(job):
                 candidates.append(job)
                 if len(candidates) >= CHOOSER_WINDOW:

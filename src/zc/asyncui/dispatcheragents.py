@@ -108,7 +108,7 @@ class DispatcherAgents(persistent.Persistent):
             raise errors.ConfigurationError(
                 'dispatcher %s already has an agent named %r in queue %r;'
                 ' remove it first or choose another name'
-                % (self.UUID, name, self.queue.name))
+                % (self.UUID, name, getattr(self.queue, 'name', None)))
         agent.name = name
         agent.__parent__ = self
         self._agents[name] = agent

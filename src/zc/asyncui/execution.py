@@ -15,6 +15,7 @@ worker threads never conflict with each other.  Callbacks
 (``zc.asyncui.callbacks``) run right after, in the same thread.
 """
 import logging
+import time
 
 import zope.event
 
@@ -282,10 +283,14 @@ def _store_final(run, job, agent, failure, policy, attempt_no):
 
 
 def _log_retry(job, failure, policy, where):
+    counts = policy.counts
     logger.warning('job %s (%r): %s raised %s; retrying now (%s)',
                    job.key, job, where, failure.getTraceback('brief'),
-                   ', '.join('%s=%d' % kv for kv in sorted(
-                       policy.counts.items())))
+                   ', '.join('%s=%d' % kv for kv in sorted(counts.items())))
+    # "Now" still means after a short jittered pause: two workers whose
+    # jobs conflict would otherwise collide again at once.
+    time.sleep(utils.backoff_seconds(sum(counts.values()), base=0.005,
+                                     cap=0.5))
 
 
 def _log_result(dispatcher, job):

@@ -133,8 +133,10 @@ class IQueue(Interface):
 
         Raises UnpicklableCallableError (lambdas, nested functions, methods
         of non-persistent objects ...), BadStatusError (the job is not
-        NEW), ValueError (naive datetime, negative begin_by, bad priority)
-        and NotInDatabaseError (the queue is not in a database).
+        NEW), ValueError (naive datetime, negative begin_by, priority out
+        of range), TypeError (begin_after not a datetime, begin_by not a
+        timedelta, priority not an int) and NotInDatabaseError (the queue
+        is not in a database).
         """
 
     def claim(filter=None, now=None):

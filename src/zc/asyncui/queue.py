@@ -37,6 +37,10 @@ PROMOTE_BATCH = 100
 DUE_SHARDS = 4
 _PRIORITY_OFFSET = 2 ** 31
 _END = b'\xff' * 17
+#: The first key of every due and scheduled tree, never removed: BTrees cannot merge the
+#: removal of a bucket's first key with any other change to that bucket,
+#: and claims remove the first jobs while producers add jobs at the end.
+_FIRST = b''
 
 
 def _shard(oid):
@@ -68,6 +72,17 @@ def _expired(job, now_ts):
             and job._begin_after_ts + begin_by.total_seconds() < now_ts)
 
 
+def _first_key(tree):
+    """The first key that is not the sentinel, or None."""
+    for key in tree.keys(min=_FIRST, excludemin=True):
+        return key
+    return None
+
+
+def _has_jobs(tree):
+    return _first_key(tree) is not None
+
+
 def _check_priority(priority):
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise TypeError('priority must be an int, not %r' % (priority,))
@@ -88,8 +103,11 @@ class Queue(persistent.Persistent):
     def __init__(self, name=''):
         self.name = name
         self.__parent__ = None
-        self._due = tuple(BTrees.OOBTree.OOBTree() for _ in range(DUE_SHARDS))
-        self._scheduled = BTrees.OOBTree.OOBTree()
+        self._due = tuple(BTrees.OOBTree.OOBTree({_FIRST: None})
+                          for _ in range(DUE_SHARDS))
+        # Same sentinel: promotions remove the first scheduled jobs while
+        # producers add future ones.
+        self._scheduled = BTrees.OOBTree.OOBTree({_FIRST: None})
         self._length = BTrees.Length.Length()
         self.dispatchers = BTrees.OOBTree.OOBTree()
         self.filter = None
@@ -114,6 +132,9 @@ class Queue(persistent.Persistent):
                 ' queue found with zc.asyncui.getQueue(connection).'
                 % self.name)
         check_storable((job.args, job.kwargs), 'the arguments of %r' % job)
+        factory = (job.retry_policy_factory if retry_policy_factory is None
+                   else retry_policy_factory)
+        check_storable(factory, 'the retry policy factory of %r' % job)
         now = utils.now()
         if begin_after is not None:
             job.begin_after = begin_after
@@ -208,7 +229,8 @@ class Queue(persistent.Persistent):
         # Move future jobs that became due to the due trees, so claim order
         # is priority then time among everything that may start now.
         bound = struct.pack('>Q', _micros(now_ts)) + b'\xff' * 8
-        for n, key in enumerate(list(self._scheduled.keys(max=bound))):
+        for n, key in enumerate(list(self._scheduled.keys(
+                min=_FIRST, max=bound, excludemin=True))):
             if n >= PROMOTE_BATCH:
                 break
             job = self._scheduled.pop(key)
@@ -224,7 +246,8 @@ class Queue(persistent.Persistent):
         """Remove and return up to ``count`` due jobs that ``filter``
         accepts, in claim order (one pass over the queue)."""
         now_ts = (now or utils.now()).timestamp()
-        if len(self._scheduled) and self._scheduled.minKey()[:8] <= \
+        first = _first_key(self._scheduled)
+        if first is not None and first[:8] <= \
                 struct.pack('>Q', _micros(now_ts)):
             self._promote(now_ts)
         taken = []
@@ -241,15 +264,17 @@ class Queue(persistent.Persistent):
 
     def _iter_due(self):
         """(key, job) of the due jobs in claim order, merging the shards."""
-        return heapq.merge(*(tree.items() for tree in self._due if tree),
+        return heapq.merge(*(tree.items(min=_FIRST, excludemin=True)
+                             for tree in self._due),
                            key=lambda pair: pair[0])
 
     def hasDue(self, now=None):
         """True when a job could be claimed now (cheap: no filter)."""
-        if any(self._due):
+        if any(_has_jobs(tree) for tree in self._due):
             return True
-        if len(self._scheduled):
-            return self._scheduled.minKey()[:8] <= struct.pack(
+        first = _first_key(self._scheduled)
+        if first is not None:
+            return first[:8] <= struct.pack(
                 '>Q', _micros((now or utils.now()).timestamp()))
         return False
 
@@ -261,9 +286,13 @@ class Queue(persistent.Persistent):
     def __iter__(self):
         bound = struct.pack('>Q', _micros(utils.now().timestamp())) + \
             b'\xff' * 8
-        promoted = ((struct.pack('>IQ', _PRIORITY_OFFSET - j.priority,
-                                 _micros(j._begin_after_ts)) + j._p_oid, j)
-                    for j in self._scheduled.values(max=bound))
+        # Sorted: heapq.merge needs each input in due-key order.
+        promoted = sorted(
+            ((struct.pack('>IQ', _PRIORITY_OFFSET - j.priority,
+                          _micros(j._begin_after_ts)) + j._p_oid, j)
+             for j in self._scheduled.values(min=_FIRST, max=bound,
+                                             excludemin=True)),
+            key=lambda pair: pair[0])
         for _, job in heapq.merge(self._iter_due(), promoted,
                                   key=lambda pair: pair[0]):
             yield job
@@ -305,6 +334,8 @@ class Queues(persistent.Persistent):
         queue.name = name
         queue.__parent__ = self
         self._data[name] = queue
+        if self._p_jar is not None and queue._p_jar is None:
+            self._p_jar.add(queue)  # usable (put) before the commit
 
     def __getitem__(self, name):
         try:
@@ -395,6 +426,7 @@ def install(db_or_connection, names=('',)):
             queues = root.get(interfaces.KEY)
             if queues is None:
                 queues = root[interfaces.KEY] = Queues()
+                conn.add(queues)
             created = []
             for name in names:
                 if name not in queues:

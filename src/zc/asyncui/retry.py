@@ -151,7 +151,8 @@ class RetryPolicy:
     def __init__(self, max_attempts=3, retry_on=(Exception,), give_up_on=(),
                  backoff=exponential_backoff, max_total_time=None,
                  max_interruptions=10):
-        if not isinstance(max_attempts, int) or max_attempts < 1:
+        if isinstance(max_attempts, bool) or not isinstance(
+                max_attempts, int) or max_attempts < 1:
             raise ValueError('max_attempts must be an int >= 1, not %r'
                              % (max_attempts,))
         self.max_attempts = max_attempts

@@ -35,7 +35,8 @@ def oid_key(oid):
 
 
 def key_to_oid(key):
-    """The oid of a printable key (``0x3a1f``, ``3a1f`` or ``14879``).
+    """The oid of a printable key: hex with its ``0x`` prefix (``0x3a1f``)
+    or decimal (``14879``).
 
     Raises ValueError with a hint for anything else.
     """
@@ -45,11 +46,11 @@ def key_to_oid(key):
             number = int(text, 16)
         else:
             number = int(text)
+        return ZODB.utils.p64(number)  # ValueError out of 0..2**64-1
     except ValueError:
         raise ValueError(
             '%r is not a job key: use the hex oid shown in listings, such'
             ' as 0x3a1f' % (key,)) from None
-    return ZODB.utils.p64(number)
 
 
 def check_aware(value, name):

@@ -1,0 +1,231 @@
+"""Unit tests of zc.asyncui.failure."""
+import pickle
+
+import pytest
+
+from zc.asyncui import failure as failure_module
+from zc.asyncui.failure import Failure
+
+
+class AppError(ValueError):
+    """An application exception defined in a module."""
+
+
+class BrokenRepr:
+
+    def __repr__(self):
+        raise RuntimeError('no repr for you')
+
+
+class BrokenStr(Exception):
+
+    def __str__(self):
+        raise RuntimeError('no str for you')
+
+
+def _capture(exc, **kw):
+    try:
+        raise exc
+    except BaseException:
+        return Failure(**kw)
+
+
+def _fail_with_locals(capture_locals=True):
+    secret = 'x' * 500
+    number = 42
+    broken = BrokenRepr()
+    assert secret and broken  # captured below
+    try:
+        raise AppError('bad value %d' % number)
+    except AppError:
+        return Failure(capture_locals=capture_locals)
+
+
+def _recurse(n):
+    if n == 0:
+        raise AppError('deep')
+    return _recurse(n - 1)
+
+
+# -- construction --------------------------------------------------------
+
+def test_init_wo_exception_outside_except():
+    with pytest.raises(ValueError, match='inside an except block'):
+        Failure()
+
+
+def test_init_with_given_exception():
+    f = Failure(KeyError('k'))
+    assert f.type_name == 'KeyError'
+    assert f.message == "'k'"
+
+
+def test_type_name_builtin():
+    assert _capture(ValueError('x')).type_name == 'ValueError'
+
+
+def test_type_name_dotted_for_module_class():
+    f = _capture(AppError('x'))
+    assert f.type_name == '%s.AppError' % AppError.__module__
+
+
+def test_message_is_str_of_exception():
+    assert _capture(AppError('bad things')).message == 'bad things'
+
+
+def test_message_wo_working_str():
+    f = Failure(BrokenStr())
+    assert f.message == '<unprintable BrokenStr>'
+
+
+def test_mro_names_most_derived_first():
+    f = _capture(AppError('x'))
+    assert f.mro_names == (
+        '%s.AppError' % AppError.__module__, 'ValueError', 'Exception',
+        'BaseException')
+
+
+# -- check ---------------------------------------------------------------
+
+def test_check_with_class():
+    f = _capture(AppError('x'))
+    assert f.check(ValueError) is ValueError
+    assert f.check(AppError) is AppError
+
+
+def test_check_with_dotted_name():
+    f = _capture(AppError('x'))
+    name = '%s.AppError' % AppError.__module__
+    assert f.check(name) == name
+    assert f.check('ValueError') == 'ValueError'
+
+
+def test_check_with_builtins_prefix():
+    f = _capture(ValueError('x'))
+    assert f.check('builtins.ValueError') == 'builtins.ValueError'
+
+
+def test_check_returns_first_match():
+    f = _capture(AppError('x'))
+    assert f.check(KeyError, Exception, ValueError) is Exception
+
+
+def test_check_wo_match():
+    f = _capture(AppError('x'))
+    assert f.check(KeyError, 'zope.Nothing') is None
+    assert f.check() is None
+
+
+# -- getTraceback ----------------------------------------------------------
+
+def test_getTraceback_brief():
+    f = _capture(AppError('x'))
+    assert f.getTraceback('brief') == '%s.AppError: x' % AppError.__module__
+
+
+def test_getTraceback_default():
+    text = _capture(AppError('oops')).getTraceback()
+    assert text.startswith('Traceback (most recent call last):')
+    assert 'in _capture' in text
+    assert text.rstrip().endswith('AppError: oops')
+    assert _capture(AppError('oops')).getTraceback('default') == text
+
+
+def test_getTraceback_verbose_wo_captured_locals_is_default():
+    f = _fail_with_locals(capture_locals=False)
+    assert f.frames == ()
+    assert f.getTraceback('verbose') == f.getTraceback('default')
+
+
+def test_getTraceback_verbose_with_locals():
+    text = _fail_with_locals().getTraceback('verbose')
+    assert 'Locals, innermost frame last:' in text
+    assert 'in _fail_with_locals' in text
+    assert '    number = 42\n' in text
+
+
+def test_getTraceback_wo_known_detail():
+    f = _capture(AppError('x'))
+    with pytest.raises(ValueError) as info:
+        f.getTraceback('full')
+    assert "brief, default, verbose" in str(info.value)
+    assert "'full'" in str(info.value)
+
+
+# -- captured locals -------------------------------------------------------
+
+def test_capture_locals_short_reprs():
+    f = _fail_with_locals()
+    local_reprs = dict(f.frames[-1][3])
+    assert len(local_reprs['secret']) < 100
+    assert '...' in local_reprs['secret']
+
+
+def test_capture_locals_broken_repr():
+    f = _fail_with_locals()
+    local_reprs = dict(f.frames[-1][3])
+    assert local_reprs['broken'].startswith('<BrokenRepr ')
+
+
+def test_capture_locals_repr_failing_inside_reprlib():
+    # reprlib itself calls repr() for a type named like a builtin.
+    def broken(self):
+        raise RuntimeError('no repr for you')
+    value = type('int', (int,), {'__repr__': broken})(3)
+    try:
+        raise AppError(value)
+    except AppError:
+        f = Failure(capture_locals=True)
+    local_reprs = dict(f.frames[-1][3])
+    assert local_reprs['value'] == '<unrepresentable int: no repr for you>'
+
+
+def test_capture_locals_bounded_frames():
+    try:
+        _recurse(failure_module.MAX_LOCALS_FRAMES + 10)
+    except AppError:
+        f = Failure(capture_locals=True)
+    assert len(f.frames) == failure_module.MAX_LOCALS_FRAMES
+    assert f.frames[-1][2] == '_recurse'
+
+
+def test_capture_locals_off_by_default():
+    assert _capture(AppError('x')).frames == ()
+
+
+# -- storage and identity --------------------------------------------------
+
+def test_pickle_round_trip():
+    f = _fail_with_locals()
+    copy = pickle.loads(pickle.dumps(f, 3))
+    assert copy == f
+    assert copy.getTraceback('verbose') == f.getTraceback('verbose')
+
+
+def test_pickle_wo_picklable_exception():
+    class Local(Exception):
+        pass
+    f = _capture(Local('not importable'))
+    assert pickle.loads(pickle.dumps(f)).message == 'not importable'
+
+
+def test_eq_same_record():
+    a = _capture(AppError('x'))
+    b = pickle.loads(pickle.dumps(a))
+    assert a == b
+    assert not a != b
+    assert hash(a) == hash(b)
+
+
+def test_eq_different_message():
+    assert Failure(AppError('x')) != Failure(AppError('y'))
+
+
+def test_eq_other_type():
+    f = Failure(AppError('x'))
+    assert f != 'x'
+    assert f.__eq__('x') is NotImplemented
+
+
+def test_repr():
+    assert repr(Failure(KeyError('k'))) == '<Failure KeyError: "\'k\'">'

@@ -1,0 +1,264 @@
+"""Unit tests of zc.asyncui.recovery: releasing the jobs of a dispatcher
+that stopped or died."""
+import datetime
+
+import pytest
+import transaction
+
+import zc.asyncui
+from zc.asyncui import errors
+from zc.asyncui import recovery
+from zc.asyncui import retry
+from zc.asyncui import testing
+from zc.asyncui.agent import Agent
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import Job
+from zc.asyncui.job import JobStatus
+
+import jobs
+
+UTC = datetime.timezone.utc
+T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+UUID = 'dead0000-0000-4000-8000-000000000001'
+
+
+class Answer:
+    """A retry policy factory whose ``interrupted()`` gives ``answer``."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def __call__(self, job):
+        return _AnswerPolicy(job, self.answer)
+
+
+class _AnswerPolicy:
+
+    def __init__(self, job, answer):
+        self.answer = answer
+        self.counts = {'interrupted': 1}
+
+    def interrupted(self):
+        return self.answer
+
+
+class Dispatcher:
+    """Only what ``retry.policy_for`` asks of a dispatcher."""
+
+    callback_retry_policy_factory = None
+
+    def __init__(self, job_retry_policy_factory=None):
+        self.job_retry_policy_factory = job_retry_policy_factory
+
+
+@pytest.fixture
+def clock():
+    with testing.FakeClock(T0) as fake:
+        yield fake
+
+
+@pytest.fixture
+def conn(db):
+    zc.asyncui.install(db)
+    tm = transaction.TransactionManager()
+    connection = db.open(tm)
+    yield connection
+    tm.abort()
+    connection.close()
+
+
+@pytest.fixture
+def queue(conn):
+    return zc.asyncui.getQueue(conn)
+
+
+@pytest.fixture
+def agent(queue):
+    record = queue.getDispatcherAgents(UUID, create=True)
+    record['main'] = agent = Agent(size=3)
+    return agent
+
+
+def _claimed(queue, agent, *tags):
+    put = [queue.put(Job(jobs.record, tag)) for tag in tags]
+    agent.claimJobs(len(tags))
+    return put
+
+
+def _activate(job, agent, when=T0):
+    # What a worker does when it starts a job.
+    job._status = 'ACTIVE'
+    job._agent = agent
+    job._start_ts = when.timestamp()
+    job._attempts += ((when.timestamp(), None, UUID, agent.name, None),)
+
+
+# -- by status ----------------------------------------------------------------
+
+def test_release_assigned_back_at_its_place(queue, agent, clock):
+    a, b, c = _claimed(queue, agent, 'a', 'b', 'c')
+    assert recovery.release(b, agent, 'stop') == 'requeued'
+    assert recovery.release(a, agent, 'stop') == 'requeued'
+    assert list(queue) == [a, b]
+    assert a.status is JobStatus.PENDING
+    assert a not in agent and b not in agent
+    assert list(agent) == [c]
+
+
+def test_release_active_retried_by_default(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    clock.advance(seconds=5)
+    assert recovery.release(job, agent, 'dispatcher died') == 'retry'
+    assert job.status is JobStatus.PENDING
+    assert job in queue
+    assert job.agent is None
+    assert job not in agent
+    assert job.retry_counts == {'interrupted': 1}
+    (attempt,) = job.attempts
+    assert attempt['end'] == T0 + datetime.timedelta(seconds=5)
+    assert attempt['outcome'] == 'interrupted: dispatcher died'
+
+
+def test_release_active_rescheduled_by_policy(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    job.retry_policy_factory = Answer(datetime.timedelta(minutes=2))
+    assert recovery.release(job, agent, 'died') == 'rescheduled'
+    assert job.begin_after == T0 + datetime.timedelta(minutes=2)
+    assert job in queue
+    assert queue.claim() is None
+    clock.advance(minutes=3)
+    assert queue.claim() is job
+
+
+def test_release_active_rescheduled_to_datetime(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    when = T0 + datetime.timedelta(hours=1)
+    outcome = recovery.release(job, agent, 'died',
+                               dispatcher=Dispatcher(Answer(when)))
+    assert outcome == 'rescheduled'
+    assert job.begin_after == when
+
+
+def test_release_active_rescheduled_never_to_the_past(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    past = T0 - datetime.timedelta(hours=1)
+    recovery.release(job, agent, 'died', dispatcher=Dispatcher(Answer(past)))
+    assert job.begin_after == T0
+    assert queue.claim() is job
+
+
+def test_release_active_aborted(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    outcome = recovery.release(job, agent, 'dispatcher %s died' % UUID,
+                               dispatcher=Dispatcher(Answer(False)))
+    assert outcome == 'aborted'
+    assert job.status is JobStatus.COMPLETED
+    assert job not in queue
+    result = job.result
+    assert isinstance(result, Failure)
+    assert result.check(errors.AbortedError)
+    assert job.key in result.message
+    assert 'dispatchers that were running it: %s' % UUID in result.message
+    assert 'interrupted 1 times' in result.message
+    assert job.active_end == T0
+    assert job.callbacks_completed == T0
+
+
+def test_release_active_aborted_with_callbacks(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    job.addCallback(jobs.record)
+    _activate(job, agent)
+    outcome = recovery.release(job, agent, 'died',
+                               dispatcher=Dispatcher(retry.NeverRetry))
+    assert outcome == 'aborted'
+    assert job.status is JobStatus.CALLBACKS
+    assert job in queue  # a worker claims it and runs the callbacks
+    assert job.result.check(errors.AbortedError)
+
+
+def test_release_active_after_nine_interruptions(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    job.retry_counts = {'interrupted': 9}
+    assert recovery.release(job, agent, 'died') == 'aborted'
+    assert job.retry_counts == {'interrupted': 10}
+    assert 'interrupted 10 times' in job.result.message
+
+
+def test_release_callbacks_resumed(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    job.addCallback(jobs.record)
+    recovery.set_result(job, 'a', T0)
+    assert job._status == 'CALLBACKS'
+    assert recovery.release(job, agent, 'died') == 'resumed'
+    assert job.status is JobStatus.CALLBACKS
+    assert job in queue
+    assert job not in agent
+
+
+def test_release_completed_only_removed(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    recovery.set_result(job, 'a', T0)
+    assert recovery.release(job, agent, 'died') == 'completed'
+    assert job.status is JobStatus.COMPLETED
+    assert job not in agent
+    assert job not in queue
+    assert len(queue) == 0
+
+
+def test_release_job_not_held_any_more(queue, agent, clock):
+    (job,) = _claimed(queue, agent, 'a')
+    agent.remove(job)
+    assert recovery.release(job, agent, 'died') == 'requeued'
+    assert list(queue) == [job]
+
+
+# -- helpers ------------------------------------------------------------------
+
+def test_apply_decision_with_own_failure(queue, clock):
+    job = queue.put(jobs.noop)
+    queue.claim()
+    failure = Failure(ValueError('mine'))
+    assert recovery.apply_decision(job, False, queue, T0,
+                                   failure=failure) == 'aborted'
+    assert job.result is failure
+
+
+def test_apply_decision_wo_attempts_names_no_dispatcher(queue, clock):
+    job = queue.put(jobs.noop)
+    queue.claim()
+    recovery.apply_decision(job, False, queue, T0, abort_reason='gone')
+    assert 'dispatchers that were running it: unknown' in job.result.message
+    assert '(last: gone)' in job.result.message
+
+
+def test_close_attempt_wo_attempts():
+    job = Job(jobs.noop)
+    recovery.close_attempt(job, T0, 'x')
+    assert job.attempts == ()
+
+
+def test_close_attempt_keeps_closed_attempt():
+    job = Job(jobs.noop)
+    closed = (T0.timestamp(), T0.timestamp(), UUID, 'main', 'succeeded')
+    job._attempts = (closed,)
+    recovery.close_attempt(job, T0 + datetime.timedelta(1), 'interrupted')
+    assert job._attempts == (closed,)
+
+
+def test_set_result_without_and_with_callbacks():
+    job = Job(jobs.noop)
+    recovery.set_result(job, 1, T0)
+    assert job.status is JobStatus.COMPLETED
+    assert job.result == 1
+    assert job.active_end == job.callbacks_completed == T0
+    job = Job(jobs.noop)
+    job.addCallback(jobs.noop)
+    recovery.set_result(job, 2, T0)
+    assert job.status is JobStatus.CALLBACKS
+    assert job.callbacks_completed is None

@@ -1,0 +1,312 @@
+"""Unit tests of zc.asyncui.retry."""
+import datetime
+import logging
+
+import pytest
+import ZEO.Exceptions
+import ZODB.POSException
+
+from zc.asyncui import errors
+from zc.asyncui import retry
+from zc.asyncui import testing
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import Job
+
+import jobs
+
+UTC = datetime.timezone.utc
+T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class AppError(Exception):
+    """An application error."""
+
+
+def conflict():
+    return Failure(ZODB.POSException.ConflictError())
+
+
+def disconnected():
+    return Failure(ZEO.Exceptions.ClientDisconnected())
+
+
+def app_error(cls=AppError):
+    return Failure(cls('boom'))
+
+
+def _job():
+    return Job(jobs.noop)
+
+
+def _answers(method, failure, n):
+    return [method(failure) for _ in range(n)]
+
+
+def _seconds(delay):
+    return delay.total_seconds()
+
+
+class Recording:
+    """A policy factory that records the jobs it is asked about."""
+
+    def __init__(self, name):
+        self.name = name
+        self.jobs = []
+
+    def __call__(self, job):
+        self.jobs.append(job)
+        return self.name
+
+
+class Holder:
+    """Stands in for an agent or a dispatcher: just attributes."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+# -- RetryCommonFourTimes -----------------------------------------------------
+
+def test_four_times_jobError_conflict_retried_four_times():
+    policy = retry.RetryCommonFourTimes(_job())
+    assert _answers(policy.jobError, conflict(), 5) == [
+        True, True, True, True, False]
+    assert policy.counts == {'transient': 5}
+
+
+def test_four_times_commitError_like_jobError():
+    policy = retry.RetryCommonFourTimes(_job())
+    assert _answers(policy.commitError, conflict(), 5) == [
+        True, True, True, True, False]
+    assert policy.commitError(app_error()) is False
+
+
+def test_four_times_disconnected_growing_delay():
+    policy = retry.RetryCommonFourTimes(_job())
+    delays = _answers(policy.jobError, disconnected(), 14)
+    assert all(isinstance(d, datetime.timedelta) for d in delays)
+    assert [_seconds(d) for d in delays[:3]] == [5, 10, 15]
+    assert _seconds(delays[-1]) == 60  # capped
+    assert policy.counts == {'disconnected': 14}
+
+
+def test_four_times_interrupted_nine_times():
+    policy = retry.RetryCommonFourTimes(_job())
+    assert [policy.interrupted() for _ in range(10)] == [True] * 9 + [False]
+
+
+def test_four_times_other_errors_final():
+    policy = retry.RetryCommonFourTimes(_job())
+    assert policy.jobError(app_error()) is False
+    assert policy.jobError(app_error(KeyError)) is False
+    assert policy.counts == {}
+
+
+def test_four_times_counters_start_from_job():
+    job = _job()
+    job.retry_counts = {'transient': 3, 'interrupted': 9}
+    policy = retry.RetryCommonFourTimes(job)
+    assert policy.jobError(conflict()) is True
+    assert policy.jobError(conflict()) is False
+    assert policy.interrupted() is False
+    assert job.retry_counts == {'transient': 3, 'interrupted': 9}
+
+
+# -- RetryCommonForever -------------------------------------------------------
+
+def test_forever_jobError_conflict_always_retried():
+    policy = retry.RetryCommonForever(_job())
+    assert all(_answers(policy.jobError, conflict(), 100))
+    assert policy.counts == {'transient': 100}
+
+
+def test_forever_jobError_disconnected_delay():
+    policy = retry.RetryCommonForever(_job())
+    assert policy.jobError(disconnected()) == datetime.timedelta(seconds=5)
+
+
+def test_forever_jobError_other_errors_final():
+    assert retry.RetryCommonForever(_job()).jobError(app_error()) is False
+
+
+def test_forever_commitError_transient_retried():
+    policy = retry.RetryCommonForever(_job())
+    assert policy.commitError(conflict()) is True
+
+
+def test_forever_commitError_other_delayed_and_critical(caplog):
+    policy = retry.RetryCommonForever(_job())
+    with caplog.at_level(logging.CRITICAL, logger='zc.asyncui.retry'):
+        delays = _answers(policy.commitError, app_error(), 10)
+    assert [_seconds(d) for d in delays] == list(range(10))
+    logged = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert len(logged) == 3  # the first, the fifth and the tenth
+    assert 'retrying forever because losing a callback loses data' in (
+        logged[0].getMessage())
+    assert 'AppError: boom' in logged[0].getMessage()
+
+
+def test_forever_commitError_delay_capped():
+    job = _job()
+    job.retry_counts = {'commit_error': 500}
+    assert retry.RetryCommonForever(job).commitError(app_error()) == (
+        datetime.timedelta(seconds=60))
+
+
+def test_forever_interrupted_always_retried():
+    policy = retry.RetryCommonForever(_job())
+    assert all(policy.interrupted() for _ in range(50))
+
+
+# -- NeverRetry ---------------------------------------------------------------
+
+def test_never_retry():
+    policy = retry.NeverRetry(_job())
+    assert policy.jobError(conflict()) is False
+    assert policy.commitError(conflict()) is False
+    assert policy.jobError(disconnected()) is False
+    assert policy.interrupted() is False
+
+
+# -- RetryPolicy --------------------------------------------------------------
+
+def constant_backoff(attempt):
+    return 10 * attempt
+
+
+@pytest.mark.parametrize('value', [0, -1, 1.5, 'three', True])
+def test_RetryPolicy_wo_valid_max_attempts(value):
+    with pytest.raises(ValueError, match='max_attempts must be an int >= 1'):
+        retry.RetryPolicy(max_attempts=value)
+
+
+def test_RetryPolicy_is_factory():
+    factory = retry.RetryPolicy(max_attempts=2)
+    job = _job()
+    policy = factory(job)
+    assert policy.job is job
+    assert repr(factory) == 'RetryPolicy(max_attempts=2)'
+
+
+def test_RetryPolicy_retry_on_with_backoff():
+    policy = retry.RetryPolicy(max_attempts=3, retry_on=(AppError,),
+                               backoff=constant_backoff)(_job())
+    assert _answers(policy.jobError, app_error(), 3) == [
+        datetime.timedelta(seconds=10), datetime.timedelta(seconds=20),
+        False]
+
+
+def test_RetryPolicy_not_in_retry_on_is_final():
+    policy = retry.RetryPolicy(retry_on=(KeyError,))(_job())
+    assert policy.jobError(app_error()) is False
+
+
+def test_RetryPolicy_give_up_on_wins():
+    policy = retry.RetryPolicy(retry_on=(Exception,),
+                               give_up_on=(AppError,))(_job())
+    assert policy.jobError(app_error()) is False
+    assert policy.jobError(app_error(KeyError)) is not False
+
+
+def test_RetryPolicy_dotted_names():
+    policy = retry.RetryPolicy(
+        retry_on=('%s.AppError' % __name__,),
+        give_up_on=('builtins.KeyError',))(_job())
+    assert isinstance(policy.jobError(app_error()), datetime.timedelta)
+    assert policy.jobError(app_error(KeyError)) is False
+
+
+def test_RetryPolicy_max_total_time():
+    job = _job()
+    job._attempts = ((T0.timestamp(), None, 'u', 'main', None),)
+    policy = retry.RetryPolicy(
+        max_attempts=10, max_total_time=datetime.timedelta(minutes=5))(job)
+    with testing.FakeClock(T0 + datetime.timedelta(minutes=1)) as clock:
+        assert isinstance(policy.jobError(app_error()), datetime.timedelta)
+        clock.advance(minutes=10)
+        assert policy.jobError(app_error()) is False
+
+
+def test_RetryPolicy_transient_errors_as_four_times():
+    policy = retry.RetryPolicy(retry_on=(KeyError,))(_job())
+    assert _answers(policy.jobError, conflict(), 5) == [
+        True, True, True, True, False]
+    assert isinstance(policy.jobError(disconnected()), datetime.timedelta)
+
+
+def test_RetryPolicy_max_interruptions():
+    policy = retry.RetryPolicy(max_interruptions=2)(_job())
+    assert [policy.interrupted() for _ in range(2)] == [True, False]
+
+
+def test_RetryPolicy_counters_start_from_job():
+    job = _job()
+    job.retry_counts = {'error': 2}
+    policy = retry.RetryPolicy(max_attempts=3)(job)
+    assert policy.jobError(app_error()) is False
+
+
+def test_exponential_backoff():
+    assert [retry.exponential_backoff(n, jitter=0) for n in (1, 2, 3)] == [
+        1.0, 2.0, 4.0]
+    assert retry.exponential_backoff(30, jitter=0) == 300.0
+    for _ in range(20):
+        assert 0.75 <= retry.exponential_backoff(1) <= 1.25
+
+
+# -- policy_for ---------------------------------------------------------------
+
+def test_policy_for_builtin_defaults():
+    job = _job()
+    assert isinstance(retry.policy_for(job), retry.RetryCommonFourTimes)
+    callback = job.addCallback(jobs.noop)
+    assert isinstance(retry.policy_for(callback), retry.RetryCommonForever)
+
+
+def test_policy_for_job_factory_first():
+    job = _job()
+    job.retry_policy_factory = Recording('job')
+    agent = Holder(retry_policy_factory=Recording('agent'))
+    dispatcher = Holder(job_retry_policy_factory=Recording('dispatcher'),
+                        callback_retry_policy_factory=None)
+    assert retry.policy_for(job, agent, dispatcher) == 'job'
+    assert job.retry_policy_factory.jobs == [job]
+
+
+def test_policy_for_agent_factory_second():
+    agent = Holder(retry_policy_factory=Recording('agent'))
+    dispatcher = Holder(job_retry_policy_factory=Recording('dispatcher'),
+                        callback_retry_policy_factory=None)
+    assert retry.policy_for(_job(), agent, dispatcher) == 'agent'
+
+
+def test_policy_for_dispatcher_default_third():
+    agent = Holder(retry_policy_factory=None)
+    dispatcher = Holder(job_retry_policy_factory=Recording('jobs'),
+                        callback_retry_policy_factory=Recording('callbacks'))
+    job = _job()
+    callback = job.addCallback(jobs.noop)
+    assert retry.policy_for(job, agent, dispatcher) == 'jobs'
+    assert retry.policy_for(callback, None, dispatcher) == 'callbacks'
+
+
+def test_policy_for_dispatcher_wo_defaults():
+    dispatcher = Holder(job_retry_policy_factory=None,
+                        callback_retry_policy_factory=None)
+    assert isinstance(retry.policy_for(_job(), object(), dispatcher),
+                      retry.RetryCommonFourTimes)
+
+
+def test_policy_for_callback_with_own_factory():
+    callback = _job().addCallback(jobs.noop,
+                                  retry_policy_factory=retry.NeverRetry)
+    assert isinstance(retry.policy_for(callback), retry.NeverRetry)
+
+
+# -- is_explosive -------------------------------------------------------------
+
+def test_is_explosive():
+    assert retry.is_explosive(Failure(SystemExit(1)))
+    assert retry.is_explosive(Failure(KeyboardInterrupt()))
+    assert retry.is_explosive(Failure(errors.ReassignedError('x')))
+    assert not retry.is_explosive(app_error())
