@@ -199,3 +199,12 @@ def wait_for_log(handler, text, timeout=10.0):
 def describe_failure(failure):
     """A failure handler for ``addCallbacks``: return a description."""
     return 'handled %s' % failure.getTraceback('brief')
+
+
+def note_in_transaction(text):
+    """Writes through transaction.get(): the job's own transaction."""
+    job = local.getJob()
+    assert job._p_jar.transaction_manager.get() is transaction.get()
+    job.annotations['note'] = text
+    transaction.savepoint()
+    return text

@@ -423,3 +423,37 @@ def test_active_job_no_worker_runs_is_released_and_rerun(
     assert testing.wait_for_result(job) == 'lost'
     assert job.attempts[0]['outcome'].startswith('interrupted: its worker')
     assert any('no worker ran it' in r.getMessage() for r in caplog.records)
+
+
+def test_job_code_uses_the_jobs_transaction(db, session, tmp_path):
+    job = session.put(jobs.note_in_transaction, 'hello')
+    start(db, tmp_path)
+    assert testing.wait_for_result(job) == 'hello'
+    session.tm.begin()
+    assert job.annotations['note'] == 'hello'
+
+
+def test_failing_event_subscriber_does_not_change_outcome(
+        db, session, tmp_path, caplog):
+    import zope.event
+
+    def broken(event):
+        raise RuntimeError('subscriber bug')
+    zope.event.subscribers.append(broken)
+    try:
+        job = session.put(jobs.add, 1, 1)
+        start(db, tmp_path)
+        assert testing.wait_for_result(job) == 2
+        assert len(job.attempts) == 1
+    finally:
+        zope.event.subscribers.remove(broken)
+    assert any('a subscriber of JobCompleted failed for %s' % job.key
+               in r.getMessage() for r in caplog.records)
+
+
+def test_retry_counts_kept_when_policy_gives_up(db, session, tmp_path):
+    job = session.put(jobs.always_conflict)
+    start(db, tmp_path)
+    result = testing.wait_for_result(job)
+    assert result.check(ZODB.POSException.ConflictError)
+    assert job.retry_counts == {'transient': 5}

@@ -286,7 +286,7 @@ class Dispatcher(DispatcherState, Liveness):
         self._conn.close()
         self.activated = False
         logger.info('dispatcher %s: stopped; %d workers still busy at the'
-                    ' %.0fs timeout; jobs released: %s', self.UUID,
+                    ' %.1fs timeout; jobs released: %s', self.UUID,
                     len(still_running), timeout, counts or 'none')
 
     def _deactivate_all(self, reason):

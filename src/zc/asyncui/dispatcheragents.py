@@ -12,7 +12,6 @@ import logging
 
 import BTrees.OOBTree
 import persistent
-import zope.event
 import zope.interface
 
 from zc.asyncui import errors
@@ -73,7 +72,7 @@ class DispatcherAgents(persistent.Persistent):
         self.activated = now
         self.last_ping = now
         self.host, self.pid, self.process_token = host, pid, token
-        zope.event.notify(events.DispatcherActivated(self))
+        events.notify(events.DispatcherActivated(self))
 
     def deactivate(self, reason, now=None):
         """Release every held job (see zc.asyncui.recovery) and mark the
@@ -86,7 +85,7 @@ class DispatcherAgents(persistent.Persistent):
                 counts[outcome] = counts.get(outcome, 0) + 1
         self.activated = None
         self.process_token = None
-        zope.event.notify(events.DispatcherDeactivated(self))
+        events.notify(events.DispatcherDeactivated(self))
         return counts
 
     def ping(self, now=None):

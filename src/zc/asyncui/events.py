@@ -2,9 +2,27 @@
 
 See docs/events.rst for the table of when each fires and in which thread.
 """
+import logging
+
+import zope.event
 import zope.interface
 
 from zc.asyncui import interfaces
+
+logger = logging.getLogger(__name__)
+
+
+def notify(event):
+    """Notify subscribers; a failing subscriber is logged at ERROR and
+    never changes the job's outcome or stops the dispatcher."""
+    try:
+        zope.event.notify(event)
+    except Exception:
+        subject = getattr(event.object, 'key', None) or repr(event.object)
+        logger.error('a subscriber of %s failed for %s; the event\'s'
+                     ' outcome stands. Fix the subscriber (traceback'
+                     ' below).', type(event).__name__, subject,
+                     exc_info=True)
 
 
 @zope.interface.implementer(interfaces.IJobCompleted)

@@ -17,11 +17,8 @@ worker threads never conflict with each other.  Callbacks
 import logging
 import time
 
-import zope.event
-
 from zc.asyncui import callbacks
 from zc.asyncui import errors
-from zc.asyncui import events
 from zc.asyncui import local
 from zc.asyncui import recovery
 from zc.asyncui import retry
@@ -113,10 +110,11 @@ def _check_ours(job, agent, dispatcher, attempt_no):
         ours = ours and job._agent is agent
     if not ours:
         raise errors.ReassignedError(
-            'dispatcher %s: job %s was given to another dispatcher while'
-            ' this one ran it (this dispatcher was thought dead: pings'
-            ' were late, perhaps from long commits or a paused machine).'
-            ' Dropping this attempt; the new owner runs it to completion.'
+            'dispatcher %s: job %s was taken away while this attempt ran'
+            ' it: this dispatcher was stopped with a timeout, or thought'
+            ' dead (pings were late, perhaps from long commits or a paused'
+            ' machine). Dropping this attempt; the job runs to completion'
+            ' elsewhere (or here, in a newer attempt).'
             % (dispatcher.UUID, job.key))
 
 
@@ -131,10 +129,9 @@ def execute(run, job, agent, extra_args):
     while True:
         # Fresh snapshot: we come from a commit or an abort.
         _check_ours(job, agent, dispatcher, attempt_no)
-        if policy.counts != job.retry_counts:
-            job.retry_counts = dict(policy.counts)
         result, failure = _call(run, job, agent, extra_args)
-        if failure is not None:
+        raised = failure is not None
+        if raised:
             tm.abort()
             decision = policy.jobError(failure)
             if decision is True:
@@ -144,7 +141,10 @@ def execute(run, job, agent, extra_args):
                 return _reschedule(run, job, agent, policy, decision,
                                    failure, attempt_no)
             result = failure
-        failure = _try_finish(run, job, agent, result)
+        # The counters go in the finishing commit: an abort after a
+        # failed attempt would discard them anywhere earlier.
+        _save_counts(job, policy)
+        failure = _try_finish(run, job, agent, result, raised)
         if failure is None:
             return 'done'
         tm.abort()
@@ -181,7 +181,12 @@ def _call(run, job, agent, extra_args):
         local._set()
 
 
-def _try_finish(run, job, agent, result):
+def _save_counts(job, policy):
+    if policy.counts != job.retry_counts:
+        job.retry_counts = dict(policy.counts)
+
+
+def _try_finish(run, job, agent, result, raised):
     """Store the result and commit; None, or the Failure of the commit."""
     try:
         if isinstance(result, Job):
@@ -195,7 +200,7 @@ def _try_finish(run, job, agent, result):
     except Exception:
         return Failure()
     _completed(run.dispatcher, job, agent)
-    _log_result(run.dispatcher, job)
+    _log_result(run.dispatcher, job, raised)
     return None
 
 
@@ -217,8 +222,6 @@ def finish(dispatcher, job, agent, result):
     failed = isinstance(result, Failure)
     recovery.close_attempt(job, now, 'failed' if failed else 'succeeded')
     recovery.set_result(job, result, now)
-    zope.event.notify((events.JobFailed if failed else events.JobCompleted)(
-        job))
 
 
 def _wait_for_inner(job, agent, inner):
@@ -241,8 +244,6 @@ def _resolve_from_inner(self, result):
     recovery.set_result(self, result, now)
     if self._status == CALLBACKS:
         self._queue.putBack(self)  # a worker resumes its callbacks
-    zope.event.notify((events.JobFailed if isinstance(result, Failure)
-                       else events.JobCompleted)(self))
 
 
 Job._resolve_from_inner = _resolve_from_inner
@@ -261,9 +262,9 @@ def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
         return recovery.apply_decision(job, decision, queue, now)
     utils.retry_transaction(run.tm, work, 'reschedule job %s' % job.key,
                             stop=run.worker._stopping)
-    logger.warning('dispatcher %s: job %s (%r) failed with %s; its retry'
+    logger.warning('dispatcher %s: job %s (%s) failed with %s; its retry'
                    ' policy retries it after %s',
-                   run.dispatcher.UUID, job.key, job,
+                   run.dispatcher.UUID, job.key, describe(job),
                    failure.getTraceback('brief'), decision)
     run.dispatcher.recordJob(job, 'rescheduled')
     return 'rescheduled'
@@ -274,18 +275,19 @@ def _store_final(run, job, agent, failure, policy, attempt_no):
     # commit failure as the result.  This bookkeeping must not be lost.
     def work():
         _check_ours(job, agent, run.dispatcher, attempt_no)
-        job.retry_counts = dict(policy.counts)
+        _save_counts(job, policy)
         finish(run.dispatcher, job, agent, failure)
     utils.retry_transaction(run.tm, work, 'store failure of job %s'
                             % job.key)
     _completed(run.dispatcher, job, agent)
-    _log_result(run.dispatcher, job)
+    _log_result(run.dispatcher, job, True)
 
 
 def _log_retry(job, failure, policy, where):
     counts = policy.counts
-    logger.warning('job %s (%r): %s raised %s; retrying now (%s)',
-                   job.key, job, where, failure.getTraceback('brief'),
+    logger.warning('job %s (%s): %s raised %s; retrying now (%s)',
+                   job.key, describe(job), where,
+                   failure.getTraceback('brief'),
                    ', '.join('%s=%d' % kv for kv in sorted(counts.items())))
     # "Now" still means after a short jittered pause: two workers whose
     # jobs conflict would otherwise collide again at once.
@@ -293,20 +295,39 @@ def _log_retry(job, failure, policy, where):
                                      cap=0.5))
 
 
-def _log_result(dispatcher, job):
+def describe(job):
+    """The job's repr, computed now: log records must not keep jobs, whose
+    connection may be closed by the time a handler formats them."""
+    try:
+        return repr(job)
+    except Exception:  # a broken repr must not break logging
+        return '<job %s>' % job.key
+
+
+def _log_result(dispatcher, job, raised):
     result = job._result
     if not isinstance(result, Failure):
-        logger.debug('dispatcher %s: job %s (%r) succeeded',
-                     dispatcher.UUID, job.key, job)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug('dispatcher %s: job %s (%s) succeeded',
+                         dispatcher.UUID, job.key, describe(job))
+        return
+    if not raised and job.parent is not None:
+        # A callback that returned a Failure (addCallbacks passing the
+        # parent's failure through) did not fail itself.
+        logger.debug('dispatcher %s: callback %s of job %s passed a'
+                     ' failure through', dispatcher.UUID, job.key,
+                     job.parent.key)
         return
     level = job.failure_log_level
     if level is None:
         level = logging.CRITICAL if job.parent is not None else logging.ERROR
     if job.parent is not None:
-        logger.log(level, 'dispatcher %s: callback %s (%r) of job %s failed;'
+        logger.log(level, 'dispatcher %s: callback %s (%s) of job %s failed;'
                    ' its result is the Failure below. Callbacks should not'
                    ' fail: check the callback.\n%s', dispatcher.UUID,
-                   job.key, job, job.parent.key, result.getTraceback())
+                   job.key, describe(job), job.parent.key,
+                   result.getTraceback())
     else:
-        logger.log(level, 'dispatcher %s: job %s (%r) failed:\n%s',
-                   dispatcher.UUID, job.key, job, result.getTraceback())
+        logger.log(level, 'dispatcher %s: job %s (%s) failed:\n%s',
+                   dispatcher.UUID, job.key, describe(job),
+                   result.getTraceback())

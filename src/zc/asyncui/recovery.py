@@ -16,6 +16,7 @@ import datetime
 import logging
 
 from zc.asyncui import errors
+from zc.asyncui import events
 from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
@@ -33,6 +34,7 @@ def release(job, agent, reason, now=None, dispatcher=None):
     queue = job._queue or agent.queue
     agent.remove(job)
     if status == COMPLETED:
+        agent.recordCompletions([job])  # its dispatcher had not yet
         return 'completed'
     if status == CALLBACKS:
         queue.putBack(job)
@@ -103,3 +105,5 @@ def set_result(job, result, now):
     else:
         job._status = COMPLETED
         job._callbacks_ts = job._end_ts
+    failed = isinstance(result, Failure)
+    events.notify((events.JobFailed if failed else events.JobCompleted)(job))

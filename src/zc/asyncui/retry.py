@@ -125,6 +125,7 @@ class NeverRetry(_Policy):
     commitError = jobError
 
     def interrupted(self):
+        self._bump('interrupted')  # counted, so the failure can say so
         return False
 
 

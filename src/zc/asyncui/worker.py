@@ -167,8 +167,12 @@ class WorkerThread(threading.Thread):
 
     def run(self):
         dispatcher = self.dispatcher
-        self.tm = transaction.TransactionManager()
-        self.conn = dispatcher.db.open(self.tm)
+        # The thread's own transaction manager (transaction.manager is
+        # thread-local), so that job code using transaction.get(),
+        # savepoint() or commit() works on the job's transaction, as it
+        # did with zc.async.
+        self.tm = transaction.manager
+        self.conn = dispatcher.db.open()
         try:
             started = None
             while not (self.retire and started is None):
