@@ -16,7 +16,7 @@ from zc.asyncui import recovery
 from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
-from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, PENDING
+from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, NEW, PENDING
 
 logger = logging.getLogger(__name__)
 
@@ -76,27 +76,40 @@ def run_callback(run, parent, callback):
         decision = _callback_interrupted(run, callback)
         if decision is False:
             return
-    utils.retry_transaction(
+    started = utils.retry_transaction(
         tm, lambda: _start_callback(dispatcher, callback),
         'start callback %s' % callback.key)
+    if not started:
+        return  # run_callbacks looks at it again
     outcome = execution.execute(run, callback, None, (parent._result,))
     if outcome == 'done' and callback._status == CALLBACKS:
         run_callbacks(run, callback)
 
 
 def _start_callback(dispatcher, callback):
+    # The status is read again in this transaction: the one run_callback
+    # read may be stale (another dispatcher may have resumed the parent
+    # after a false death and run this callback meanwhile).
+    if callback._status not in (NEW, PENDING):
+        logger.debug('dispatcher %s: callback %s is %s, not starting it',
+                     dispatcher.uuid_str, callback.key, callback._status)
+        return False
     if callback._status == PENDING and callback._queue is not None \
             and callback in callback._queue:
         # A late callback that was also put in the queue: take it out.
         callback._queue.remove(callback)
     execution.mark_active(callback, dispatcher, 'callbacks')
-    # an interrupted callback marked ACTIVE before keeps that status
+    return True
 
 
 def _callback_interrupted(run, callback):
     outcome = {}
 
     def work():
+        if callback._status != ACTIVE:
+            # Finished or restarted elsewhere since run_callback looked.
+            outcome['decision'] = False
+            return
         policy = retry.policy_for(callback, None, run.dispatcher)
         decision = policy.interrupted()
         callback.retry_counts = dict(policy.counts)

@@ -205,7 +205,7 @@ class Dispatcher(DispatcherState, Liveness):
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
         self._thread.start()
         logger.info('dispatcher %s: started (poll every %.1fs, ping every'
-                    ' %.0fs, dead after %.0fs of silence)', self.UUID,
+                    ' %gs, dead after %gs of silence)', self.UUID,
                     self.poll_interval, self.ping_interval,
                     self.ping_death_interval)
 
@@ -279,7 +279,7 @@ class Dispatcher(DispatcherState, Liveness):
             still_running.extend(workers.join(deadline))
         self.stopped = True
         counts = self._deactivate_all('clean stop of dispatcher %s'
-                                      % self.UUID)
+                                      % self.UUID, max(5.0, timeout))
         for workers in self._workers.values():
             workers.join(time.monotonic() + 1.0)
         self._tm.abort()
@@ -289,7 +289,19 @@ class Dispatcher(DispatcherState, Liveness):
                     ' %.1fs timeout; jobs released: %s', self.UUID,
                     len(still_running), timeout, counts or 'none')
 
-    def _deactivate_all(self, reason):
+    def _deactivate_all(self, reason, seconds):
+        """Deactivate this dispatcher's records, trying for at most about
+        ``seconds`` (the database may be gone: then another dispatcher
+        recovers the jobs after ``ping_death_interval``)."""
+        is_connected = getattr(self.db.storage, 'is_connected', None)
+        if is_connected is not None and not is_connected():
+            logger.warning(
+                'dispatcher %s: the database is unreachable, so it stops'
+                ' without deactivating; another dispatcher (or this one,'
+                ' restarted) recovers its jobs after %gs of silence',
+                self.UUID, self.ping_death_interval)
+            return {}
+        deadline = time.monotonic() + seconds
         tm = transaction.TransactionManager()
         conn = self.db.open(tm)
         totals = {}
@@ -304,13 +316,14 @@ class Dispatcher(DispatcherState, Liveness):
                 for outcome, n in record.deactivate(reason).items():
                     totals[outcome] = totals.get(outcome, 0) + n
         try:
-            utils.retry_transaction(tm, work, 'deactivate dispatcher %s'
-                                    % self.UUID, attempts=50)
+            utils.retry_transaction(
+                tm, work, 'deactivate dispatcher %s' % self.UUID,
+                stop=lambda: time.monotonic() > deadline)
         except Exception:
             logger.exception(
                 'dispatcher %s: could not deactivate at stop; another'
-                ' dispatcher will recover its jobs after %.0fs of silence',
-                self.UUID, self.ping_death_interval)
+                ' dispatcher (or this one, restarted) recovers its jobs'
+                ' after %gs of silence', self.UUID, self.ping_death_interval)
         finally:
             conn.close()
         return totals

@@ -1,0 +1,336 @@
+"""Where the command line's database comes from, and how it is served.
+
+A FileStorage can be opened by one process only (it holds a lock file),
+so ``zc-asyncui run`` serves its FileStorage through a real ZEO
+``StorageServer`` running in a thread of the same process, on a Unix
+socket next to the file (``var/zeo.sock``, mode 0600), and connects to it
+as a ZEO client like any other tool.  ``zc-asyncui zeo`` serves a
+FileStorage on TCP for many worker processes.  This module opens
+FileStorages with errors that say what to do, parses and probes server
+addresses, starts and stops servers, and finds the database for the
+short-lived tools (``put``, ``jobs``).
+
+An address is either ``HOST:PORT`` (a tuple here) or the path of a Unix
+socket (a str).
+"""
+import ipaddress
+import logging
+import os
+import socket
+import time
+
+import transaction.interfaces
+import ZEO
+import ZEO.Exceptions
+import ZEO.StorageServer
+import ZODB
+import ZODB.FileStorage
+import zc.lockfile
+
+from zc.asyncui import errors
+from zc.asyncui import utils
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PATH = os.path.join('var', 'Data.fs')
+SOCKET_NAME = 'zeo.sock'
+DEFAULT_ZEO_ADDRESS = ('127.0.0.1', 8100)
+STORAGE_NAME = '1'  # the storage name ZEO clients ask for by default
+#: sun_path is 108 bytes on Linux, including the terminating NUL.
+MAX_SOCKET_PATH_BYTES = 107
+PROBE_SECONDS = 1.0
+
+
+class CommandError(errors.AsyncUIError):
+    """Raised by the command line for a problem in its environment (a
+    locked file, an unreachable server): the message says what to do.
+    The command exits with ``status``."""
+
+    status = 1
+
+
+class UsageError(CommandError):
+    """Raised by the command line for bad input (an option value, a
+    dotted name): the message says what is accepted."""
+
+    status = 2
+
+
+# -- addresses ----------------------------------------------------------
+
+def parse_address(text):
+    """``HOST:PORT`` -> (host, port); anything with a '/' or without a
+    ':' -> a Unix socket path.  Raises UsageError."""
+    text = text.strip()
+    if not text:
+        raise UsageError('expected HOST:PORT or a socket path, not an empty'
+                         ' string')
+    if '/' in text or ':' not in text:
+        return text
+    host, _, port = text.rpartition(':')
+    host = host[1:-1] if host.startswith('[') and host.endswith(']') else host
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(
+            '%r: the port must be a number from 0 to 65535; write'
+            ' HOST:PORT (e.g. 127.0.0.1:8100) or a socket path such as'
+            ' var/zeo.sock' % (text,))
+    return host, int(port)
+
+
+def format_address(address):
+    if isinstance(address, str):
+        return address
+    host, port = address[:2]
+    return '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
+
+
+def is_loopback(address):
+    if isinstance(address, str):
+        return True
+    host = address[0]
+    if host == 'localhost':
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name (or '' for all interfaces)
+
+
+def is_listening(address, timeout=PROBE_SECONDS):
+    """True when something accepts connections at ``address``."""
+    try:
+        if isinstance(address, str):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            probe.settimeout(timeout)
+            with probe:
+                probe.connect(address)
+        else:
+            socket.create_connection(address, timeout).close()
+    except OSError:  # refused, no such file, unknown host, path too long
+        return False
+    return True
+
+
+def socket_path_for(path):
+    """The Unix socket that serves the FileStorage ``path``: zeo.sock in
+    the same directory."""
+    return os.path.join(os.path.dirname(path), SOCKET_NAME)
+
+
+# -- FileStorage ----------------------------------------------------------
+
+def check_file_path(path, option, create_dir=False):
+    """Refuse a FileStorage or instance file path whose directory is
+    missing (``create_dir`` makes it, for the default var/)."""
+    if os.path.isdir(path):
+        raise UsageError('%s %s is a directory: pass a file path, such as'
+                         ' %s' % (option, path, os.path.join(path, 'Data.fs')))
+    directory = os.path.dirname(path) or '.'
+    if create_dir:
+        os.makedirs(directory, exist_ok=True)
+    elif not os.path.isdir(directory):
+        raise UsageError('%s %s: the directory %s does not exist; create it'
+                         ' or choose another path' % (option, path, directory))
+
+
+def open_file_storage(path, advice):
+    """Open (or create) the FileStorage ``path``.  ``advice`` finishes
+    the message when another process holds its lock."""
+    try:
+        return ZODB.FileStorage.FileStorage(path)
+    except zc.lockfile.LockError:
+        raise CommandError('%s is locked by another process %s'
+                           % (path, advice)) from None
+    except OSError as e:
+        raise CommandError('cannot open %s: %s' % (path, e)) from None
+
+
+# -- serving ----------------------------------------------------------------
+
+class _RoutineDisconnects(logging.Filter):
+    """Logs a client's connection reset as INFO, not ERROR.
+
+    ZEO logs ERROR when a client goes away while the server writes to it
+    or with invalidations it has not read: routine for short-lived tools
+    (``put``, ``jobs``) on a busy database, so not an operator's alarm.
+    """
+
+    ROUTINE = ('ConnectionResetError', 'BrokenPipeError')
+
+    def filter(self, record):
+        if (record.levelno == logging.ERROR and record.args
+                and str(record.msg).startswith('Disconnected')
+                and record.args[0] in self.ROUTINE):
+            record.levelno, record.levelname = logging.INFO, 'INFO'
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
+
+
+_routine_disconnects = _RoutineDisconnects()
+
+
+def serve(storage, address):
+    """Start a ZEO StorageServer for ``storage`` on ``address``, in a
+    daemon thread of this process, and return it.
+
+    The server owns the storage from here on (``stop_server`` closes
+    it); if it cannot start, the storage is closed here.
+    """
+    try:
+        if isinstance(address, str):
+            _prepare_socket_path(address)
+        server = _create_server(storage, address)
+    except BaseException:
+        storage.close()
+        raise
+    # addFilter ignores a filter that is already there.
+    logging.getLogger('ZEO.asyncio.server').addFilter(_routine_disconnects)
+    server.start_thread(daemon=True)
+    return server
+
+
+def _prepare_socket_path(path):
+    size = len(os.fsencode(path))
+    if size > MAX_SOCKET_PATH_BYTES:
+        raise UsageError(
+            'the socket path %s is %d bytes long; Unix sockets allow %d.'
+            ' Use a shorter relative path (run from the data directory)'
+            ' or pass --socket' % (path, size, MAX_SOCKET_PATH_BYTES))
+    if not os.path.exists(path):
+        return
+    if is_listening(path):
+        raise CommandError(
+            'another process already serves on %s; connect to it with'
+            ' --zeo %s, or stop it' % (path, path))
+    # Left over from a process that died without cleaning up.
+    logger.info('removing the stale socket %s', path)
+    os.unlink(path)
+
+
+def _create_server(storage, address):
+    # The umask makes the socket 0600 from the moment it exists: nobody
+    # else may connect in the window before a chmod.  umask is
+    # process-wide, which is fine at startup, before other threads run.
+    old_umask = os.umask(0o177) if isinstance(address, str) else None
+    try:
+        server = ZEO.StorageServer.StorageServer(
+            address, {STORAGE_NAME: storage})
+    except OSError as e:
+        raise CommandError(
+            'cannot listen on %s: %s (is another server using it? choose'
+            ' another address)' % (format_address(address), e.strerror or e)
+        ) from None
+    finally:
+        if old_umask is not None:
+            os.umask(old_umask)
+    if isinstance(address, str):
+        os.chmod(address, 0o600)
+    return server
+
+
+def listening_address(server):
+    """Where ``server`` listens (the real port when asked for port 0)."""
+    address = server.acceptor.addr
+    return address if isinstance(address, str) else tuple(address[:2])
+
+
+def stop_server(server, address, timeout=5.0):
+    """Close the server, its client connections and its storage, and
+    remove its socket file."""
+    try:
+        _disconnect_clients(server, timeout)
+    except AttributeError:  # a ZEO whose internals moved: close() only
+        logger.debug('cannot disconnect ZEO clients first', exc_info=True)
+    server.close(join_timeout=timeout)
+    if isinstance(address, str):
+        try:
+            os.unlink(address)
+        except FileNotFoundError:
+            pass
+
+
+def _disconnect_clients(server, timeout):
+    # StorageServer.close() only *asks* the server thread to stop, then
+    # closes the client connections (by then its event loop may be gone:
+    # an ERROR "Event loop is closed") and the storages, while that thread
+    # may still be in a storage call for a client.  So first stop
+    # listening (ZEO clients reconnect at once), then close the client
+    # connections on the server's own thread (after any call in progress)
+    # and wait until they are gone: close() then finds an idle server.
+    acceptor = server.acceptor
+    acceptor.event_loop.call_soon_threadsafe(acceptor.server.close)
+    clients = [zs for zeo_storages in
+               server.zeo_storages_by_storage_id.values()
+               for zs in zeo_storages]
+    for zs in clients:
+        zs.call_soon_threadsafe(_abort_and_close, zs)
+    deadline = time.monotonic() + timeout
+    while any(zs.connection.connected for zs in clients) and \
+            time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _abort_and_close(zs):
+    # Runs on the server's thread.  Closing a connection does not abort
+    # its transaction; one left voted but unfinished would stay at the end
+    # of the FileStorage and be truncated, with a warning, at its next
+    # opening.  The client sees its commit fail and retries it.
+    if zs.transaction is not None:
+        zs.tpc_abort(zs.transaction.id)
+    zs.connection.close()
+
+
+# -- connecting ---------------------------------------------------------------
+
+def connect(address, wait_seconds, attempts=5):
+    """A ``ZODB.DB`` on a ZEO ClientStorage connected to ``address``;
+    waits up to ``wait_seconds`` for the server."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return ZEO.DB(address, wait_timeout=wait_seconds)
+        except ZEO.Exceptions.ClientDisconnected:
+            raise CommandError(
+                'no ZEO server answered at %s within %gs; start one with'
+                ' `zc-asyncui zeo` or `zc-asyncui run`, or check the address'
+                % (format_address(address), wait_seconds)) from None
+        except transaction.interfaces.TransientError:
+            # ZODB.DB() creates the root object of an empty database: two
+            # processes connecting to a new server at once conflict there
+            # (the loser then finds the root the winner made).
+            if attempt == attempts:
+                raise
+            time.sleep(utils.backoff_seconds(attempt))
+
+
+TOOL_LOCKED_ADVICE = (
+    '(is `zc-asyncui run` running with --storage direct?); connect through'
+    ' its ZEO socket with --zeo, or stop it')
+
+
+def open_for_tool(path, zeo=None, storage='embedded', wait_seconds=10.0):
+    """(db, description) for ``put`` and ``jobs``.
+
+    With ``zeo``, connect there.  Otherwise connect through the socket
+    of a running ``zc-asyncui run`` next to ``path``, and when no server
+    answers there (or with ``storage='direct'``), open the file itself.
+    """
+    if zeo is not None:
+        if not is_listening(zeo):
+            raise CommandError(
+                'no ZEO server answers at %s; start one with `zc-asyncui'
+                ' zeo` or `zc-asyncui run`, or check --zeo'
+                % format_address(zeo))
+        return connect(zeo, wait_seconds), 'ZEO ' + format_address(zeo)
+    sock = socket_path_for(path)
+    if storage != 'direct' and is_listening(sock):
+        return connect(sock, wait_seconds), 'ZEO ' + sock
+    if not os.path.exists(path):
+        raise CommandError(
+            '%s does not exist and no server answers on %s: start'
+            ' `zc-asyncui run` first, or pass --path or --zeo' % (path, sock))
+    fs = open_file_storage(path, TOOL_LOCKED_ADVICE)
+    try:
+        return ZODB.DB(fs), path
+    except BaseException:
+        fs.close()
+        raise
