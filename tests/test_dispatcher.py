@@ -457,3 +457,30 @@ def test_retry_counts_kept_when_policy_gives_up(db, session, tmp_path):
     result = testing.wait_for_result(job)
     assert result.check(ZODB.POSException.ConflictError)
     assert job.retry_counts == {'transient': 5}
+
+
+def test_neighbours_not_judged_right_after_own_gap(db, session, tmp_path):
+    import time
+    d = start(db, tmp_path, uuid=uuid.UUID(int=1), ping_interval=0.5,
+              ping_death_interval=3.0)
+    testing.run_until_idle(d)
+    d._note_gap(failures=1)  # as after polls failed (database away)
+    gap_end = time.monotonic()
+    dead = str(uuid.UUID(int=2 ** 127))
+    job = _fake_record(session, dead, minutes_ago=10)
+    d.wake()
+    time.sleep(0.3)
+    session.tm.begin()
+    if time.monotonic() - gap_end < 2.5:  # still within the grace period
+        assert session.queue.dispatchers[dead].activated is not None
+    # ... and judged once the grace period is over.
+    assert testing.wait_for_result(job, timeout=20) == 'recovered'
+
+
+def test_note_gap_after_long_pause(db, session, tmp_path):
+    d = start(db, tmp_path)
+    testing.run_until_idle(d)
+    d.last_poll -= 60  # as if the poll thread had stalled for a minute
+    before = d.healthy_since
+    d._note_gap(failures=0)
+    assert d.healthy_since > before

@@ -191,6 +191,8 @@ class Dispatcher(DispatcherState, Liveness):
         self._activated_queues = set()
         self._busy_uuid = {}
         self._last_prune = 0.0
+        #: When polls last resumed after a gap (-inf: none since start).
+        self.healthy_since = float('-inf')
         self._thread = None
 
     # -- lifecycle ----------------------------------------------------
@@ -216,6 +218,7 @@ class Dispatcher(DispatcherState, Liveness):
         failures = 0
         while not self._stopping:
             try:
+                self._note_gap(failures)
                 self.poll()
                 failures = 0
             except Exception as e:
@@ -224,6 +227,16 @@ class Dispatcher(DispatcherState, Liveness):
                 self._log_poll_failure(e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
+
+    def _note_gap(self, failures):
+        # After failed polls or a long pause (the database was away, the
+        # machine stalled), every dispatcher's pings are late, not only a
+        # dead one's: see Liveness._check_neighbour.
+        now = time.monotonic()
+        last = self.last_poll
+        if failures or (last is not None and now - last > max(
+                self.ping_interval, 2 * self.poll_interval + 1)):
+            self.healthy_since = now
 
     def _log_poll_failure(self, error, failures):
         if failures not in (1, 10) and failures % 100:

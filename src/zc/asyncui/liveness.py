@@ -68,6 +68,10 @@ class Liveness:
         return False
 
     def _check_neighbour(self, queue, now, result):
+        if time.monotonic() - self.healthy_since < self.ping_death_interval:
+            # We were away ourselves: give the others a death interval to
+            # ping again before judging them by their old pings.
+            return
         live = sorted(u for u, r in queue.dispatchers.items()
                       if r.activated is not None)
         me = str(self.UUID)

@@ -265,9 +265,19 @@ def _disconnect_clients(server, timeout):
     for zs in clients:
         zs.call_soon_threadsafe(_abort_and_close, zs)
     deadline = time.monotonic() + timeout
-    while any(zs.connection.connected for zs in clients) and \
-            time.monotonic() < deadline:
+    while _busy(server, clients) and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def _busy(server, clients):
+    # A vote queued for the commit lock runs on its client's thread when
+    # the lock is released, maybe after that client's connection closed
+    # here; the storage must stay open until no transaction holds or
+    # waits for the lock.
+    if any(zs.connection.connected for zs in clients):
+        return True
+    return any(lm.locked is not None or lm.waiting
+               for lm in server.lock_managers.values())
 
 
 def _abort_and_close(zs):

@@ -50,13 +50,15 @@ class Inbox:
             if not self._items:
                 self._cond.wait(timeout)
             item = self._items.popleft() if self._items else None
-        self._check_low()
+        if item is not None:  # an idle timeout is not a reason to poll
+            self._check_low()
         return item
 
     def get_nowait(self):
         with self._cond:
             item = self._items.popleft() if self._items else None
-        self._check_low()
+        if item is not None:
+            self._check_low()
         return item
 
     #: Called (without the lock) when the inbox runs low, so the
