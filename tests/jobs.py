@@ -208,3 +208,14 @@ def note_in_transaction(text):
     job.annotations['note'] = text
     transaction.savepoint()
     return text
+
+
+_barriers = {}
+
+
+def meet(name, parties=2, timeout=10.0):
+    """Wait until ``parties`` jobs called with ``name`` run at once."""
+    with _lock:
+        barrier = _barriers.setdefault(name, threading.Barrier(parties))
+    barrier.wait(timeout)
+    return name

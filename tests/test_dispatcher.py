@@ -484,3 +484,16 @@ def test_note_gap_after_long_pause(db, session, tmp_path):
     before = d.healthy_since
     d._note_gap(failures=0)
     assert d.healthy_since > before
+
+
+def test_jobs_still_run_concurrently_after_tiny_ones(db, session, tmp_path):
+    d = start(db, tmp_path, main_agent_size=2)
+    tiny = [session.put(jobs.noop, i) for i in range(30)]
+    testing.wait_for_result(tiny[-1])
+    workers = d._workers[('', 'main')]
+    assert workers.call_ema is not None and workers.call_ema < 0.001
+    # Tiny calls take turns; these two can only finish together.
+    name = 'meet-%s' % uuid.uuid4()
+    pair = [session.put(jobs.meet, name) for _ in range(2)]
+    assert [testing.wait_for_result(j, timeout=30) for j in pair] == [
+        name, name]

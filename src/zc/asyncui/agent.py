@@ -37,8 +37,8 @@ def _held_key(oid):
     return oid
 
 
-def _completed_key(job):
-    return struct.pack('>Q', int(_end(job) * 1e6)) + job._p_oid
+def _completed_key(job, end):
+    return struct.pack('>Q', int(end * 1e6)) + job._p_oid
 
 
 def _check_size(size):
@@ -169,12 +169,15 @@ class Agent(persistent.Persistent):
         if record:
             self.recordCompletions([job])
 
-    def recordCompletions(self, jobs):
-        """Add completed jobs to the completion record."""
+    def recordCompletions(self, jobs, end_times=None):
+        """Add completed jobs to the completion record.  ``end_times``
+        (timestamps, one per job) spare loading the jobs."""
         if not self.completed_max_count:
             return
-        for job in jobs:
-            self._completed[_completed_key(job)] = job
+        if end_times is None:
+            end_times = [_end(job) for job in jobs]
+        for job, end in zip(jobs, end_times):
+            self._completed[_completed_key(job, end)] = job
 
     def recentCompletions(self, limit=None):
         """Completed jobs, newest first (at most ``limit``)."""

@@ -407,13 +407,15 @@ class Dispatcher(DispatcherState, Liveness):
             self._last_prune = time.monotonic()
         return result
 
-    def _flush_completions(self, agent, oids, result):
+    def _flush_completions(self, agent, done, result):
         # Noted only after a commit that made each job COMPLETED, which is
-        # final: no need to load them again here.
+        # final: no need to load (unpickle) the jobs here.
         conn = agent._p_jar
-        for oid in oids:
-            agent.jobCompleted(conn.get(oid))
-        result.flushed.append((agent.queue.name, agent.name, oids))
+        jobs = [conn.get(oid) for oid, _ in done]
+        for job in jobs:
+            agent.remove(job)
+        agent.recordCompletions(jobs, [end for _, end in done])
+        result.flushed.append((agent.queue.name, agent.name, done))
 
     def _workers_for(self, queue_name, agent_name):
         key = (queue_name, agent_name)
@@ -446,13 +448,16 @@ class Dispatcher(DispatcherState, Liveness):
         return [job._p_oid for job in agent.claimJobs(free, now)]
 
     def _resubmit_held(self, agent, workers):
-        # Self-healing: a held job this process does not know about (its
-        # submission was lost) goes to the workers again; _start skips
-        # anything that is not ASSIGNED to this agent any more.
-        if len(agent) > len(workers.known) + len(self._completions.get(
-                (agent.queue.name, agent.name), ())):
-            missing = [oid for oid in agent.heldOids()
-                       if oid not in workers.known]
+        # Self-healing: a held job no thread of this process knows about
+        # (dropped on a stale snapshot, or its worker lost it) goes to the
+        # workers again; _start skips what is not startable any more and
+        # hands a lost ACTIVE job to its retry policy.
+        done = {oid for _, oid, _ in self._completions.get(
+            (agent.queue.name, agent.name), ())}
+        known = workers.known
+        missing = [oid for oid in agent.heldOids()
+                   if oid not in known and oid not in done]
+        if missing:
             workers.submit(missing)
 
     def _prefetch(self, agent, workers):

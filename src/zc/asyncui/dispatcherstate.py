@@ -37,12 +37,12 @@ class DispatcherState:
         key = (agent.queue.name, agent.name)
         with self._state_lock:
             self._completions.setdefault(key, []).append(
-                (time.monotonic(), job._p_oid))
+                (time.monotonic(), job._p_oid, job._end_ts))
 
     def takeCompletions(self, queue_name, agent_name):
-        """(oids, urgent): the noted completions of one agent, and whether
-        they are worth a commit of their own (many, or an old one).  The
-        caller passes them to ``flushCompletions`` and calls
+        """(done, urgent): the noted completions of one agent as (oid, end
+        timestamp) pairs, and whether they are worth a commit of their own
+        (many, or an old one).  The caller records them and calls
         ``dropCompletions`` after its commit."""
         with self._state_lock:
             pending = list(self._completions.get((queue_name, agent_name),
@@ -51,7 +51,7 @@ class DispatcherState:
             return [], False
         urgent = (len(pending) >= COMPLETION_FLUSH_COUNT or
                   time.monotonic() - pending[0][0] > COMPLETION_FLUSH_SECONDS)
-        return [oid for _, oid in pending], urgent
+        return [(oid, end) for _, oid, end in pending], urgent
 
     def dropCompletions(self, queue_name, agent_name, flushed):
         with self._state_lock:

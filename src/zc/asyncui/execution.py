@@ -78,8 +78,9 @@ class JobRun:
     def start_next_in(self, job, agent):
         if job._callbacks or agent is None or self.worker.retire:
             return
-        oid = self.worker.workers.inbox.get_nowait()
-        if oid is None:
+        workers = self.worker.workers
+        oid = workers.inbox.get_nowait()
+        if oid is None or not workers.acquire(oid):
             return
         nxt = self.conn.get(oid)
         if nxt in agent and nxt._status == PENDING:
@@ -89,10 +90,14 @@ class JobRun:
             nxt._agent = agent
             self.next_oid = oid
         else:
-            self.worker.workers.forget(oid)
+            # Not startable as this snapshot sees it: drop it; if its
+            # agent does hold it, the next poll submits it again.
+            workers.release(oid)
+            workers.forget(oid)
 
     def undo_next(self):
         if self.next_oid is not None:
+            self.worker.workers.release(self.next_oid)
             self.worker.workers.inbox.put_front(self.next_oid)
             self.next_oid = None
 
@@ -172,7 +177,11 @@ def _call(run, job, agent, extra_args):
                 ' it was not called' % (job.key, deadline.isoformat(),
                                         job.begin_after.isoformat(),
                                         job.begin_by))), None
-        return job(*extra_args), None
+        begun = time.perf_counter()
+        try:
+            return job(*extra_args), None
+        finally:
+            run.worker.workers.note_call(time.perf_counter() - begun)
     except errors.ReassignedError:
         raise
     except Exception:

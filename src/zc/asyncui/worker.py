@@ -8,6 +8,7 @@ waiting -- starts that next job in the same commit that finishes this
 one, so a busy worker makes about one commit per job.
 """
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -24,6 +25,9 @@ from zc.asyncui.job import ACTIVE, CALLBACKS, PENDING
 logger = logging.getLogger(__name__)
 
 IDLE_WAIT = 0.5
+#: Calls shorter than this (on average) are "tiny": see AgentWorkers.turn.
+TINY_CALL_SECONDS = 0.001
+TURN_WAIT_SECONDS = 0.05
 
 
 class Inbox:
@@ -101,7 +105,10 @@ class AgentWorkers:
         self.threads = []
         self.busy = 0
         self.known = set()  # oids in the inbox or running here
+        self.running = {}  # oid -> ident of the thread running it
         self.duration_ema = None
+        self.call_ema = None
+        self._turn = threading.Lock()
         self._lock = threading.Lock()
 
     def resize(self, size):
@@ -135,9 +142,49 @@ class AgentWorkers:
         with self._lock:
             self.known.discard(oid)
 
+    def acquire(self, oid):
+        """Make the calling thread the one running ``oid`` in this process;
+        False if another thread already runs it (an oid may reach the
+        inbox twice, e.g. resubmitted while a stale snapshot showed it)."""
+        me = threading.get_ident()
+        with self._lock:
+            owner = self.running.setdefault(oid, me)
+        return owner == me
+
+    def release(self, oid):
+        me = threading.get_ident()
+        with self._lock:
+            if self.running.get(oid) == me:
+                del self.running[oid]
+
     def note_duration(self, seconds):
         ema = self.duration_ema
         self.duration_ema = seconds if ema is None else 0.8 * ema + 0.2 * seconds
+
+    def note_call(self, seconds):
+        ema = self.call_ema
+        self.call_ema = seconds if ema is None else 0.8 * ema + 0.2 * seconds
+
+    @contextlib.contextmanager
+    def turn(self):
+        """Run one job (chain) with the agent's other workers held back,
+        while the agent's calls are tiny.
+
+        A call much shorter than a commit leaves nothing to overlap: the
+        GIL and the storage's commit lock serialize such jobs anyway, and
+        threads handing those locks back and forth only add cost, so one
+        thread at a time runs them.  A job that turns out long (or hangs)
+        does not hold the others back beyond TURN_WAIT_SECONDS.
+        """
+        if self.call_ema is None or self.call_ema >= TINY_CALL_SECONDS:
+            yield
+            return
+        acquired = self._turn.acquire(timeout=TURN_WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            if acquired:
+                self._turn.release()
 
     def stop(self):
         for thread in self.threads:
@@ -181,7 +228,8 @@ class WorkerThread(threading.Thread):
                 if started is None:
                     started = self._start_next()
                     continue
-                started = self._run_safely(started)
+                with self.workers.turn():
+                    started = self._run_safely(started)
         finally:
             self.tm.abort()
             self.conn.close()
@@ -198,6 +246,7 @@ class WorkerThread(threading.Thread):
             logger.exception('dispatcher %s: could not start job %s; it'
                              ' stays with its agent until recovery',
                              self.dispatcher.UUID, utils.oid_key(oid))
+            self.workers.release(oid)
             self.workers.forget(oid)
             return None
 
@@ -219,6 +268,7 @@ class WorkerThread(threading.Thread):
             return None
         finally:
             self.workers.busy -= 1
+            self.workers.release(oid)
             self.workers.forget(oid)
             self.workers.note_duration(time.monotonic() - begun)
 
@@ -256,6 +306,16 @@ class WorkerThread(threading.Thread):
     def _start(self, oid):
         """Mark the job ACTIVE; return its oid, or None if it is not ours
         to start (cancelled, reassigned)."""
+        if not self.workers.acquire(oid):
+            logger.debug('dispatcher %s: job %s already runs in another'
+                         ' worker', self.dispatcher.UUID, utils.oid_key(oid))
+            return None
+        started = self._start_or_skip(oid)
+        if started is None:
+            self.workers.release(oid)
+        return started
+
+    def _start_or_skip(self, oid):
         job = self.conn.get(oid)
         agent = self.agent()
         if agent is None or job not in agent:
