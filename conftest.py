@@ -5,7 +5,6 @@ directory (``db``), with zc.asyncui installed, a ``conn`` opened with the
 thread's transaction manager, and any dispatcher it starts stopped at the
 end.
 """
-import logging
 import os
 import sys
 
@@ -32,6 +31,26 @@ def db(tmp_path):
     _stop_dispatchers()
     transaction.abort()
     database.close()
+
+
+@pytest.fixture
+def conn(db):
+    """A connection to ``db`` (queues installed) with its own transaction
+    manager."""
+    import zc.asyncui
+    zc.asyncui.install(db)
+    tm = transaction.TransactionManager()
+    connection = db.open(tm)
+    yield connection
+    tm.abort()
+    connection.close()
+
+
+@pytest.fixture
+def queue(conn):
+    """The default queue, seen through ``conn``."""
+    import zc.asyncui
+    return zc.asyncui.getQueue(conn)
 
 
 @pytest.fixture(autouse=True)

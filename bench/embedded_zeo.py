@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 
-import transaction
 import ZODB
 import ZODB.FileStorage
 import zope.event
@@ -68,22 +67,6 @@ def opened(kind, directory):
         server.stop_server(srv, address)
 
 
-def raw_commit_rate(db, seconds=1.5):
-    """One-object commits per second through ``db``."""
-    tm = transaction.TransactionManager()
-    conn = db.open(tm)
-    conn.root()['cell'] = cell = throughput.Cell()
-    tm.commit()
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        cell.value += 1
-        tm.commit()
-        n += 1
-    rate = n / (time.perf_counter() - start)
-    conn.close()
-    return rate
-
-
 def drain(db, n, size, directory):
     """(jobs/s, CPU ms per job, conflicts per job) for ``n`` no-op jobs
     drained by one dispatcher with a main agent of ``size``."""
@@ -114,7 +97,7 @@ def measure(kind, base, n, size):
     os.makedirs(os.path.join(directory, 'raw'))
     os.makedirs(os.path.join(directory, 'drain'))
     with opened(kind, os.path.join(directory, 'raw')) as db:
-        raw = raw_commit_rate(db)
+        raw = throughput.commit_rate(db)
     with opened(kind, os.path.join(directory, 'drain')) as db:
         rate, cpu, conflicts = drain(db, n, size,
                                      os.path.join(directory, 'drain'))
@@ -152,7 +135,7 @@ def main(argv=None):
         report(results, args.jobs, args.size)
         with opened('direct', tempfile.mkdtemp(dir=base)) as db:
             print('direct raw commit rate again (drift check): %.0f /s'
-                  % raw_commit_rate(db))
+                  % throughput.commit_rate(db))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

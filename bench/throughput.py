@@ -26,7 +26,6 @@ import zope.event
 import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import events
-from zc.asyncui import interfaces
 from zc.asyncui import utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +42,17 @@ def open_db(directory):
 
 
 def raw_commit_rate(directory, seconds=1.5):
+    """One-object commits per second on a new FileStorage in
+    ``directory``."""
     db = open_db(directory)
+    try:
+        return commit_rate(db, seconds)
+    finally:
+        db.close()
+
+
+def commit_rate(db, seconds=1.5):
+    """One-object commits per second through ``db``."""
     tm = transaction.TransactionManager()
     conn = db.open(tm)
     conn.root()['cell'] = cell = Cell()
@@ -55,7 +64,6 @@ def raw_commit_rate(directory, seconds=1.5):
         n += 1
     rate = n / (time.perf_counter() - start)
     conn.close()
-    db.close()
     return rate
 
 

@@ -28,21 +28,6 @@ def choose_nothing(agent, jobs):
     return None
 
 
-@pytest.fixture
-def conn(db):
-    zc.asyncui.install(db)
-    tm = transaction.TransactionManager()
-    connection = db.open(tm)
-    yield connection
-    tm.abort()
-    connection.close()
-
-
-@pytest.fixture
-def queue(conn):
-    return zc.asyncui.getQueue(conn)
-
-
 def _agent(queue, name='main', **kw):
     record = queue.getDispatcherAgents(UUID, create=True)
     record[name] = agent = Agent(**kw)

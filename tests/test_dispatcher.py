@@ -15,7 +15,6 @@ import jobs
 import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
-from zc.asyncui import interfaces
 from zc.asyncui import testing
 from zc.asyncui import utils
 from zc.asyncui.agent import Agent
@@ -97,7 +96,6 @@ def test_concurrent_producers_each_job_completes_exactly_once(
         db, session, tmp_path):
     start(db, tmp_path, main_agent_size=3)
     keys = []
-    conflicts = []
     lock = threading.Lock()
 
     def produce(n):

@@ -3,10 +3,8 @@ import datetime
 
 import persistent
 import pytest
-import transaction
 import zope.event
 
-import zc.asyncui
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui.agent import Agent
@@ -19,21 +17,6 @@ UTC = datetime.timezone.utc
 T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 UUID = 'd1d1d1d1-0000-4000-8000-000000000001'
 SECOND = datetime.timedelta(seconds=1)
-
-
-@pytest.fixture
-def conn(db):
-    zc.asyncui.install(db)
-    tm = transaction.TransactionManager()
-    connection = db.open(tm)
-    yield connection
-    tm.abort()
-    connection.close()
-
-
-@pytest.fixture
-def queue(conn):
-    return zc.asyncui.getQueue(conn)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import inspect
 import uuid
 
 import pytest
-import transaction
 
 import zc.asyncui
 from zc.asyncui import dispatcher
@@ -57,16 +56,6 @@ def test_structured_attributes():
 
 
 # -- messages say what to do ------------------------------------------------
-
-@pytest.fixture
-def conn(db):
-    zc.asyncui.install(db)
-    tm = transaction.TransactionManager()
-    connection = db.open(tm)
-    yield connection
-    tm.abort()
-    connection.close()
-
 
 def _message(exc_type, func, *args, **kw):
     with pytest.raises(exc_type) as info:

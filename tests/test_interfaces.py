@@ -2,7 +2,6 @@
 import uuid
 
 import pytest
-import transaction
 from zope.interface.verify import verifyClass
 from zope.interface.verify import verifyObject
 
@@ -19,16 +18,6 @@ from zc.asyncui.queue import Queue
 from zc.asyncui.queue import Queues
 
 import jobs
-
-
-@pytest.fixture
-def conn(db):
-    zc.asyncui.install(db)
-    tm = transaction.TransactionManager()
-    connection = db.open(tm)
-    yield connection
-    tm.abort()
-    connection.close()
 
 
 def test_key():

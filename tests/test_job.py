@@ -7,7 +7,6 @@ import transaction
 import ZODB.POSException
 import ZODB.utils
 
-import zc.asyncui
 from zc.asyncui import errors
 from zc.asyncui import recovery
 from zc.asyncui import testing
@@ -31,21 +30,6 @@ class Plain:
     @classmethod
     def make(cls):
         return 'made'
-
-
-@pytest.fixture
-def conn(db):
-    zc.asyncui.install(db)
-    tm = transaction.TransactionManager()
-    connection = db.open(tm)
-    yield connection
-    tm.abort()
-    connection.close()
-
-
-@pytest.fixture
-def queue(conn):
-    return zc.asyncui.getQueue(conn)
 
 
 def _open(db):

@@ -19,16 +19,6 @@ class FakeDispatcher:
 
 
 @pytest.fixture
-def conn(db):
-    zc.asyncui.install(db)
-    tm = transaction.TransactionManager()
-    connection = db.open(tm)
-    yield connection
-    tm.abort()
-    connection.close()
-
-
-@pytest.fixture
 def job(conn):
     job = zc.asyncui.getQueue(conn).put(jobs.noop)
     conn.transaction_manager.commit()

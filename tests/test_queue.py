@@ -24,21 +24,6 @@ T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def conn(db):
-    zc.asyncui.install(db)
-    tm = transaction.TransactionManager()
-    connection = db.open(tm)
-    yield connection
-    tm.abort()
-    connection.close()
-
-
-@pytest.fixture
-def queue(conn):
-    return zc.asyncui.getQueue(conn)
-
-
-@pytest.fixture
 def clock():
     with testing.FakeClock(T0) as fake:
         yield fake

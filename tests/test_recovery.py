@@ -3,9 +3,7 @@ that stopped or died."""
 import datetime
 
 import pytest
-import transaction
 
-import zc.asyncui
 from zc.asyncui import errors
 from zc.asyncui import recovery
 from zc.asyncui import retry
@@ -55,21 +53,6 @@ class Dispatcher:
 def clock():
     with testing.FakeClock(T0) as fake:
         yield fake
-
-
-@pytest.fixture
-def conn(db):
-    zc.asyncui.install(db)
-    tm = transaction.TransactionManager()
-    connection = db.open(tm)
-    yield connection
-    tm.abort()
-    connection.close()
-
-
-@pytest.fixture
-def queue(conn):
-    return zc.asyncui.getQueue(conn)
 
 
 @pytest.fixture

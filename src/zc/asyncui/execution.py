@@ -138,13 +138,12 @@ def execute(run, job, agent, extra_args):
         raised = failure is not None
         if raised:
             tm.abort()
-            decision = policy.jobError(failure)
-            if decision is True:
-                _log_retry(job, failure, policy, 'call')
+            outcome = _act_on(run, job, agent, policy, attempt_no, failure,
+                              policy.jobError(failure), 'call')
+            if outcome is None:
                 continue
-            if decision is not False:
-                return _reschedule(run, job, agent, policy, decision,
-                                   failure, attempt_no)
+            if outcome:
+                return outcome
             result = failure
         # The counters go in the finishing commit: an abort after a
         # failed attempt would discard them anywhere earlier.
@@ -154,13 +153,12 @@ def execute(run, job, agent, extra_args):
             return 'done'
         tm.abort()
         run.undo_next()
-        decision = policy.commitError(failure)
-        if decision is True:
-            _log_retry(job, failure, policy, 'commit')
+        outcome = _act_on(run, job, agent, policy, attempt_no, failure,
+                          policy.commitError(failure), 'commit')
+        if outcome is None:
             continue
-        if decision is not False:
-            return _reschedule(run, job, agent, policy, decision, failure,
-                               attempt_no)
+        if outcome:
+            return outcome
         _store_final(run, job, agent, failure, policy, attempt_no)
         return 'done'
 
@@ -188,6 +186,18 @@ def _call(run, job, agent, extra_args):
         return None, Failure(capture_locals=run.dispatcher.verbose_failures)
     finally:
         local._set()
+
+
+def _act_on(run, job, agent, policy, attempt_no, failure, decision, where):
+    """Carry out a retry policy's decision: None to retry now,
+    'rescheduled' once the job is back in its queue, False to give up."""
+    if decision is True:
+        _log_retry(job, failure, policy, where)
+        return None
+    if decision is not False:
+        return _reschedule(run, job, agent, policy, decision, failure,
+                           attempt_no)
+    return False
 
 
 def _save_counts(job, policy):
