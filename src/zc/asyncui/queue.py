@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 #: How many future jobs a claim moves to the due trees at most.
 PROMOTE_BATCH = 100
 #: Number of due trees; see the module docstring.
-DUE_SHARDS = 4
+DUE_SHARDS = 16
 _PRIORITY_OFFSET = 2 ** 31
 _END = b'\xff' * 17
 #: The first key of every due and scheduled tree, never removed: BTrees cannot merge the
