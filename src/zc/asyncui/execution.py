@@ -82,18 +82,21 @@ class JobRun:
         oid = workers.inbox.get_nowait()
         if oid is None or not workers.acquire(oid):
             return
+        # Set first: if loading it fails (a job committed after this
+        # snapshot began raises ReadConflictError), undo_next puts it back.
+        self.next_oid = oid
         nxt = self.conn.get(oid)
         if nxt in agent and nxt._status == PENDING:
             mark_active(nxt, self.dispatcher, agent)
-            self.next_oid = oid
         elif nxt in agent and nxt._status == CALLBACKS:
             nxt._agent = agent
-            self.next_oid = oid
         else:
-            # Not startable as this snapshot sees it: drop it; if its
-            # agent does hold it, the next poll submits it again.
+            # Not startable as this snapshot sees it, which may be older
+            # than the claim: back to the end of the inbox, where a
+            # worker's _start decides on a fresh snapshot.
+            self.next_oid = None
             workers.release(oid)
-            workers.forget(oid)
+            workers.inbox.put_many([oid])
 
     def undo_next(self):
         if self.next_oid is not None:

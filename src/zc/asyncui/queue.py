@@ -43,8 +43,10 @@ _END = b'\xff' * 17
 _FIRST = b''
 
 
-def _shard(oid):
-    return oid[-1] % DUE_SHARDS
+def _shard(oid, shards):
+    # ``shards`` is the queue's own count: a queue keeps the number of due
+    # trees it was created with, whatever DUE_SHARDS says later.
+    return oid[-1] % shards
 
 
 def _micros(ts):
@@ -165,7 +167,7 @@ class Queue(persistent.Persistent):
             arrival = max(job._put_ts or now_ts, job._begin_after_ts)
             if job._arrival != arrival:
                 job._arrival = arrival
-            self._due[_shard(job._p_oid)][due_key(job)] = job
+            self._due[_shard(job._p_oid, len(self._due))][due_key(job)] = job
         self._length.change(1)
 
     def _find(self, job):
@@ -173,7 +175,7 @@ class Queue(persistent.Persistent):
         if job._queue is not self or job._p_oid is None:
             return None, None
         if job._arrival is not None:
-            tree, key = self._due[_shard(job._p_oid)], due_key(job)
+            tree, key = self._due[_shard(job._p_oid, len(self._due))], due_key(job)
             if key in tree:
                 return tree, key
         if job._begin_after_ts is not None:
@@ -235,7 +237,7 @@ class Queue(persistent.Persistent):
                 break
             job = self._scheduled.pop(key)
             job._arrival = job._begin_after_ts
-            self._due[_shard(job._p_oid)][due_key(job)] = job
+            self._due[_shard(job._p_oid, len(self._due))][due_key(job)] = job
 
     def claim(self, filter=None, now=None):
         """See IQueue.claim."""
@@ -257,7 +259,7 @@ class Queue(persistent.Persistent):
             if filter is None or _expired(job, now_ts) or filter(job):
                 taken.append((key, job))
         for key, job in taken:
-            del self._due[_shard(key[-8:])][key]
+            del self._due[_shard(key[-8:], len(self._due))][key]
         if taken:
             self._length.change(-len(taken))
         return [job for _, job in taken]
