@@ -46,7 +46,10 @@ class IJob(Interface):
     - status only moves forward: NEW -> PENDING -> ASSIGNED -> ACTIVE ->
       CALLBACKS -> COMPLETED, except that a retry moves an ASSIGNED or
       ACTIVE job back to PENDING;
-    - a job is held by at most one agent, and ``job.agent`` is that agent;
+    - a job is held by at most one agent (the agent's held-jobs tree is
+      the one record of it: a claim does not write the job, so ASSIGNED
+      is derived as "PENDING but no longer in its queue"); ``job.agent``
+      names the agent that started it;
     - once COMPLETED, ``result`` never changes; it is the callable's
       return value or a Failure;
     - every callback gets the parent's final result exactly once.
@@ -68,7 +71,8 @@ class IJob(Interface):
     priority = Attribute("Higher runs first among due jobs (default 0).")
     annotations = Attribute("An OOBTree for application metadata.")
     queue = Attribute("The queue the job was put in, or None.")
-    agent = Attribute("The agent holding the job, or None.")
+    agent = Attribute("The agent that started the job (set when it "
+                      "starts), or None.")
     parent = Attribute("For a callback, the job it is a callback of.")
     callbacks = Attribute("Tuple of callback jobs.")
     attempts = Attribute("Tuple of per-attempt records (dicts with "
@@ -183,9 +187,11 @@ class IFilter(Interface):
 class IAgent(Interface):
     """Claims jobs from one queue for one dispatcher.
 
-    Invariants: holds at most ``size`` running jobs (plus claimed jobs not
-    yet started, when prefetching); every held job has ``job.agent`` set
-    to this agent; removing a job is idempotent.
+    Invariants: runs at most ``size`` jobs at once (and holds claimed jobs
+    not yet started, when prefetching); its held-jobs tree is the one
+    record of which jobs it holds, written by its dispatcher's poll
+    thread (claims, and completions recorded in batches) and by recovery;
+    removing a job is idempotent.
     """
 
     name = Attribute("Name, unique within the dispatcher's agents.")
