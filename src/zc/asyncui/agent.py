@@ -17,6 +17,7 @@ import zope.interface
 
 from zc.asyncui import errors
 from zc.asyncui import interfaces
+from zc.asyncui import queue as queue_module
 from zc.asyncui import utils
 from zc.asyncui.job import check_storable
 
@@ -31,10 +32,6 @@ _SENTINEL = b''
 
 def _end(job):
     return job._callbacks_ts or job._end_ts or 0.0
-
-
-def _held_key(oid):
-    return oid
 
 
 def _completed_key(job, end):
@@ -122,7 +119,7 @@ class Agent(persistent.Persistent):
         for job in jobs:
             # Only this tree records the claim: the job itself is written
             # when a worker starts it (see Job's implementation notes).
-            self._held[_held_key(job._p_oid)] = job
+            self._held[job._p_oid] = job
         return jobs
 
     def _choose(self, queue, now):
@@ -130,8 +127,7 @@ class Agent(persistent.Persistent):
         for job in queue:
             if job.begin_after > now:
                 break
-            deadline = job.deadline
-            if deadline is not None and deadline < now:
+            if queue_module.expired(job, now.timestamp()):
                 # Expired jobs are taken whatever the filter, as by
                 # Queue.claim: the worker only records their timeout.
                 queue.remove(job)
@@ -153,7 +149,7 @@ class Agent(persistent.Persistent):
     def remove(self, job):
         """See IAgent.remove: idempotent (seed item 1).  Does not load or
         change the job: ``job.agent`` keeps naming the agent that ran it."""
-        if self._held.pop(_held_key(job._p_oid), None) is None:
+        if self._held.pop(job._p_oid, None) is None:
             logger.debug('agent %r: job %s was not held (already removed)',
                          self.name, job.key)
 
@@ -206,8 +202,8 @@ class Agent(persistent.Persistent):
         return len(drop)
 
     def heldOids(self):
-        """The oids of the held jobs."""
-        return [job._p_oid for job in self]
+        """The oids of the held jobs (its keys: nothing is loaded)."""
+        return list(self._held.keys(min=_SENTINEL, excludemin=True))
 
     def __len__(self):
         return len(self._held) - 1
@@ -217,7 +213,7 @@ class Agent(persistent.Persistent):
                      if key != _SENTINEL])
 
     def __contains__(self, job):
-        return _held_key(job._p_oid) in self._held
+        return job._p_oid in self._held
 
     def __repr__(self):
         return '<%s %r size=%d>' % (type(self).__name__, self.name, self.size)

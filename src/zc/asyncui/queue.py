@@ -36,37 +36,41 @@ PROMOTE_BATCH = 100
 #: Number of due trees; see the module docstring.
 DUE_SHARDS = 16
 _PRIORITY_OFFSET = 2 ** 31
-_END = b'\xff' * 17
-#: The first key of every due and scheduled tree, never removed: BTrees cannot merge the
-#: removal of a bucket's first key with any other change to that bucket,
-#: and claims remove the first jobs while producers add jobs at the end.
+#: The first key of every due and scheduled tree, never removed: BTrees
+#: cannot merge the removal of a bucket's first key with any other change
+#: to that bucket, and claims remove the first jobs while producers add
+#: jobs at the end.
 _FIRST = b''
 
 
-def _shard(oid, shards):
-    # ``shards`` is the queue's own count: a queue keeps the number of due
-    # trees it was created with, whatever DUE_SHARDS says later.
-    return oid[-1] % shards
+def _time_prefix(ts):
+    """8 bytes that sort like the timestamp ``ts``."""
+    return struct.pack('>Q', int(ts * 1e6))
 
 
-def _micros(ts):
-    return int(ts * 1e6)
+def _until(ts):
+    """A key bound above every scheduled key at or before ``ts``."""
+    return _time_prefix(ts) + b'\xff' * 8
+
+
+def _pack_due(priority, ts, oid):
+    return struct.pack('>I', _PRIORITY_OFFSET - priority) + \
+        _time_prefix(ts) + oid
 
 
 def due_key(job):
     """The job's key in the due trees: bytes that sort by priority (highest
     first), then arrival, then oid.  Bytes keys keep buckets cheap to
     pickle."""
-    return struct.pack('>IQ', _PRIORITY_OFFSET - job.priority,
-                       _micros(job._arrival)) + job._p_oid
+    return _pack_due(job.priority, job._arrival, job._p_oid)
 
 
 def scheduled_key(job):
     """The job's key in the scheduled tree: begin_after, then oid."""
-    return struct.pack('>Q', _micros(job._begin_after_ts)) + job._p_oid
+    return _time_prefix(job._begin_after_ts) + job._p_oid
 
 
-def _expired(job, now_ts):
+def expired(job, now_ts):
     """True when the job's ``begin_by`` has passed: a claim takes it
     whatever the filter, so that a worker records its timeout."""
     begin_by = job._begin_by
@@ -167,15 +171,25 @@ class Queue(persistent.Persistent):
             arrival = max(job._put_ts or now_ts, job._begin_after_ts)
             if job._arrival != arrival:
                 job._arrival = arrival
-            self._due[_shard(job._p_oid, len(self._due))][due_key(job)] = job
+            self._due_tree(job._p_oid)[due_key(job)] = job
         self._length.change(1)
+
+    def _due_tree(self, oid):
+        # Sharded by oid, over the queue's own number of trees (a queue
+        # keeps the count it was created with, whatever DUE_SHARDS says).
+        return self._due[oid[-1] % len(self._due)]
+
+    def _scheduled_due(self, now_ts):
+        """True when the first scheduled job may start at ``now_ts``."""
+        first = _first_key(self._scheduled)
+        return first is not None and first[:8] <= _time_prefix(now_ts)
 
     def _find(self, job):
         """(tree, key) where the job is pending, or (None, None)."""
         if job._queue is not self or job._p_oid is None:
             return None, None
         if job._arrival is not None:
-            tree, key = self._due[_shard(job._p_oid, len(self._due))], due_key(job)
+            tree, key = self._due_tree(job._p_oid), due_key(job)
             if key in tree:
                 return tree, key
         if job._begin_after_ts is not None:
@@ -230,14 +244,13 @@ class Queue(persistent.Persistent):
     def _promote(self, now_ts):
         # Move future jobs that became due to the due trees, so claim order
         # is priority then time among everything that may start now.
-        bound = struct.pack('>Q', _micros(now_ts)) + b'\xff' * 8
         for n, key in enumerate(list(self._scheduled.keys(
-                min=_FIRST, max=bound, excludemin=True))):
+                min=_FIRST, max=_until(now_ts), excludemin=True))):
             if n >= PROMOTE_BATCH:
                 break
             job = self._scheduled.pop(key)
             job._arrival = job._begin_after_ts
-            self._due[_shard(job._p_oid, len(self._due))][due_key(job)] = job
+            self._due_tree(job._p_oid)[due_key(job)] = job
 
     def claim(self, filter=None, now=None):
         """See IQueue.claim."""
@@ -248,18 +261,16 @@ class Queue(persistent.Persistent):
         """Remove and return up to ``count`` due jobs that ``filter``
         accepts, in claim order (one pass over the queue)."""
         now_ts = (now or utils.now()).timestamp()
-        first = _first_key(self._scheduled)
-        if first is not None and first[:8] <= \
-                struct.pack('>Q', _micros(now_ts)):
+        if self._scheduled_due(now_ts):
             self._promote(now_ts)
         taken = []
         for key, job in self._iter_due():
             if len(taken) >= count:
                 break
-            if filter is None or _expired(job, now_ts) or filter(job):
+            if filter is None or expired(job, now_ts) or filter(job):
                 taken.append((key, job))
         for key, job in taken:
-            del self._due[_shard(key[-8:], len(self._due))][key]
+            del self._due_tree(key[-8:])[key]
         if taken:
             self._length.change(-len(taken))
         return [job for _, job in taken]
@@ -274,11 +285,7 @@ class Queue(persistent.Persistent):
         """True when a job could be claimed now (cheap: no filter)."""
         if any(_has_jobs(tree) for tree in self._due):
             return True
-        first = _first_key(self._scheduled)
-        if first is not None:
-            return first[:8] <= struct.pack(
-                '>Q', _micros((now or utils.now()).timestamp()))
-        return False
+        return self._scheduled_due((now or utils.now()).timestamp())
 
     # -- reading ------------------------------------------------------
 
@@ -286,12 +293,11 @@ class Queue(persistent.Persistent):
         return self._length()
 
     def __iter__(self):
-        bound = struct.pack('>Q', _micros(utils.now().timestamp())) + \
-            b'\xff' * 8
-        # Sorted: heapq.merge needs each input in due-key order.
+        bound = _until(utils.now().timestamp())
+        # Scheduled jobs already due sort as if promoted (arrival =
+        # begin_after); sorted, as heapq.merge needs each input in order.
         promoted = sorted(
-            ((struct.pack('>IQ', _PRIORITY_OFFSET - j.priority,
-                          _micros(j._begin_after_ts)) + j._p_oid, j)
+            ((_pack_due(j.priority, j._begin_after_ts, j._p_oid), j)
              for j in self._scheduled.values(min=_FIRST, max=bound,
                                              excludemin=True)),
             key=lambda pair: pair[0])
