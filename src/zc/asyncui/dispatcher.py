@@ -397,7 +397,7 @@ class Dispatcher(DispatcherState, Liveness):
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
             done, urgent = self.takeCompletions(name, agent_name)
-            claimed = self._claim(agent, workers, now, len(done))
+            claimed = self._claim(agent, workers, now, done)
             result.claims.append((workers, claimed))
             if done and (claimed or urgent or prune):
                 self._flush_completions(agent, done, result)
@@ -425,38 +425,39 @@ class Dispatcher(DispatcherState, Liveness):
                 self, queue_name, agent_name)
         return workers
 
-    def _claim(self, agent, workers, now, completing=0):
+    def _claim(self, agent, workers, now, done=()):
         size = agent.size
         if workers.size != size:
             self._grow_pool(size - workers.size)
             workers.resize(size)
         if size == 0:
             return []
-        self._resubmit_held(agent, workers)
+        self._resubmit_held(agent, workers, done)
         capacity = size + self._prefetch(agent, workers)
         batch = max(1, capacity // 2)
         # Ask for the next poll as soon as a batch fits: when the jobs
         # waiting in the inbox (plus one running per worker) leave room.
         workers.inbox.low_water = max(0, capacity - batch - size)
-        # ``completing`` held jobs are done and leave the agent in this
+        # The ``done`` held jobs are complete and leave the agent in this
         # transaction if it claims anything.
-        free = capacity - len(agent) + completing
+        free = capacity - len(agent) + len(done)
         if free <= 0 or (free < batch and not workers.idle):
             return []
         if not agent.queue.hasDue(now):
             return []
         return [job._p_oid for job in agent.claimJobs(free, now)]
 
-    def _resubmit_held(self, agent, workers):
+    def _resubmit_held(self, agent, workers, done):
         # Self-healing: a held job no thread of this process knows about
         # (dropped on a stale snapshot, or its worker lost it) goes to the
         # workers again; _start skips what is not startable any more and
-        # hands a lost ACTIVE job to its retry policy.
-        done = {oid for _, oid, _ in self._completions.get(
-            (agent.queue.name, agent.name), ())}
+        # hands a lost ACTIVE job to its retry policy.  ``done``: the
+        # completions noted for this agent, (oid, end) pairs.
+        # (Membership tests only: worker threads change ``known``.)
         known = workers.known
+        finished = {oid for oid, _ in done}
         missing = [oid for oid in agent.heldOids()
-                   if oid not in known and oid not in done]
+                   if oid not in known and oid not in finished]
         if missing:
             workers.submit(missing)
 

@@ -44,6 +44,21 @@ def mark_active(job, dispatcher, agent):
     job._attempts += ((now, None, dispatcher.uuid_str, name, None),)
 
 
+def start_held(job, agent, dispatcher):
+    """In the current transaction: start a job that ``agent`` holds, if it
+    can run now -- a PENDING one becomes ACTIVE, one in CALLBACKS (put
+    back by recovery) is resumed by this agent.  False otherwise."""
+    if job not in agent:
+        return False
+    if job._status == PENDING:
+        mark_active(job, dispatcher, agent)
+        return True
+    if job._status == CALLBACKS:
+        job._agent = agent
+        return True
+    return False
+
+
 class JobRun:
     """Runs one started job (or resumes one in CALLBACKS) in a worker."""
 
@@ -85,12 +100,7 @@ class JobRun:
         # Set first: if loading it fails (a job committed after this
         # snapshot began raises ReadConflictError), undo_next puts it back.
         self.next_oid = oid
-        nxt = self.conn.get(oid)
-        if nxt in agent and nxt._status == PENDING:
-            mark_active(nxt, self.dispatcher, agent)
-        elif nxt in agent and nxt._status == CALLBACKS:
-            nxt._agent = agent
-        else:
+        if not start_held(self.conn.get(oid), agent, self.dispatcher):
             # Not startable as this snapshot sees it, which may be older
             # than the claim: back to the end of the inbox, where a
             # worker's _start decides on a fresh snapshot.

@@ -18,9 +18,9 @@ import transaction
 from zc.asyncui import errors
 from zc.asyncui import utils
 from zc.asyncui import execution
-from zc.asyncui.execution import mark_active
+from zc.asyncui.execution import start_held
 from zc.asyncui import recovery
-from zc.asyncui.job import ACTIVE, CALLBACKS, PENDING
+from zc.asyncui.job import ACTIVE
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +79,6 @@ class Inbox:
             self._low_signalled = True
             self.on_low()
 
-    def drain(self):
-        with self._cond:
-            items = list(self._items)
-            self._items.clear()
-            return items
-
     def __len__(self):
         return len(self._items)
 
@@ -112,7 +106,6 @@ class AgentWorkers:
         self._lock = threading.Lock()
 
     def resize(self, size):
-        self.inbox.low_water = size
         self.threads = [t for t in self.threads if t.is_alive()]
         while len(self.threads) < size:
             thread = WorkerThread(self, len(self.threads))
@@ -210,7 +203,6 @@ class WorkerThread(threading.Thread):
         self.workers = workers
         self.dispatcher = dispatcher
         self.retire = False
-        self.current = None
 
     # -- the loop -----------------------------------------------------
 
@@ -318,18 +310,14 @@ class WorkerThread(threading.Thread):
     def _start_or_skip(self, oid):
         job = self.conn.get(oid)
         agent = self.agent()
+        if agent is not None and start_held(job, agent, self.dispatcher):
+            return oid
         if agent is None or job not in agent:
             logger.debug('dispatcher %s: job %s is no longer held by agent'
                          ' %r; skipping it', self.dispatcher.UUID, job.key,
                          self.workers.agent_name)
             self.workers.forget(oid)
             return None
-        if job._status == PENDING:
-            mark_active(job, self.dispatcher, agent)
-            return oid
-        if job._status == CALLBACKS:
-            job._agent = agent
-            return oid  # recovered: its callbacks are resumed
         if job._status == ACTIVE:
             # Held here, ACTIVE, yet no thread of this process runs it (a
             # worker lost it): an interruption like any other.
