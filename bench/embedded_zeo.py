@@ -24,19 +24,14 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 import ZODB
 import ZODB.FileStorage
-import zope.event
 
-import zc.asyncui
-from zc.asyncui import dispatcher
 from zc.asyncui import server
-from zc.asyncui import utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import throughput  # noqa: E402  (reused: put_jobs, CompletionCounter, Cell)
+import throughput  # noqa: E402  (reused: commit_rate, drain_db)
 
 KINDS = ('direct', 'unix', 'tcp')
 
@@ -67,31 +62,6 @@ def opened(kind, directory):
         server.stop_server(srv, address)
 
 
-def drain(db, n, size, directory):
-    """(jobs/s, CPU ms per job, conflicts per job) for ``n`` no-op jobs
-    drained by one dispatcher with a main agent of ``size``."""
-    zc.asyncui.install(db)
-    throughput.put_jobs(db, n, 100)
-    counter = throughput.CompletionCounter(n)
-    zope.event.subscribers.append(counter)
-    conflicts0 = utils.conflicts.count
-    cpu0 = time.process_time()
-    start = time.perf_counter()
-    d = dispatcher.start(db, poll_interval=1.0, main_agent_size=size,
-                         uuid_file=os.path.join(directory, 'uuid.txt'))
-    try:
-        if not counter.done.wait(300):
-            raise SystemExit('drain did not finish: %d of %d jobs'
-                             % (counter.count, n))
-        elapsed = time.perf_counter() - start
-        cpu = time.process_time() - cpu0
-    finally:
-        zope.event.subscribers.remove(counter)
-        d.stop(10)
-    return (n / elapsed, cpu / n * 1000,
-            (utils.conflicts.count - conflicts0) / n)
-
-
 def measure(kind, base, n, size):
     directory = os.path.join(base, kind)
     os.makedirs(os.path.join(directory, 'raw'))
@@ -99,8 +69,9 @@ def measure(kind, base, n, size):
     with opened(kind, os.path.join(directory, 'raw')) as db:
         raw = throughput.commit_rate(db)
     with opened(kind, os.path.join(directory, 'drain')) as db:
-        rate, cpu, conflicts = drain(db, n, size,
-                                     os.path.join(directory, 'drain'))
+        rate, cpu, conflicts = throughput.drain_db(db, n, size,
+                                                  os.path.join(directory,
+                                                               'drain'))
     return {'raw': raw, 'drain': rate, 'cpu': cpu, 'conflicts': conflicts}
 
 

@@ -101,7 +101,19 @@ class CompletionCounter:
 
 
 def drain(directory, n, size):
+    """(jobs/s, conflicts per job, CPU ms per job) on a new FileStorage."""
     db = open_db(directory)
+    try:
+        rate, cpu, conflicts = drain_db(db, n, size, directory)
+    finally:
+        db.close()
+    return rate, conflicts, cpu
+
+
+def drain_db(db, n, size, directory):
+    """(jobs/s, CPU ms per job, conflicts per job) for ``n`` no-op jobs put
+    in ``db`` and drained by one dispatcher with a main agent of
+    ``size``."""
     zc.asyncui.install(db)
     put_jobs(db, n, 100)
     counter = CompletionCounter(n)
@@ -111,16 +123,17 @@ def drain(directory, n, size):
     start = time.perf_counter()
     d = dispatcher.start(db, poll_interval=1.0, main_agent_size=size,
                          uuid_file=os.path.join(directory, 'uuid.txt'))
-    ok = counter.done.wait(300)
-    zope.event.subscribers.remove(counter)
-    elapsed = time.perf_counter() - start
-    cpu = time.process_time() - cpu0
-    conflicts = utils.conflicts.count - conflicts0
-    d.stop(10)
-    db.close()
-    if not ok:
-        raise SystemExit('drain with size %d did not finish' % size)
-    return n / elapsed, conflicts / n, cpu / n * 1000
+    try:
+        if not counter.done.wait(300):
+            raise SystemExit('drain with size %d did not finish: %d of %d'
+                             ' jobs' % (size, counter.count, n))
+        elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
+    finally:
+        zope.event.subscribers.remove(counter)
+        d.stop(10)
+    return (n / elapsed, cpu / n * 1000,
+            (utils.conflicts.count - conflicts0) / n)
 
 
 def fresh_dir(base, name):
