@@ -53,6 +53,31 @@ def queue(conn):
     return zc.asyncui.getQueue(conn)
 
 
+@pytest.fixture
+def concurrently(db):
+    """``concurrently(first, second)``: call ``first(conn1)`` and
+    ``second(conn2)`` in two transactions begun together, commit the first
+    and then the second (which must resolve any conflict), and return
+    both results."""
+    def run(first, second):
+        pairs = []
+        try:
+            for _ in range(2):
+                tm = transaction.TransactionManager()
+                pairs.append((db.open(tm), tm))
+            for _, tm in pairs:
+                tm.begin()
+            results = (first(pairs[0][0]), second(pairs[1][0]))
+            for _, tm in pairs:
+                tm.commit()
+            return results
+        finally:
+            for connection, tm in pairs:
+                tm.abort()
+                connection.close()
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _doctest_namespace(request, doctest_namespace, tmp_path):
     """Fill the namespace of doctest files in docs/."""

@@ -238,49 +238,35 @@ def test_remove_keeps_job_agent(queue):
     assert job.agent is agent
 
 
-def test_remove_concurrent_different_jobs_no_conflict(db, conn, queue):
+def _main_agent(connection):
+    return zc.asyncui.getQueue(connection).getDispatcherAgents(UUID)['main']
+
+
+def _remover(job):
+    return lambda c: _main_agent(c).remove(c.get(job._p_oid))
+
+
+def test_remove_concurrent_different_jobs_no_conflict(
+        db, conn, queue, concurrently):
     agent = _agent(queue, size=10)
     _put(queue, *range(6))
     held = agent.claimJobs(6)
     conn.transaction_manager.commit()
-    c1, tm1 = _open(db)
-    c2, tm2 = _open(db)
-    try:
-        for first, second in ((0, 1), (2, 3), (4, 5)):
-            tm1.begin()
-            tm2.begin()
-            a1 = zc.asyncui.getQueue(c1).getDispatcherAgents(UUID)['main']
-            a2 = zc.asyncui.getQueue(c2).getDispatcherAgents(UUID)['main']
-            a1.remove(c1.get(held[first]._p_oid))
-            a2.remove(c2.get(held[second]._p_oid))
-            tm1.commit()
-            tm2.commit()  # no ConflictError, even when the tree empties
-    finally:
-        for c, tm in ((c1, tm1), (c2, tm2)):
-            tm.abort()
-            c.close()
+    for first, second in ((0, 1), (2, 3), (4, 5)):
+        # No ConflictError, even when the tree empties.
+        concurrently(_remover(held[first]), _remover(held[second]))
     conn.transaction_manager.begin()
     assert len(agent) == 0
     assert list(agent) == []
 
 
-def test_claim_concurrent_with_remove_no_conflict(db, conn, queue):
+def test_claim_concurrent_with_remove_no_conflict(
+        db, conn, queue, concurrently):
     agent = _agent(queue, size=10)
     _put(queue, 'a', 'b')
     (held,) = agent.claimJobs(1)
     conn.transaction_manager.commit()
-    c1, tm1 = _open(db)
-    c2, tm2 = _open(db)
-    try:
-        zc.asyncui.getQueue(c1).getDispatcherAgents(UUID)['main'].remove(
-            c1.get(held._p_oid))
-        zc.asyncui.getQueue(c2).getDispatcherAgents(UUID)['main'].claimJob()
-        tm1.commit()
-        tm2.commit()
-    finally:
-        for c, tm in ((c1, tm1), (c2, tm2)):
-            tm.abort()
-            c.close()
+    concurrently(_remover(held), lambda c: _main_agent(c).claimJob())
     conn.transaction_manager.begin()
     assert _tags(agent) == ['b']
 

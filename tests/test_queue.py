@@ -410,65 +410,41 @@ def test_getDispatcherAgents(queue):
 
 # -- concurrency (FileStorage: conflict resolution) ------------------------
 
-def test_put_concurrent_from_two_connections(db, conn):
-    c1, tm1 = _open(db)
-    c2, tm2 = _open(db)
-    try:
-        for _ in range(30):
-            tm1.begin()
-            tm2.begin()
-            zc.asyncui.getQueue(c1).put(jobs.noop)
-            zc.asyncui.getQueue(c2).put(jobs.noop)
-            tm1.commit()
-            tm2.commit()  # no ConflictError
-    finally:
-        for c, tm in ((c1, tm1), (c2, tm2)):
-            tm.abort()
-            c.close()
+def _put_noop(connection):
+    return zc.asyncui.getQueue(connection).put(jobs.noop)
+
+
+def test_put_concurrent_from_two_connections(db, conn, concurrently):
+    for _ in range(30):
+        concurrently(_put_noop, _put_noop)  # no ConflictError
     conn.transaction_manager.begin()
     queue = zc.asyncui.getQueue(conn)
     assert len(queue) == 60
     assert len(list(queue)) == 60
 
 
-def test_put_concurrent_with_claim(db, conn, queue):
+def test_put_concurrent_with_claim(db, conn, queue, concurrently):
     for _ in range(8):
         queue.put(jobs.noop)
     conn.transaction_manager.commit()
-    c1, tm1 = _open(db)
-    c2, tm2 = _open(db)
-    try:
-        claimed = zc.asyncui.getQueue(c1).claim()
-        zc.asyncui.getQueue(c2).put(jobs.noop)
-        tm1.commit()
-        tm2.commit()
-    finally:
-        for c, tm in ((c1, tm1), (c2, tm2)):
-            tm.abort()
-            c.close()
+    claimed, _ = concurrently(
+        lambda c: zc.asyncui.getQueue(c).claim(), _put_noop)
     conn.transaction_manager.begin()
     assert len(queue) == 8
     assert claimed._p_oid not in [j._p_oid for j in queue]
 
 
-def test_promote_concurrent_with_future_put(db, conn, queue):
+def test_promote_concurrent_with_future_put(db, conn, queue, concurrently):
     soon = datetime.datetime.now(UTC) + datetime.timedelta(seconds=0.2)
     for _ in range(5):
         queue.put(jobs.noop, begin_after=soon)
     conn.transaction_manager.commit()
-    c1, tm1 = _open(db)
-    c2, tm2 = _open(db)
-    try:
-        later = soon + datetime.timedelta(seconds=0.2)
-        claimed = zc.asyncui.getQueue(c1).claim(now=later)
-        zc.asyncui.getQueue(c2).put(
-            jobs.noop, begin_after=later + datetime.timedelta(days=1))
-        tm1.commit()
-        tm2.commit()  # no ConflictError: the sentinel keeps first keys
-    finally:
-        for c, tm in ((c1, tm1), (c2, tm2)):
-            tm.abort()
-            c.close()
+    later = soon + datetime.timedelta(seconds=0.2)
+    # No ConflictError: the sentinel keeps the trees' first keys.
+    claimed, _ = concurrently(
+        lambda c: zc.asyncui.getQueue(c).claim(now=later),
+        lambda c: zc.asyncui.getQueue(c).put(
+            jobs.noop, begin_after=later + datetime.timedelta(days=1)))
     conn.transaction_manager.begin()
     assert claimed is not None
     assert len(queue) == 5
