@@ -148,6 +148,26 @@ class IQueue(Interface):
         None).  Jobs whose ``begin_by`` has passed are returned whatever
         the filter: the worker records their timeout."""
 
+    def claimMany(count, filter=None, now=None):
+        """Like ``claim``, for up to ``count`` jobs in one pass; returns
+        them in claim order."""
+
+    def hasDue(now=None):
+        """True when some job may start now (cheap: no filter is asked)."""
+
+    def putBack(job):
+        """Return a claimed but unstarted (or recovered) job to its old
+        place in this queue.  A job in CALLBACKS keeps that status: the
+        worker that claims it resumes its callbacks."""
+
+    def reschedule(job, begin_after):
+        """Put a job back to begin after the aware datetime
+        ``begin_after`` (a retry policy's delay)."""
+
+    def getDispatcherAgents(uuid, create=False):
+        """The IDispatcherAgents record of dispatcher ``uuid`` in this
+        queue, created when ``create`` is true; else None if missing."""
+
     def pull(job):
         """Cancel a pending job: remove it and set its status back to NEW.
         Raises LookupError if the job is not in this queue."""
@@ -208,11 +228,30 @@ class IAgent(Interface):
     def claimJob(now=None):
         """Claim one job from the queue into this agent, or return None."""
 
-    def remove(job):
-        """Stop holding ``job``; a no-op (logged at DEBUG) if not held."""
+    def claimJobs(count, now=None):
+        """Claim up to ``count`` jobs in one pass; returns them."""
 
-    def jobCompleted(job):
-        """Record a completed job and stop holding it; idempotent."""
+    def remove(job):
+        """Stop holding ``job``; a no-op (logged at DEBUG) if not held.
+        Neither loads nor changes the job."""
+
+    def jobCompleted(job, now=None, record=True):
+        """Stop holding a completed job and (unless ``record`` is false)
+        add it to the completion record; idempotent."""
+
+    def recordCompletions(jobs, end_times=None):
+        """Add completed jobs to the completion record; ``end_times``
+        (timestamps, one per job) spare loading them."""
+
+    def recentCompletions(limit=None):
+        """Completed jobs, newest first, at most ``limit``."""
+
+    def pruneCompleted(now=None):
+        """Drop completion records beyond the count and age limits;
+        returns how many."""
+
+    def heldOids():
+        """The oids of the held jobs, without loading them."""
 
     def __len__():
         """Number of held jobs."""
@@ -277,6 +316,16 @@ class IDispatcher(Interface):
     def getStatusInfo():
         """Dict: uuid, status (RUNNING, STARTING, STUCK, STOPPED), poll
         interval, uptime, seconds since last poll."""
+
+    def getJobInfo(key):
+        """What this process remembers of job ``key`` (a dict: event,
+        status, thread, time, failed), or None.  Bounded history."""
+
+    def getActiveJobs():
+        """Keys of the jobs this process's workers hold right now."""
+
+    def wake():
+        """Poll now instead of at the next interval."""
 
 
 class IJobEvent(Interface):
