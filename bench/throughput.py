@@ -5,9 +5,13 @@ Prints, for N no-op jobs in one process:
 - the raw FileStorage commit rate of a one-object transaction (same run),
 - put rates: one transaction per put, and 100 puts per transaction,
 - drain rates with one dispatcher and agent sizes 1 and 4,
-- drain_rate / raw_commit_rate, ZODB conflicts per job, CPU ms per job.
+- drain_rate / raw_commit_rate, ZODB conflicts per job, CPU ms per job,
+- producer conflicts: the ConflictErrors of 8 threads putting one job per
+  transaction at once, and of one producer putting one job per
+  transaction while a dispatcher drains the queue (as a share of puts).
 
 Usage: python bench/throughput.py [--jobs 2000] [--sizes 1,4]
+       [--producers 8]
 """
 import argparse
 import os
@@ -20,6 +24,7 @@ import time
 import persistent
 import transaction
 import ZODB
+import ZODB.POSException
 import ZODB.FileStorage
 import zope.event
 
@@ -80,6 +85,57 @@ def put_jobs(db, n, per_txn):
     elapsed = time.perf_counter() - start
     conn.close()
     return n / elapsed
+
+
+def put_retrying(conn, i):
+    """Put one job in its own transaction, retried until it commits;
+    returns the number of ConflictErrors on the way."""
+    tm = conn.transaction_manager
+    conflicts = 0
+    while True:
+        tm.begin()
+        try:
+            zc.asyncui.getQueue(conn).put(zc.asyncui.Job(benchjobs.noop, i))
+            tm.commit()
+            return conflicts
+        except ZODB.POSException.ConflictError:
+            tm.abort()
+            conflicts += 1
+
+
+def producer_conflicts(db, threads, n):
+    """ConflictErrors per put of ``threads`` producers putting ``n`` jobs
+    in all, one per transaction, at the same time."""
+    zc.asyncui.install(db)
+    counts = []
+
+    def produce(share):
+        conn = db.open(transaction.TransactionManager())
+        try:
+            counts.append(sum(put_retrying(conn, i) for i in range(share)))
+        finally:
+            conn.close()
+    pool = [threading.Thread(target=produce, args=(n // threads,))
+            for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return sum(counts) / (n // threads * threads)
+
+
+def conflicts_while_draining(db, n, directory):
+    """ConflictErrors per put of one producer putting ``n`` jobs, one per
+    transaction, while one dispatcher (agent size 4) drains them."""
+    zc.asyncui.install(db)
+    d = dispatcher.start(db, poll_interval=1.0, main_agent_size=4,
+                         uuid_file=os.path.join(directory, 'uuid.txt'))
+    conn = db.open(transaction.TransactionManager())
+    try:
+        return sum(put_retrying(conn, i) for i in range(n)) / n
+    finally:
+        conn.close()
+        d.stop(10)
 
 
 class CompletionCounter:
@@ -146,6 +202,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--jobs', type=int, default=2000)
     parser.add_argument('--sizes', default='1,4')
+    parser.add_argument('--producers', type=int, default=8)
     args = parser.parse_args(argv)
     base = tempfile.mkdtemp(prefix='zc.asyncui-bench-')
     try:
@@ -164,11 +221,30 @@ def main(argv=None):
             print('drain rate, agent size %d: %8.0f jobs/s  ratio to raw'
                   ' commit %.2f  conflicts/job %.3f  CPU %.3f ms/job'
                   % (size, rate, rate / raw, cpj, cpu))
+        print_producer_conflicts(base, args)
         raw_after = raw_commit_rate(fresh_dir(base, 'raw2'))
         print('raw FileStorage commit rate again (drift check): %8.0f /s'
               % raw_after)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def print_producer_conflicts(base, args):
+    db = open_db(fresh_dir(base, 'producers'))
+    try:
+        share = producer_conflicts(db, args.producers, args.jobs)
+    finally:
+        db.close()
+    print('producer conflicts, %d threads putting one job per transaction:'
+          ' %.2f%% of puts' % (args.producers, share * 100))
+    directory = fresh_dir(base, 'producer-drain')
+    db = open_db(directory)
+    try:
+        share = conflicts_while_draining(db, args.jobs, directory)
+    finally:
+        db.close()
+    print('producer conflicts, one producer while a dispatcher drains:'
+          '    %.2f%% of puts' % (share * 100))
 
 
 if __name__ == '__main__':

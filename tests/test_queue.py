@@ -7,6 +7,7 @@ import pytest
 import transaction
 import ZODB
 import ZODB.MappingStorage
+import ZODB.POSException
 
 import zc.asyncui
 from zc.asyncui import errors
@@ -688,3 +689,172 @@ def test_put_wo_storable_retry_policy_factory(queue):
     with pytest.raises(errors.UnpicklableCallableError):
         queue.put(job)
     assert len(queue) == 0
+
+
+# -- one producer and a claiming dispatcher never conflict (defect 10) -------
+
+def _interleaved_puts_and_claims(producer_db, claimer_db, rounds):
+    """One producer puts one job per transaction while a claimer takes a
+    few jobs per transaction, the two transactions overlapping by hand
+    (each begun before the other commits; who commits first alternates).
+    Returns the ConflictErrors each side met, the jobs put and claimed."""
+    producer = producer_db.open(transaction.TransactionManager())
+    claimer = claimer_db.open(transaction.TransactionManager())
+    conflicts = {'producer': 0, 'claimer': 0}
+    put = claimed = 0
+
+    def commit(side, connection):
+        try:
+            connection.transaction_manager.commit()
+            return True
+        except ZODB.POSException.ConflictError:
+            connection.transaction_manager.abort()
+            conflicts[side] += 1
+            return False
+    try:
+        for n in range(rounds):
+            producer.transaction_manager.begin()
+            claimer.transaction_manager.begin()
+            zc.asyncui.getQueue(producer).put(jobs.noop)
+            taken = zc.asyncui.getQueue(claimer).claimMany(2 + n % 3)
+            sides = [('producer', producer), ('claimer', claimer)]
+            for side, connection in sides[::1 if n % 2 else -1]:
+                if commit(side, connection):
+                    if side == 'producer':
+                        put += 1
+                    else:
+                        claimed += len(taken)
+    finally:
+        for connection in (producer, claimer):
+            connection.transaction_manager.abort()
+            connection.close()
+    return conflicts, put, claimed
+
+
+def _fill(db, count):
+    """Put ``count`` jobs in one transaction: enough for the queue's trees
+    to have many buckets, which claims then empty."""
+    c, tm = _open(db)
+    try:
+        queue = zc.asyncui.getQueue(c)
+        for _ in range(count):
+            queue.put(jobs.noop)
+        tm.commit()
+    finally:
+        c.close()
+
+
+def test_put_one_producer_wo_conflict_with_claims(db, conn):
+    _fill(db, 1500)
+    conflicts, put, claimed = _interleaved_puts_and_claims(db, db, 600)
+    assert conflicts == {'producer': 0, 'claimer': 0}
+    assert put == 600
+    conn.transaction_manager.begin()
+    assert len(zc.asyncui.getQueue(conn)) == 1500 + 600 - claimed
+    assert len(list(zc.asyncui.getQueue(conn))) == 1500 + 600 - claimed
+
+
+def test_put_one_producer_wo_conflict_with_claims_over_zeo(tmp_path):
+    import ZEO
+    addr, stop = ZEO.server(path=str(tmp_path / 'Data.fs'))
+    producer_db, claimer_db = ZEO.DB(addr), ZEO.DB(addr)
+    try:
+        zc.asyncui.install(producer_db)
+        _fill(producer_db, 1500)
+        claimer_db.storage.sync()
+        conflicts, put, _ = _interleaved_puts_and_claims(
+            producer_db, claimer_db, 300)
+        assert conflicts == {'producer': 0, 'claimer': 0}
+        assert put == 300
+    finally:
+        producer_db.close()
+        claimer_db.close()
+        stop()
+
+
+# -- the inbox ---------------------------------------------------------------
+
+def _inbox_count(queue):
+    return sum(len(bucket) - 1 for bucket in queue._inbox)  # - sentinels
+
+
+def test_put_into_inbox_and_claim_drains_it(queue, clock):
+    _put_tags(queue, clock, (1, 0), (2, 5))
+    queue.put(Job(jobs.record, 3), begin_after=T0 + datetime.timedelta(
+        hours=1))
+    assert _inbox_count(queue) == 3
+    assert _tags(queue) == [2, 1, 3]
+    assert _tags(queue.claimMany(5)) == [2, 1]
+    assert _inbox_count(queue) == 0
+    assert _tags(queue) == [3]
+    assert len(queue) == 1
+
+
+def test_put_beyond_inbox_limit_moves_bucket(queue, clock, monkeypatch):
+    monkeypatch.setattr(queue_module, 'INBOX_LIMIT', 3)
+    for n in range(16 * 4):
+        queue.put(Job(jobs.record, n))
+        clock.advance(seconds=1)
+    assert 0 < _inbox_count(queue) <= 16 * 3
+    assert _tags(queue) == list(range(64))
+    assert _tags(queue.claimMany(100)) == list(range(64))
+    assert len(queue) == 0
+
+
+def test_remove_from_inbox(queue):
+    job = queue.put(jobs.noop)
+    later = queue.put(jobs.noop, begin_after=datetime.datetime.now(UTC)
+                      + datetime.timedelta(days=1))
+    assert job in queue and later in queue
+    queue.pull(job)
+    queue.remove(later)
+    assert _inbox_count(queue) == 0
+    assert len(queue) == 0
+
+
+def test_hasDue_scheduled_job_in_inbox(queue, clock):
+    queue.put(jobs.noop, begin_after=T0 + datetime.timedelta(minutes=1))
+    assert not queue.hasDue()
+    assert queue.hasDue(now=T0 + datetime.timedelta(minutes=1))
+
+
+@pytest.fixture
+def one_bucket_queue(conn, monkeypatch):
+    """A committed queue whose inbox is one bucket, so that every put of
+    concurrent transactions changes the same bucket."""
+    monkeypatch.setattr(queue_module, 'INBOX_SHARDS', 1)
+    zc.asyncui.install(conn, names=['one'])
+    conn.transaction_manager.commit()
+    return zc.asyncui.getQueue(conn, 'one')
+
+
+def _put_in_one(connection):
+    return zc.asyncui.getQueue(connection, 'one').put(jobs.noop)
+
+
+def _claim_in_one(connection):
+    return zc.asyncui.getQueue(connection, 'one').claimMany(3)
+
+
+def test_put_concurrent_into_one_inbox_bucket(
+        conn, one_bucket_queue, concurrently):
+    for _ in range(10):
+        concurrently(_put_in_one, _put_in_one)  # no ConflictError
+    conn.transaction_manager.begin()
+    assert len(one_bucket_queue) == 20
+    assert len(list(one_bucket_queue)) == 20
+
+
+def test_claim_concurrent_with_put_into_one_inbox_bucket(
+        conn, one_bucket_queue, concurrently):
+    claimed = []
+    for n in range(10):
+        _put_in_one(conn)
+        conn.transaction_manager.commit()
+        # The claim drains the bucket the put adds to, in either order.
+        pair = (_claim_in_one, _put_in_one)
+        results = concurrently(*(pair if n % 2 else pair[::-1]))
+        claimed.extend(results[0] if n % 2 else results[1])
+    conn.transaction_manager.begin()
+    assert len(one_bucket_queue) == 20 - len(claimed)
+    assert len(list(one_bucket_queue)) == 20 - len(claimed)

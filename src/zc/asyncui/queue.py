@@ -1,14 +1,29 @@
 """Queues: the ``Queues`` mapping in the database root and each ``Queue``.
 
-A queue keeps jobs that may start now in ``DUE_SHARDS`` BTrees keyed by
-priority, arrival and oid (packed in bytes), the shard chosen by the job's
-oid, and jobs that must wait in one BTree keyed by begin_after and oid.  BTrees
-resolve concurrent inserts and removals of distinct keys, but not two
-concurrent changes to a bucket that splits; since every producer appends
-at the end of the due order, sharding makes concurrent producers write to
-different buckets.  Claims merge the shards in order.  The pending count
-is a ``BTrees.Length``.  So producers putting jobs and dispatchers
-claiming them rarely conflict.
+A queue has two parts, so that a producer never conflicts with a claim:
+
+- the inbox: ``INBOX_SHARDS`` standalone ``OOBucket`` objects, the shard
+  chosen by the job's oid.  ``put`` only adds a key to one of them (and
+  changes the ``BTrees.Length`` count).  A bucket is one persistent object
+  that never splits and is never part of a tree, so it resolves
+  concurrent inserts and removals of distinct keys and marks nothing
+  read-current, unlike a BTree, whose ``_set`` and ``_del`` mark the
+  tree node read-current: a producer inserting into a BTree fails at
+  tpc_vote with ReadConflictError whenever a claim changed the node at
+  the same moment (a bucket emptied, or split);
+- the claim trees, written only by claims, ``putBack`` and
+  ``reschedule`` (the dispatchers' side): ``DUE_SHARDS`` BTrees of jobs
+  that may start now, keyed by priority, arrival and oid (packed in
+  bytes, the shard chosen by the oid), and one BTree of jobs that must
+  wait, keyed by begin_after and oid.
+
+Each claim first moves the whole inbox into the claim trees, then takes
+jobs in order, merging the shards.  An inbox bucket that holds more than
+``INBOX_LIMIT`` jobs (no claim emptied it for a while: no dispatcher
+runs) is moved by the producer that fills it; only that move can meet a
+claim's changes.  Every bucket and tree keeps the sentinel key ``b''``:
+BTrees cannot merge the removal of a bucket's first key, or a change
+that empties it, with a concurrent change.
 """
 import heapq
 import logging
@@ -35,6 +50,14 @@ logger = logging.getLogger(__name__)
 PROMOTE_BATCH = 100
 #: Number of due trees; see the module docstring.
 DUE_SHARDS = 16
+#: Number of inbox buckets; see the module docstring.
+INBOX_SHARDS = 16
+#: Jobs an inbox bucket holds before the producer that adds one more moves
+#: them to the claim trees itself (claims normally empty the inbox first).
+#: Each put rewrites one bucket: keep it small.
+INBOX_LIMIT = 64
+#: Inbox keys are a claim-tree key behind one of these tags.
+_DUE, _LATER = b'd', b's'
 _PRIORITY_OFFSET = 2 ** 31
 #: The first key of every due and scheduled tree, never removed: BTrees
 #: cannot merge the removal of a bucket's first key with any other change
@@ -89,6 +112,26 @@ def _has_jobs(tree):
     return _first_key(tree) is not None
 
 
+def _key_of(pair):
+    return pair[0]
+
+
+def _placements(job):
+    """The (kind, key) placements where a job may be pending."""
+    if job._arrival is not None:
+        yield _DUE, due_key(job)
+    if job._begin_after_ts is not None:
+        yield _LATER, scheduled_key(job)
+
+
+def _inbox_due(bucket, now_ts):
+    """True when an inbox bucket holds a job that may start at ``now_ts``:
+    due keys sort before scheduled ones, and these by begin_after."""
+    first = _first_key(bucket)
+    return first is not None and (
+        first[:1] == _DUE or first[1:9] <= _time_prefix(now_ts))
+
+
 def _check_priority(priority):
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise TypeError('priority must be an int, not %r' % (priority,))
@@ -102,8 +145,9 @@ def _check_priority(priority):
 class Queue(persistent.Persistent):
     """See IQueue.
 
-    A job is pending while it is in one of the trees; it is not written
-    when claimed (see Job), so ``claim`` only removes a key.
+    A job is pending while it is in the inbox or one of the claim trees;
+    it is not written when claimed (see Job), so ``claim`` only removes a
+    key.  See the module docstring for which transactions write what.
     """
 
     def __init__(self, name=''):
@@ -114,6 +158,8 @@ class Queue(persistent.Persistent):
         # Same sentinel: promotions remove the first scheduled jobs while
         # producers add future ones.
         self._scheduled = BTrees.OOBTree.OOBTree({_FIRST: None})
+        self._inbox = tuple(BTrees.OOBTree.OOBucket({_FIRST: None})
+                            for _ in range(INBOX_SHARDS))
         self._length = BTrees.Length.Length()
         self.dispatchers = BTrees.OOBTree.OOBTree()
         self.filter = None
@@ -159,25 +205,57 @@ class Queue(persistent.Persistent):
         job._put_ts = now.timestamp()
         job._queue = self
         job._status = PENDING
-        self._insert(job, job._put_ts)
+        self._receive(job, job._put_ts)
         _wake_after_commit(jar)
         return job
 
-    def _insert(self, job, now_ts=None):
-        now_ts = now_ts or utils.now().timestamp()
-        if job._begin_after_ts > now_ts:
-            self._scheduled[scheduled_key(job)] = job
-        else:
-            arrival = max(job._put_ts or now_ts, job._begin_after_ts)
-            if job._arrival != arrival:
-                job._arrival = arrival
-            self._due_tree(job._p_oid)[due_key(job)] = job
+    def _receive(self, job, now_ts):
+        """Add a job a producer puts: to the inbox (module docstring)."""
+        bucket = self._inbox_bucket(job._p_oid)
+        kind, key = self._placement(job, now_ts)
+        bucket[kind + key] = job
         self._length.change(1)
+        if len(bucket) > INBOX_LIMIT:
+            self._drain_bucket(bucket)
+
+    def _insert(self, job, now_ts=None):
+        """Add a job to the claim trees (the dispatchers' side)."""
+        kind, key = self._placement(job, now_ts or utils.now().timestamp())
+        self._tree(kind, key)[key] = job
+        self._length.change(1)
+
+    def _placement(self, job, now_ts):
+        """(kind, key): the claim tree a job goes to and its key there.
+        Sets the arrival of a due job (before the job is in any tree)."""
+        if job._begin_after_ts > now_ts:
+            return _LATER, scheduled_key(job)
+        arrival = max(job._put_ts or now_ts, job._begin_after_ts)
+        if job._arrival != arrival:
+            job._arrival = arrival
+        return _DUE, due_key(job)
+
+    def _tree(self, kind, key):
+        """The claim tree of a (kind, key) placement."""
+        return self._scheduled if kind == _LATER else self._due_tree(key[-8:])
 
     def _due_tree(self, oid):
         # Sharded by oid, over the queue's own number of trees (a queue
         # keeps the count it was created with, whatever DUE_SHARDS says).
         return self._due[oid[-1] % len(self._due)]
+
+    def _inbox_bucket(self, oid):
+        # Sharded like the due trees.
+        return self._inbox[oid[-1] % len(self._inbox)]
+
+    def _drain(self):
+        """Move every job of the inbox to the claim trees."""
+        for bucket in self._inbox:
+            self._drain_bucket(bucket)
+
+    def _drain_bucket(self, bucket):
+        for tagged in list(bucket.keys(min=_FIRST, excludemin=True)):
+            job = bucket.pop(tagged)
+            self._tree(tagged[:1], tagged[1:])[tagged[1:]] = job
 
     def _scheduled_due(self, now_ts):
         """True when the first scheduled job may start at ``now_ts``."""
@@ -185,17 +263,17 @@ class Queue(persistent.Persistent):
         return first is not None and first[:8] <= _time_prefix(now_ts)
 
     def _find(self, job):
-        """(tree, key) where the job is pending, or (None, None)."""
+        """(tree or bucket, key) where the job is pending, or (None,
+        None)."""
         if job._queue is not self or job._p_oid is None:
             return None, None
-        if job._arrival is not None:
-            tree, key = self._due_tree(job._p_oid), due_key(job)
+        inbox = self._inbox_bucket(job._p_oid)
+        for kind, key in _placements(job):
+            tree = self._tree(kind, key)
             if key in tree:
                 return tree, key
-        if job._begin_after_ts is not None:
-            key = scheduled_key(job)
-            if key in self._scheduled:
-                return self._scheduled, key
+            if kind + key in inbox:
+                return inbox, kind + key
         return None, None
 
     def putBack(self, job):
@@ -261,6 +339,7 @@ class Queue(persistent.Persistent):
         """Remove and return up to ``count`` due jobs that ``filter``
         accepts, in claim order (one pass over the queue)."""
         now_ts = (now or utils.now()).timestamp()
+        self._drain()
         if self._scheduled_due(now_ts):
             self._promote(now_ts)
         taken = []
@@ -276,16 +355,31 @@ class Queue(persistent.Persistent):
         return [job for _, job in taken]
 
     def _iter_due(self):
-        """(key, job) of the due jobs in claim order, merging the shards."""
+        """(key, job) of the due jobs in claim order, merging the shards
+        and the inbox."""
         return heapq.merge(*(tree.items(min=_FIRST, excludemin=True)
                              for tree in self._due),
-                           key=lambda pair: pair[0])
+                           *self._inbox_items(_DUE), key=_key_of)
+
+    def _iter_scheduled(self):
+        """(key, job) of the jobs that wait, by begin_after."""
+        return heapq.merge(self._scheduled.items(min=_FIRST, excludemin=True),
+                           *self._inbox_items(_LATER), key=_key_of)
+
+    def _inbox_items(self, kind):
+        """One iterator per inbox bucket of its (key, job) of ``kind``, the
+        key without its tag, in key order."""
+        return [((key[1:], job) for key, job in bucket.items(
+            min=kind, max=bytes([kind[0] + 1]), excludemax=True))
+            for bucket in self._inbox]
 
     def hasDue(self, now=None):
         """True when a job could be claimed now (cheap: no filter)."""
         if any(_has_jobs(tree) for tree in self._due):
             return True
-        return self._scheduled_due((now or utils.now()).timestamp())
+        now_ts = (now or utils.now()).timestamp()
+        return self._scheduled_due(now_ts) or any(
+            _inbox_due(bucket, now_ts) for bucket in self._inbox)
 
     # -- reading ------------------------------------------------------
 
@@ -294,17 +388,22 @@ class Queue(persistent.Persistent):
 
     def __iter__(self):
         bound = _until(utils.now().timestamp())
+        scheduled = self._iter_scheduled()
         # Scheduled jobs already due sort as if promoted (arrival =
         # begin_after); sorted, as heapq.merge needs each input in order.
-        promoted = sorted(
-            ((_pack_due(j.priority, j._begin_after_ts, j._p_oid), j)
-             for j in self._scheduled.values(min=_FIRST, max=bound,
-                                             excludemin=True)),
-            key=lambda pair: pair[0])
-        for _, job in heapq.merge(self._iter_due(), promoted,
-                                  key=lambda pair: pair[0]):
+        promoted, later = [], []
+        for key, job in scheduled:
+            if key > bound:
+                later.append(job)
+                break
+            promoted.append(
+                (_pack_due(job.priority, job._begin_after_ts, job._p_oid),
+                 job))
+        promoted.sort(key=_key_of)
+        for _, job in heapq.merge(self._iter_due(), promoted, key=_key_of):
             yield job
-        for job in self._scheduled.values(min=bound, excludemin=True):
+        yield from later
+        for _, job in scheduled:
             yield job
 
     def __contains__(self, job):
