@@ -551,8 +551,10 @@ def test_queues_mapping_api(conn):
 
 def test_queues_setitem_wo_valid_key_or_value(conn):
     queues = zc.asyncui.getQueues(conn)
-    with pytest.raises(TypeError, match='queue names are strings'):
+    with pytest.raises(TypeError) as info:
         queues[1] = Queue()
+    assert str(info.value) == ("queue names are strings, not 1 (int):"
+                               " write queues['1'] = queue")
     with pytest.raises(TypeError, match='is not a queue'):
         queues['x'] = persistent.Persistent()
 
@@ -858,3 +860,23 @@ def test_claim_concurrent_with_put_into_one_inbox_bucket(
     conn.transaction_manager.begin()
     assert len(one_bucket_queue) == 20 - len(claimed)
     assert len(list(one_bucket_queue)) == 20 - len(claimed)
+
+
+# -- install: bad queue names (defect 7) ----------------------------------
+
+@pytest.mark.parametrize('names, says', [
+    ([1], "contains 1 (int): pass strings, for example names=['1']"),
+    (['a', None], "contains None (NoneType): pass strings, for example"
+                  " names=['a', '']"),
+    ([b'x'], "contains b'x' (bytes): pass strings, for example"
+             " names=['x']"),
+    (None, "not None: write names=[''] for the default queue"),
+    (5, "not 5: write names=['']"),
+])
+def test_install_wo_string_names(db, conn, names, says):
+    for target in (db, conn):
+        with pytest.raises(TypeError) as info:
+            zc.asyncui.install(target, names=names)
+        assert says in str(info.value)
+    # Refused before anything is created, even in the caller's transaction.
+    assert zc.asyncui.getQueues(conn).keys() == ['']

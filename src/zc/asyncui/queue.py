@@ -435,7 +435,9 @@ class Queues(persistent.Persistent):
 
     def __setitem__(self, name, queue):
         if not isinstance(name, str):
-            raise TypeError('queue names are strings, not %r' % (name,))
+            raise TypeError('queue names are strings, not %r (%s): write'
+                            ' queues[%r] = queue'
+                            % (name, type(name).__name__, _as_name(name)))
         if not interfaces.IQueue.providedBy(queue):
             raise TypeError('%r is not a queue (IQueue)' % (queue,))
         queue.name = name
@@ -523,9 +525,7 @@ def install(db_or_connection, names=('',)):
     only adds to the connection's current transaction (the caller
     commits).  Idempotent.  Returns the list of queue names created.
     """
-    if isinstance(names, str):
-        raise TypeError('names must be a sequence of queue names, not the'
-                        ' string %r (write names=[%r])' % (names, names))
+    names = _queue_names(names)
     conn, tm, own = _open(db_or_connection)
     try:
         def work():
@@ -547,6 +547,37 @@ def install(db_or_connection, names=('',)):
     finally:
         if own:
             conn.close()
+
+
+def _queue_names(names):
+    """``names`` as a list of strings; otherwise TypeError saying what was
+    wrong and what to pass (checked before anything is created)."""
+    if isinstance(names, str):
+        raise TypeError('names must be a sequence of queue names, not the'
+                        ' string %r (write names=[%r])' % (names, names))
+    try:
+        names = list(names)
+    except TypeError:
+        raise TypeError(
+            'names must be a sequence of queue names (strings), not %r:'
+            ' write names=[\'\'] for the default queue, or names=[\'\','
+            ' \'reports\']' % (names,)) from None
+    bad = [name for name in names if not isinstance(name, str)]
+    if bad:
+        raise TypeError(
+            'queue names are strings, but names=%r contains %s: pass'
+            ' strings, for example names=%r'
+            % (names, ', '.join('%r (%s)' % (name, type(name).__name__)
+                                for name in bad),
+               [_as_name(name) for name in names]))
+    return names
+
+
+def _as_name(name):
+    """The string a bad queue name probably meant (for error messages)."""
+    if isinstance(name, bytes):
+        return name.decode('utf-8', 'replace')
+    return '' if name is None else str(name)
 
 
 def getQueues(obj_or_connection):
