@@ -124,6 +124,15 @@ def _placements(job):
         yield _LATER, scheduled_key(job)
 
 
+def _inbox_limit(oid):
+    """How full an inbox bucket may be after this job's put: INBOX_LIMIT
+    plus up to half as much again, varied by oid so that two producers
+    adding to a full bucket at once rarely both move it (they would
+    conflict)."""
+    spread = int.from_bytes(oid, 'big') // INBOX_SHARDS  # not the shard
+    return INBOX_LIMIT + spread % (INBOX_LIMIT // 2 or 1)
+
+
 def _inbox_due(bucket, now_ts):
     """True when an inbox bucket holds a job that may start at ``now_ts``:
     due keys sort before scheduled ones, and these by begin_after."""
@@ -215,7 +224,7 @@ class Queue(persistent.Persistent):
         kind, key = self._placement(job, now_ts)
         bucket[kind + key] = job
         self._length.change(1)
-        if len(bucket) > INBOX_LIMIT:
+        if len(bucket) > _inbox_limit(job._p_oid):
             self._drain_bucket(bucket)
 
     def _insert(self, job, now_ts=None):
