@@ -611,10 +611,11 @@ def test_queues_put_unfiltered_named_queue_is_not_default(conn):
 
 # -- waking this process's dispatchers --------------------------------------
 
-def test_wake_after_commit_calls_dispatchers(db, conn, queue, monkeypatch):
-    from zc.asyncui import dispatcher
+def test_wake_after_commit_calls_put_hooks(db, conn, queue, monkeypatch):
     woken = []
-    monkeypatch.setattr(dispatcher, 'wake', woken.append)
+    monkeypatch.setattr(queue_module, '_put_hooks', [])
+    queue_module.add_put_hook(woken.append)
+    queue_module.add_put_hook(woken.append)  # once is enough
     queue.put(jobs.noop)
     conn.transaction_manager.commit()
     assert woken == [db]
@@ -673,9 +674,8 @@ def test_queues_setitem_outside_database():
 
 
 def test_wake_after_failed_commit(db, monkeypatch):
-    from zc.asyncui import dispatcher
     woken = []
-    monkeypatch.setattr(dispatcher, 'wake', woken.append)
+    monkeypatch.setattr(queue_module, '_put_hooks', [woken.append])
     queue_module._wake(False, db)
     assert woken == []
 

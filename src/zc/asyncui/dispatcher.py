@@ -29,6 +29,7 @@ from zc.asyncui import interfaces
 from zc.asyncui import utils
 from zc.asyncui.dispatcherstate import DispatcherState
 from zc.asyncui.liveness import Liveness
+from zc.asyncui.queue import add_put_hook
 from zc.asyncui.worker import AgentWorkers
 import zope.interface
 
@@ -138,6 +139,9 @@ def _stop_at_exit():
     if not _atexit_registered:
         atexit.register(stop_all, 5.0)
         _atexit_registered = True
+    # Likewise the wake-up after this process's puts (the queue module,
+    # in a lower layer, does not import this one).
+    add_put_hook(wake)
 
 
 class _PollResult:

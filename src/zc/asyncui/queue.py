@@ -620,6 +620,20 @@ def _connection_of(obj):
 
 # -- waking dispatchers of this process --------------------------------
 
+#: Called with the database after each commit that put jobs in a queue;
+#: see add_put_hook.
+_put_hooks = []
+
+
+def add_put_hook(hook):
+    """Call ``hook(db)`` after each transaction that put jobs in a queue
+    (or put them back) commits, once per transaction.  The dispatchers of
+    this process register their wake-up here when the first one starts:
+    the persistent model does not import the thread runtime."""
+    if hook not in _put_hooks:
+        _put_hooks.append(hook)
+
+
 def _wake_after_commit(jar):
     txn = jar.transaction_manager.get()
     try:
@@ -632,5 +646,5 @@ def _wake_after_commit(jar):
 
 def _wake(committed, db):
     if committed:
-        from zc.asyncui import dispatcher
-        dispatcher.wake(db)
+        for hook in list(_put_hooks):
+            hook(db)
