@@ -27,7 +27,6 @@ that empties it, with a concurrent change.
 """
 import heapq
 import logging
-import struct
 
 import BTrees.Length
 import BTrees.OOBTree
@@ -38,11 +37,13 @@ import zope.interface
 
 from zc.asyncui import errors
 from zc.asyncui import interfaces
+from zc.asyncui import queuekeys as keys
 from zc.asyncui import utils
 from zc.asyncui.dispatcheragents import DispatcherAgents
 from zc.asyncui.job import Job
 from zc.asyncui.job import NEW, PENDING, CALLBACKS
 from zc.asyncui.job import check_storable
+from zc.asyncui.queuekeys import expired
 
 logger = logging.getLogger(__name__)
 
@@ -56,74 +57,6 @@ INBOX_SHARDS = 16
 #: them to the claim trees itself (claims normally empty the inbox first).
 #: Each put rewrites one bucket: keep it small.
 INBOX_LIMIT = 64
-#: Inbox keys are a claim-tree key behind one of these tags.
-_DUE, _LATER = b'd', b's'
-_PRIORITY_OFFSET = 2 ** 31
-#: The first key of every due and scheduled tree, never removed: BTrees
-#: cannot merge the removal of a bucket's first key with any other change
-#: to that bucket, and claims remove the first jobs while producers add
-#: jobs at the end.
-_FIRST = b''
-
-
-def _time_prefix(ts):
-    """8 bytes that sort like the timestamp ``ts``."""
-    return struct.pack('>Q', int(ts * 1e6))
-
-
-def _until(ts):
-    """A key bound above every scheduled key at or before ``ts``."""
-    return _time_prefix(ts) + b'\xff' * 8
-
-
-def _pack_due(priority, ts, oid):
-    return struct.pack('>I', _PRIORITY_OFFSET - priority) + \
-        _time_prefix(ts) + oid
-
-
-def due_key(job):
-    """The job's key in the due trees: bytes that sort by priority (highest
-    first), then arrival, then oid.  Bytes keys keep buckets cheap to
-    pickle."""
-    return _pack_due(job.priority, job._arrival, job._p_oid)
-
-
-def scheduled_key(job):
-    """The job's key in the scheduled tree: begin_after, then oid."""
-    return _time_prefix(job._begin_after_ts) + job._p_oid
-
-
-def expired(job, now_ts):
-    """True when the job's ``begin_by`` has passed: a claim takes it
-    whatever the filter, so that a worker records its timeout."""
-    begin_by = job._begin_by
-    return (begin_by is not None and job._begin_after_ts is not None
-            and job._begin_after_ts + begin_by.total_seconds() < now_ts)
-
-
-def _first_key(tree):
-    """The first key that is not the sentinel, or None."""
-    for key in tree.keys(min=_FIRST, excludemin=True):
-        return key
-    return None
-
-
-def _has_jobs(tree):
-    return _first_key(tree) is not None
-
-
-def _key_of(pair):
-    return pair[0]
-
-
-def _placements(job):
-    """The (kind, key) placements where a job may be pending."""
-    if job._arrival is not None:
-        yield _DUE, due_key(job)
-    if job._begin_after_ts is not None:
-        yield _LATER, scheduled_key(job)
-
-
 def _inbox_limit(oid):
     """How full an inbox bucket may be after this job's put: INBOX_LIMIT
     plus up to half as much again, varied by oid so that two producers
@@ -132,22 +65,6 @@ def _inbox_limit(oid):
     spread = int.from_bytes(oid, 'big') // INBOX_SHARDS  # not the shard
     return INBOX_LIMIT + spread % (INBOX_LIMIT // 2 or 1)
 
-
-def _inbox_due(bucket, now_ts):
-    """True when an inbox bucket holds a job that may start at ``now_ts``:
-    due keys sort before scheduled ones, and these by begin_after."""
-    first = _first_key(bucket)
-    return first is not None and (
-        first[:1] == _DUE or first[1:9] <= _time_prefix(now_ts))
-
-
-def _check_priority(priority):
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise TypeError('priority must be an int, not %r' % (priority,))
-    if not -_PRIORITY_OFFSET < priority < _PRIORITY_OFFSET:
-        raise ValueError('priority must be between %d and %d, not %d'
-                         % (-_PRIORITY_OFFSET + 1, _PRIORITY_OFFSET - 1,
-                            priority))
 
 
 @zope.interface.implementer(interfaces.IQueue)
@@ -162,12 +79,12 @@ class Queue(persistent.Persistent):
     def __init__(self, name=''):
         self.name = name
         self.__parent__ = None
-        self._due = tuple(BTrees.OOBTree.OOBTree({_FIRST: None})
+        self._due = tuple(BTrees.OOBTree.OOBTree({keys.FIRST: None})
                           for _ in range(DUE_SHARDS))
         # Same sentinel: promotions remove the first scheduled jobs while
         # producers add future ones.
-        self._scheduled = BTrees.OOBTree.OOBTree({_FIRST: None})
-        self._inbox = tuple(BTrees.OOBTree.OOBucket({_FIRST: None})
+        self._scheduled = BTrees.OOBTree.OOBTree({keys.FIRST: None})
+        self._inbox = tuple(BTrees.OOBTree.OOBucket({keys.FIRST: None})
                             for _ in range(INBOX_SHARDS))
         self._length = BTrees.Length.Length()
         self.dispatchers = BTrees.OOBTree.OOBTree()
@@ -185,7 +102,7 @@ class Queue(persistent.Persistent):
         job = item if isinstance(item, Job) else Job(item)
         if job._status != NEW:
             job._require('be put in a queue', NEW)
-        _check_priority(priority)
+        keys.check_priority(priority)
         jar = self._p_jar
         if jar is None:
             raise errors.NotInDatabaseError(
@@ -237,15 +154,17 @@ class Queue(persistent.Persistent):
         """(kind, key): the claim tree a job goes to and its key there.
         Sets the arrival of a due job (before the job is in any tree)."""
         if job._begin_after_ts > now_ts:
-            return _LATER, scheduled_key(job)
+            return keys.LATER, keys.scheduled_key(job)
         arrival = max(job._put_ts or now_ts, job._begin_after_ts)
         if job._arrival != arrival:
             job._arrival = arrival
-        return _DUE, due_key(job)
+        return keys.DUE, keys.due_key(job)
 
     def _tree(self, kind, key):
         """The claim tree of a (kind, key) placement."""
-        return self._scheduled if kind == _LATER else self._due_tree(key[-8:])
+        if kind == keys.LATER:
+            return self._scheduled
+        return self._due_tree(key[-8:])
 
     def _due_tree(self, oid):
         # Sharded by oid, over the queue's own number of trees (a queue
@@ -262,14 +181,14 @@ class Queue(persistent.Persistent):
             self._drain_bucket(bucket)
 
     def _drain_bucket(self, bucket):
-        for tagged in list(bucket.keys(min=_FIRST, excludemin=True)):
+        for tagged in list(bucket.keys(min=keys.FIRST, excludemin=True)):
             job = bucket.pop(tagged)
             self._tree(tagged[:1], tagged[1:])[tagged[1:]] = job
 
     def _scheduled_due(self, now_ts):
         """True when the first scheduled job may start at ``now_ts``."""
-        first = _first_key(self._scheduled)
-        return first is not None and first[:8] <= _time_prefix(now_ts)
+        first = keys.first_key(self._scheduled)
+        return first is not None and first[:8] <= keys.time_prefix(now_ts)
 
     def _find(self, job):
         """(tree or bucket, key) where the job is pending, or (None,
@@ -277,7 +196,7 @@ class Queue(persistent.Persistent):
         if job._queue is not self or job._p_oid is None:
             return None, None
         inbox = self._inbox_bucket(job._p_oid)
-        for kind, key in _placements(job):
+        for kind, key in keys.placements(job):
             tree = self._tree(kind, key)
             if key in tree:
                 return tree, key
@@ -332,12 +251,12 @@ class Queue(persistent.Persistent):
         # Move future jobs that became due to the due trees, so claim order
         # is priority then time among everything that may start now.
         for n, key in enumerate(list(self._scheduled.keys(
-                min=_FIRST, max=_until(now_ts), excludemin=True))):
+                min=keys.FIRST, max=keys.until(now_ts), excludemin=True))):
             if n >= PROMOTE_BATCH:
                 break
             job = self._scheduled.pop(key)
             job._arrival = job._begin_after_ts
-            self._due_tree(job._p_oid)[due_key(job)] = job
+            self._due_tree(job._p_oid)[keys.due_key(job)] = job
 
     def claim(self, filter=None, now=None):
         """See IQueue.claim."""
@@ -366,14 +285,15 @@ class Queue(persistent.Persistent):
     def _iter_due(self):
         """(key, job) of the due jobs in claim order, merging the shards
         and the inbox."""
-        return heapq.merge(*(tree.items(min=_FIRST, excludemin=True)
+        return heapq.merge(*(tree.items(min=keys.FIRST, excludemin=True)
                              for tree in self._due),
-                           *self._inbox_items(_DUE), key=_key_of)
+                           *self._inbox_items(keys.DUE), key=keys.key_of)
 
     def _iter_scheduled(self):
         """(key, job) of the jobs that wait, by begin_after."""
-        return heapq.merge(self._scheduled.items(min=_FIRST, excludemin=True),
-                           *self._inbox_items(_LATER), key=_key_of)
+        return heapq.merge(
+            self._scheduled.items(min=keys.FIRST, excludemin=True),
+            *self._inbox_items(keys.LATER), key=keys.key_of)
 
     def _inbox_items(self, kind):
         """One iterator per inbox bucket of its (key, job) of ``kind``, the
@@ -384,11 +304,11 @@ class Queue(persistent.Persistent):
 
     def hasDue(self, now=None):
         """True when a job could be claimed now (cheap: no filter)."""
-        if any(_has_jobs(tree) for tree in self._due):
+        if any(keys.has_jobs(tree) for tree in self._due):
             return True
         now_ts = (now or utils.now()).timestamp()
         return self._scheduled_due(now_ts) or any(
-            _inbox_due(bucket, now_ts) for bucket in self._inbox)
+            keys.inbox_due(bucket, now_ts) for bucket in self._inbox)
 
     # -- reading ------------------------------------------------------
 
@@ -396,7 +316,7 @@ class Queue(persistent.Persistent):
         return self._length()
 
     def __iter__(self):
-        bound = _until(utils.now().timestamp())
+        bound = keys.until(utils.now().timestamp())
         scheduled = self._iter_scheduled()
         # Scheduled jobs already due sort as if promoted (arrival =
         # begin_after); sorted, as heapq.merge needs each input in order.
@@ -406,10 +326,10 @@ class Queue(persistent.Persistent):
                 later.append(job)
                 break
             promoted.append(
-                (_pack_due(job.priority, job._begin_after_ts, job._p_oid),
+                (keys.pack_due(job.priority, job._begin_after_ts, job._p_oid),
                  job))
-        promoted.sort(key=_key_of)
-        for _, job in heapq.merge(self._iter_due(), promoted, key=_key_of):
+        promoted.sort(key=keys.key_of)
+        for _, job in heapq.merge(self._iter_due(), promoted, key=keys.key_of):
             yield job
         yield from later
         for _, job in scheduled:
