@@ -119,8 +119,9 @@ class IQueue(Interface):
     - ``len(queue)`` is the number of pending jobs;
     - a job is in at most one queue and then has status PENDING (or
       CALLBACKS, when a recovered job waits for its callbacks to resume);
-    - concurrent ``put`` calls from different transactions do not
-      conflict with each other or with ``claim`` in the common case.
+    - a ``put`` conflicts neither with ``claim`` nor with concurrent
+      ``put`` calls, except one that finds the queue's inbox full (no
+      claim for a while) and moves it (see zc.asyncui.queue).
 
     Nothing here commits.
     """
