@@ -695,11 +695,13 @@ def test_put_wo_storable_retry_policy_factory(queue):
 
 # -- one producer and a claiming dispatcher never conflict (defect 10) -------
 
-def _interleaved_puts_and_claims(producer_db, claimer_db, rounds):
+def _interleaved_puts_and_claims(producer_db, claimer_db, rounds,
+                                 claim_every=1):
     """One producer puts one job per transaction while a claimer takes a
-    few jobs per transaction, the two transactions overlapping by hand
-    (each begun before the other commits; who commits first alternates).
-    Returns the ConflictErrors each side met, the jobs put and claimed."""
+    few jobs in every ``claim_every``-th of them, the two transactions
+    overlapping by hand (each begun before the other commits; who commits
+    first alternates).  Returns the ConflictErrors each side met, the jobs
+    put and claimed."""
     producer = producer_db.open(transaction.TransactionManager())
     claimer = claimer_db.open(transaction.TransactionManager())
     conflicts = {'producer': 0, 'claimer': 0}
@@ -718,7 +720,8 @@ def _interleaved_puts_and_claims(producer_db, claimer_db, rounds):
             producer.transaction_manager.begin()
             claimer.transaction_manager.begin()
             zc.asyncui.getQueue(producer).put(jobs.noop)
-            taken = zc.asyncui.getQueue(claimer).claimMany(2 + n % 3)
+            taken = zc.asyncui.getQueue(claimer).claimMany(
+                2 + n % 3) if n % claim_every == 0 else []
             sides = [('producer', producer), ('claimer', claimer)]
             for side, connection in sides[::1 if n % 2 else -1]:
                 if commit(side, connection):
@@ -777,7 +780,7 @@ def test_put_one_producer_wo_conflict_with_claims_over_zeo(tmp_path):
 # -- the inbox ---------------------------------------------------------------
 
 def _inbox_count(queue):
-    return sum(len(bucket) - 1 for bucket in queue._inbox)  # - sentinels
+    return sum(len(bucket) - 1 for bucket in queue._inbox_buckets())
 
 
 def test_put_into_inbox_and_claim_drains_it(queue, clock):
@@ -792,15 +795,17 @@ def test_put_into_inbox_and_claim_drains_it(queue, clock):
     assert len(queue) == 1
 
 
-def test_put_beyond_inbox_limit_moves_bucket(queue, clock, monkeypatch):
+def test_put_beyond_inbox_limit_starts_new_bucket(queue, clock, monkeypatch):
     monkeypatch.setattr(queue_module, 'INBOX_LIMIT', 3)
-    for n in range(16 * 4):
+    for n in range(10):
         queue.put(Job(jobs.record, n))
         clock.advance(seconds=1)
-    assert 0 < _inbox_count(queue) <= 16 * 3
-    assert _tags(queue) == list(range(64))
-    assert _tags(queue.claimMany(100)) == list(range(64))
-    assert len(queue) == 0
+    assert [len(b) - 1 for b in queue._inbox_buckets()] == [3, 3, 3, 1]
+    assert _tags(queue) == list(range(10))
+    assert _tags(queue.claimMany(4)) == list(range(4))
+    # The claim drained the inbox and dropped all buckets but the newest.
+    assert [len(b) - 1 for b in queue._inbox_buckets()] == [0]
+    assert _tags(queue) == list(range(4, 10))
 
 
 def test_remove_from_inbox(queue):
@@ -820,46 +825,69 @@ def test_hasDue_scheduled_job_in_inbox(queue, clock):
     assert queue.hasDue(now=T0 + datetime.timedelta(minutes=1))
 
 
-@pytest.fixture
-def one_bucket_queue(conn, monkeypatch):
-    """A committed queue whose inbox is one bucket, so that every put of
-    concurrent transactions changes the same bucket."""
-    monkeypatch.setattr(queue_module, 'INBOX_SHARDS', 1)
-    zc.asyncui.install(conn, names=['one'])
-    conn.transaction_manager.commit()
-    return zc.asyncui.getQueue(conn, 'one')
+def _put_noop_in(connection):
+    return zc.asyncui.getQueue(connection).put(jobs.noop)
 
 
-def _put_in_one(connection):
-    return zc.asyncui.getQueue(connection, 'one').put(jobs.noop)
+def _claim_three(connection):
+    return zc.asyncui.getQueue(connection).claimMany(3)
 
 
-def _claim_in_one(connection):
-    return zc.asyncui.getQueue(connection, 'one').claimMany(3)
-
-
-def test_put_concurrent_into_one_inbox_bucket(
-        conn, one_bucket_queue, concurrently):
-    for _ in range(10):
-        concurrently(_put_in_one, _put_in_one)  # no ConflictError
-    conn.transaction_manager.begin()
-    assert len(one_bucket_queue) == 20
-    assert len(list(one_bucket_queue)) == 20
-
-
-def test_claim_concurrent_with_put_into_one_inbox_bucket(
-        conn, one_bucket_queue, concurrently):
+def test_claim_concurrent_with_put_into_same_inbox_bucket(
+        conn, queue, concurrently):
     claimed = []
     for n in range(10):
-        _put_in_one(conn)
+        _put_noop_in(conn)
         conn.transaction_manager.commit()
         # The claim drains the bucket the put adds to, in either order.
-        pair = (_claim_in_one, _put_in_one)
+        pair = (_claim_three, _put_noop_in)
         results = concurrently(*(pair if n % 2 else pair[::-1]))
         claimed.extend(results[0] if n % 2 else results[1])
     conn.transaction_manager.begin()
-    assert len(one_bucket_queue) == 20 - len(claimed)
-    assert len(list(one_bucket_queue)) == 20 - len(claimed)
+    assert len(queue) == 20 - len(claimed)
+    assert len(list(queue)) == 20 - len(claimed)
+
+
+def test_put_concurrent_with_new_inbox_buckets(
+        conn, queue, concurrently, monkeypatch):
+    # Both puts find the newest bucket full and each adds a bucket.
+    monkeypatch.setattr(queue_module, 'INBOX_LIMIT', 1)
+    for _ in range(5):
+        concurrently(_put_noop_in, _put_noop_in)  # no ConflictError
+    conn.transaction_manager.begin()
+    assert len(queue) == 10
+    assert len(list(queue)) == 10
+    assert len(queue.claimMany(20)) == 10
+
+
+def test_put_into_bucket_a_claim_dropped_conflicts(db, conn, queue,
+                                                   monkeypatch):
+    # A put that began before a newer inbox bucket existed adds to the
+    # old one; a claim drops that bucket meanwhile.  Whichever commits
+    # second conflicts (and would be retried): the job is never lost in a
+    # dropped bucket.
+    monkeypatch.setattr(queue_module, 'INBOX_LIMIT', 1)
+    for stale_first in (False, True):
+        stale = db.open(transaction.TransactionManager())
+        stale.transaction_manager.begin()
+        _put_noop_in(stale)  # into the newest bucket as it sees it
+        for _ in range(2):  # fill that bucket, and start a newer one
+            _put_noop_in(conn)
+            conn.transaction_manager.commit()
+        claimer = db.open(transaction.TransactionManager())
+        claimer.transaction_manager.begin()
+        _claim_three(claimer)
+        first, second = (stale, claimer) if stale_first else (
+            claimer, stale)
+        first.transaction_manager.commit()
+        with pytest.raises(ZODB.POSException.ConflictError):
+            second.transaction_manager.commit()
+        for c in (stale, claimer):
+            c.transaction_manager.abort()
+            c.close()
+    conn.transaction_manager.begin()
+    # The first stale put was refused, the second committed and is found.
+    assert len(queue) == len(list(queue)) == 3
 
 
 # -- install: bad queue names (defect 7) ----------------------------------
@@ -880,3 +908,17 @@ def test_install_wo_string_names(db, conn, names, says):
         assert says in str(info.value)
     # Refused before anything is created, even in the caller's transaction.
     assert zc.asyncui.getQueues(conn).keys() == ['']
+
+
+def test_put_one_producer_wo_conflict_with_rare_claims(db, conn, monkeypatch):
+    # Claims too rare to keep the inbox from filling up (long jobs): the
+    # producer still never meets a claim's changes.
+    monkeypatch.setattr(queue_module, 'INBOX_LIMIT', 2)
+    _fill(db, 1500)
+    conflicts, put, claimed = _interleaved_puts_and_claims(
+        db, db, 400, claim_every=7)
+    assert conflicts == {'producer': 0, 'claimer': 0}
+    assert put == 400
+    conn.transaction_manager.begin()
+    assert len(zc.asyncui.getQueue(conn)) == 1500 + 400 - claimed
+    assert len(list(zc.asyncui.getQueue(conn))) == 1500 + 400 - claimed

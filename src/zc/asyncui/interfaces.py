@@ -119,9 +119,9 @@ class IQueue(Interface):
     - ``len(queue)`` is the number of pending jobs;
     - a job is in at most one queue and then has status PENDING (or
       CALLBACKS, when a recovered job waits for its callbacks to resume);
-    - a ``put`` conflicts neither with ``claim`` nor with concurrent
-      ``put`` calls, except one that finds the queue's inbox full (no
-      claim for a while) and moves it (see zc.asyncui.queue).
+    - a ``put`` never conflicts with another ``put``, nor with
+      ``claim`` unless several producers meet a full inbox (see
+      zc.asyncui.queue).
 
     Nothing here commits.
     """

@@ -2,28 +2,30 @@
 
 A queue has two parts, so that a producer never conflicts with a claim:
 
-- the inbox: ``INBOX_SHARDS`` standalone ``OOBucket`` objects, the shard
-  chosen by the job's oid.  ``put`` only adds a key to one of them (and
-  changes the ``BTrees.Length`` count).  A bucket is one persistent object
-  that never splits and is never part of a tree, so it resolves
-  concurrent inserts and removals of distinct keys and marks nothing
-  read-current, unlike a BTree, whose ``_set`` and ``_del`` mark the
-  tree node read-current: a producer inserting into a BTree fails at
-  tpc_vote with ReadConflictError whenever a claim changed the node at
-  the same moment (a bucket emptied, or split);
+- the inbox, where ``put`` adds jobs: small standalone ``OOBucket``
+  objects, held by name in one more bucket.  A put adds one key to the
+  newest bucket (and changes the ``BTrees.Length`` count); when that
+  bucket holds ``INBOX_LIMIT`` jobs, it adds a new bucket under a new
+  name.  Puts never remove anything.  A standalone bucket never splits
+  and marks nothing read-current, so it merges concurrent additions and
+  removals of distinct keys.  A BTree would not do: its ``_set`` and
+  ``_del`` mark the tree node read-current, so a producer inserting into
+  a BTree fails at tpc_vote with ReadConflictError whenever a claim
+  changed that node at the same moment (a bucket emptied, or split);
 - the claim trees, written only by claims, ``putBack`` and
   ``reschedule`` (the dispatchers' side): ``DUE_SHARDS`` BTrees of jobs
   that may start now, keyed by priority, arrival and oid (packed in
-  bytes, the shard chosen by the oid), and one BTree of jobs that must
-  wait, keyed by begin_after and oid.
+  bytes, see zc.asyncui.queuekeys; the shard chosen by the oid), and one
+  BTree of jobs that must wait, keyed by begin_after and oid.
 
-Each claim first moves the whole inbox into the claim trees, then takes
-jobs in order, merging the shards.  An inbox bucket that holds more than
-``INBOX_LIMIT`` jobs (no claim emptied it for a while: no dispatcher
-runs) is moved by the producer that fills it; only that move can meet a
-claim's changes.  Every bucket and tree keeps the sentinel key ``b''``:
-BTrees cannot merge the removal of a bucket's first key, or a change
-that empties it, with a concurrent change.
+Each claim first moves every job of the inbox to the claim trees and
+drops the inbox buckets but the newest; then it takes jobs in order,
+merging the shards.  Every bucket and tree keeps the sentinel key
+``b''``: BTrees cannot merge the removal of a bucket's first key, or a
+change that empties it, with a concurrent change.  A dropped bucket loses
+its sentinel too, so that a put still adding to it (begun before a newer
+bucket existed: only possible with several producers) conflicts and is
+retried instead of adding a job nobody would find.
 """
 import heapq
 import logging
@@ -51,20 +53,9 @@ logger = logging.getLogger(__name__)
 PROMOTE_BATCH = 100
 #: Number of due trees; see the module docstring.
 DUE_SHARDS = 16
-#: Number of inbox buckets; see the module docstring.
-INBOX_SHARDS = 16
-#: Jobs an inbox bucket holds before the producer that adds one more moves
-#: them to the claim trees itself (claims normally empty the inbox first).
-#: Each put rewrites one bucket: keep it small.
+#: Jobs an inbox bucket holds before puts start a new one (claims
+#: normally empty it first).  Each put rewrites one bucket: keep it small.
 INBOX_LIMIT = 64
-def _inbox_limit(oid):
-    """How full an inbox bucket may be after this job's put: INBOX_LIMIT
-    plus up to half as much again, varied by oid so that two producers
-    adding to a full bucket at once rarely both move it (they would
-    conflict)."""
-    spread = int.from_bytes(oid, 'big') // INBOX_SHARDS  # not the shard
-    return INBOX_LIMIT + spread % (INBOX_LIMIT // 2 or 1)
-
 
 
 @zope.interface.implementer(interfaces.IQueue)
@@ -84,8 +75,11 @@ class Queue(persistent.Persistent):
         # Same sentinel: promotions remove the first scheduled jobs while
         # producers add future ones.
         self._scheduled = BTrees.OOBTree.OOBTree({keys.FIRST: None})
-        self._inbox = tuple(BTrees.OOBTree.OOBucket({keys.FIRST: None})
-                            for _ in range(INBOX_SHARDS))
+        # Name -> bucket; see the module docstring.
+        self._inbox = BTrees.OOBTree.OOBucket({
+            keys.FIRST: None,
+            keys.inbox_name(keys.FIRST, b''): BTrees.OOBTree.OOBucket(
+                {keys.FIRST: None})})
         self._length = BTrees.Length.Length()
         self.dispatchers = BTrees.OOBTree.OOBTree()
         self.filter = None
@@ -137,12 +131,21 @@ class Queue(persistent.Persistent):
 
     def _receive(self, job, now_ts):
         """Add a job a producer puts: to the inbox (module docstring)."""
-        bucket = self._inbox_bucket(job._p_oid)
         kind, key = self._placement(job, now_ts)
-        bucket[kind + key] = job
+        self._newest_inbox_bucket()[kind + key] = job
         self._length.change(1)
-        if len(bucket) > _inbox_limit(job._p_oid):
-            self._drain_bucket(bucket)
+
+    def _newest_inbox_bucket(self):
+        """The inbox bucket puts add to: the newest, or a new one when the
+        newest is full (no claim emptied it for a while)."""
+        newest = self._inbox.maxKey()
+        bucket = self._inbox[newest]
+        if bucket is not None and len(bucket) <= INBOX_LIMIT:  # + sentinel
+            return bucket
+        bucket = BTrees.OOBTree.OOBucket({keys.FIRST: None})
+        self._p_jar.add(bucket)
+        self._inbox[keys.inbox_name(newest, bucket._p_oid)] = bucket
+        return bucket
 
     def _insert(self, job, now_ts=None):
         """Add a job to the claim trees (the dispatchers' side)."""
@@ -171,14 +174,22 @@ class Queue(persistent.Persistent):
         # keeps the count it was created with, whatever DUE_SHARDS says).
         return self._due[oid[-1] % len(self._due)]
 
-    def _inbox_bucket(self, oid):
-        # Sharded like the due trees.
-        return self._inbox[oid[-1] % len(self._inbox)]
+    def _inbox_buckets(self):
+        return self._inbox.values(min=keys.FIRST, excludemin=True)
 
     def _drain(self):
-        """Move every job of the inbox to the claim trees."""
-        for bucket in self._inbox:
+        """Move every job of the inbox to the claim trees, and drop its
+        buckets but the newest, which puts add to."""
+        newest = self._inbox.maxKey()
+        for name, bucket in list(self._inbox.items(min=keys.FIRST,
+                                                   excludemin=True)):
             self._drain_bucket(bucket)
+            if name != newest:
+                # Removing the sentinel too makes a put that still adds
+                # to this bucket (it began before a newer one existed)
+                # conflict and retry, rather than add a job nobody finds.
+                del bucket[keys.FIRST]
+                del self._inbox[name]
 
     def _drain_bucket(self, bucket):
         for tagged in list(bucket.keys(min=keys.FIRST, excludemin=True)):
@@ -195,13 +206,15 @@ class Queue(persistent.Persistent):
         None)."""
         if job._queue is not self or job._p_oid is None:
             return None, None
-        inbox = self._inbox_bucket(job._p_oid)
-        for kind, key in keys.placements(job):
+        places = list(keys.placements(job))
+        for kind, key in places:
             tree = self._tree(kind, key)
             if key in tree:
                 return tree, key
-            if kind + key in inbox:
-                return inbox, kind + key
+        for bucket in self._inbox_buckets():
+            for kind, key in places:
+                if kind + key in bucket:
+                    return bucket, kind + key
         return None, None
 
     def putBack(self, job):
@@ -300,7 +313,7 @@ class Queue(persistent.Persistent):
         key without its tag, in key order."""
         return [((key[1:], job) for key, job in bucket.items(
             min=kind, max=bytes([kind[0] + 1]), excludemax=True))
-            for bucket in self._inbox]
+            for bucket in self._inbox_buckets()]
 
     def hasDue(self, now=None):
         """True when a job could be claimed now (cheap: no filter)."""
@@ -308,7 +321,8 @@ class Queue(persistent.Persistent):
             return True
         now_ts = (now or utils.now()).timestamp()
         return self._scheduled_due(now_ts) or any(
-            keys.inbox_due(bucket, now_ts) for bucket in self._inbox)
+            keys.inbox_due(bucket, now_ts)
+            for bucket in self._inbox_buckets())
 
     # -- reading ------------------------------------------------------
 

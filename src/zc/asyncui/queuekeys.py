@@ -93,3 +93,11 @@ def check_priority(priority):
         raise ValueError('priority must be between %d and %d, not %d'
                          % (-PRIORITY_OFFSET + 1, PRIORITY_OFFSET - 1,
                             priority))
+
+
+def inbox_name(newest, oid):
+    """The name of a new inbox bucket: it sorts after ``newest`` (the name
+    of the newest bucket, or FIRST), and the bucket's ``oid`` keeps names
+    distinct when two puts add a bucket at once."""
+    number = struct.unpack('>Q', newest[:8])[0] + 1 if newest else 0
+    return struct.pack('>Q', number) + oid
