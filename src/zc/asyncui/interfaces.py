@@ -4,6 +4,30 @@ Each interface states its invariants, what its methods raise, whether
 they commit (library code never commits unless its name says so) and which
 thread may call them.  Implementations say "See IQueue.put." and add only
 implementation notes.
+
+Layers
+------
+
+Each module imports only modules of its own layer (without cycles) and
+of the layers above it in this list; tests/test_layers.py enforces it,
+imports inside functions included::
+
+    1. contracts         interfaces, errors, events, utils, settings
+           |
+    2. persistent model  job, failure, queue, agent, dispatcheragents,
+           |             filters, retry, recovery, local
+           |             (and the package ``zc.asyncui``, their API)
+    3. thread runtime    dispatcher, dispatcherstate, liveness, worker,
+           |             execution, callbacks, instanceuuid
+    4. configuration     config, patterns, testing
+           |
+    5. front-ends        the command line (main, server, tools; moving
+                         to zc.asyncui.cli), monitor/, browser/, ZCML
+
+So the persistent model can be loaded, read and changed (by views, the
+monitor, a script) without any thread machinery, and no engine module
+knows about a front-end.  A lower layer that must reach a higher one
+offers a hook the higher one fills in, never an import.
 """
 from zope.interface import Attribute
 from zope.interface import Interface

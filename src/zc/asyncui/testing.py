@@ -16,10 +16,13 @@ import transaction
 import ZODB
 import ZODB.FileStorage
 
+import zc.asyncui
+from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import utils
 from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED
+from zc.asyncui.job import check_storable
 
 POLL_SECONDS = 0.01
 
@@ -144,7 +147,6 @@ def file_storage_db(directory, name='Data.fs', **db_kw):
 @contextlib.contextmanager
 def dispatcher_running(db, **kw):
     """Start a dispatcher (short intervals by default) and stop it after."""
-    from zc.asyncui import dispatcher
     kw.setdefault('poll_interval', 0.1)
     kw.setdefault('ping_interval', 1.0)
     kw.setdefault('ping_death_interval', 5.0)
@@ -165,14 +167,12 @@ class FilterConformance:
     """
 
     def _queue(self, db):
-        import zc.asyncui
         zc.asyncui.install(db)
         tm = transaction.TransactionManager()
         conn = db.open(tm)
         return tm, zc.asyncui.getQueue(conn)
 
     def test_filter_is_storable(self):
-        from zc.asyncui.job import check_storable
         check_storable(self.makeFilter(), 'the filter')
 
     def test_filter_answers_and_changes_nothing(self, db):
