@@ -688,3 +688,10 @@ def test_put_wo_storable_retry_policy_factory(queue):
     with pytest.raises(errors.UnpicklableCallableError):
         queue.put(job)
     assert len(queue) == 0
+
+
+class TestQueueConformance(testing.QueueConformance):
+    """Queue passes the public conformance tests of every IQueue."""
+
+    def makeQueue(self):
+        return Queue()
