@@ -1,0 +1,146 @@
+"""Unit tests of the public helpers of zc.asyncui.testing (the conformance
+mixins are exercised by tests/test_queue.py and tests/test_filters.py)."""
+import datetime
+
+import pytest
+import transaction
+
+import zc.asyncui
+from zc.asyncui import errors
+from zc.asyncui import testing
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import Job
+from zc.asyncui.job import JobStatus
+from zc.asyncui.retry import RetryPolicy
+
+import jobs
+
+T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture
+def clock():
+    with testing.FakeClock(T0) as fake:
+        yield fake
+
+
+def _put(conn, *args, **kw):
+    job = zc.asyncui.getQueue(conn).put(Job(*args), **kw)
+    conn.transaction_manager.commit()
+    return job
+
+
+def test_run_jobs_runs_due_jobs_and_their_callbacks(db, conn):
+    job = zc.asyncui.getQueue(conn).put(Job(jobs.add, 1, 2))
+    callback = job.addCallback(Job(jobs.add, 10))
+    conn.transaction_manager.commit()
+    assert testing.run_jobs(db) == 1
+    conn.transaction_manager.begin()
+    assert job.status == JobStatus.COMPLETED and job.result == 3
+    assert callback.status == JobStatus.COMPLETED and callback.result == 13
+    assert len(job.attempts) == 1
+
+
+def test_run_jobs_with_connection_shows_results(conn):
+    job = _put(conn, jobs.add, 1, 2)
+    assert testing.run_jobs(conn) == 1
+    assert job.result == 3  # no begin() needed
+
+
+def test_run_jobs_wo_due_jobs(db, conn):
+    assert testing.run_jobs(db) == 0
+
+
+def test_run_jobs_leaves_future_jobs_until_the_clock_moves(conn, clock):
+    job = _put(conn, jobs.add, 1, 2,
+               begin_after=T0 + datetime.timedelta(hours=1))
+    assert testing.run_jobs(conn) == 0
+    assert job.status == JobStatus.PENDING
+    clock.advance(hours=1)
+    assert testing.run_jobs(conn) == 1
+    assert job.result == 3
+
+
+def test_run_jobs_with_clock_argument(conn):
+    job = _put(conn, jobs.add, 1, 2,
+               begin_after=T0 + datetime.timedelta(hours=1))
+    later = testing.FakeClock(T0 + datetime.timedelta(hours=2))
+    assert testing.run_jobs(conn, clock=later) == 1
+    assert job.result == 3
+    assert job.active_start == later()
+
+
+def test_run_jobs_retries_transient_error_now(conn):
+    job = _put(conn, jobs.conflict_once, 'run_jobs-now')
+    assert testing.run_jobs(conn) == 1
+    assert job.result == 'run_jobs-now'
+    assert job.retry_counts
+
+
+def test_run_jobs_retry_later_waits_for_the_clock(conn, clock):
+    policy = RetryPolicy(max_attempts=2, retry_on=(OSError,),
+                         backoff=jobs.one_minute_backoff)
+    job = _put(conn, jobs.flaky, 'run_jobs-later', 1,
+               retry_policy_factory=policy)
+    assert testing.run_jobs(conn) == 1
+    assert job.status == JobStatus.PENDING
+    assert job.begin_after == T0 + datetime.timedelta(minutes=1)
+    clock.advance(minutes=1)
+    assert testing.run_jobs(conn) == 1
+    assert job.result == 'run_jobs-later succeeded on attempt 2'
+    assert len(job.attempts) == 2
+
+
+def test_run_jobs_failure_is_the_result(conn):
+    job = _put(conn, jobs.fail, 'nope')
+    testing.run_jobs(conn)
+    assert isinstance(job.result, Failure)
+    assert job.result.getTraceback('brief') == 'ValueError: nope'
+
+
+def test_run_jobs_job_returning_job(conn):
+    job = _put(conn, jobs.return_job, 41)
+    assert testing.run_jobs(conn) == 2
+    assert job.result == 42
+
+
+def test_run_jobs_only_named_queues(db, conn):
+    zc.asyncui.install(db, names=['other'])
+    conn.transaction_manager.begin()
+    other = zc.asyncui.getQueue(conn, 'other').put(Job(jobs.add, 1, 1))
+    default = _put(conn, jobs.add, 2, 2)
+    assert testing.run_jobs(conn, queue_names=['other']) == 1
+    assert other.result == 2 and default.status == JobStatus.PENDING
+
+
+def test_run_jobs_wo_committed_puts(conn):
+    zc.asyncui.getQueue(conn).put(Job(jobs.add, 1, 2))
+    with pytest.raises(ValueError, match='uncommitted changes'):
+        testing.run_jobs(conn)
+
+
+def test_run_jobs_wo_committed_thread_transaction(db, conn):
+    thread_conn = db.open()  # the calling thread's transaction manager
+    try:
+        zc.asyncui.getQueue(thread_conn).put(Job(jobs.add, 1, 2))
+        with pytest.raises(ValueError, match='uncommitted changes'):
+            testing.run_jobs(db)
+    finally:
+        transaction.abort()
+        thread_conn.close()
+
+
+def test_run_jobs_stops_at_max_jobs(conn):
+    _put(conn, jobs.put_another, 0)
+    with pytest.raises(errors.AsyncUIError, match='max_jobs'):
+        testing.run_jobs(conn, max_jobs=3)
+    conn.transaction_manager.begin()
+    queue = zc.asyncui.getQueue(conn)
+    # the fourth job was not started: it is still due
+    assert [j.args[0] for j in queue] == [3]
+    assert [j.status for j in queue] == [JobStatus.PENDING]
+
+
+def test_run_jobs_wo_database():
+    with pytest.raises(TypeError, match='database or connection'):
+        testing.run_jobs(object())
