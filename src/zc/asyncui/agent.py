@@ -2,10 +2,10 @@
 
 An agent keeps the jobs it holds in a BTree keyed by oid (the one source
 of truth for "held") and a bounded record of recent completions in a BTree
-keyed by end time and oid.  Both are written by the dispatcher's poll
-thread, in the batched commits it makes to claim jobs; worker threads
-write only their own jobs (see zc.asyncui.worker), so they never conflict
-with each other over these trees.
+keyed by end time and oid.  In the common case both are written by the
+dispatcher's poll thread, in the batched commits it makes to claim jobs,
+and a worker thread finishing a job writes only that job, so workers do
+not conflict over these trees; see IAgent for the less common writers.
 """
 import datetime
 import logging

@@ -110,6 +110,9 @@ class IJob(Interface):
     active_start = Attribute("When the latest attempt started.")
     active_end = Attribute("When the call finished (before callbacks).")
     callbacks_completed = Attribute("When the callbacks were all done.")
+    failed = Attribute("True when the result is a Failure.")
+    deadline = Attribute("``begin_after + begin_by`` (an aware datetime), "
+                         "or None when ``begin_by`` is None.")
 
     def addCallback(callback, failure_log_level=None,
                     retry_policy_factory=None):
@@ -206,14 +209,54 @@ class IQueue(Interface):
     def __iter__():
         """Pending jobs in claim order."""
 
+    def __contains__(job):
+        """True when ``job`` is pending in this queue."""
+
 
 class IQueues(Interface):
-    """The mapping ``root[KEY]``: queue name -> IQueue."""
+    """The mapping ``root[KEY]``: queue name -> IQueue.
+
+    Queue names are strings; the default queue is ''.  Nothing here
+    commits.
+    """
 
     def put(item, **kw):
         """Put ``item`` in the first queue (by name) whose filter accepts
         it, else in the default queue ''; raises QueueNotFoundError if no
         queue accepts it."""
+
+    def __getitem__(name):
+        """The queue ``name``; raises QueueNotFoundError (a LookupError)
+        naming the installed queues."""
+
+    def __setitem__(name, queue):
+        """Add ``queue`` (an IQueue) as ``name``; raises TypeError for a
+        name that is not a string or a value that is not a queue."""
+
+    def __delitem__(name):
+        """Remove queue ``name``; raises ValueError while it has pending
+        jobs."""
+
+    def get(name, default=None):
+        """The queue ``name``, or ``default``."""
+
+    def __contains__(name):
+        """True when a queue is called ``name``."""
+
+    def __iter__():
+        """Queue names, sorted."""
+
+    def __len__():
+        """Number of queues."""
+
+    def keys():
+        """List of queue names, sorted."""
+
+    def values():
+        """List of queues, by name."""
+
+    def items():
+        """List of (name, queue) pairs, by name."""
 
 
 class IFilter(Interface):
@@ -233,12 +276,23 @@ class IAgent(Interface):
 
     Invariants: runs at most ``size`` jobs at once (and holds claimed jobs
     not yet started, when prefetching); its held-jobs tree is the one
-    record of which jobs it holds, written by its dispatcher's poll
-    thread (claims, and completions recorded in batches) and by recovery;
-    removing a job is idempotent.
+    record of which jobs it holds; removing a job is idempotent.
+
+    Threads: the held-jobs tree and the completion record are written by
+    its dispatcher's poll thread (claims, and completions recorded in
+    batches) in the common case, so that worker threads finishing jobs do
+    not conflict.  A worker thread writes them when a job leaves the agent
+    another way: its retry policy retries it later, it waits for a job it
+    returned, it completes after its callbacks, or the worker finds it
+    lost (recovery).  Recovery by another dispatcher, or by ``stop()``,
+    writes them in that thread.
     """
 
     name = Attribute("Name, unique within the dispatcher's agents.")
+    queue = Attribute("The IQueue it claims from (None until added to a "
+                      "dispatcher record in a queue).")
+    dispatcher_record = Attribute("The IDispatcherAgents it belongs to, or "
+                                  "None.")
     size = Attribute("Maximum number of jobs run at once.")
     filter = Attribute("IFilter or None (accept every job).")
     chooser = Attribute("Callable ``(agent, jobs) -> job`` picking among "
@@ -287,17 +341,78 @@ class IAgent(Interface):
 class IDispatcherAgents(Interface):
     """The persistent record of one dispatcher (process) in one queue.
 
+    It is also the mapping of that dispatcher's agents in the queue
+    (agent name -> IAgent).
+
     Invariants: ``activated`` is set by exactly one live process; a
     record is dead when neither ``last_ping`` nor ``activated`` is newer
-    than ``ping_death_interval``.
+    than ``ping_death_interval``.  Nothing here commits.
     """
 
     UUID = Attribute("The dispatcher's UUID (string).")
+    queue = Attribute("The IQueue this record is in.")
     activated = Attribute("Aware datetime of activation, or None.")
     last_ping = Attribute("Aware datetime of the latest ping, or None.")
     ping_interval = Attribute("timedelta between pings.")
     ping_death_interval = Attribute("timedelta of silence that means dead.")
     dead = Attribute("True when the record is activated but silent.")
+    host = Attribute("Host name of the process that activated it, or None.")
+    pid = Attribute("Process id of the process that activated it, or None.")
+    process_token = Attribute("Random token of the activating process (tells "
+                              "a restart of the same instance from another "
+                              "live process), or None when inactive.")
+
+    def lastSeen():
+        """The latest of ``last_ping`` and ``activated``, or None."""
+
+    def isDead(now=None):
+        """True when activated and not seen for ``ping_death_interval``."""
+
+    def activate(host, pid, token, now=None):
+        """Mark the record active for this process (and pinged now);
+        notifies DispatcherActivated."""
+
+    def deactivate(reason, now=None):
+        """Release every job its agents hold (zc.asyncui.recovery: to the
+        queue, or to their retry policy if started) and mark the record
+        inactive; notifies DispatcherDeactivated.  Returns a dict of
+        counts by outcome ('requeued', 'retry', 'aborted' ...)."""
+
+    def ping(now=None):
+        """Record a ping if ``ping_interval`` has passed since the last;
+        True if it wrote."""
+
+    def __setitem__(name, agent):
+        """Add an agent; raises TypeError if it is not an IAgent, and
+        ConfigurationError if the name is taken."""
+
+    def __getitem__(name):
+        """The agent ``name``; raises KeyError."""
+
+    def __delitem__(name):
+        """Remove agent ``name``; raises ConfigurationError while it holds
+        jobs (set its size to 0 and wait)."""
+
+    def get(name, default=None):
+        """The agent ``name``, or ``default``."""
+
+    def __contains__(name):
+        """True when an agent is called ``name``."""
+
+    def __iter__():
+        """Agent names, sorted."""
+
+    def __len__():
+        """Number of agents."""
+
+    def keys():
+        """List of agent names, sorted."""
+
+    def values():
+        """List of agents, by name."""
+
+    def items():
+        """List of (name, agent) pairs, by name."""
 
 
 class IRetryPolicy(Interface):
@@ -358,8 +473,14 @@ class IJobEvent(Interface):
 
 
 class IJobCompleted(IJobEvent):
-    """A job got its result (value or Failure); fired in the worker thread
-    inside the job's finishing transaction."""
+    """A job got its result (value or Failure), inside the transaction
+    that stores it: in the worker thread that ran it, or -- for a job
+    whose retry policy gave up after an interruption -- in the thread
+    that released it (see docs/events.rst).
+
+    A subscriber that raises is logged at ERROR and the event's outcome
+    stands; subscribers after it in ``zope.event.subscribers`` are not
+    called for that event."""
 
 
 class IJobFailed(IJobCompleted):
@@ -367,7 +488,8 @@ class IJobFailed(IJobCompleted):
 
 
 class IDispatcherEvent(Interface):
-    """An event about a dispatcher."""
+    """An event about a dispatcher.  A subscriber that raises is logged at
+    ERROR and the event's outcome stands."""
     object = Attribute("The IDispatcherAgents record.")
 
 
