@@ -461,7 +461,8 @@ class IDispatcher(Interface):
         status, thread, time, failed), or None.  Bounded history."""
 
     def getActiveJobs():
-        """Keys of the jobs this process's workers hold right now."""
+        """Keys of the jobs this process's workers run right now or have
+        waiting in their inboxes (claimed, not yet started)."""
 
     def wake():
         """Poll now instead of at the next interval."""
