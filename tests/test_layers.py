@@ -39,7 +39,7 @@ LAYERS = {
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'instanceuuid': RUNTIME,
     'config': CONFIGURATION, 'patterns': CONFIGURATION,
-    'testing': CONFIGURATION,
+    'testing': CONFIGURATION, 'inline': CONFIGURATION,
     # The command line (moving to the cli subpackage, issue #6).
     'main': FRONT_END, 'server': FRONT_END, 'tools': FRONT_END,
     'cli': FRONT_END, 'monitor': FRONT_END, 'browser': FRONT_END,

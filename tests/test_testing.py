@@ -144,3 +144,26 @@ def test_run_jobs_stops_at_max_jobs(conn):
 def test_run_jobs_wo_database():
     with pytest.raises(TypeError, match='database or connection'):
         testing.run_jobs(object())
+
+
+def test_run_jobs_job_uses_the_threads_transaction(conn):
+    job = _put(conn, jobs.note_in_transaction, 'hello')
+    assert testing.run_jobs(conn) == 1
+    assert job.result == 'hello' and job.annotations['note'] == 'hello'
+
+
+def test_run_jobs_callback_added_after_completion(conn):
+    job = _put(conn, jobs.add, 1, 2)
+    testing.run_jobs(conn)
+    late = job.addCallback(Job(jobs.add, 10))  # put in the queue
+    conn.transaction_manager.commit()
+    assert late.status == JobStatus.PENDING
+    assert testing.run_jobs(conn) == 1
+    assert late.result == 13
+
+
+def test_run_jobs_missed_begin_by_fails_the_job(conn, clock):
+    job = _put(conn, jobs.add, 1, 2, begin_by=datetime.timedelta(minutes=1))
+    clock.advance(minutes=2)
+    testing.run_jobs(conn)
+    assert job.result.check(errors.JobTimeoutError)

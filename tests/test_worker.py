@@ -9,7 +9,6 @@ import uuid
 import pytest
 import transaction
 
-import zc.asyncui
 from zc.asyncui import utils
 from zc.asyncui import worker
 from zc.asyncui.agent import Agent

@@ -19,7 +19,7 @@ imports inside functions included::
            |             (and the package ``zc.asyncui``, their API)
     3. thread runtime    dispatcher, dispatcherstate, liveness, worker,
            |             execution, callbacks, instanceuuid
-    4. configuration     config, patterns, testing
+    4. configuration     config, patterns, testing, inline (run_jobs)
            |
     5. front-ends        the command line (main, server, tools; moving
                          to zc.asyncui.cli), monitor/, browser/, ZCML
