@@ -153,17 +153,16 @@ class Agent(persistent.Persistent):
             logger.debug('agent %r: job %s was not held (already removed)',
                          self.name, job.key)
 
-    def jobCompleted(self, job, now=None, record=True):
+    def jobCompleted(self, job):
         """See IAgent.jobCompleted.
 
-        Workers pass ``record=False`` and let their dispatcher add the
-        completion record later with ``recordCompletions``, in a commit it
-        makes anyway: a bucket split in the completion tree then never
-        makes a job's own commit conflict.
+        In the common path the dispatcher's poll thread records
+        completions in batches instead (``remove`` and
+        ``recordCompletions``, in a commit it makes anyway); this is for
+        a worker completing a job after its callbacks.
         """
         self.remove(job)
-        if record:
-            self.recordCompletions([job])
+        self.recordCompletions([job])
 
     def recordCompletions(self, jobs, end_times=None):
         """Add completed jobs to the completion record.  ``end_times``

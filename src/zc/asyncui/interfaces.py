@@ -69,7 +69,8 @@ class IJob(Interface):
 
     - status only moves forward: NEW -> PENDING -> ASSIGNED -> ACTIVE ->
       CALLBACKS -> COMPLETED, except that a retry moves an ASSIGNED or
-      ACTIVE job back to PENDING;
+      ACTIVE job back to PENDING, and ``IQueue.pull`` a PENDING job back
+      to NEW;
     - a job is held by at most one agent (the agent's held-jobs tree is
       the one record of it: a claim does not write the job, so ASSIGNED
       is derived as "PENDING but no longer in its queue"); ``job.agent``
@@ -313,9 +314,9 @@ class IAgent(Interface):
         """Stop holding ``job``; a no-op (logged at DEBUG) if not held.
         Neither loads nor changes the job."""
 
-    def jobCompleted(job, now=None, record=True):
-        """Stop holding a completed job and (unless ``record`` is false)
-        add it to the completion record; idempotent."""
+    def jobCompleted(job):
+        """Stop holding a completed job and add it to the completion
+        record; idempotent."""
 
     def recordCompletions(jobs, end_times=None):
         """Add completed jobs to the completion record; ``end_times``
@@ -453,8 +454,11 @@ class IDispatcher(Interface):
         jobs still running are handed to their retry policy).  Commits."""
 
     def getStatusInfo():
-        """Dict: uuid, status (RUNNING, STARTING, STUCK, STOPPED), poll
-        interval, uptime, seconds since last poll."""
+        """Dict: ``uuid``, ``status`` (RUNNING, STARTING, STUCK,
+        STOPPED), ``poll_interval``, ``ping_interval``,
+        ``ping_death_interval`` (seconds), ``uptime`` and
+        ``since_last_poll`` (seconds or None), ``polls`` (count),
+        ``active_queues`` (names) and ``active_jobs`` (count)."""
 
     def getJobInfo(key):
         """What this process remembers of job ``key`` (a dict: event,
