@@ -1,6 +1,7 @@
 """Unit tests of the public helpers of zc.asyncui.testing (the conformance
 mixins are exercised by tests/test_queue.py and tests/test_filters.py)."""
 import datetime
+import os
 
 import pytest
 import transaction
@@ -11,6 +12,7 @@ from zc.asyncui import testing
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
 from zc.asyncui.job import JobStatus
+from zc.asyncui.queue import Queue
 from zc.asyncui.retry import RetryPolicy
 
 import jobs
@@ -167,3 +169,62 @@ def test_run_jobs_missed_begin_by_fails_the_job(conn, clock):
     clock.advance(minutes=2)
     testing.run_jobs(conn)
     assert job.result.check(errors.JobTimeoutError)
+
+
+# -- the conformance mixins have teeth ---------------------------------------
+
+class UncountedQueue(Queue):
+    """A queue that breaks IQueue: ``len`` is always 0."""
+
+    def __len__(self):
+        return 0
+
+
+class ChangingFilter:
+    """A filter that breaks IFilter: it writes the job it is asked about."""
+
+    def __call__(self, job):
+        job.priority = 1
+        return True
+
+
+def _run_mixin_test(cls, name):
+    test = cls()
+    test.setup_method()
+    try:
+        getattr(test, name)()
+    finally:
+        test.teardown_method()
+
+
+def test_QueueConformance_fails_a_broken_queue():
+    class Test(testing.QueueConformance):
+        def makeQueue(self):
+            return UncountedQueue()
+    with pytest.raises(AssertionError):
+        _run_mixin_test(Test, 'test_put_returns_pending_job')
+    _run_mixin_test(Test, 'test_claim_wo_jobs')  # the rest still runs
+
+
+def test_FilterConformance_fails_a_filter_that_writes():
+    class Test(testing.FilterConformance):
+        def makeFilter(self):
+            return ChangingFilter()
+
+        def makeJobs(self, queue):
+            return [(queue.put(Job(jobs.noop)), True)]
+    with pytest.raises(AssertionError):
+        _run_mixin_test(Test, 'test_filter_answers_and_changes_nothing')
+
+
+def test_conformance_mixins_clean_up_their_database():
+    class Test(testing.QueueConformance):
+        def makeQueue(self):
+            return Queue()
+    test = Test()
+    test.setup_method()
+    directory = test._tmpdir
+    test.openConnection()
+    test.teardown_method()
+    assert not os.path.exists(directory)
+    assert zc.asyncui.utils._now_hook is None  # the FakeClock is gone
