@@ -2,6 +2,7 @@
 mixins are exercised by tests/test_queue.py and tests/test_filters.py)."""
 import datetime
 import os
+import uuid
 
 import pytest
 import transaction
@@ -9,6 +10,7 @@ import transaction
 import zc.asyncui
 from zc.asyncui import errors
 from zc.asyncui import testing
+from zc.asyncui.dispatcher import Dispatcher
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
 from zc.asyncui.job import JobStatus
@@ -228,3 +230,37 @@ def test_conformance_mixins_clean_up_their_database():
     test.teardown_method()
     assert not os.path.exists(directory)
     assert zc.asyncui.utils._now_hook is None  # the FakeClock is gone
+
+
+# -- the wait helpers -----------------------------------------------------------
+
+def test_wait_for_result_wo_stored_job():
+    with pytest.raises(ValueError, match='not stored in a database'):
+        testing.wait_for_result(Job(jobs.noop))
+
+
+def test_wait_for_result_wo_committed_changes(conn):
+    job = _put(conn, jobs.noop)
+    job.annotations['x'] = 1
+    with pytest.raises(ValueError, match='uncommitted changes'):
+        testing.wait_for_result(job)
+
+
+def test_wait_for_result_timeout_names_job_and_status(conn):
+    job = _put(conn, jobs.noop)
+    with pytest.raises(errors.WaitTimeoutError, match='status is PENDING'):
+        testing.wait_for_result(job, timeout=0)
+
+
+def test_wait_for_start_and_annotation_of_finished_job(conn):
+    job = _put(conn, jobs.note_in_transaction, 'hi')
+    testing.run_jobs(conn)
+    testing.wait_for_start(job, timeout=0)
+    assert testing.wait_for_annotation(job, 'note', timeout=0) == 'hi'
+
+
+def test_run_until_idle_timeout(db, conn):
+    never_started = Dispatcher(db, uuid.UUID(int=5))
+    _put(conn, jobs.noop)
+    with pytest.raises(errors.WaitTimeoutError, match='1 queues with due'):
+        testing.run_until_idle(never_started, timeout=0)
