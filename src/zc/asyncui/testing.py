@@ -288,14 +288,14 @@ class QueueConformance(_DatabaseTest):
     setUp = setup_method
     tearDown = teardown_method
 
-    def put(self, *tags, **kw):
+    def _put(self, *tags, **kw):
         """Put one job per tag (in this order) with ``kw``; the jobs."""
         return [self.queue.put(Job(_job_tag, tag), **kw) for tag in tags]
 
-    def tags(self, jobs):
+    def _tags(self, jobs):
         return [job.args[0] for job in jobs]
 
-    def claimAll(self, **kw):
+    def _claimAll(self, **kw):
         claimed = []
         job = self.queue.claim(**kw)
         while job is not None:
@@ -314,7 +314,7 @@ class QueueConformance(_DatabaseTest):
         assert list(self.queue) == [job] and len(self.queue) == 1
 
     def test_put_wo_new_job(self):
-        job, = self.put('a')
+        job, = self._put('a')
         with _raises(errors.BadStatusError):
             self.queue.put(job)
 
@@ -323,88 +323,88 @@ class QueueConformance(_DatabaseTest):
             self.queue.put(lambda: None)
 
     def test_put_commits_nothing(self):
-        self.put('a', 'b')
+        self._put('a', 'b')
         self.conn.transaction_manager.abort()
         assert len(self.queue) == 0 and list(self.queue) == []
 
     def test_put_seen_by_other_connections_after_commit(self):
-        self.put('a', 'b')
+        self._put('a', 'b')
         self.conn.transaction_manager.commit()
         other = zc.asyncui.getQueue(self.openConnection(), self.NAME)
-        assert self.tags(other) == ['a', 'b'] and len(other) == 2
+        assert self._tags(other) == ['a', 'b'] and len(other) == 2
 
     def test_iter_priority_then_arrival(self):
-        self.put('low')
+        self._put('low')
         self.clock.advance(seconds=1)
-        self.put('high', priority=5)
-        self.put('low2')
-        self.put('high2', priority=5)
-        assert self.tags(self.queue) == ['high', 'high2', 'low', 'low2']
+        self._put('high', priority=5)
+        self._put('low2')
+        self._put('high2', priority=5)
+        assert self._tags(self.queue) == ['high', 'high2', 'low', 'low2']
 
     def test_iter_future_jobs_last_by_begin_after(self):
         later = self.T0 + datetime.timedelta(hours=2)
         sooner = self.T0 + datetime.timedelta(hours=1)
-        self.put('later', begin_after=later, priority=9)
-        self.put('sooner', begin_after=sooner)
-        self.put('now')
-        assert self.tags(self.queue) == ['now', 'sooner', 'later']
+        self._put('later', begin_after=later, priority=9)
+        self._put('sooner', begin_after=sooner)
+        self._put('now')
+        assert self._tags(self.queue) == ['now', 'sooner', 'later']
 
     def test_claim_wo_jobs(self):
         assert self.queue.claim() is None
         assert self.queue.claimMany(3) == []
 
     def test_claim_in_iteration_order(self):
-        self.put('a', 'b')
-        self.put('c', priority=1)
-        order = self.tags(self.queue)
-        assert self.tags(self.claimAll()) == order == ['c', 'a', 'b']
+        self._put('a', 'b')
+        self._put('c', priority=1)
+        order = self._tags(self.queue)
+        assert self._tags(self._claimAll()) == order == ['c', 'a', 'b']
         assert len(self.queue) == 0 and list(self.queue) == []
 
     def test_claim_leaves_job_status_to_the_agent(self):
-        job, = self.put('a')
+        job, = self._put('a')
         assert self.queue.claim() is job
         assert job.status == JobStatus.ASSIGNED
         assert job not in self.queue
 
     def test_claim_with_filter(self):
-        self.put('a', 'b', 'c')
-        accepted = self.claimAll(filter=lambda job: job.args[0] != 'b')
-        assert self.tags(accepted) == ['a', 'c']
-        assert self.tags(self.queue) == ['b'] and len(self.queue) == 1
+        self._put('a', 'b', 'c')
+        accepted = self._claimAll(filter=lambda job: job.args[0] != 'b')
+        assert self._tags(accepted) == ['a', 'c']
+        assert self._tags(self.queue) == ['b'] and len(self.queue) == 1
 
     def test_claim_waits_for_begin_after(self):
-        self.put('future', begin_after=self.T0 + datetime.timedelta(
+        self._put('future', begin_after=self.T0 + datetime.timedelta(
             minutes=5))
         assert not self.queue.hasDue()
         assert self.queue.claim() is None
         assert len(self.queue) == 1
         self.clock.advance(minutes=5)
         assert self.queue.hasDue()
-        assert self.tags([self.queue.claim()]) == ['future']
+        assert self._tags([self.queue.claim()]) == ['future']
 
     def test_claim_with_explicit_now(self):
-        self.put('future', begin_after=self.T0 + datetime.timedelta(
+        self._put('future', begin_after=self.T0 + datetime.timedelta(
             minutes=5))
         assert self.queue.claim(now=self.T0) is None
         later = self.T0 + datetime.timedelta(minutes=6)
         assert self.queue.hasDue(now=later)
-        assert self.tags([self.queue.claim(now=later)]) == ['future']
+        assert self._tags([self.queue.claim(now=later)]) == ['future']
 
     def test_claim_expired_job_whatever_the_filter(self):
         # begin_by has passed: the claim takes it so a worker records the
         # timeout.
-        self.put('late', begin_by=datetime.timedelta(minutes=1))
+        self._put('late', begin_by=datetime.timedelta(minutes=1))
         self.clock.advance(minutes=2)
-        assert self.tags([self.queue.claim(filter=lambda job: False)]) \
+        assert self._tags([self.queue.claim(filter=lambda job: False)]) \
             == ['late']
 
     def test_claimMany_up_to_count_in_order(self):
-        self.put('a', 'b', 'c')
-        assert self.tags(self.queue.claimMany(2)) == ['a', 'b']
-        assert self.tags(self.queue) == ['c']
+        self._put('a', 'b', 'c')
+        assert self._tags(self.queue.claimMany(2)) == ['a', 'b']
+        assert self._tags(self.queue) == ['c']
 
     def test_remove_leaves_status(self):
-        job, = self.put('a')
+        job, = self._put('a')
         self.queue.remove(job)
         # Not pulled back to NEW: out of its queue, it reads as ASSIGNED
         # (see IJob) until its new owner changes it.
@@ -414,7 +414,7 @@ class QueueConformance(_DatabaseTest):
             self.queue.remove(job)
 
     def test_pull_makes_job_new(self):
-        job, = self.put('a', begin_after=self.T0 + datetime.timedelta(
+        job, = self._put('a', begin_after=self.T0 + datetime.timedelta(
             days=1))
         self.queue.pull(job)
         assert job.status == JobStatus.NEW and len(self.queue) == 0
@@ -422,26 +422,26 @@ class QueueConformance(_DatabaseTest):
             self.queue.pull(job)
 
     def test_putBack_at_original_place(self):
-        self.put('a', 'b')
+        self._put('a', 'b')
         first = self.queue.claim()
         self.queue.putBack(first)
         assert first.status == JobStatus.PENDING
-        assert self.tags(self.queue) == ['a', 'b'] and len(self.queue) == 2
+        assert self._tags(self.queue) == ['a', 'b'] and len(self.queue) == 2
 
     def test_putBack_pending_job_changes_nothing(self):
-        job, = self.put('a')
+        job, = self._put('a')
         self.queue.putBack(job)
         assert list(self.queue) == [job] and len(self.queue) == 1
 
     def test_reschedule(self):
-        self.put('a', 'b')
+        self._put('a', 'b')
         job = self.queue.claim()
         self.queue.reschedule(job, self.T0 + datetime.timedelta(minutes=1))
         assert job.status == JobStatus.PENDING
-        assert self.tags(self.queue) == ['b', 'a']
-        assert self.tags(self.claimAll()) == ['b']
+        assert self._tags(self.queue) == ['b', 'a']
+        assert self._tags(self._claimAll()) == ['b']
         self.clock.advance(minutes=1)
-        assert self.tags(self.claimAll()) == ['a']
+        assert self._tags(self._claimAll()) == ['a']
 
     def test_getDispatcherAgents(self):
         assert self.queue.getDispatcherAgents('u1') is None
@@ -465,14 +465,14 @@ class QueueConformance(_DatabaseTest):
         self._concurrently(lambda q: q.put(Job(_job_tag, 'x')),
                            lambda q: q.put(Job(_job_tag, 'y')))
         self.conn.transaction_manager.begin()
-        assert sorted(self.tags(self.queue)) == ['x', 'y']
+        assert sorted(self._tags(self.queue)) == ['x', 'y']
         assert len(self.queue) == 2
 
     def test_put_concurrent_with_claim(self):
-        self.put('a', 'b', 'c')
+        self._put('a', 'b', 'c')
         self.conn.transaction_manager.commit()
         self._concurrently(lambda q: q.claim(),
                            lambda q: q.put(Job(_job_tag, 'd')))
         self.conn.transaction_manager.begin()
-        assert self.tags(self.queue) == ['b', 'c', 'd']
+        assert self._tags(self.queue) == ['b', 'c', 'd']
         assert len(self.queue) == 3
