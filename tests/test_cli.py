@@ -1,5 +1,4 @@
-"""Tests of the ``zc-asyncui`` command line (zc.asyncui.main, .tools and
-.server).
+"""Tests of the ``zc-asyncui`` command line (the package zc.asyncui.cli).
 
 The scenarios run the real console script in subprocesses, on real
 FileStorages in temporary directories and real ZEO servers (embedded on a
@@ -25,15 +24,16 @@ import ZODB.FileStorage
 
 import jobs
 import zc.asyncui
-from zc.asyncui import main
-from zc.asyncui import server
 from zc.asyncui import testing
-from zc.asyncui import tools
+from zc.asyncui.cli import listing
+from zc.asyncui.cli import main
+from zc.asyncui.cli import put
+from zc.asyncui.cli import server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(os.path.dirname(sys.executable), 'zc-asyncui')
 CLI = [SCRIPT] if os.path.exists(SCRIPT) else [
-    sys.executable, '-m', 'zc.asyncui.main']
+    sys.executable, '-m', 'zc.asyncui.cli']
 FAST = ['--poll-interval', '0.1', '--ping-interval', '0.5',
         '--ping-death-interval', '5', '--stop-timeout', '5']
 DEADLINE = 15.0
@@ -195,8 +195,8 @@ def test_run_refuses_a_second_run_on_the_same_file(spawn, cli):
     process, _ = start_run(spawn)
     second = cli('run', *FAST)
     assert second.returncode == 1
-    assert 'var/Data.fs is locked by another process (another `zc-asyncui' \
-        ' run` serves it on var/zeo.sock): add a worker with `zc-asyncui' \
+    assert 'var/Data.fs is locked by another process (another zc-asyncui' \
+        ' run serves it on var/zeo.sock): add a worker with "zc-asyncui' \
         ' run --zeo var/zeo.sock' in second.stderr
     assert 'Traceback' not in second.stderr
     assert_clean_stop(process, signal.SIGINT)
@@ -266,7 +266,7 @@ def test_run_direct_and_put_against_a_locked_file(tmp_path, spawn, cli):
         assert refused.returncode == 1
         assert refused.stderr.strip().splitlines() == [
             'zc-asyncui %s: error: var/Data.fs is locked by another process'
-            ' (is `zc-asyncui run` running with --storage direct?); connect'
+            ' (is zc-asyncui run running with --storage direct?); connect'
             ' through its ZEO socket with --zeo, or stop it' % command[0]]
     assert_clean_stop(process)
 
@@ -368,16 +368,50 @@ def in_tmp(tmp_path, monkeypatch):
     (['put', 'jobs.nop'], "jobs has no attribute 'nop'; did you mean"
      " 'noop'?"),
     (['put', 'jobs.calls'], "'jobs.calls' is a list, not a callable"),
-    (['put', 'jobs'], "'jobs' names no function: pass module.function"),
-    (['put', 'jobs.noop()'], "'jobs.noop()' is not a dotted name"),
+    (['put', 'jobs'], "'jobs' is a module: pass one of its functions, for"
+     ' example jobs.FUNCTION'),
+    (['put', 'no_such_builtin'], "'no_such_builtin' is not a built-in: pass"
+     ' module.function'),
+    (['put', 'jobs.noop()'], "'jobs.noop()' is not a name: pass"
+     ' module.function'),
+    (['put', 'jobs.add', 'a=1', 'a=2'], 'the keyword argument a is given'
+     ' twice'),
+    (['put', 'jobs.noop', '--in', '1e12'], "argument --in: expected a number"
+     " of seconds >= 0 and at most 3153600000, not '1e12'"),
+    (['put', 'jobs.noop', '--in', 'nan'], 'argument --in'),
+    (['put', 'jobs.noop', '--priority', str(2 ** 31)], 'argument'
+     ' --priority: expected a whole number from -2147483647 to 2147483647'),
+    (['put', 'jobs.noop', '1', '--queue'], 'argument --queue: expected one'
+     ' argument'),
     (['put', 'jobs.noop', '--in', '-1'], 'argument --in: expected a number'
-     " of seconds >= 0, not '-1'"),
+     " of seconds >= 0 and at most 3153600000, not '-1'"),
     (['jobs', '--status', 'DONE'], "'DONE' is not a job status; choose one"
      ' of NEW, PENDING, ASSIGNED, ACTIVE, CALLBACKS, COMPLETED'),
     (['jobs', '--limit', '-5'], "expected a whole number >= 0, not '-5'"),
     (['run', '--poll-interval', '-1'], 'argument --poll-interval: expected'
-     " a number of seconds > 0, not '-1'"),
+     " a number of seconds > 0 and at most 31536000, not '-1'"),
     (['run', '--ping-interval', 'inf'], 'argument --ping-interval'),
+    (['run', '--ping-interval', 'nan'], 'argument --ping-interval'),
+    (['run', '--poll-interval', '1e300'], 'argument --poll-interval'),
+    (['run', '--stop-timeout', '-0.5'], 'argument --stop-timeout'),
+    (['run', '--agent-size', '100000'], 'argument --agent-size: expected a'
+     ' whole number from 0 to 1000'),
+    (['run', '--no-default-queue'], '--no-default-queue leaves no queue'),
+    (['run', '--path', '/dev/null'], '--path /dev/null exists and is not a'
+     ' regular file'),
+    (['run', '--uuid-file', '/dev/null'], '--uuid-file /dev/null exists and'
+     ' is not a regular file'),
+    (['run', '--socket', '/dev/null'], '--socket /dev/null exists and is'
+     ' not a Unix socket'),
+    (['zeo', '--path', '/dev/null'], '--path /dev/null exists and is not a'
+     ' regular file'),
+    (['zeo', '--address', '/dev/null'], '--address /dev/null exists and is'
+     ' not a Unix socket'),
+    (['put', '--path', '/dev/null', 'jobs.noop'], '--path /dev/null exists'),
+    (['jobs', '--path', '/dev/null'], '--path /dev/null exists'),
+    (['run', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0 is for a'
+     ' server'),
+    (['jobs', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0'),
     (['run', '--ping-interval', '10', '--ping-death-interval', '5'],
      '--ping-death-interval (5s) must be longer than --ping-interval (10s)'),
     (['run', '--agent-size', '2.5'], 'argument --agent-size'),
@@ -426,7 +460,7 @@ def test_unknown_queue_lists_the_installed_queues(in_tmp, capsys):
 def test_put_and_jobs_without_a_database(in_tmp, capsys):
     assert call_main(['put', 'jobs.noop']) == 1
     assert ('var/Data.fs does not exist and no server answers on'
-            ' var/zeo.sock: start `zc-asyncui run` first'
+            ' var/zeo.sock: start zc-asyncui run first'
             in capsys.readouterr().err)
     assert call_main(['jobs', '--zeo', str(in_tmp / 'none.sock')]) == 1
     assert 'no ZEO server answers at' in capsys.readouterr().err
@@ -458,7 +492,7 @@ def test_put_and_jobs_on_a_file_in_process(in_tmp, capsys):
     ('{"k": (1,)}', {'k': (1,)}), ('__import__("os")', '__import__("os")'),
 ])
 def test_parse_arg(text, value):
-    assert tools.parse_arg(text) == value
+    assert put.parse_arg(text) == value
 
 
 @pytest.mark.parametrize('text, address', [
@@ -481,10 +515,10 @@ def test_is_loopback():
 
 
 def test_resolve_callable_accepts_both_spellings():
-    assert tools.resolve_callable('jobs.add') is jobs.add
-    assert tools.resolve_callable('jobs:Counter.increment') is \
+    assert put.resolve_callable('jobs.add') is jobs.add
+    assert put.resolve_callable('jobs:Counter.increment') is \
         jobs.Counter.increment
-    assert tools.resolve_callable('os.path.join') is os.path.join
+    assert put.resolve_callable('os.path.join') is os.path.join
 
 
 # -- environment problems: one line, status 1 (or 2 for a bad path) ---------
@@ -497,8 +531,8 @@ def test_run_without_a_zeo_server(in_tmp, capsys):
                       '--connect-timeout', '0.3']) == 1
     err = capsys.readouterr().err
     assert err == ('zc-asyncui run: error: no ZEO server answered at'
-                   ' 127.0.0.1:%d within 0.3s; start one with `zc-asyncui'
-                   ' zeo` or `zc-asyncui run`, or check the address\n' % port)
+                   ' 127.0.0.1:%d within 0.3s; start one with zc-asyncui'
+                   ' zeo or zc-asyncui run, or check the address\n' % port)
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
