@@ -123,8 +123,9 @@ def spawn(tmp_path, env):
 @pytest.fixture
 def cli(tmp_path, env):
     """cli(*args) runs a zc-asyncui command to its end."""
-    def run(*args, cwd=tmp_path):
-        return subprocess.run(CLI + list(args), cwd=str(cwd), env=env,
+    def run(*args, cwd=tmp_path, script=True):
+        return subprocess.run((CLI if script else []) + list(args),
+                              cwd=str(cwd), env=env,
                               capture_output=True, text=True,
                               timeout=DEADLINE)
     return run
@@ -455,6 +456,99 @@ def test_unknown_queue_lists_the_installed_queues(in_tmp, capsys):
     err = capsys.readouterr().err
     assert "No queue named 'nosuch'; installed queues: '', 'mail'" in err
     assert call_main(['jobs', '--queue', 'nosuch']) == 2
+
+
+def test_put_of_a_missing_default_queue_quotes_its_name(in_tmp, capsys):
+    os.makedirs('var')
+    db = testing.file_storage_db('var')
+    zc.asyncui.install(db, names=('mail',))
+    db.close()
+    assert call_main(['put', 'jobs.noop']) == 2
+    assert capsys.readouterr().err.endswith(
+        "From the shell: zc-asyncui run --queue ''\n")
+
+
+def _installed_file_db():
+    os.makedirs('var')
+    db = testing.file_storage_db('var')
+    zc.asyncui.install(db, names=('', 'mail'))
+    db.close()
+
+
+def _load(key):
+    db = testing.file_storage_db('var')
+    conn = db.open()
+    job = conn.get(zc.asyncui.utils.key_to_oid(key))
+    return db, job
+
+
+def _put(capsys, *argv):
+    assert call_main(['put'] + list(argv)) == 0, capsys.readouterr().err
+    return capsys.readouterr().out.strip()
+
+
+def test_put_builtin_keywords_priority_and_options_anywhere(in_tmp, capsys):
+    _installed_file_db()
+    builtin = _put(capsys, 'int', 'x')
+    mixed = _put(capsys, 'jobs.add', '1', '--priority', '5', 'b=2',
+                 '--queue', 'mail')
+    literal = _put(capsys, 'jobs.noop', '"a=b"')
+    db, job = _load(builtin)
+    try:
+        assert job.callable is int and job.args == ['x']
+        job = job._p_jar.get(zc.asyncui.utils.key_to_oid(mixed))
+        assert (job.callable, job.args, dict(job.kwargs)) == (
+            jobs.add, [1], {'b': 2})
+        assert job.priority == 5 and job.queue.name == 'mail'
+        job = job._p_jar.get(zc.asyncui.utils.key_to_oid(literal))
+        assert job.args == ['a=b'] and dict(job.kwargs) == {}
+    finally:
+        db.close()
+
+
+def test_put_errors_name_the_command(in_tmp, capsys):
+    assert call_main(['put', 'jobs.add', '1', '--queue', 'mail', '2',
+                      '--bogus']) == 2
+    assert capsys.readouterr().err == (
+        'zc-asyncui put: error: unrecognized arguments: --bogus (see'
+        ' zc-asyncui put --help)\n')
+
+
+@pytest.mark.parametrize('argv, queues', [
+    ([], ['']), (['--queue', 'reports'], ['', 'reports']),
+    (['--queue', 'reports', '--queue', ''], ['', 'reports']),
+    (['--no-default-queue', '--queue', 'reports'], ['reports']),
+])
+def test_run_keeps_the_default_queue_unless_asked(in_tmp, argv, queues):
+    args = main.parse_args(['run'] + argv)
+    args.check(args)
+    assert args.queue == queues
+
+
+def test_version(capsys):
+    assert call_main(['--version']) == 0
+    assert re.fullmatch(r'zc-asyncui \d+\.\d+\S*\n', capsys.readouterr().out)
+
+
+def test_python_m_runs_the_command_line(cli):
+    result = cli(sys.executable, '-m', 'zc.asyncui.cli', '--version',
+                 script=False)
+    assert result.returncode == 0 and result.stdout.startswith('zc-asyncui')
+
+
+def _all_actions():
+    parser = main.build_parser()
+    yield parser.prog, parser.description, parser._actions
+    for name, sub in parser.commands.items():
+        yield sub.prog, sub.description, sub._actions
+
+
+def test_help_every_option_has_help_without_markup():
+    for prog, description, actions in _all_actions():
+        assert '`' not in description, prog
+        for action in actions:
+            text = action.help
+            assert text and '`' not in text, (prog, action.option_strings)
 
 
 def test_put_and_jobs_without_a_database(in_tmp, capsys):

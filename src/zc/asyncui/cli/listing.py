@@ -192,7 +192,7 @@ def _describe_times(job, status, now):
         times.append('begins ' + _local(job.begin_after))
     attempts = job.attempts
     if status in (JobStatus.PENDING, JobStatus.ASSIGNED) and attempts:
-        times.append('%d attempt%s, the last %s' % (
+        times.append('after %d attempt%s (the last %s)' % (
             len(attempts), 's' if len(attempts) > 1 else '',
             attempts[-1]['outcome'] or 'unfinished'))
     elif status == JobStatus.ACTIVE and job.active_start is not None:
