@@ -7,6 +7,7 @@ wait polls a condition against a deadline.  Every subprocess is killed in
 the fixture's teardown if a test left it running.
 """
 import logging
+import operator
 import os
 import re
 import signal
@@ -254,6 +255,37 @@ def test_second_signal_stops_without_waiting(tmp_path, spawn, cli):
         process.output
     assert not os.path.exists(tmp_path / 'var' / 'zeo.sock')
     assert _status_in_file(tmp_path, key) == 'ACTIVE'  # recovered later
+
+
+def _lines(cli, *args):
+    result = cli('jobs', *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_jobs_order_columns_running_and_interrupted(tmp_path, spawn, cli):
+    process, _ = start_run(spawn, '--queue', 'mail', '--stop-timeout', '0.2')
+    done = cli('put', 'jobs.add', '1', '2').stdout.strip()
+    wait_until(lambda: any(line.startswith(done) and 'COMPLETED' in line
+                           for line in _lines(cli)), 'jobs.add to complete')
+    later = cli('put', 'jobs.noop', '--queue', 'mail', '--in', '3600')
+    slow = cli('put', 'jobs.sleep', '3').stdout.strip()
+    active = wait_until(lambda: _lines(cli, '--status', 'active'),
+                        'jobs.sleep to start')
+    assert re.search(r'  started [-\d: ]+  running \d+\.\ds  attempt 1$',
+                     active[0]), active
+    lines = _lines(cli)
+    assert [line.split()[:2] for line in lines] == [
+        [later.stdout.strip(), 'PENDING'], [slow, 'ACTIVE'],
+        [done, 'COMPLETED']], lines
+    calls = {line.index(call) for line, call in zip(
+        lines, ['jobs.noop(', 'jobs.sleep(', 'jobs.add('])}
+    assert len(calls) == 1, lines  # the call column is aligned
+    assert_clean_stop(process)
+    interrupted = _lines(cli, '--status', 'pending')[0]
+    assert interrupted.startswith(slow), interrupted
+    assert 'started' not in interrupted
+    assert 'after 1 attempt (the last interrupted' in interrupted
 
 
 # -- run --storage direct, and the locked-file error ---------------------
@@ -587,6 +619,27 @@ def test_put_and_jobs_on_a_file_in_process(in_tmp, capsys):
 ])
 def test_parse_arg(text, value):
     assert put.parse_arg(text) == value
+
+
+@pytest.mark.parametrize('func, name', [
+    (os.getpid, 'os.getpid'), (operator.add, 'operator.add'),
+    (os.path.join, 'os.path.join'), (int, 'int'), (jobs.add, 'jobs.add'),
+    (jobs.Counter.increment, 'jobs.Counter.increment'),
+])
+def test_call_name_is_the_public_name(func, name):
+    assert listing.call_name(zc.asyncui.Job(func)) == name
+
+
+def test_call_name_is_the_name_typed_at_put():
+    job = zc.asyncui.Job(os.path.join, 'a')
+    job.annotations[put.NAME_ANNOTATION] = 'posixpath.join'
+    assert listing.describe_call(job) == "posixpath.join('a')"
+
+
+def test_align_pads_all_but_the_last_column():
+    assert listing.align([['0x1', 'ACTIVE', 'x' * 60, 'a'],
+                          ['0x100', 'PENDING', 'y', 'b']]) == [
+        '0x1    ACTIVE   %s  a' % ('x' * 60), '0x100  PENDING  y  b']
 
 
 @pytest.mark.parametrize('text, address', [
