@@ -735,3 +735,34 @@ def test_connection_resets_are_not_errors():
         'Disconnected %s:%s', ('ValueError', 'bad'), None)
     assert server._RoutineDisconnects().filter(other)
     assert other.levelno == logging.ERROR
+
+
+# -- the README's examples --------------------------------------------------
+
+README = os.path.join(os.path.dirname(HERE), 'README.txt')
+
+
+def _readme_block(first_line):
+    """The literal block of README.txt that starts with ``first_line``."""
+    with open(README, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    start = lines.index('    ' + first_line)
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith('    '):
+            break
+        block.append(line[4:])
+    return '\n'.join(block).strip() + '\n'
+
+
+def test_readme_python_example_runs_in_an_empty_directory(tmp_path):
+    (tmp_path / 'mytasks.py').write_text(_readme_block('def greet(name):'))
+    example = _readme_block('import os')
+    assert 'db.close()' in example
+    (tmp_path / 'example.py').write_text(example)
+    result = subprocess.run([sys.executable, 'example.py'], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=DEADLINE)
+    assert (result.returncode, result.stdout) == (0, 'hello world\n'), \
+        result.stderr
+    assert 'Traceback' not in result.stderr
+    assert (tmp_path / 'var' / 'Data.fs').exists()
