@@ -191,6 +191,8 @@ def test_run_embedded_put_jobs_and_sigterm(tmp_path, spawn, cli):
 
     assert_clean_stop(process)
     assert not os.path.exists(sock)
+    own = [line for line in process.lines if ' zc.asyncui.cli.' in line]
+    assert len(own) >= 3 and not [line for line in own if '`' in line], own
 
 
 def test_run_refuses_a_second_run_on_the_same_file(spawn, cli):
@@ -442,6 +444,10 @@ def in_tmp(tmp_path, monkeypatch):
      ' not a Unix socket'),
     (['put', '--path', '/dev/null', 'jobs.noop'], '--path /dev/null exists'),
     (['jobs', '--path', '/dev/null'], '--path /dev/null exists'),
+    (['run', '--path', ''], '--path needs a file path, not an empty'
+     ' string'),
+    (['run', '--uuid-file', ''], '--uuid-file needs a file path'),
+    (['put'], 'the following arguments are required: NAME (see'),
     (['run', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0 is for a'
      ' server'),
     (['jobs', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0'),
@@ -469,6 +475,19 @@ def test_bad_input_is_one_line_and_status_2(in_tmp, capsys, argv, message):
     assert len(err.strip().splitlines()) == 1, err
     assert 'Traceback' not in err
     assert not os.path.exists(in_tmp / 'var')
+
+
+@pytest.mark.parametrize('command', [['run'], ['zeo'], ['jobs'],
+                                     ['put', 'jobs.noop']])
+def test_a_file_that_is_not_a_file_storage_is_refused(in_tmp, capsys,
+                                                       command):
+    (in_tmp / 'notes.txt').write_text('hello')
+    assert call_main(command + ['--path', 'notes.txt']) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        'zc-asyncui %s: error: --path notes.txt is not a FileStorage (it'
+        ' does not start with FS30): pass a FileStorage, or a new file name'
+        % command[0]]
+    assert sorted(os.listdir(in_tmp)) == ['notes.txt']
 
 
 def test_bad_input_from_the_console_script(cli):

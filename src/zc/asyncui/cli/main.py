@@ -104,7 +104,7 @@ def _add_put(subparsers):
     p.add_argument('callable', metavar='NAME', help='the callable:'
                    ' module.function, module:function or a built-in such as'
                    ' print')
-    p.add_argument('args', metavar='ARG', nargs='*',
+    p.add_argument('args', metavar='ARG', nargs='*', default=[],
                    help='an argument of the call (KEY=VALUE: a keyword'
                    ' argument)')
     p.add_argument('--queue', metavar='NAME', default='',
@@ -207,6 +207,7 @@ def _resolve_path(args, create_default_dir):
             server.check_file_path(args.path, '--path', create_dir=True)
     else:
         server.check_file_path(args.path, '--path')
+    server.check_file_storage(args.path, '--path')
 
 
 def _check_tool(args):

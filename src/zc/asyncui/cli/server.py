@@ -26,6 +26,7 @@ import ZEO.Exceptions
 import ZEO.StorageServer
 import ZODB
 import ZODB.FileStorage
+import ZODB.POSException
 import zc.lockfile
 
 from zc.asyncui import errors
@@ -40,6 +41,8 @@ STORAGE_NAME = '1'  # the storage name ZEO clients ask for by default
 #: sun_path is 108 bytes on Linux, including the terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
 PROBE_SECONDS = 1.0
+#: The first bytes of every FileStorage file.
+FILE_STORAGE_MAGIC = ZODB.FileStorage.packed_version
 
 
 class CommandError(errors.AsyncUIError):
@@ -126,6 +129,9 @@ def check_file_path(path, option, create_dir=False, kind='file'):
     (``kind`` 'file': a regular file; 'socket': a Unix socket), or a
     directory that is missing (``create_dir`` makes it, for the default
     var/) or not writable (lock, index and socket files go there)."""
+    if not path:
+        raise UsageError('%s needs a file path, not an empty string'
+                         % (option,))
     if os.path.isdir(path):
         raise UsageError('%s %s is a directory: pass a file path, such as'
                          ' %s' % (option, path, os.path.join(path, 'Data.fs')))
@@ -162,6 +168,23 @@ def _make_directory(directory, option):
                            % (directory, e.strerror or e, option)) from None
 
 
+def check_file_storage(path, option):
+    """Refuse an existing file that is not a FileStorage, before opening
+    it creates lock and index files next to it."""
+    try:
+        with open(path, 'rb') as f:
+            magic = f.read(len(FILE_STORAGE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise CommandError('cannot read %s: %s' % (path, e.strerror or e)
+                           ) from None
+    if magic and magic != FILE_STORAGE_MAGIC:
+        raise UsageError('%s %s is not a FileStorage (it does not start with'
+                         ' %s): pass a FileStorage, or a new file name'
+                         % (option, path, FILE_STORAGE_MAGIC.decode()))
+
+
 def check_client_address(address, option):
     """Refuse port 0 where a server is to be reached (it means "any free
     port" to a server only)."""
@@ -182,6 +205,9 @@ def open_file_storage(path, advice):
                            % (path, advice)) from None
     except OSError as e:
         raise CommandError('cannot open %s: %s' % (path, e)) from None
+    except ZODB.POSException.StorageError as e:  # a damaged FileStorage
+        raise CommandError('cannot open %s as a FileStorage: %s: %s' % (
+            path, type(e).__name__, e)) from None
 
 
 # -- serving ----------------------------------------------------------------
@@ -257,6 +283,10 @@ def _create_server(storage, address):
     try:
         server = ZEO.StorageServer.StorageServer(
             address, {STORAGE_NAME: storage})
+    except socket.gaierror as e:
+        raise CommandError('cannot listen on %s: unknown host (%s); check'
+                           ' the address' % (format_address(address),
+                                             e.strerror or e)) from None
     except OSError as e:
         raise CommandError(
             'cannot listen on %s: %s (is another server using it? choose'
