@@ -418,6 +418,8 @@ def in_tmp(tmp_path, monkeypatch):
      ' --priority: expected a whole number from -2147483647 to 2147483647'),
     (['put', 'jobs.noop', '1', '--queue'], 'argument --queue: expected one'
      ' argument'),
+    (['put', 'jobs.noop', '-x'], 'unrecognized arguments: -x (an ARG that'
+     ' starts with "-" goes after "--"'),
     (['put', 'jobs.noop', '--in', '-1'], 'argument --in: expected a number'
      " of seconds >= 0 and at most 3153600000, not '-1'"),
     (['jobs', '--status', 'DONE'], "'DONE' is not a job status; choose one"
@@ -553,6 +555,16 @@ def test_put_builtin_keywords_priority_and_options_anywhere(in_tmp, capsys):
         assert job.priority == 5 and job.queue.name == 'mail'
         job = job._p_jar.get(zc.asyncui.utils.key_to_oid(literal))
         assert job.args == ['a=b'] and dict(job.kwargs) == {}
+    finally:
+        db.close()
+
+
+def test_put_arguments_that_look_like_options(in_tmp, capsys):
+    _installed_file_db()
+    key = _put(capsys, 'jobs.add', '-1', '--', '-x')
+    db, job = _load(key)
+    try:
+        assert job.args == [-1, '-x']
     finally:
         db.close()
 

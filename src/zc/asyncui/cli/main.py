@@ -38,7 +38,13 @@ LOG_LEVEL_HELP = 'the least important log lines shown (default %s)'
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (and exit status 2)."""
 
+    #: Said after an unknown option where it may be a call's argument.
+    dash_hint = None
+
     def error(self, message):
+        unknown = message.partition('unrecognized arguments: ')[2]
+        if self.dash_hint and unknown[:1] == '-' and unknown[:2] != '--':
+            message += ' (%s)' % self.dash_hint
         self.exit(2, '%s: error: %s (see %s --help)\n'
                   % (self.prog, message, self.prog))
 
@@ -118,6 +124,8 @@ def _add_put(subparsers):
                                              put.MAX_PRIORITY),
                    help='higher runs first among due jobs (default 0)')
     _add_tool_options(p)
+    p.dash_hint = ('an ARG that starts with "-" goes after "--", as in'
+                   ' zc-asyncui put NAME -- -x')
     p.set_defaults(func=put.put_command, check=_check_tool)
 
 
