@@ -492,6 +492,24 @@ def test_a_file_that_is_not_a_file_storage_is_refused(in_tmp, capsys,
     assert sorted(os.listdir(in_tmp)) == ['notes.txt']
 
 
+@pytest.mark.parametrize('command', [['run'], ['zeo']])
+def test_a_data_directory_that_cannot_be_made_is_one_line(in_tmp, capsys,
+                                                          command):
+    (in_tmp / 'var').write_text('a file where var/ should go')
+    assert call_main(command) == 1
+    assert capsys.readouterr().err == (
+        'zc-asyncui %s: error: cannot create the directory var: File exists;'
+        ' run from a directory you can write to, or pass --path\n'
+        % command[0])
+
+
+def test_a_path_in_a_read_only_file_system_is_one_line(in_tmp, capsys):
+    assert call_main(['run', '--path', '/proc/Data.fs']) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('zc-asyncui run: error: cannot open /proc/Data.fs')
+    assert len(err.splitlines()) == 1
+
+
 def test_bad_input_from_the_console_script(cli):
     result = cli('put', 'jobs.nope')
     assert result.returncode == 2
