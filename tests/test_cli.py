@@ -6,6 +6,7 @@ Unix socket, or ``zc-asyncui zeo`` on TCP).  Nothing sleeps blindly: each
 wait polls a condition against a deadline.  Every subprocess is killed in
 the fixture's teardown if a test left it running.
 """
+import ast
 import logging
 import operator
 import os
@@ -818,3 +819,32 @@ def test_readme_python_example_runs_in_an_empty_directory(tmp_path):
         result.stderr
     assert 'Traceback' not in result.stderr
     assert (tmp_path / 'var' / 'Data.fs').exists()
+
+
+# -- the front-end layer ---------------------------------------------------
+
+def _imported_modules(path):
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from ('%s.%s' % (node.module, alias.name)
+                        for alias in node.names)
+
+
+def test_nothing_outside_the_cli_package_imports_it():
+    package = os.path.dirname(zc.asyncui.__file__)
+    offenders = []
+    for directory, dirs, files in os.walk(package):
+        if os.path.basename(directory) == 'cli':
+            continue
+        for name in files:
+            if name.endswith('.py'):
+                path = os.path.join(directory, name)
+                offenders += [(path, module)
+                              for module in _imported_modules(path)
+                              if module.startswith('zc.asyncui.cli')]
+    assert offenders == []
