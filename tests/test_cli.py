@@ -610,9 +610,17 @@ def test_run_keeps_the_default_queue_unless_asked(in_tmp, argv, queues):
     assert args.queue == queues
 
 
-def test_version(capsys):
-    assert call_main(['--version']) == 0
+@pytest.mark.parametrize('argv', [['--version'], ['--version', 'run']])
+def test_version(in_tmp, capsys, argv):
+    assert call_main(argv) == 0
     assert re.fullmatch(r'zc-asyncui \d+\.\d+\S*\n', capsys.readouterr().out)
+    assert not os.path.exists('var')
+
+
+def test_help_before_a_command_is_help(in_tmp, capsys):
+    assert call_main(['-h', 'run']) == 0
+    assert capsys.readouterr().out.startswith('usage: zc-asyncui')
+    assert not os.path.exists('var')
 
 
 def test_python_m_runs_the_command_line(cli):

@@ -196,13 +196,10 @@ def parse_args(argv):
     """The namespace for ``argv``.  A command's options and arguments
     may come in any order (``put f 1 --queue q 2``)."""
     parser = build_parser()
-    commands = parser.commands
-    first = next((n for n, arg in enumerate(argv)
-                  if not arg.startswith('-')), None)
-    if first is None or argv[first] not in commands:
+    if not argv or argv[0] not in parser.commands:
         return parser.parse_args(argv)  # --help, --version or an error
-    args = commands[argv[first]].parse_intermixed_args(argv[first + 1:])
-    args.command = argv[first]
+    args = parser.commands[argv[0]].parse_intermixed_args(argv[1:])
+    args.command = argv[0]
     return args
 
 
