@@ -4,8 +4,9 @@ input in one line, and the dispatcher settings ``run`` offers.
 The dispatcher settings are one table, ``DISPATCHER_SETTINGS``: the
 option, the keyword of ``zc.asyncui.dispatcher.start`` it sets, its
 type, default and help.  ``run`` adds its options and builds the
-keywords from it, so a setting is written once here (and can later come
-from the engine's own table of settings).
+keywords from it, so a setting is written once here.  The keywords are
+the names of the same settings in the engine's table of settings, from
+which this one can be derived (keeping the option ``--agent-size``).
 """
 import argparse
 import collections
