@@ -272,7 +272,7 @@ def test_jobs_order_columns_running_and_interrupted(tmp_path, spawn, cli):
     wait_until(lambda: any(line.startswith(done) and 'COMPLETED' in line
                            for line in _lines(cli)), 'jobs.add to complete')
     later = cli('put', 'jobs.noop', '--queue', 'mail', '--in', '3600')
-    slow = cli('put', 'jobs.sleep', '3').stdout.strip()
+    slow = cli('put', 'jobs.sleep', '30').stdout.strip()
     active = wait_until(lambda: _lines(cli, '--status', 'active'),
                         'jobs.sleep to start')
     assert re.search(r'  started [-\d: ]+  running \d+\.\ds  attempt 1$',
