@@ -58,6 +58,6 @@ setup(
     ],
     extras_require={'test': TESTS_REQUIRE},
     entry_points={
-        'console_scripts': ['zc-asyncui = zc.asyncui.main:main'],
+        'console_scripts': ['zc-asyncui = zc.asyncui.cli.main:main'],
     },
 )

@@ -14,7 +14,7 @@ FileStorage:
 the raw commit rate of a one-object transaction, the drain rate of N
 no-op jobs with one dispatcher, CPU time per job, and the ratios of each
 path to direct.  The servers and clients are set up with the same
-``zc.asyncui.server`` functions that ``run`` uses.
+``zc.asyncui.cli.server`` functions that ``run`` uses.
 
 Usage: python bench/embedded_zeo.py [--jobs 1000] [--size 3]
 """
@@ -28,7 +28,7 @@ import tempfile
 import ZODB
 import ZODB.FileStorage
 
-from zc.asyncui import server
+from zc.asyncui.cli import server
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import throughput  # noqa: E402  (reused: commit_rate, drain_db)

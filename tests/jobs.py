@@ -219,3 +219,16 @@ def meet(name, parties=2, timeout=10.0):
         barrier = _barriers.setdefault(name, threading.Barrier(parties))
     barrier.wait(timeout)
     return name
+
+
+def one_minute_backoff(attempt):
+    """A RetryPolicy backoff: retry a minute later (tests move a
+    FakeClock)."""
+    return 60.0
+
+
+def put_another(depth):
+    """Put a job that calls this again: a job that keeps putting jobs."""
+    from zc.asyncui import Job
+    local.getQueue().put(Job(put_another, depth + 1))
+    return depth

@@ -273,9 +273,9 @@ def test_claim_concurrent_with_remove_no_conflict(
 
 # -- completions -------------------------------------------------------------
 
-def _complete(agent, job, when, record=True):
+def _complete(agent, job, when):
     job._end_ts = when.timestamp()
-    agent.jobCompleted(job, record=record)
+    agent.jobCompleted(job)
 
 
 def test_jobCompleted_records_newest_first(queue):
@@ -297,17 +297,6 @@ def test_jobCompleted_idempotent(queue):
     agent.claimJob()
     _complete(agent, job, T0)
     _complete(agent, job, T0)
-    assert agent.recentCompletions() == [job]
-
-
-def test_jobCompleted_wo_record(queue):
-    agent = _agent(queue)
-    (job,) = _put(queue, 'a')
-    agent.claimJob()
-    _complete(agent, job, T0, record=False)
-    assert len(agent) == 0
-    assert agent.recentCompletions() == []
-    agent.recordCompletions([job])
     assert agent.recentCompletions() == [job]
 
 

@@ -922,3 +922,10 @@ def test_put_one_producer_wo_conflict_with_rare_claims(db, conn, monkeypatch):
     conn.transaction_manager.begin()
     assert len(zc.asyncui.getQueue(conn)) == 1500 + 400 - claimed
     assert len(list(zc.asyncui.getQueue(conn))) == 1500 + 400 - claimed
+
+
+class TestQueueConformance(testing.QueueConformance):
+    """Queue passes the public conformance tests of every IQueue."""
+
+    def makeQueue(self):
+        return Queue()

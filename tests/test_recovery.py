@@ -203,15 +203,6 @@ def test_release_job_not_held_any_more(queue, agent, clock):
 
 # -- helpers ------------------------------------------------------------------
 
-def test_apply_decision_with_own_failure(queue, clock):
-    job = queue.put(jobs.noop)
-    queue.claim()
-    failure = Failure(ValueError('mine'))
-    assert recovery.apply_decision(job, False, queue, T0,
-                                   failure=failure) == 'aborted'
-    assert job.result is failure
-
-
 def test_apply_decision_wo_attempts_names_no_dispatcher(queue, clock):
     job = queue.put(jobs.noop)
     queue.claim()

@@ -2,10 +2,10 @@
 
 An agent keeps the jobs it holds in a BTree keyed by oid (the one source
 of truth for "held") and a bounded record of recent completions in a BTree
-keyed by end time and oid.  Both are written by the dispatcher's poll
-thread, in the batched commits it makes to claim jobs; worker threads
-write only their own jobs (see zc.asyncui.worker), so they never conflict
-with each other over these trees.
+keyed by end time and oid.  In the common case both are written by the
+dispatcher's poll thread, in the batched commits it makes to claim jobs,
+and a worker thread finishing a job writes only that job, so workers do
+not conflict over these trees; see IAgent for the less common writers.
 """
 import datetime
 import logging
@@ -153,17 +153,16 @@ class Agent(persistent.Persistent):
             logger.debug('agent %r: job %s was not held (already removed)',
                          self.name, job.key)
 
-    def jobCompleted(self, job, now=None, record=True):
+    def jobCompleted(self, job):
         """See IAgent.jobCompleted.
 
-        Workers pass ``record=False`` and let their dispatcher add the
-        completion record later with ``recordCompletions``, in a commit it
-        makes anyway: a bucket split in the completion tree then never
-        makes a job's own commit conflict.
+        In the common path the dispatcher's poll thread records
+        completions in batches instead (``remove`` and
+        ``recordCompletions``, in a commit it makes anyway); this is for
+        a worker completing a job after its callbacks.
         """
         self.remove(job)
-        if record:
-            self.recordCompletions([job])
+        self.recordCompletions([job])
 
     def recordCompletions(self, jobs, end_times=None):
         """Add completed jobs to the completion record.  ``end_times``

@@ -46,7 +46,7 @@ def _complete_after_callbacks(run, job):
         job._callbacks_ts = now.timestamp()
         agent = job._agent
         if agent is not None:
-            agent.jobCompleted(job, now)
+            agent.jobCompleted(job)
         return True
     done = utils.retry_transaction(run.tm, work, 'complete job %s after its'
                                    ' callbacks' % job.key)

@@ -17,6 +17,7 @@ import zope.interface
 from zc.asyncui import errors
 from zc.asyncui import events
 from zc.asyncui import interfaces
+from zc.asyncui import recovery
 from zc.asyncui import utils
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,6 @@ class DispatcherAgents(persistent.Persistent):
     def deactivate(self, reason, now=None):
         """Release every held job (see zc.asyncui.recovery) and mark the
         record inactive.  Returns counts of what happened to the jobs."""
-        from zc.asyncui import recovery
         counts = {}
         for agent in self._agents.values():
             for job in list(agent):

@@ -38,14 +38,19 @@ class JobFailed(JobCompleted):
     """See IJobFailed."""
 
 
-@zope.interface.implementer(interfaces.IDispatcherActivated)
-class DispatcherActivated:
-    """See IDispatcherActivated."""
+class _DispatcherEvent:
 
     def __init__(self, record):
         self.object = record
 
 
+@zope.interface.implementer(interfaces.IDispatcherActivated)
+class DispatcherActivated(_DispatcherEvent):
+    """See IDispatcherActivated."""
+
+
+# Not a subclass of DispatcherActivated: it would provide
+# IDispatcherActivated, and handlers of activations would get it too.
 @zope.interface.implementer(interfaces.IDispatcherDeactivated)
-class DispatcherDeactivated(DispatcherActivated):
+class DispatcherDeactivated(_DispatcherEvent):
     """See IDispatcherDeactivated."""

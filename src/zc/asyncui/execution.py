@@ -260,13 +260,19 @@ def _wait_for_inner(job, agent, inner):
     # A job that returns a job finishes when that one does, with its
     # result; meanwhile it stays ACTIVE but leaves its agent.
     if inner._status == 'NEW':
-        (job._queue or agent.queue).put(inner)
+        _queue_of(job, agent).put(inner)
     job.waiting_on = inner
     inner.addCallback(Job(job._resolve_from_inner))
     recovery.close_attempt(job, utils.now(), 'waiting for job %s'
                            % inner.key)
     if agent is not None:
         agent.remove(job)
+
+
+def _queue_of(job, agent):
+    # Not ``job._queue or agent.queue``: an empty queue is false (len 0),
+    # and a callback runs with no agent.
+    return job._queue if job._queue is not None else agent.queue
 
 
 def _resolve_from_inner(self, result):
@@ -290,7 +296,7 @@ def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
                                % failure.getTraceback('brief'))
         if agent is not None:
             agent.remove(job)
-        queue = job._queue or agent.queue
+        queue = _queue_of(job, agent)
         return recovery.apply_decision(job, decision, queue, now)
     utils.retry_transaction(run.tm, work, 'reschedule job %s' % job.key,
                             stop=run.worker._stopping)

@@ -4,6 +4,30 @@ Each interface states its invariants, what its methods raise, whether
 they commit (library code never commits unless its name says so) and which
 thread may call them.  Implementations say "See IQueue.put." and add only
 implementation notes.
+
+Layers
+------
+
+Each module imports only modules of its own layer (without cycles) and
+of the layers above it in this list; tests/test_layers.py enforces it,
+imports inside functions included::
+
+    1. contracts         interfaces, errors, events, utils, settings
+           |
+    2. persistent model  job, failure, queue, queuekeys, agent,
+           |             dispatcheragents, filters, retry, recovery, local
+           |             (and the package ``zc.asyncui``, their API)
+    3. thread runtime    dispatcher, dispatcherstate, liveness, worker,
+           |             execution, callbacks, instanceuuid
+    4. configuration     config, patterns, testing, inline (run_jobs)
+           |
+    5. front-ends        the command line (main, server, tools; moving
+                         to zc.asyncui.cli), monitor/, browser/, ZCML
+
+So the persistent model can be loaded, read and changed (by views, the
+monitor, a script) without any thread machinery, and no engine module
+knows about a front-end.  A lower layer that must reach a higher one
+offers a hook the higher one fills in, never an import.
 """
 from zope.interface import Attribute
 from zope.interface import Interface
@@ -45,7 +69,8 @@ class IJob(Interface):
 
     - status only moves forward: NEW -> PENDING -> ASSIGNED -> ACTIVE ->
       CALLBACKS -> COMPLETED, except that a retry moves an ASSIGNED or
-      ACTIVE job back to PENDING;
+      ACTIVE job back to PENDING, and ``IQueue.pull`` a PENDING job back
+      to NEW;
     - a job is held by at most one agent (the agent's held-jobs tree is
       the one record of it: a claim does not write the job, so ASSIGNED
       is derived as "PENDING but no longer in its queue"); ``job.agent``
@@ -86,6 +111,9 @@ class IJob(Interface):
     active_start = Attribute("When the latest attempt started.")
     active_end = Attribute("When the call finished (before callbacks).")
     callbacks_completed = Attribute("When the callbacks were all done.")
+    failed = Attribute("True when the result is a Failure.")
+    deadline = Attribute("``begin_after + begin_by`` (an aware datetime), "
+                         "or None when ``begin_by`` is None.")
 
     def addCallback(callback, failure_log_level=None,
                     retry_policy_factory=None):
@@ -183,14 +211,54 @@ class IQueue(Interface):
     def __iter__():
         """Pending jobs in claim order."""
 
+    def __contains__(job):
+        """True when ``job`` is pending in this queue."""
+
 
 class IQueues(Interface):
-    """The mapping ``root[KEY]``: queue name -> IQueue."""
+    """The mapping ``root[KEY]``: queue name -> IQueue.
+
+    Queue names are strings; the default queue is ''.  Nothing here
+    commits.
+    """
 
     def put(item, **kw):
         """Put ``item`` in the first queue (by name) whose filter accepts
         it, else in the default queue ''; raises QueueNotFoundError if no
         queue accepts it."""
+
+    def __getitem__(name):
+        """The queue ``name``; raises QueueNotFoundError (a LookupError)
+        naming the installed queues."""
+
+    def __setitem__(name, queue):
+        """Add ``queue`` (an IQueue) as ``name``; raises TypeError for a
+        name that is not a string or a value that is not a queue."""
+
+    def __delitem__(name):
+        """Remove queue ``name``; raises ValueError while it has pending
+        jobs."""
+
+    def get(name, default=None):
+        """The queue ``name``, or ``default``."""
+
+    def __contains__(name):
+        """True when a queue is called ``name``."""
+
+    def __iter__():
+        """Queue names, sorted."""
+
+    def __len__():
+        """Number of queues."""
+
+    def keys():
+        """List of queue names, sorted."""
+
+    def values():
+        """List of queues, by name."""
+
+    def items():
+        """List of (name, queue) pairs, by name."""
 
 
 class IFilter(Interface):
@@ -210,12 +278,23 @@ class IAgent(Interface):
 
     Invariants: runs at most ``size`` jobs at once (and holds claimed jobs
     not yet started, when prefetching); its held-jobs tree is the one
-    record of which jobs it holds, written by its dispatcher's poll
-    thread (claims, and completions recorded in batches) and by recovery;
-    removing a job is idempotent.
+    record of which jobs it holds; removing a job is idempotent.
+
+    Threads: the held-jobs tree and the completion record are written by
+    its dispatcher's poll thread (claims, and completions recorded in
+    batches) in the common case, so that worker threads finishing jobs do
+    not conflict.  A worker thread writes them when a job leaves the agent
+    another way: its retry policy retries it later, it waits for a job it
+    returned, it completes after its callbacks, or the worker finds it
+    lost (recovery).  Recovery by another dispatcher, or by ``stop()``,
+    writes them in that thread.
     """
 
     name = Attribute("Name, unique within the dispatcher's agents.")
+    queue = Attribute("The IQueue it claims from (None until added to a "
+                      "dispatcher record in a queue).")
+    dispatcher_record = Attribute("The IDispatcherAgents it belongs to, or "
+                                  "None.")
     size = Attribute("Maximum number of jobs run at once.")
     filter = Attribute("IFilter or None (accept every job).")
     chooser = Attribute("Callable ``(agent, jobs) -> job`` picking among "
@@ -236,9 +315,9 @@ class IAgent(Interface):
         """Stop holding ``job``; a no-op (logged at DEBUG) if not held.
         Neither loads nor changes the job."""
 
-    def jobCompleted(job, now=None, record=True):
-        """Stop holding a completed job and (unless ``record`` is false)
-        add it to the completion record; idempotent."""
+    def jobCompleted(job):
+        """Stop holding a completed job and add it to the completion
+        record; idempotent."""
 
     def recordCompletions(jobs, end_times=None):
         """Add completed jobs to the completion record; ``end_times``
@@ -264,17 +343,78 @@ class IAgent(Interface):
 class IDispatcherAgents(Interface):
     """The persistent record of one dispatcher (process) in one queue.
 
+    It is also the mapping of that dispatcher's agents in the queue
+    (agent name -> IAgent).
+
     Invariants: ``activated`` is set by exactly one live process; a
     record is dead when neither ``last_ping`` nor ``activated`` is newer
-    than ``ping_death_interval``.
+    than ``ping_death_interval``.  Nothing here commits.
     """
 
     UUID = Attribute("The dispatcher's UUID (string).")
+    queue = Attribute("The IQueue this record is in.")
     activated = Attribute("Aware datetime of activation, or None.")
     last_ping = Attribute("Aware datetime of the latest ping, or None.")
     ping_interval = Attribute("timedelta between pings.")
     ping_death_interval = Attribute("timedelta of silence that means dead.")
     dead = Attribute("True when the record is activated but silent.")
+    host = Attribute("Host name of the process that activated it, or None.")
+    pid = Attribute("Process id of the process that activated it, or None.")
+    process_token = Attribute("Random token of the activating process (tells "
+                              "a restart of the same instance from another "
+                              "live process), or None when inactive.")
+
+    def lastSeen():
+        """The latest of ``last_ping`` and ``activated``, or None."""
+
+    def isDead(now=None):
+        """True when activated and not seen for ``ping_death_interval``."""
+
+    def activate(host, pid, token, now=None):
+        """Mark the record active for this process (and pinged now);
+        notifies DispatcherActivated."""
+
+    def deactivate(reason, now=None):
+        """Release every job its agents hold (zc.asyncui.recovery: to the
+        queue, or to their retry policy if started) and mark the record
+        inactive; notifies DispatcherDeactivated.  Returns a dict of
+        counts by outcome ('requeued', 'retry', 'aborted' ...)."""
+
+    def ping(now=None):
+        """Record a ping if ``ping_interval`` has passed since the last;
+        True if it wrote."""
+
+    def __setitem__(name, agent):
+        """Add an agent; raises TypeError if it is not an IAgent, and
+        ConfigurationError if the name is taken."""
+
+    def __getitem__(name):
+        """The agent ``name``; raises KeyError."""
+
+    def __delitem__(name):
+        """Remove agent ``name``; raises ConfigurationError while it holds
+        jobs (set its size to 0 and wait)."""
+
+    def get(name, default=None):
+        """The agent ``name``, or ``default``."""
+
+    def __contains__(name):
+        """True when an agent is called ``name``."""
+
+    def __iter__():
+        """Agent names, sorted."""
+
+    def __len__():
+        """Number of agents."""
+
+    def keys():
+        """List of agent names, sorted."""
+
+    def values():
+        """List of agents, by name."""
+
+    def items():
+        """List of (name, agent) pairs, by name."""
 
 
 class IRetryPolicy(Interface):
@@ -315,15 +455,19 @@ class IDispatcher(Interface):
         jobs still running are handed to their retry policy).  Commits."""
 
     def getStatusInfo():
-        """Dict: uuid, status (RUNNING, STARTING, STUCK, STOPPED), poll
-        interval, uptime, seconds since last poll."""
+        """Dict: ``uuid``, ``status`` (RUNNING, STARTING, STUCK,
+        STOPPED), ``poll_interval``, ``ping_interval``,
+        ``ping_death_interval`` (seconds), ``uptime`` and
+        ``since_last_poll`` (seconds or None), ``polls`` (count),
+        ``active_queues`` (names) and ``active_jobs`` (count)."""
 
     def getJobInfo(key):
         """What this process remembers of job ``key`` (a dict: event,
         status, thread, time, failed), or None.  Bounded history."""
 
     def getActiveJobs():
-        """Keys of the jobs this process's workers hold right now."""
+        """Keys of the jobs this process's workers run right now or have
+        waiting in their inboxes (claimed, not yet started)."""
 
     def wake():
         """Poll now instead of at the next interval."""
@@ -335,8 +479,14 @@ class IJobEvent(Interface):
 
 
 class IJobCompleted(IJobEvent):
-    """A job got its result (value or Failure); fired in the worker thread
-    inside the job's finishing transaction."""
+    """A job got its result (value or Failure), inside the transaction
+    that stores it: in the worker thread that ran it, or -- for a job
+    whose retry policy gave up after an interruption -- in the thread
+    that released it (see docs/events.rst).
+
+    A subscriber that raises is logged at ERROR and the event's outcome
+    stands; subscribers after it in ``zope.event.subscribers`` are not
+    called for that event."""
 
 
 class IJobFailed(IJobCompleted):
@@ -344,7 +494,8 @@ class IJobFailed(IJobCompleted):
 
 
 class IDispatcherEvent(Interface):
-    """An event about a dispatcher."""
+    """An event about a dispatcher.  A subscriber that raises is logged at
+    ERROR and the event's outcome stands."""
     object = Attribute("The IDispatcherAgents record.")
 
 

@@ -49,13 +49,11 @@ def release(job, agent, reason, now=None, dispatcher=None):
     return apply_decision(job, decision, queue, now, abort_reason=reason)
 
 
-def apply_decision(job, decision, queue, now, abort_reason=None,
-                   failure=None):
-    """Act on a retry policy's answer for a job no agent holds any more.
-
-    Returns the outcome word, or 'give up' for the caller to finish the
-    job itself when it has a ``failure`` of its own.
-    """
+def apply_decision(job, decision, queue, now, abort_reason=None):
+    """Act on a retry policy's answer for a job no agent holds any more:
+    back to ``queue`` now or later, or (the policy gave up) finished with
+    an AbortedError Failure naming ``abort_reason``.  Returns the outcome
+    word ('retry', 'rescheduled', 'aborted')."""
     if decision is True:
         queue.putBack(job)
         return 'retry'
@@ -64,9 +62,8 @@ def apply_decision(job, decision, queue, now, abort_reason=None,
                 else decision)
         queue.reschedule(job, max(when, now))
         return 'rescheduled'
-    if failure is None:
-        failure = Failure(errors.AbortedError(_aborted_message(
-            job, abort_reason)))
+    failure = Failure(errors.AbortedError(_aborted_message(
+        job, abort_reason)))
     set_result(job, failure, now)
     if job._status == CALLBACKS:
         queue.putBack(job)  # a worker claims it and runs the callbacks

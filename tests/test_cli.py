@@ -1,5 +1,4 @@
-"""Tests of the ``zc-asyncui`` command line (zc.asyncui.main, .tools and
-.server).
+"""Tests of the ``zc-asyncui`` command line (the package zc.asyncui.cli).
 
 The scenarios run the real console script in subprocesses, on real
 FileStorages in temporary directories and real ZEO servers (embedded on a
@@ -7,7 +6,9 @@ Unix socket, or ``zc-asyncui zeo`` on TCP).  Nothing sleeps blindly: each
 wait polls a condition against a deadline.  Every subprocess is killed in
 the fixture's teardown if a test left it running.
 """
+import ast
 import logging
+import operator
 import os
 import re
 import signal
@@ -25,15 +26,16 @@ import ZODB.FileStorage
 
 import jobs
 import zc.asyncui
-from zc.asyncui import main
-from zc.asyncui import server
 from zc.asyncui import testing
-from zc.asyncui import tools
+from zc.asyncui.cli import listing
+from zc.asyncui.cli import main
+from zc.asyncui.cli import put
+from zc.asyncui.cli import server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(os.path.dirname(sys.executable), 'zc-asyncui')
 CLI = [SCRIPT] if os.path.exists(SCRIPT) else [
-    sys.executable, '-m', 'zc.asyncui.main']
+    sys.executable, '-m', 'zc.asyncui.cli']
 FAST = ['--poll-interval', '0.1', '--ping-interval', '0.5',
         '--ping-death-interval', '5', '--stop-timeout', '5']
 DEADLINE = 15.0
@@ -123,8 +125,9 @@ def spawn(tmp_path, env):
 @pytest.fixture
 def cli(tmp_path, env):
     """cli(*args) runs a zc-asyncui command to its end."""
-    def run(*args, cwd=tmp_path):
-        return subprocess.run(CLI + list(args), cwd=str(cwd), env=env,
+    def run(*args, cwd=tmp_path, script=True):
+        return subprocess.run((CLI if script else []) + list(args),
+                              cwd=str(cwd), env=env,
                               capture_output=True, text=True,
                               timeout=DEADLINE)
     return run
@@ -189,14 +192,16 @@ def test_run_embedded_put_jobs_and_sigterm(tmp_path, spawn, cli):
 
     assert_clean_stop(process)
     assert not os.path.exists(sock)
+    own = [line for line in process.lines if ' zc.asyncui.cli.' in line]
+    assert len(own) >= 3 and not [line for line in own if '`' in line], own
 
 
 def test_run_refuses_a_second_run_on_the_same_file(spawn, cli):
     process, _ = start_run(spawn)
     second = cli('run', *FAST)
     assert second.returncode == 1
-    assert 'var/Data.fs is locked by another process (another `zc-asyncui' \
-        ' run` serves it on var/zeo.sock): add a worker with `zc-asyncui' \
+    assert 'var/Data.fs is locked by another process (another zc-asyncui' \
+        ' run serves it on var/zeo.sock): add a worker with "zc-asyncui' \
         ' run --zeo var/zeo.sock' in second.stderr
     assert 'Traceback' not in second.stderr
     assert_clean_stop(process, signal.SIGINT)
@@ -255,6 +260,37 @@ def test_second_signal_stops_without_waiting(tmp_path, spawn, cli):
     assert _status_in_file(tmp_path, key) == 'ACTIVE'  # recovered later
 
 
+def _lines(cli, *args):
+    result = cli('jobs', *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_jobs_order_columns_running_and_interrupted(tmp_path, spawn, cli):
+    process, _ = start_run(spawn, '--queue', 'mail', '--stop-timeout', '0.2')
+    done = cli('put', 'jobs.add', '1', '2').stdout.strip()
+    wait_until(lambda: any(line.startswith(done) and 'COMPLETED' in line
+                           for line in _lines(cli)), 'jobs.add to complete')
+    later = cli('put', 'jobs.noop', '--queue', 'mail', '--in', '3600')
+    slow = cli('put', 'jobs.sleep', '30').stdout.strip()
+    active = wait_until(lambda: _lines(cli, '--status', 'active'),
+                        'jobs.sleep to start')
+    assert re.search(r'  started [-\d: ]+  running \d+\.\ds  attempt 1$',
+                     active[0]), active
+    lines = _lines(cli)
+    assert [line.split()[:2] for line in lines] == [
+        [later.stdout.strip(), 'PENDING'], [slow, 'ACTIVE'],
+        [done, 'COMPLETED']], lines
+    calls = {line.index(call) for line, call in zip(
+        lines, ['jobs.noop(', 'jobs.sleep(', 'jobs.add('])}
+    assert len(calls) == 1, lines  # the call column is aligned
+    assert_clean_stop(process)
+    interrupted = _lines(cli, '--status', 'pending')[0]
+    assert interrupted.startswith(slow), interrupted
+    assert 'started' not in interrupted
+    assert 'after 1 attempt (the last interrupted' in interrupted
+
+
 # -- run --storage direct, and the locked-file error ---------------------
 
 def test_run_direct_and_put_against_a_locked_file(tmp_path, spawn, cli):
@@ -266,7 +302,7 @@ def test_run_direct_and_put_against_a_locked_file(tmp_path, spawn, cli):
         assert refused.returncode == 1
         assert refused.stderr.strip().splitlines() == [
             'zc-asyncui %s: error: var/Data.fs is locked by another process'
-            ' (is `zc-asyncui run` running with --storage direct?); connect'
+            ' (is zc-asyncui run running with --storage direct?); connect'
             ' through its ZEO socket with --zeo, or stop it' % command[0]]
     assert_clean_stop(process)
 
@@ -368,16 +404,56 @@ def in_tmp(tmp_path, monkeypatch):
     (['put', 'jobs.nop'], "jobs has no attribute 'nop'; did you mean"
      " 'noop'?"),
     (['put', 'jobs.calls'], "'jobs.calls' is a list, not a callable"),
-    (['put', 'jobs'], "'jobs' names no function: pass module.function"),
-    (['put', 'jobs.noop()'], "'jobs.noop()' is not a dotted name"),
+    (['put', 'jobs'], "'jobs' is a module: pass one of its functions, for"
+     ' example jobs.FUNCTION'),
+    (['put', 'no_such_builtin'], "'no_such_builtin' is not a built-in: pass"
+     ' module.function'),
+    (['put', 'jobs.noop()'], "'jobs.noop()' is not a name: pass"
+     ' module.function'),
+    (['put', 'jobs.add', 'a=1', 'a=2'], 'the keyword argument a is given'
+     ' twice'),
+    (['put', 'jobs.noop', '--in', '1e12'], "argument --in: expected a number"
+     " of seconds >= 0 and at most 3153600000, not '1e12'"),
+    (['put', 'jobs.noop', '--in', 'nan'], 'argument --in'),
+    (['put', 'jobs.noop', '--priority', str(2 ** 31)], 'argument'
+     ' --priority: expected a whole number from -2147483647 to 2147483647'),
+    (['put', 'jobs.noop', '1', '--queue'], 'argument --queue: expected one'
+     ' argument'),
+    (['put', 'jobs.noop', '-x'], 'unrecognized arguments: -x (an ARG that'
+     ' starts with "-" goes after "--"'),
     (['put', 'jobs.noop', '--in', '-1'], 'argument --in: expected a number'
-     " of seconds >= 0, not '-1'"),
+     " of seconds >= 0 and at most 3153600000, not '-1'"),
     (['jobs', '--status', 'DONE'], "'DONE' is not a job status; choose one"
      ' of NEW, PENDING, ASSIGNED, ACTIVE, CALLBACKS, COMPLETED'),
     (['jobs', '--limit', '-5'], "expected a whole number >= 0, not '-5'"),
     (['run', '--poll-interval', '-1'], 'argument --poll-interval: expected'
-     " a number of seconds > 0, not '-1'"),
+     " a number of seconds > 0 and at most 31536000, not '-1'"),
     (['run', '--ping-interval', 'inf'], 'argument --ping-interval'),
+    (['run', '--ping-interval', 'nan'], 'argument --ping-interval'),
+    (['run', '--poll-interval', '1e300'], 'argument --poll-interval'),
+    (['run', '--stop-timeout', '-0.5'], 'argument --stop-timeout'),
+    (['run', '--agent-size', '100000'], 'argument --agent-size: expected a'
+     ' whole number from 0 to 1000'),
+    (['run', '--no-default-queue'], '--no-default-queue leaves no queue'),
+    (['run', '--path', '/dev/null'], '--path /dev/null exists and is not a'
+     ' regular file'),
+    (['run', '--uuid-file', '/dev/null'], '--uuid-file /dev/null exists and'
+     ' is not a regular file'),
+    (['run', '--socket', '/dev/null'], '--socket /dev/null exists and is'
+     ' not a Unix socket'),
+    (['zeo', '--path', '/dev/null'], '--path /dev/null exists and is not a'
+     ' regular file'),
+    (['zeo', '--address', '/dev/null'], '--address /dev/null exists and is'
+     ' not a Unix socket'),
+    (['put', '--path', '/dev/null', 'jobs.noop'], '--path /dev/null exists'),
+    (['jobs', '--path', '/dev/null'], '--path /dev/null exists'),
+    (['run', '--path', ''], '--path needs a file path, not an empty'
+     ' string'),
+    (['run', '--uuid-file', ''], '--uuid-file needs a file path'),
+    (['put'], 'the following arguments are required: NAME (see'),
+    (['run', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0 is for a'
+     ' server'),
+    (['jobs', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0'),
     (['run', '--ping-interval', '10', '--ping-death-interval', '5'],
      '--ping-death-interval (5s) must be longer than --ping-interval (10s)'),
     (['run', '--agent-size', '2.5'], 'argument --agent-size'),
@@ -404,6 +480,40 @@ def test_bad_input_is_one_line_and_status_2(in_tmp, capsys, argv, message):
     assert not os.path.exists(in_tmp / 'var')
 
 
+@pytest.mark.parametrize('command', [['run'], ['zeo'], ['jobs'],
+                                     ['put', 'jobs.noop']])
+def test_a_file_that_is_not_a_file_storage_is_refused(in_tmp, capsys,
+                                                       command):
+    (in_tmp / 'notes.txt').write_text('hello')
+    assert call_main(command + ['--path', 'notes.txt']) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        'zc-asyncui %s: error: --path notes.txt is not a FileStorage (it'
+        ' does not start with FS30): pass a FileStorage, or a new file name'
+        % command[0]]
+    assert sorted(os.listdir(in_tmp)) == ['notes.txt']
+
+
+@pytest.mark.parametrize('command', [['run'], ['zeo']])
+def test_a_data_directory_that_cannot_be_made_is_one_line(in_tmp, capsys,
+                                                          command):
+    (in_tmp / 'var').write_text('a file where var/ should go')
+    assert call_main(command) == 1
+    assert capsys.readouterr().err == (
+        'zc-asyncui %s: error: cannot create the directory var: File exists;'
+        ' run from a directory you can write to, or pass --path\n'
+        % command[0])
+
+
+def test_a_path_in_a_read_only_file_system_is_one_line(in_tmp, capsys):
+    # As root the directory looks writable (status 1 when opening fails);
+    # otherwise it is refused up front (status 2).  One line either way.
+    status = call_main(['run', '--path', '/proc/Data.fs'])
+    err = capsys.readouterr().err
+    assert (status, err.startswith('zc-asyncui run: error: ')) in (
+        (1, True), (2, True)), err
+    assert '/proc' in err and len(err.splitlines()) == 1
+
+
 def test_bad_input_from_the_console_script(cli):
     result = cli('put', 'jobs.nope')
     assert result.returncode == 2
@@ -423,10 +533,121 @@ def test_unknown_queue_lists_the_installed_queues(in_tmp, capsys):
     assert call_main(['jobs', '--queue', 'nosuch']) == 2
 
 
+def test_put_of_a_missing_default_queue_quotes_its_name(in_tmp, capsys):
+    os.makedirs('var')
+    db = testing.file_storage_db('var')
+    zc.asyncui.install(db, names=('mail',))
+    db.close()
+    assert call_main(['put', 'jobs.noop']) == 2
+    assert capsys.readouterr().err.endswith(
+        "From the shell: zc-asyncui run --queue ''\n")
+
+
+def _installed_file_db():
+    os.makedirs('var')
+    db = testing.file_storage_db('var')
+    zc.asyncui.install(db, names=('', 'mail'))
+    db.close()
+
+
+def _load(key):
+    db = testing.file_storage_db('var')
+    conn = db.open()
+    job = conn.get(zc.asyncui.utils.key_to_oid(key))
+    return db, job
+
+
+def _put(capsys, *argv):
+    assert call_main(['put'] + list(argv)) == 0, capsys.readouterr().err
+    return capsys.readouterr().out.strip()
+
+
+def test_put_builtin_keywords_priority_and_options_anywhere(in_tmp, capsys):
+    _installed_file_db()
+    builtin = _put(capsys, 'int', 'x')
+    mixed = _put(capsys, 'jobs.add', '1', '--priority', '5', 'b=2',
+                 '--queue', 'mail')
+    literal = _put(capsys, 'jobs.noop', '"a=b"')
+    db, job = _load(builtin)
+    try:
+        assert job.callable is int and job.args == ['x']
+        job = job._p_jar.get(zc.asyncui.utils.key_to_oid(mixed))
+        assert (job.callable, job.args, dict(job.kwargs)) == (
+            jobs.add, [1], {'b': 2})
+        assert job.priority == 5 and job.queue.name == 'mail'
+        job = job._p_jar.get(zc.asyncui.utils.key_to_oid(literal))
+        assert job.args == ['a=b'] and dict(job.kwargs) == {}
+    finally:
+        db.close()
+
+
+def test_put_arguments_that_look_like_options(in_tmp, capsys):
+    _installed_file_db()
+    key = _put(capsys, 'jobs.add', '-1', '--', '-x')
+    db, job = _load(key)
+    try:
+        assert job.args == [-1, '-x']
+    finally:
+        db.close()
+
+
+def test_put_errors_name_the_command(in_tmp, capsys):
+    assert call_main(['put', 'jobs.add', '1', '--queue', 'mail', '2',
+                      '--bogus']) == 2
+    assert capsys.readouterr().err == (
+        'zc-asyncui put: error: unrecognized arguments: --bogus (see'
+        ' zc-asyncui put --help)\n')
+
+
+@pytest.mark.parametrize('argv, queues', [
+    ([], ['']), (['--queue', 'reports'], ['', 'reports']),
+    (['--queue', 'reports', '--queue', ''], ['', 'reports']),
+    (['--no-default-queue', '--queue', 'reports'], ['reports']),
+])
+def test_run_keeps_the_default_queue_unless_asked(in_tmp, argv, queues):
+    args = main.parse_args(['run'] + argv)
+    args.check(args)
+    assert args.queue == queues
+
+
+@pytest.mark.parametrize('argv', [['--version'], ['--version', 'run']])
+def test_version(in_tmp, capsys, argv):
+    assert call_main(argv) == 0
+    assert re.fullmatch(r'zc-asyncui \d+\.\d+\S*\n', capsys.readouterr().out)
+    assert not os.path.exists('var')
+
+
+def test_help_before_a_command_is_help(in_tmp, capsys):
+    assert call_main(['-h', 'run']) == 0
+    assert capsys.readouterr().out.startswith('usage: zc-asyncui')
+    assert not os.path.exists('var')
+
+
+def test_python_m_runs_the_command_line(cli):
+    result = cli(sys.executable, '-m', 'zc.asyncui.cli', '--version',
+                 script=False)
+    assert result.returncode == 0 and result.stdout.startswith('zc-asyncui')
+
+
+def _all_actions():
+    parser = main.build_parser()
+    yield parser.prog, parser.description, parser._actions
+    for name, sub in parser.commands.items():
+        yield sub.prog, sub.description, sub._actions
+
+
+def test_help_every_option_has_help_without_markup():
+    for prog, description, actions in _all_actions():
+        assert '`' not in description, prog
+        for action in actions:
+            text = action.help
+            assert text and '`' not in text, (prog, action.option_strings)
+
+
 def test_put_and_jobs_without_a_database(in_tmp, capsys):
     assert call_main(['put', 'jobs.noop']) == 1
     assert ('var/Data.fs does not exist and no server answers on'
-            ' var/zeo.sock: start `zc-asyncui run` first'
+            ' var/zeo.sock: start zc-asyncui run first'
             in capsys.readouterr().err)
     assert call_main(['jobs', '--zeo', str(in_tmp / 'none.sock')]) == 1
     assert 'no ZEO server answers at' in capsys.readouterr().err
@@ -458,7 +679,28 @@ def test_put_and_jobs_on_a_file_in_process(in_tmp, capsys):
     ('{"k": (1,)}', {'k': (1,)}), ('__import__("os")', '__import__("os")'),
 ])
 def test_parse_arg(text, value):
-    assert tools.parse_arg(text) == value
+    assert put.parse_arg(text) == value
+
+
+@pytest.mark.parametrize('func, name', [
+    (os.getpid, 'os.getpid'), (operator.add, 'operator.add'),
+    (os.path.join, 'os.path.join'), (int, 'int'), (jobs.add, 'jobs.add'),
+    (jobs.Counter.increment, 'jobs.Counter.increment'),
+])
+def test_call_name_is_the_public_name(func, name):
+    assert listing.call_name(zc.asyncui.Job(func)) == name
+
+
+def test_call_name_is_the_name_typed_at_put():
+    job = zc.asyncui.Job(os.path.join, 'a')
+    job.annotations[put.NAME_ANNOTATION] = 'posixpath.join'
+    assert listing.describe_call(job) == "posixpath.join('a')"
+
+
+def test_align_pads_all_but_the_last_column():
+    assert listing.align([['0x1', 'ACTIVE', 'x' * 60, 'a'],
+                          ['0x100', 'PENDING', 'y', 'b']]) == [
+        '0x1    ACTIVE   %s  a' % ('x' * 60), '0x100  PENDING  y  b']
 
 
 @pytest.mark.parametrize('text, address', [
@@ -481,10 +723,10 @@ def test_is_loopback():
 
 
 def test_resolve_callable_accepts_both_spellings():
-    assert tools.resolve_callable('jobs.add') is jobs.add
-    assert tools.resolve_callable('jobs:Counter.increment') is \
+    assert put.resolve_callable('jobs.add') is jobs.add
+    assert put.resolve_callable('jobs:Counter.increment') is \
         jobs.Counter.increment
-    assert tools.resolve_callable('os.path.join') is os.path.join
+    assert put.resolve_callable('os.path.join') is os.path.join
 
 
 # -- environment problems: one line, status 1 (or 2 for a bad path) ---------
@@ -497,8 +739,8 @@ def test_run_without_a_zeo_server(in_tmp, capsys):
                       '--connect-timeout', '0.3']) == 1
     err = capsys.readouterr().err
     assert err == ('zc-asyncui run: error: no ZEO server answered at'
-                   ' 127.0.0.1:%d within 0.3s; start one with `zc-asyncui'
-                   ' zeo` or `zc-asyncui run`, or check the address\n' % port)
+                   ' 127.0.0.1:%d within 0.3s; start one with zc-asyncui'
+                   ' zeo or zc-asyncui run, or check the address\n' % port)
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
@@ -554,3 +796,63 @@ def test_connection_resets_are_not_errors():
         'Disconnected %s:%s', ('ValueError', 'bad'), None)
     assert server._RoutineDisconnects().filter(other)
     assert other.levelno == logging.ERROR
+
+
+# -- the README's examples --------------------------------------------------
+
+README = os.path.join(os.path.dirname(HERE), 'README.txt')
+
+
+def _readme_block(first_line):
+    """The literal block of README.txt that starts with ``first_line``."""
+    with open(README, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    start = lines.index('    ' + first_line)
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith('    '):
+            break
+        block.append(line[4:])
+    return '\n'.join(block).strip() + '\n'
+
+
+def test_readme_python_example_runs_in_an_empty_directory(tmp_path):
+    (tmp_path / 'mytasks.py').write_text(_readme_block('def greet(name):'))
+    example = _readme_block('import os')
+    assert 'db.close()' in example
+    (tmp_path / 'example.py').write_text(example)
+    result = subprocess.run([sys.executable, 'example.py'], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=DEADLINE)
+    assert (result.returncode, result.stdout) == (0, 'hello world\n'), \
+        result.stderr
+    assert 'Traceback' not in result.stderr
+    assert (tmp_path / 'var' / 'Data.fs').exists()
+
+
+# -- the front-end layer ---------------------------------------------------
+
+def _imported_modules(path):
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from ('%s.%s' % (node.module, alias.name)
+                        for alias in node.names)
+
+
+def test_nothing_outside_the_cli_package_imports_it():
+    package = os.path.dirname(zc.asyncui.__file__)
+    offenders = []
+    for directory, dirs, files in os.walk(package):
+        if os.path.basename(directory) == 'cli':
+            continue
+        for name in files:
+            if name.endswith('.py'):
+                path = os.path.join(directory, name)
+                offenders += [(path, module)
+                              for module in _imported_modules(path)
+                              if module.startswith('zc.asyncui.cli')]
+    assert offenders == []

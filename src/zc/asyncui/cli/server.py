@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import os
 import socket
+import stat
 import time
 
 import transaction.interfaces
@@ -25,6 +26,7 @@ import ZEO.Exceptions
 import ZEO.StorageServer
 import ZODB
 import ZODB.FileStorage
+import ZODB.POSException
 import zc.lockfile
 
 from zc.asyncui import errors
@@ -39,6 +41,8 @@ STORAGE_NAME = '1'  # the storage name ZEO clients ask for by default
 #: sun_path is 108 bytes on Linux, including the terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
 PROBE_SECONDS = 1.0
+#: The first bytes of every FileStorage file.
+FILE_STORAGE_MAGIC = ZODB.FileStorage.packed_version
 
 
 class CommandError(errors.AsyncUIError):
@@ -119,18 +123,76 @@ def socket_path_for(path):
 
 # -- FileStorage ----------------------------------------------------------
 
-def check_file_path(path, option, create_dir=False):
-    """Refuse a FileStorage or instance file path whose directory is
-    missing (``create_dir`` makes it, for the default var/)."""
+def check_file_path(path, option, create_dir=False, kind='file'):
+    """Refuse a path that ``option`` cannot use before anything is
+    created next to it: a directory, an existing file of another kind
+    (``kind`` 'file': a regular file; 'socket': a Unix socket), or a
+    directory that is missing (``create_dir`` makes it, for the default
+    var/) or not writable (lock, index and socket files go there)."""
+    if not path:
+        raise UsageError('%s needs a file path, not an empty string'
+                         % (option,))
     if os.path.isdir(path):
         raise UsageError('%s %s is a directory: pass a file path, such as'
                          ' %s' % (option, path, os.path.join(path, 'Data.fs')))
+    if os.path.exists(path) and not _is_kind(path, kind):
+        raise UsageError('%s %s exists and is not a %s (a device, pipe or'
+                         ' other special file?): choose another path'
+                         % (option, path, _KINDS[kind]))
     directory = os.path.dirname(path) or '.'
     if create_dir:
-        os.makedirs(directory, exist_ok=True)
+        _make_directory(directory, option)
     elif not os.path.isdir(directory):
         raise UsageError('%s %s: the directory %s does not exist; create it'
                          ' or choose another path' % (option, path, directory))
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError('%s %s: cannot create files in the directory %s'
+                         ' (permission denied); choose another path'
+                         % (option, path, directory))
+
+
+_KINDS = {'file': 'regular file', 'socket': 'Unix socket'}
+
+
+def _is_kind(path, kind):
+    mode = os.stat(path).st_mode
+    return stat.S_ISSOCK(mode) if kind == 'socket' else stat.S_ISREG(mode)
+
+
+def _make_directory(directory, option):
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise CommandError('cannot create the directory %s: %s; run from a'
+                           ' directory you can write to, or pass %s'
+                           % (directory, e.strerror or e, option)) from None
+
+
+def check_file_storage(path, option):
+    """Refuse an existing file that is not a FileStorage, before opening
+    it creates lock and index files next to it."""
+    try:
+        with open(path, 'rb') as f:
+            magic = f.read(len(FILE_STORAGE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise CommandError('cannot read %s: %s' % (path, e.strerror or e)
+                           ) from None
+    if magic and magic != FILE_STORAGE_MAGIC:
+        raise UsageError('%s %s is not a FileStorage (it does not start with'
+                         ' %s): pass a FileStorage, or a new file name'
+                         % (option, path, FILE_STORAGE_MAGIC.decode()))
+
+
+def check_client_address(address, option):
+    """Refuse port 0 where a server is to be reached (it means "any free
+    port" to a server only)."""
+    if address is not None and not isinstance(address, str) and \
+            address[1] == 0:
+        raise UsageError('%s %s: port 0 is for a server to pick a free'
+                         ' port; pass the port the server listens on'
+                         % (option, format_address(address)))
 
 
 def open_file_storage(path, advice):
@@ -143,6 +205,9 @@ def open_file_storage(path, advice):
                            % (path, advice)) from None
     except OSError as e:
         raise CommandError('cannot open %s: %s' % (path, e)) from None
+    except ZODB.POSException.StorageError as e:  # a damaged FileStorage
+        raise CommandError('cannot open %s as a FileStorage: %s: %s' % (
+            path, type(e).__name__, e)) from None
 
 
 # -- serving ----------------------------------------------------------------
@@ -202,6 +267,9 @@ def _prepare_socket_path(path):
         raise CommandError(
             'another process already serves on %s; connect to it with'
             ' --zeo %s, or stop it' % (path, path))
+    if not stat.S_ISSOCK(os.stat(path).st_mode):
+        raise UsageError('%s exists and is not a Unix socket: choose another'
+                         ' socket path' % (path,))
     # Left over from a process that died without cleaning up.
     logger.info('removing the stale socket %s', path)
     os.unlink(path)
@@ -215,6 +283,10 @@ def _create_server(storage, address):
     try:
         server = ZEO.StorageServer.StorageServer(
             address, {STORAGE_NAME: storage})
+    except socket.gaierror as e:
+        raise CommandError('cannot listen on %s: unknown host (%s); check'
+                           ' the address' % (format_address(address),
+                                             e.strerror or e)) from None
     except OSError as e:
         raise CommandError(
             'cannot listen on %s: %s (is another server using it? choose'
@@ -301,7 +373,7 @@ def connect(address, wait_seconds, attempts=5):
         except ZEO.Exceptions.ClientDisconnected:
             raise CommandError(
                 'no ZEO server answered at %s within %gs; start one with'
-                ' `zc-asyncui zeo` or `zc-asyncui run`, or check the address'
+                ' zc-asyncui zeo or zc-asyncui run, or check the address'
                 % (format_address(address), wait_seconds)) from None
         except transaction.interfaces.TransientError:
             # ZODB.DB() creates the root object of an empty database: two
@@ -313,7 +385,7 @@ def connect(address, wait_seconds, attempts=5):
 
 
 TOOL_LOCKED_ADVICE = (
-    '(is `zc-asyncui run` running with --storage direct?); connect through'
+    '(is zc-asyncui run running with --storage direct?); connect through'
     ' its ZEO socket with --zeo, or stop it')
 
 
@@ -327,8 +399,8 @@ def open_for_tool(path, zeo=None, storage='embedded', wait_seconds=10.0):
     if zeo is not None:
         if not is_listening(zeo):
             raise CommandError(
-                'no ZEO server answers at %s; start one with `zc-asyncui'
-                ' zeo` or `zc-asyncui run`, or check --zeo'
+                'no ZEO server answers at %s; start one with zc-asyncui'
+                ' zeo or zc-asyncui run, or check --zeo'
                 % format_address(zeo))
         return connect(zeo, wait_seconds), 'ZEO ' + format_address(zeo)
     sock = socket_path_for(path)
@@ -337,7 +409,7 @@ def open_for_tool(path, zeo=None, storage='embedded', wait_seconds=10.0):
     if not os.path.exists(path):
         raise CommandError(
             '%s does not exist and no server answers on %s: start'
-            ' `zc-asyncui run` first, or pass --path or --zeo' % (path, sock))
+            ' zc-asyncui run first, or pass --path or --zeo' % (path, sock))
     fs = open_file_storage(path, TOOL_LOCKED_ADVICE)
     try:
         return ZODB.DB(fs), path

@@ -1,0 +1,292 @@
+"""The zc-asyncui console script: its arguments and entry point.
+
+``run`` serves var/Data.fs through an embedded ZEO server on the Unix
+socket var/zeo.sock (``--storage direct``: no server; ``--zeo``: a worker
+of an existing server) and runs a dispatcher until Ctrl-C or SIGTERM
+(zc.asyncui.cli.run); ``put`` and ``jobs`` (zc.asyncui.cli.put and
+.listing) enqueue and list jobs through that socket, or in the file when
+nothing runs; ``zeo`` serves a FileStorage for many workers.  Storages
+and servers are opened by zc.asyncui.cli.server.
+
+Job callables are imported from ``sys.path``; the current directory is
+appended to it, because console scripts, unlike ``python -m``, leave it
+out.  Exit status: 0 on success and after a clean stop by a signal, 2 for
+bad input, 1 for other problems; errors are one line on stderr.
+"""
+import argparse
+import importlib.metadata
+import os
+import sys
+
+from zc.asyncui import instanceuuid
+from zc.asyncui.cli import listing
+from zc.asyncui.cli import options
+from zc.asyncui.cli import put
+from zc.asyncui.cli import run
+from zc.asyncui.cli import server
+
+PROG = 'zc-asyncui'
+DESCRIPTION = ('Run zc.asyncui jobs from the shell: a dispatcher on a'
+               ' FileStorage or a ZEO server, and tools to put and list'
+               ' jobs.')
+LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
+LOG_LEVEL_HELP = 'the least important log lines shown (default %s)'
+
+
+# -- argument parsing ---------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (and exit status 2)."""
+
+    #: Said after an unknown option where it may be a call's argument.
+    dash_hint = None
+
+    def error(self, message):
+        unknown = message.partition('unrecognized arguments: ')[2]
+        if self.dash_hint and unknown[:1] == '-' and unknown[:2] != '--':
+            message += ' (%s)' % self.dash_hint
+        self.exit(2, '%s: error: %s (see %s --help)\n'
+                  % (self.prog, message, self.prog))
+
+
+def _address(text):
+    try:
+        return server.parse_address(text)
+    except server.UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_path_options(parser, storage_help):
+    parser.add_argument(
+        '--path', metavar='FILE', help='the FileStorage (default %s)'
+        % server.DEFAULT_PATH)
+    parser.add_argument('--storage', choices=('embedded', 'direct'),
+                        help=storage_help)
+    parser.add_argument(
+        '--zeo', metavar='HOST:PORT|SOCKET', type=_address,
+        help='connect to this ZEO server instead of opening a FileStorage')
+
+
+def _add_run(subparsers):
+    p = subparsers.add_parser(
+        'run', help='run a dispatcher (and serve var/Data.fs)',
+        description='Run a dispatcher until Ctrl-C or SIGTERM.')
+    _add_path_options(p, 'embedded (default): serve the FileStorage on a'
+                      ' Unix socket for local tools and connect through it;'
+                      ' direct: open it in this process only')
+    p.add_argument('--socket', metavar='PATH', help="the embedded server's"
+                   ' socket (default zeo.sock next to the FileStorage)')
+    p.add_argument('--uuid-file', metavar='FILE', help="this process's"
+                   ' instance file (default %s)' % instanceuuid.DEFAULT_PATH)
+    p.add_argument('--queue', metavar='NAME', action='append', default=[],
+                   help='also install the queue NAME (repeatable); the'
+                   ' default queue, named "", is installed too unless'
+                   ' --no-default-queue; the dispatcher serves every'
+                   ' installed queue')
+    p.add_argument('--no-default-queue', action='store_true',
+                   help='do not install the default queue "" (a database'
+                   ' that has one keeps it)')
+    options.add_dispatcher_options(p)
+    p.add_argument('--stop-timeout', metavar='SECONDS', default=30.0,
+                   type=options.seconds(inclusive=True),
+                   help='how long running jobs may finish at stop'
+                   ' (default 30)')
+    p.add_argument('--connect-timeout', metavar='SECONDS', default=30.0,
+                   type=options.seconds(), help='how long to wait for the'
+                   ' ZEO server (default 30)')
+    p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
+                   help=LOG_LEVEL_HELP % 'INFO')
+    p.set_defaults(func=run.run_command, check=_check_run)
+
+
+def _add_put(subparsers):
+    p = subparsers.add_parser(
+        'put', help='enqueue a call and print its job key',
+        description='Enqueue the call NAME(ARG, ...) and print its job key.'
+        ' Each ARG is a Python literal (42, 1.5, "text", [1, 2], None),'
+        ' else a plain string; KEY=VALUE passes VALUE as the keyword'
+        ' argument KEY (to pass a string containing "=" by position,'
+        """ quote it for Python: '"a=b"').  Options may come anywhere.""")
+    p.add_argument('callable', metavar='NAME', help='the callable:'
+                   ' module.function, module:function or a built-in such as'
+                   ' print')
+    p.add_argument('args', metavar='ARG', nargs='*', default=[],
+                   help='an argument of the call (KEY=VALUE: a keyword'
+                   ' argument)')
+    p.add_argument('--queue', metavar='NAME', default='',
+                   help='the queue (default the queue named "")')
+    p.add_argument('--in', dest='in_seconds', metavar='SECONDS',
+                   type=options.seconds(inclusive=True,
+                                        maximum=options.MAX_DELAY_SECONDS),
+                   help='begin no earlier than SECONDS from now')
+    p.add_argument('--priority', metavar='N', default=0,
+                   type=options.whole_number(-put.MAX_PRIORITY,
+                                             put.MAX_PRIORITY),
+                   help='higher runs first among due jobs (default 0)')
+    _add_tool_options(p)
+    p.dash_hint = ('an ARG that starts with "-" goes after "--", as in'
+                   ' zc-asyncui put NAME -- -x')
+    p.set_defaults(func=put.put_command, check=_check_tool)
+
+
+def _add_jobs(subparsers):
+    p = subparsers.add_parser(
+        'jobs', help='list pending, held and recently completed jobs',
+        description='List jobs, one line each: key, status, queue, call,'
+        ' times, result.')
+    p.add_argument('--status', type=options.status,
+                   help='only jobs in this status (%s)' % options.STATUSES)
+    p.add_argument('--queue', metavar='NAME', help='only this queue')
+    p.add_argument('--limit', metavar='N', type=options.whole_number(),
+                   default=listing.DEFAULT_LIMIT,
+                   help='at most N lines (default %d; 0: all)'
+                   % listing.DEFAULT_LIMIT)
+    _add_tool_options(p)
+    p.set_defaults(func=listing.jobs_command, check=_check_tool)
+
+
+def _add_tool_options(parser):
+    _add_path_options(parser, 'embedded (default): through the socket of a'
+                      ' running zc-asyncui run, else the file; direct: the'
+                      ' file only')
+    parser.add_argument('--connect-timeout', metavar='SECONDS', default=10.0,
+                        type=options.seconds(), help='how long to wait for'
+                        ' the ZEO server (default 10)')
+    parser.set_defaults(log_level='WARNING')
+
+
+def _add_zeo(subparsers):
+    p = subparsers.add_parser(
+        'zeo', help='serve var/Data.fs with ZEO for many workers',
+        description='Serve a FileStorage over ZEO until Ctrl-C or SIGTERM.')
+    p.add_argument('--address', metavar='HOST:PORT|SOCKET', type=_address,
+                   default=server.DEFAULT_ZEO_ADDRESS,
+                   help='where to listen (default %s; port 0: any free port)'
+                   % server.format_address(server.DEFAULT_ZEO_ADDRESS))
+    p.add_argument('--path', metavar='FILE', help='the FileStorage'
+                   ' (default %s)' % server.DEFAULT_PATH)
+    p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
+                   help=LOG_LEVEL_HELP % 'INFO')
+    p.set_defaults(func=run.zeo_command, check=_check_zeo,
+                   zeo_log_level='INFO')
+
+
+def build_parser():
+    parser = _Parser(prog=PROG, description=DESCRIPTION)
+    parser.add_argument('--version', action='version',
+                        version='%s %s' % (PROG, _version()),
+                        help='print the version and exit')
+    subparsers = parser.add_subparsers(
+        dest='command', metavar='COMMAND', required=True,
+        help='run, put, jobs or zeo; COMMAND --help describes each')
+    for add in (_add_run, _add_put, _add_jobs, _add_zeo):
+        add(subparsers)
+    parser.commands = subparsers.choices  # name -> its parser
+    return parser
+
+
+def _version():
+    try:
+        return importlib.metadata.version('zc.asyncui')
+    except importlib.metadata.PackageNotFoundError:
+        return 'unknown (not installed)'
+
+
+def parse_args(argv):
+    """The namespace for ``argv``.  A command's options and arguments
+    may come in any order (``put f 1 --queue q 2``)."""
+    parser = build_parser()
+    if not argv or argv[0] not in parser.commands:
+        return parser.parse_args(argv)  # --help, --version or an error
+    args = parser.commands[argv[0]].parse_intermixed_args(argv[1:])
+    args.command = argv[0]
+    return args
+
+
+# -- checks across options -------------------------------------------------
+
+def _resolve_path(args, create_default_dir):
+    if args.path is None:
+        args.path = server.DEFAULT_PATH
+        if create_default_dir:
+            server.check_file_path(args.path, '--path', create_dir=True)
+    else:
+        server.check_file_path(args.path, '--path')
+    server.check_file_storage(args.path, '--path')
+
+
+def _check_tool(args):
+    if args.zeo is not None and (args.path or args.storage):
+        raise server.UsageError('--zeo connects to a server: it does not go'
+                                ' with --path or --storage')
+    server.check_client_address(args.zeo, '--zeo')
+    _resolve_path(args, create_default_dir=False)
+
+
+def _check_run(args):
+    args.queue = _queue_names(args)
+    if args.zeo is not None and (args.path or args.storage or args.socket):
+        raise server.UsageError('--zeo connects to a server: it does not go'
+                                ' with --path, --storage or --socket')
+    if args.socket is not None and args.storage == 'direct':
+        raise server.UsageError('--socket is for the embedded server: it'
+                                ' does not go with --storage direct')
+    if args.ping_death_interval <= args.ping_interval:
+        raise server.UsageError(
+            '--ping-death-interval (%gs) must be longer than --ping-interval'
+            ' (%gs), by a few poll intervals'
+            % (args.ping_death_interval, args.ping_interval))
+    server.check_client_address(args.zeo, '--zeo')
+    if args.uuid_file is not None:
+        server.check_file_path(args.uuid_file, '--uuid-file')
+    if args.socket is not None:
+        server.check_file_path(args.socket, '--socket', kind='socket')
+    if args.zeo is None:
+        _resolve_path(args, create_default_dir=True)
+        args.storage = args.storage or 'embedded'
+        args.socket = args.socket or server.socket_path_for(args.path)
+
+
+def _queue_names(args):
+    names = [] if args.no_default_queue else ['']
+    names += [name for name in args.queue if name not in names]
+    if not names:
+        raise server.UsageError('--no-default-queue leaves no queue to'
+                                ' serve: name one with --queue NAME')
+    return names
+
+
+def _check_zeo(args):
+    if isinstance(args.address, str):
+        server.check_file_path(args.address, '--address', kind='socket')
+    _resolve_path(args, create_default_dir=True)
+
+
+# -- entry point ---------------------------------------------------------
+
+def _make_cwd_importable():
+    # Console scripts put their bin directory on sys.path, not the current
+    # directory.  Appended rather than prepended, so that a stray file here
+    # cannot shadow the standard library or an installed package.
+    cwd = os.getcwd()
+    if cwd not in sys.path and '' not in sys.path:
+        sys.path.append(cwd)
+
+
+def main(argv=None):
+    """The console script ``zc-asyncui``; returns the exit status."""
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
+    try:
+        args.check(args)
+        run.configure_logging(args.log_level,
+                              getattr(args, 'zeo_log_level', 'WARNING'))
+        # Job callables are imported here (put) and when jobs are loaded.
+        _make_cwd_importable()
+        return args.func(args)
+    except server.CommandError as e:
+        print('%s %s: error: %s' % (PROG, args.command, e), file=sys.stderr)
+        return e.status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
