@@ -97,16 +97,33 @@ class JobRun:
         oid = workers.inbox.get_nowait()
         if oid is None or not workers.acquire(oid):
             return
-        # Set first: if loading it fails (a job committed after this
-        # snapshot began raises ReadConflictError), undo_next puts it back.
-        self.next_oid = oid
-        if not start_held(self.conn.get(oid), agent, self.dispatcher):
+        if not self._start_held_next(oid, agent):
             # Not startable as this snapshot sees it, which may be older
             # than the claim: back to the end of the inbox, where a
             # worker's _start decides on a fresh snapshot.
-            self.next_oid = None
             workers.release(oid)
             workers.inbox.put_many([oid])
+            return
+        self.next_oid = oid
+
+    def _start_held_next(self, oid, agent):
+        # This snapshot began before this job's finishing commit and may
+        # predate the next job's claim, or the next job itself: loading it
+        # then raises ReadConflictError ("object deleted, likely by
+        # simultaneous pack").  That is the next job's trouble: it must
+        # never fail this job's commit, whose retry would call this job
+        # again.  Whatever goes wrong, the next job is started later on a
+        # fresh snapshot.
+        try:
+            return start_held(self.conn.get(oid), agent, self.dispatcher)
+        except errors.ReassignedError:
+            raise
+        except Exception as e:
+            logger.debug('dispatcher %s: next job %s not loadable in the'
+                         ' finishing transaction of this one (%s); it is'
+                         ' started on a fresh snapshot', self.dispatcher.UUID,
+                         utils.oid_key(oid), e)
+            return False
 
     def undo_next(self):
         if self.next_oid is not None:
@@ -154,6 +171,8 @@ def execute(run, job, agent, extra_args):
             outcome = _act_on(run, job, agent, policy, attempt_no, failure,
                               policy.jobError(failure), 'call')
             if outcome is None:
+                attempt_no = _new_attempt(run, job, agent, policy,
+                                          attempt_no, failure, 'call')
                 continue
             if outcome:
                 return outcome
@@ -169,6 +188,8 @@ def execute(run, job, agent, extra_args):
         outcome = _act_on(run, job, agent, policy, attempt_no, failure,
                           policy.commitError(failure), 'commit')
         if outcome is None:
+            attempt_no = _new_attempt(run, job, agent, policy, attempt_no,
+                                      failure, 'commit')
             continue
         if outcome:
             return outcome
@@ -211,6 +232,26 @@ def _act_on(run, job, agent, policy, attempt_no, failure, decision, where):
         return _reschedule(run, job, agent, policy, decision, failure,
                            attempt_no)
     return False
+
+
+def _new_attempt(run, job, agent, policy, attempt_no, failure, where):
+    """Before calling the job again at once: close this attempt with its
+    reason and open the next, in a commit of their own, so that every
+    call of a job is a recorded attempt.  Returns the new attempt's
+    number."""
+    def work():
+        _check_ours(job, agent, run.dispatcher, attempt_no)
+        _save_counts(job, policy)
+        now = utils.now()
+        recovery.close_attempt(job, now, 'retry now: %s raised %s' % (
+            where, failure.getTraceback('brief')))
+        agent_name = job._attempts[-1][3]
+        job._start_ts = now.timestamp()
+        job._attempts += ((job._start_ts, None, run.dispatcher.uuid_str,
+                           agent_name, None),)
+    utils.retry_transaction(run.tm, work, 'record a new attempt of job %s'
+                            % job.key, stop=run.worker._stopping)
+    return attempt_no + 1
 
 
 def _save_counts(job, policy):

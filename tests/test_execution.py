@@ -1,0 +1,149 @@
+"""Running one job in a worker: driven step by step in the test's thread
+(a real WorkerThread object that is never started), on a FileStorage."""
+import logging
+
+import pytest
+import transaction
+
+import lifecyclejobs
+import zc.asyncui
+from zc.asyncui import worker as worker_module
+from zc.asyncui.agent import Agent
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import Job
+
+UUID = '00000000-0000-0000-0000-00000000abcd'
+
+
+class _Dispatcher:
+    """Just what workers and execution ask of a dispatcher."""
+
+    uuid_str = UUID = UUID
+    verbose_failures = False
+    job_retry_policy_factory = None
+    callback_retry_policy_factory = None
+    stopped = False
+
+    def __init__(self, db):
+        self.db = db
+        self.events = []
+        self.completions = []
+
+    def wake(self):
+        pass
+
+    def recordJob(self, job, event):
+        self.events.append((job.key, event))
+
+    def noteCompletion(self, agent, job):
+        self.completions.append(job.key)
+
+    def findAgent(self, conn, queue_name, agent_name):
+        queue = zc.asyncui.getQueue(conn, queue_name)
+        return queue.getDispatcherAgents(self.UUID)[agent_name]
+
+
+class Harness:
+    """A producer connection, an agent of our dispatcher and one worker."""
+
+    def __init__(self, db, size=1):
+        zc.asyncui.install(db)
+        self.db = db
+        self.tm = transaction.TransactionManager()
+        self.conn = db.open(self.tm)
+        record = self.queue.getDispatcherAgents(UUID, create=True)
+        record['main'] = Agent(size=size)
+        self.tm.commit()
+        self.dispatcher = _Dispatcher(db)
+        self.workers = worker_module.AgentWorkers(self.dispatcher, '', 'main')
+        self.worker = worker_module.WorkerThread(self.workers, 0)
+        self.worker.tm = transaction.TransactionManager()
+        self.worker.conn = db.open(self.worker.tm)
+
+    @property
+    def queue(self):
+        return zc.asyncui.getQueue(self.conn)
+
+    @property
+    def agent(self):
+        return self.queue.getDispatcherAgents(UUID)['main']
+
+    def put(self, job, **kw):
+        job = self.queue.put(job, **kw)
+        self.tm.commit()
+        return job
+
+    def claim(self, count=1):
+        """Claim in the producer's connection (as the poll thread does) and
+        hand the oids to the workers' inbox."""
+        jobs = self.agent.claimJobs(count)
+        self.tm.commit()
+        self.workers.submit([j._p_oid for j in jobs])
+        return jobs
+
+    def run_one(self):
+        """Start the next job of the inbox and run it (and the chain of
+        jobs it starts); returns the oids run."""
+        ran = []
+        oid = self.worker._start_next()
+        while oid is not None:
+            ran.append(oid)
+            oid = self.worker._run_safely(oid)
+        return ran
+
+    def fresh(self, job):
+        self.tm.begin()
+        return job
+
+    def close(self):
+        self.worker.tm.abort()
+        self.worker.conn.close()
+        self.tm.abort()
+        self.conn.close()
+
+
+@pytest.fixture
+def harness(db):
+    h = Harness(db)
+    lifecyclejobs.calls[:] = []
+    yield h
+    h.close()
+
+
+# -- H: the next job's trouble never re-runs this one -------------------------
+
+def test_start_next_in_wo_next_job_in_snapshot_does_not_rerun_job(harness):
+    first = harness.put(Job(lifecyclejobs.record, 'first'))
+    harness.claim()
+    oid = harness.worker._start_next()
+    # The worker's snapshot begins before the next job exists.
+    harness.worker.tm.begin()
+    harness.worker.conn.get(oid)._p_activate()
+    second = harness.put(Job(lifecyclejobs.record, 'second'))
+    harness.claim()
+    next_oid = harness.worker._run_safely(oid)
+    assert lifecyclejobs.calls == ['first']
+    harness.fresh(first)
+    assert first.status == 'COMPLETED'
+    assert [a['outcome'] for a in first.attempts] == ['succeeded']
+    # The next job was not lost: it runs from the inbox, on a snapshot
+    # taken after its claim.
+    assert next_oid is None
+    assert harness.run_one() == [second._p_oid]
+    harness.fresh(second)
+    assert second.result == 'second'
+    assert lifecyclejobs.calls == ['first', 'second']
+
+
+def test_execute_retry_now_is_a_recorded_attempt(harness):
+    job = harness.put(Job(lifecyclejobs.conflict_once, 'retry-now'))
+    harness.claim()
+    harness.run_one()
+    harness.fresh(job)
+    assert job.result == 'retry-now'
+    outcomes = [a['outcome'] for a in job.attempts]
+    assert len(outcomes) == 2
+    assert outcomes[0].startswith('retry now: call raised'
+                                  ' ZODB.POSException.ConflictError')
+    assert outcomes[1] == 'succeeded'
+    assert job.retry_counts == {'transient': 1}
