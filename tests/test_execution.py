@@ -147,3 +147,22 @@ def test_execute_retry_now_is_a_recorded_attempt(harness):
                                   ' ZODB.POSException.ConflictError')
     assert outcomes[1] == 'succeeded'
     assert job.retry_counts == {'transient': 1}
+
+
+# -- B: a job raising a BaseException fails; the worker goes on ---------------
+
+@pytest.mark.parametrize('name', ['SystemExit', 'KeyboardInterrupt',
+                                  'GeneratorExit'])
+def test_execute_with_base_exception_fails_job_not_worker(harness, name):
+    bad = harness.put(Job(lifecyclejobs.raise_base, name))
+    good = harness.put(Job(lifecyclejobs.record, 'after'))
+    harness.claim(2)
+    harness.run_one()
+    harness.run_one()
+    harness.fresh(bad)
+    assert isinstance(bad.result, Failure)
+    assert bad.result.type_name == name
+    assert bad.status == 'COMPLETED'
+    assert [a['outcome'] for a in bad.attempts] == ['failed']
+    assert good.result == 'after'
+    assert lifecyclejobs.calls == [name, 'after']

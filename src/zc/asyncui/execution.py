@@ -216,7 +216,10 @@ def _call(run, job, agent, extra_args):
             run.worker.workers.note_call(time.perf_counter() - begun)
     except errors.ReassignedError:
         raise
-    except Exception:
+    except BaseException:
+        # SystemExit, KeyboardInterrupt and the like, raised by the job in
+        # a worker thread, are the job's failure: they must not end the
+        # thread (a real Ctrl-C goes to the main thread, not here).
         return None, Failure(capture_locals=run.dispatcher.verbose_failures)
     finally:
         local._set()
