@@ -166,3 +166,89 @@ def test_execute_with_base_exception_fails_job_not_worker(harness, name):
     assert [a['outcome'] for a in bad.attempts] == ['failed']
     assert good.result == 'after'
     assert lifecyclejobs.calls == [name, 'after']
+
+
+# -- C: a callable the worker cannot import ------------------------------------
+
+@pytest.fixture
+def vanishing(tmp_path, monkeypatch):
+    """A module the producer imports and the worker then cannot."""
+    import importlib
+    import sys
+    directory = tmp_path / 'producer_path'
+    directory.mkdir()
+    source = directory / 'vanishing_mod.py'
+    source.write_text('def greet(name):\n    return "hello " + name\n')
+    monkeypatch.syspath_prepend(str(directory))
+    module = importlib.import_module('vanishing_mod')
+
+    def vanish():
+        sys.path.remove(str(directory))
+        del sys.modules['vanishing_mod']
+        source.unlink()
+        importlib.invalidate_caches()
+    module.vanish = vanish
+    yield module
+    sys.modules.pop('vanishing_mod', None)
+
+
+def _run_due(harness, clock):
+    clock.advance(minutes=10)
+    harness.tm.begin()
+    harness.claim()
+    return harness.run_one()
+
+
+def test_execute_wo_importable_callable_retried_then_failed(
+        harness, vanishing, caplog):
+    from zc.asyncui import testing
+    with testing.FakeClock() as clock:
+        job = harness.put(Job(vanishing.greet, 'you'))
+        other = harness.put(Job(lifecyclejobs.record, 'other'))
+        vanishing.vanish()
+        harness.conn.cacheMinimize()
+        caplog.set_level(logging.WARNING)
+        harness.claim(2)
+        assert len(harness.run_one()) == 1  # started, then rescheduled
+        harness.run_one()
+        harness.tm.begin()
+        # It holds no capacity while it waits: the other job ran.
+        assert other.result == 'other'
+        assert job.status == 'PENDING'
+        assert job not in harness.agent
+        assert job.attempts[0]['outcome'].startswith(
+            'retry later: zc.asyncui.errors.CallableImportError: cannot'
+            " import vanishing_mod.greet in this process: ModuleNotFoundError")
+        lines = [r for r in caplog.records if job.key in r.getMessage()]
+        assert len(lines) == 1 and lines[0].exc_info is None
+        assert '\n' not in lines[0].getMessage()
+        for _ in range(4):
+            _run_due(harness, clock)
+    harness.tm.begin()
+    assert job.status == 'COMPLETED'
+    assert isinstance(job.result, Failure)
+    assert job.result.check(ImportError)
+    assert 'cannot import vanishing_mod.greet in this process' in \
+        job.result.message
+    assert len(job.attempts) == 5
+    assert job.retry_counts == {'cannot_import': 5}
+
+
+def test_execute_wo_importable_callable_runs_once_importable_again(
+        harness, vanishing, tmp_path, monkeypatch):
+    from zc.asyncui import testing
+    with testing.FakeClock() as clock:
+        job = harness.put(Job(vanishing.greet, 'again'))
+        vanishing.vanish()
+        harness.conn.cacheMinimize()
+        harness.claim()
+        harness.run_one()  # stored while its callable was broken here
+        directory = tmp_path / 'deployed'
+        directory.mkdir()
+        (directory / 'vanishing_mod.py').write_text(
+            'def greet(name):\n    return "hello " + name\n')
+        monkeypatch.syspath_prepend(str(directory))
+        harness.worker.conn.cacheMinimize()
+        _run_due(harness, clock)
+    harness.tm.begin()
+    assert job.result == 'hello again'

@@ -8,6 +8,7 @@ jobs, puts them in a queue and reads them.
 """
 import datetime
 import enum
+import importlib
 import io
 import logging
 import pickle
@@ -16,6 +17,7 @@ import types
 import BTrees.OOBTree
 import persistent
 import zope.interface
+import ZODB.broken
 import ZODB.POSException
 
 from zc.asyncui import errors
@@ -101,6 +103,39 @@ def _repr_callable(func):
     module = getattr(func, '__module__', None)
     name = getattr(func, '__qualname__', None) or repr(func)
     return '%s.%s' % (module, name) if module else name
+
+
+def _is_broken(obj):
+    """True for what ZODB gives for a global it cannot import."""
+    return isinstance(obj, type) and issubclass(obj, ZODB.broken.Broken)
+
+
+class _GlobalReference:
+    """Stands in for a callable this process cannot import when a job is
+    stored: it pickles as a lookup of the same module and name, which
+    gives back the callable where it can be imported (and a broken class
+    elsewhere), so such a job can still change status here."""
+
+    def __init__(self, broken):
+        self.module = broken.__module__
+        self.name = broken.__name__
+
+    def __reduce__(self):
+        return ZODB.broken.find_global, (self.module, self.name)
+
+
+def _import_error(broken):
+    name = '%s.%s' % (broken.__module__, broken.__name__)
+    try:
+        module = importlib.import_module(broken.__module__)
+        getattr(module, broken.__name__)
+        why = 'it was importable once more but not when the job was loaded'
+    except Exception as e:
+        why = '%s: %s' % (type(e).__name__, e)
+    return errors.CallableImportError(
+        'cannot import %s in this process: %s. Install it where the'
+        ' workers run (or check their sys.path); the job\'s retry policy'
+        ' decides whether it is tried again.' % (name, why))
 
 
 def _dt(ts):
@@ -245,9 +280,18 @@ class Job(persistent.Persistent):
     def __call__(self, *args, **kwargs):
         """See IJob.__call__."""
         self._require('be called', NEW, ACTIVE)
+        if _is_broken(self._callable_root):
+            raise _import_error(self._callable_root)
         effective_kwargs = dict(self.kwargs)
         effective_kwargs.update(kwargs)
         return self.callable(*(tuple(self.args) + args), **effective_kwargs)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        root = state.get('_callable_root')
+        if _is_broken(root):
+            state = dict(state, _callable_root=_GlobalReference(root))
+        return state
 
     # -- scheduling attributes -----------------------------------------
 

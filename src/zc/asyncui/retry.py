@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 CLIENT_DISCONNECTED = 'ZEO.Exceptions.ClientDisconnected'
 TRANSIENT = 'transaction.interfaces.TransientError'
+CANNOT_IMPORT = 'zc.asyncui.errors.CallableImportError'
 EXPLOSIVE = ('builtins.SystemExit', 'builtins.KeyboardInterrupt',
              'SystemExit', 'KeyboardInterrupt',
              'zc.asyncui.errors.ReassignedError')
@@ -49,6 +50,15 @@ class _Policy:
         n = self._bump('disconnected')
         return datetime.timedelta(seconds=min(60, 5 * n))
 
+    def _import_delay(self, limit):
+        # The callable cannot be imported here: perhaps another process,
+        # or this one after a deployment, can.  Back off: 5 s, 10 s, 20 s
+        # ... at most 5 minutes; give up after ``limit`` attempts.
+        n = self._bump('cannot_import')
+        if limit is not None and n >= limit:
+            return False
+        return datetime.timedelta(seconds=min(300, 5 * 2 ** min(n - 1, 6)))
+
     def _interrupted(self, limit):
         n = self._bump('interrupted')
         return limit is None or n < limit
@@ -58,17 +68,22 @@ class _Policy:
 class RetryCommonFourTimes(_Policy):
     """The default for jobs: transient database errors (ConflictError and
     friends) are retried four times (five attempts); ZEO disconnects are
-    retried with a growing delay until the database returns; an
-    interrupted job is retried nine times (ten attempts), then fails with
-    AbortedError; any other error is final."""
+    retried with a growing delay until the database returns; a callable
+    the worker cannot import is retried after 5, 10, 20 and 40 s, then
+    fails with CallableImportError; an interrupted job is retried nine
+    times (ten attempts), then fails with AbortedError; any other error
+    is final."""
 
     transient_limit = 5
     interruption_limit = 10
+    import_limit = 5
 
     def jobError(self, failure):
         """See IRetryPolicy.jobError."""
         if failure.check(CLIENT_DISCONNECTED):
             return self._disconnected_delay()
+        if failure.check(CANNOT_IMPORT):
+            return self._import_delay(self.import_limit)
         if failure.check(TRANSIENT):
             return self._bump('transient') < self.transient_limit
         return False
@@ -83,7 +98,8 @@ class RetryCommonFourTimes(_Policy):
 @zope.interface.implementer(interfaces.IRetryPolicy)
 class RetryCommonForever(_Policy):
     """The default for callbacks (a lost callback is lost data): transient
-    errors and interruptions are retried without limit, as are errors at
+    errors, interruptions and a callable that cannot be imported (every 5
+    minutes at most) are retried without limit, as are errors at
     commit (logged at CRITICAL on the first and every fifth); an error
     raised by the callback itself is final."""
 
@@ -91,6 +107,8 @@ class RetryCommonForever(_Policy):
         """See IRetryPolicy.jobError."""
         if failure.check(CLIENT_DISCONNECTED):
             return self._disconnected_delay()
+        if failure.check(CANNOT_IMPORT):
+            return self._import_delay(None)
         if failure.check(TRANSIENT):
             self._bump('transient')
             return True
