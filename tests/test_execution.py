@@ -252,3 +252,35 @@ def test_execute_wo_importable_callable_runs_once_importable_again(
         _run_due(harness, clock)
     harness.tm.begin()
     assert job.result == 'hello again'
+
+
+# -- D: a policy that raises does not wedge the job ---------------------------
+
+class _RaisingPolicy:
+
+    def __init__(self, job):
+        self.counts = {}
+
+    def jobError(self, failure):
+        raise RuntimeError('policy is broken')
+
+    commitError = interrupted = jobError
+
+
+def test_execute_with_raising_policy_uses_default_and_logs_once(
+        harness, caplog):
+    job = Job(lifecyclejobs.conflict_once, 'policy')
+    job.retry_policy_factory = _RaisingPolicy
+    harness.put(job)
+    other = harness.put(Job(lifecyclejobs.record, 'other'))
+    harness.claim(2)
+    harness.run_one()
+    harness.run_one()
+    harness.fresh(job)
+    # The default policy retried the ConflictError at once.
+    assert job.result == 'policy'
+    assert job.retry_counts == {'transient': 1}
+    assert other.result == 'other'
+    errors_logged = [r for r in caplog.records if r.levelname == 'ERROR']
+    assert len(errors_logged) == 1
+    assert job.key in errors_logged[0].getMessage()

@@ -1,5 +1,6 @@
 """Unit tests of zc.asyncui.job."""
 import datetime
+import logging
 import threading
 
 import pytest
@@ -663,3 +664,49 @@ def test_addCallback_wo_storable_retry_policy_factory():
     with pytest.raises(errors.UnpicklableCallableError):
         job.addCallback(jobs.record, retry_policy_factory=nested_factory)
     assert job.callbacks == ()
+
+
+# -- settings refused at set time (defects 3 and 7) ---------------------------
+
+def test_retry_policy_factory_wo_callable_refused():
+    job = Job(jobs.noop)
+    with pytest.raises(errors.ConfigurationError,
+                       match='retry_policy_factory .* must be callable'):
+        job.retry_policy_factory = 42
+    assert job.retry_policy_factory is None
+
+
+def test_put_with_non_callable_retry_policy_factory_refused(queue):
+    with pytest.raises(errors.ConfigurationError, match='not 42'):
+        queue.put(Job(jobs.noop), retry_policy_factory=42)
+    with pytest.raises(errors.ConfigurationError):
+        Job(jobs.noop).addCallback(jobs.noop, retry_policy_factory='x')
+
+
+@pytest.mark.parametrize('value', ['x', -1, True, 2.5, object()])
+def test_failure_log_level_wo_level_refused(value):
+    with pytest.raises(errors.ConfigurationError, match='logging level'):
+        Job(jobs.noop).failure_log_level = value
+
+
+def test_failure_log_level_by_name():
+    job = Job(jobs.noop)
+    job.failure_log_level = 'warning'
+    assert job.failure_log_level == logging.WARNING
+    job.failure_log_level = None
+    assert job.failure_log_level is None
+
+
+def test_put_with_bad_failure_log_level_refused(queue):
+    with pytest.raises(errors.ConfigurationError):
+        queue.put(Job(jobs.noop), failure_log_level='x')
+
+
+def test_begin_by_overflowing_refused(queue):
+    with pytest.raises(errors.ConfigurationError, match='too long'):
+        queue.put(Job(jobs.noop), begin_by=datetime.timedelta.max)
+    job = Job(jobs.noop)
+    job.begin_by = datetime.timedelta(days=365 * 7000)
+    with pytest.raises(errors.ConfigurationError, match='too long'):
+        job.begin_after = datetime.datetime(
+            5000, 1, 1, tzinfo=datetime.timezone.utc)

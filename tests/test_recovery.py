@@ -245,3 +245,60 @@ def test_set_result_without_and_with_callbacks():
     recovery.set_result(job, 2, T0)
     assert job.status is JobStatus.CALLBACKS
     assert job.callbacks_completed is None
+
+
+# -- one job's trouble never stops the recovery of the others (defect 3) ------
+
+def _raising_factory(job):
+    raise RuntimeError('factory is broken')
+
+
+class _RaisingPolicy:
+
+    def __init__(self, job):
+        self.counts = {}
+
+    def interrupted(self):
+        raise RuntimeError('policy is broken')
+
+
+@pytest.mark.parametrize('factory', [_raising_factory, _RaisingPolicy])
+def test_release_with_raising_policy_uses_default_and_logs_once(
+        queue, agent, clock, caplog, factory):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    job.retry_policy_factory = factory
+    assert recovery.release(job, agent, 'died') == 'retry'
+    assert job in queue
+    assert job.retry_counts == {'interrupted': 1}
+    errors_logged = [r for r in caplog.records if r.levelname == 'ERROR']
+    assert len(errors_logged) == 1
+    assert job.key in errors_logged[0].getMessage()
+    assert 'broken' in errors_logged[0].exc_text
+
+
+def test_release_with_raising_dispatcher_default_uses_builtin(
+        queue, agent, clock, caplog):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    outcome = recovery.release(job, agent, 'died',
+                               dispatcher=Dispatcher(_RaisingPolicy))
+    assert outcome == 'retry'
+    assert len([r for r in caplog.records if r.levelname == 'ERROR']) == 1
+
+
+def test_deactivate_with_unreleasable_job_releases_the_others(
+        queue, agent, clock, caplog):
+    good, bad, other = _claimed(queue, agent, 'good', 'bad', 'other')
+    for job in (good, bad):
+        _activate(job, agent)
+    bad._attempts = (('damaged',),)
+    counts = agent.__parent__.deactivate('died')
+    assert counts == {'retry': 1, 'requeued': 2}
+    assert len(agent) == 0
+    assert set(queue) == {good, bad, other}
+    assert bad.status is JobStatus.PENDING
+    assert good.retry_counts == {'interrupted': 1}
+    (line,) = [r.getMessage() for r in caplog.records
+               if r.levelname == 'ERROR']
+    assert bad.key in line and 'could not be released' in line

@@ -110,7 +110,7 @@ def _callback_interrupted(run, callback):
             # Finished or restarted elsewhere since run_callback looked.
             outcome['decision'] = False
             return
-        policy = retry.policy_for(callback, None, run.dispatcher)
+        policy = retry.checked_policy_for(callback, None, run.dispatcher)
         decision = policy.interrupted()
         callback.retry_counts = dict(policy.counts)
         now = utils.now()

@@ -159,7 +159,7 @@ def execute(run, job, agent, extra_args):
     'rescheduled'."""
     dispatcher = run.dispatcher
     tm = run.tm
-    policy = retry.policy_for(job, agent, dispatcher)
+    policy = retry.checked_policy_for(job, agent, dispatcher)
     attempt_no = len(job._attempts)
     while True:
         # Fresh snapshot: we come from a commit or an abort.

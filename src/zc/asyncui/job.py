@@ -138,6 +138,36 @@ def _import_error(broken):
         ' decides whether it is tried again.' % (name, why))
 
 
+def _check_deadline(begin_after, begin_by):
+    """Refuse a begin_by that cannot be added to begin_after."""
+    if begin_by is None:
+        return
+    try:
+        (begin_after + begin_by).timestamp()
+    except (OverflowError, ValueError):
+        raise errors.ConfigurationError(
+            'begin_by %s is too long: begin_after (%s) + begin_by is past'
+            ' the largest date Python can hold. Use None for no limit.'
+            % (begin_by, begin_after.isoformat())) from None
+
+
+def _check_log_level(value):
+    """A logging level as an int (names such as 'WARNING' accepted), or
+    None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        level = logging.getLevelName(value.upper())
+        if isinstance(level, int):
+            return level
+    elif isinstance(value, int) and not isinstance(value, bool) and \
+            value >= 0:
+        return value
+    raise errors.ConfigurationError(
+        'failure_log_level must be a logging level such as logging.ERROR'
+        ' (40) or its name \'ERROR\', or None; not %r' % (value,))
+
+
 def _dt(ts):
     return None if ts is None else datetime.datetime.fromtimestamp(
         ts, utils.UTC)
@@ -175,8 +205,8 @@ class Job(persistent.Persistent):
     _callbacks = ()
     _attempts = ()
     retry_counts = {}
-    retry_policy_factory = None
-    failure_log_level = None
+    _retry_policy_factory = None
+    _failure_log_level = None
     _put_ts = None
     _start_ts = None
     _end_ts = None
@@ -302,9 +332,10 @@ class Job(persistent.Persistent):
     @begin_after.setter
     def begin_after(self, value):
         self._require('change begin_after', NEW)
-        self._begin_after_ts = (
-            None if value is None
-            else utils.check_aware(value, 'begin_after').timestamp())
+        if value is not None:
+            value = utils.check_aware(value, 'begin_after')
+            _check_deadline(value, self._begin_by)
+        self._begin_after_ts = None if value is None else value.timestamp()
 
     @property
     def begin_by(self):
@@ -320,7 +351,34 @@ class Job(persistent.Persistent):
             if value < datetime.timedelta(0):
                 raise ValueError('begin_by must not be negative, got %s'
                                  % (value,))
+            _check_deadline(self.begin_after or utils.now(), value)
         self._begin_by = value
+
+    # -- policies -----------------------------------------------------
+
+    @property
+    def retry_policy_factory(self):
+        """See IJob.retry_policy_factory."""
+        return self._retry_policy_factory
+
+    @retry_policy_factory.setter
+    def retry_policy_factory(self, value):
+        if value is not None and not callable(value):
+            raise errors.ConfigurationError(
+                'retry_policy_factory of job %s must be callable (job) ->'
+                ' retry policy, such as zc.asyncui.RetryCommonFourTimes or'
+                ' zc.asyncui.RetryPolicy(...), or None; not %r'
+                % (self.key or '(unsaved)', value))
+        self._retry_policy_factory = value
+
+    @property
+    def failure_log_level(self):
+        """See IJob.failure_log_level."""
+        return self._failure_log_level
+
+    @failure_log_level.setter
+    def failure_log_level(self, value):
+        self._failure_log_level = _check_log_level(value)
 
     @property
     def deadline(self):

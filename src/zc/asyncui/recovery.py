@@ -43,10 +43,51 @@ def release(job, agent, reason, now=None, dispatcher=None):
         queue.putBack(job)
         return 'requeued'
     close_attempt(job, now, 'interrupted: %s' % reason)
-    policy = retry.policy_for(job, agent, dispatcher)
+    policy = retry.checked_policy_for(job, agent, dispatcher)
     decision = policy.interrupted()
     job.retry_counts = dict(policy.counts)
     return apply_decision(job, decision, queue, now, abort_reason=reason)
+
+
+def release_isolated(job, agent, reason, now=None, dispatcher=None):
+    """``release``, isolated: a job that cannot be released is logged at
+    ERROR, its changes are rolled back, and it is put back in its queue
+    without asking its policy ('requeued'; 'failed' if even that fails),
+    so that one job never stops the recovery of the others."""
+    savepoint = _savepoint(agent)
+    try:
+        return release(job, agent, reason, now, dispatcher)
+    except Exception:
+        logger.error('job %s: could not be released from agent %r (%s);'
+                     ' putting it back in its queue as it is. Check the'
+                     ' job (traceback below).', _key(job), agent.name,
+                     reason, exc_info=True)
+    if savepoint is not None:
+        savepoint.rollback()
+        savepoint = _savepoint(agent)
+    try:
+        agent.remove(job)
+        (job._queue or agent.queue).putBack(job)
+        return 'requeued'
+    except Exception:
+        logger.error('job %s: could not be put back in its queue either;'
+                     ' it is left with agent %r', _key(job), agent.name,
+                     exc_info=True)
+        if savepoint is not None:
+            savepoint.rollback()
+        return 'failed'
+
+
+def _savepoint(obj):
+    jar = obj._p_jar
+    return None if jar is None else jar.transaction_manager.get().savepoint()
+
+
+def _key(job):
+    try:
+        return job.key
+    except Exception:
+        return '?'
 
 
 def apply_decision(job, decision, queue, now, abort_reason=None,

@@ -214,17 +214,113 @@ class _ConfiguredPolicy(RetryCommonFourTimes):
 
 
 def policy_for(job, agent=None, dispatcher=None):
-    """The retry policy that applies to ``job`` (see the module doc)."""
-    factory = job.retry_policy_factory
-    if factory is None and agent is not None:
-        factory = getattr(agent, 'retry_policy_factory', None)
+    """The retry policy that applies to ``job`` (see the module doc).
+
+    A factory that raises is logged at ERROR, naming the job, and the
+    process default policy applies instead.
+    """
+    return _first_policy(job, _factories(job, agent, dispatcher))[1]
+
+
+def checked_policy_for(job, agent=None, dispatcher=None):
+    """``policy_for``, with the decisions of a policy that is not built in
+    guarded: a policy method that raises is logged once at ERROR, naming
+    the job, and the process default policy decides instead.  A broken
+    policy must never wedge a job or stop recovery."""
+    factories = _factories(job, agent, dispatcher)
+    factory, policy = _first_policy(job, factories)
+    if factory in _BUILTIN:
+        return policy
+    defaults = _default_factories(job, dispatcher)
+    fallbacks = defaults[defaults.index(factory) + 1:] \
+        if factory in defaults else defaults
+    return _Guarded(job, policy, fallbacks)
+
+
+_BUILTIN = (RetryCommonFourTimes, RetryCommonForever)
+
+
+def _factories(job, agent, dispatcher):
+    """The candidate factories, in order: the job's or else the agent's,
+    then the process defaults."""
+    own = job.retry_policy_factory
+    if own is None and agent is not None:
+        own = getattr(agent, 'retry_policy_factory', None)
+    defaults = _default_factories(job, dispatcher)
+    return defaults if own is None else [own] + defaults
+
+
+def _default_factories(job, dispatcher):
+    """The process default factories, most specific first: the
+    dispatcher's (if set), then the built-in one."""
     is_callback = job.parent is not None
-    if factory is None and dispatcher is not None:
+    builtin = RetryCommonForever if is_callback else RetryCommonFourTimes
+    factory = None
+    if dispatcher is not None:
         factory = (dispatcher.callback_retry_policy_factory if is_callback
                    else dispatcher.job_retry_policy_factory)
-    if factory is None:
-        factory = RetryCommonForever if is_callback else RetryCommonFourTimes
-    return factory(job)
+    return [factory, builtin] if factory is not None else [builtin]
+
+
+def _first_policy(job, factories):
+    """(factory, policy) of the first factory that does not raise; the
+    last one is built in and does not."""
+    for factory in factories[:-1]:
+        try:
+            return factory, factory(job)
+        except Exception:
+            _log_broken(job, 'its retry policy factory %r raised'
+                        % (factory,))
+    return factories[-1], factories[-1](job)
+
+
+def _log_broken(job, what):
+    logger.error('job %s (%s): %s; the default policy decides instead.'
+                 ' Fix the policy (traceback below).', job.key,
+                 _describe(job), what, exc_info=True)
+
+
+def _describe(job):
+    try:
+        return repr(job)
+    except Exception:
+        return '?'
+
+
+class _Guarded:
+    """A policy whose failing decisions fall back to the first of
+    ``fallbacks`` (factories) that works, for that one decision.  The
+    counters are shared, so the job's retry_counts stay one record."""
+
+    def __init__(self, job, policy, fallbacks):
+        self.job = job
+        self.policy = policy
+        self.fallbacks = fallbacks
+        self.logged = False
+        counts = getattr(policy, 'counts', None)
+        self.counts = (counts if isinstance(counts, dict)
+                       else dict(job.retry_counts or {}))
+
+    def _ask(self, name, *args):
+        try:
+            return getattr(self.policy, name)(*args)
+        except Exception:
+            if not self.logged:
+                self.logged = True
+                _log_broken(self.job, 'its retry policy %r raised in %s()'
+                            % (self.policy, name))
+        fallback = _first_policy(self.job, self.fallbacks)[1]
+        fallback.counts = self.counts
+        return getattr(fallback, name)(*args)
+
+    def jobError(self, failure):
+        return self._ask('jobError', failure)
+
+    def commitError(self, failure):
+        return self._ask('commitError', failure)
+
+    def interrupted(self):
+        return self._ask('interrupted')
 
 
 def is_explosive(failure):
