@@ -7,6 +7,7 @@ import transaction
 
 import lifecyclejobs
 import zc.asyncui
+from zc.asyncui import errors
 from zc.asyncui import worker as worker_module
 from zc.asyncui.agent import Agent
 from zc.asyncui.failure import Failure
@@ -284,3 +285,35 @@ def test_execute_with_raising_policy_uses_default_and_logs_once(
     errors_logged = [r for r in caplog.records if r.levelname == 'ERROR']
     assert len(errors_logged) == 1
     assert job.key in errors_logged[0].getMessage()
+
+
+# -- E: a job that returns itself, or a cycle ---------------------------------
+
+def test_execute_job_returning_itself_fails(harness):
+    job = harness.put(Job(lifecyclejobs.return_self))
+    harness.claim()
+    harness.run_one()
+    harness.fresh(job)
+    assert job.status == 'COMPLETED'
+    assert job.result.check(errors.JobCycleError)
+    assert job.result.message.startswith(
+        'job %s returned itself; a job that returns a job' % job.key)
+
+
+def test_execute_jobs_returning_each_other_fail(harness):
+    first = Job(lifecyclejobs.identity)
+    second = Job(lifecyclejobs.identity, first)
+    first.args.append(second)
+    harness.put(first)
+    harness.claim()
+    harness.run_one()   # first returns second, which is queued
+    harness.tm.begin()
+    harness.claim()
+    harness.run_one()   # second returns first: a cycle
+    harness.fresh(first)
+    assert second.result.check(errors.JobCycleError)
+    assert 'returned job %s, which waits on it (%s -> %s)' % (
+        first.key, first.key, second.key) in second.result.message
+    # first finishes with second's result, as any job returning a job.
+    assert first.status == 'COMPLETED'
+    assert first.result == second.result

@@ -77,6 +77,12 @@ class CallableImportError(AsyncUIError, ImportError):
     their ``sys.path``."""
 
 
+class JobCycleError(AsyncUIError):
+    """The result (as a Failure) of a job that returned itself, or a job
+    that waits on it: a job that returns a job finishes with that job's
+    result, so it would wait forever.  Return the value instead."""
+
+
 class AbortedError(AsyncUIError):
     """The result (as a Failure) of a job whose retry policy gave up after
     its process was interrupted (died or stopped) while running it."""

@@ -266,6 +266,8 @@ def _try_finish(run, job, agent, result, raised):
     """Store the result and commit; None, or the Failure of the commit."""
     try:
         if isinstance(result, Job):
+            result = _refuse_cycle(job, result)
+        if isinstance(result, Job):
             _wait_for_inner(job, agent, result)
         else:
             finish(run.dispatcher, job, agent, result)
@@ -298,6 +300,41 @@ def finish(dispatcher, job, agent, result):
     failed = isinstance(result, Failure)
     recovery.close_attempt(job, now, 'failed' if failed else 'succeeded')
     recovery.set_result(job, result, now)
+
+
+def _refuse_cycle(job, inner):
+    """``inner``, or a Failure if ``inner`` is ``job`` or waits on it (its
+    result, directly or through the jobs and callbacks it waits on)."""
+    path = _path_to(inner, job)
+    if path is None:
+        return inner
+    if len(path) == 1:
+        message = 'job %s returned itself' % job.key
+    else:
+        message = 'job %s returned job %s, which waits on it (%s)' % (
+            job.key, inner.key, ' -> '.join(j.key for j in path))
+    return Failure(errors.JobCycleError(
+        message + '; a job that returns a job finishes with that job\'s'
+        ' result, so it would wait forever. Return a value instead.'))
+
+
+def _path_to(start, target):
+    """The chain of jobs by which ``start`` waits on ``target``, or None.
+    A job waits on the job it returned and on its callbacks."""
+    seen = set()
+    stack = [(start, (start,))]
+    while stack:
+        current, path = stack.pop()
+        if current is target:
+            return path
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        nexts = list(current._callbacks)
+        if current.waiting_on is not None:
+            nexts.append(current.waiting_on)
+        stack.extend((n, path + (n,)) for n in nexts)
+    return None
 
 
 def _wait_for_inner(job, agent, inner):
