@@ -46,3 +46,9 @@ def conflict_once(tag):
 
 def identity(value):
     return value
+
+
+def fail_if(fail):
+    if fail:
+        raise ValueError('asked to fail')
+    return 'ok'

@@ -317,3 +317,44 @@ def test_execute_jobs_returning_each_other_fail(harness):
     # first finishes with second's result, as any job returning a job.
     assert first.status == 'COMPLETED'
     assert first.result == second.result
+
+
+# -- F: a Job given as a callback is the callback job -------------------------
+
+def test_addCallback_with_job_runs_it_and_its_callbacks(harness):
+    parent = Job(lifecyclejobs.record, 'p')
+    chained = Job(lifecyclejobs.record)
+    parent.addCallback(chained)
+    own = chained.addCallback(Job(lifecyclejobs.identity))
+    harness.put(parent)
+    harness.claim()
+    harness.run_one()
+    harness.fresh(parent)
+    assert chained.status == 'COMPLETED' and chained.result == 'p'
+    assert own.result == 'p'
+    assert parent.status == 'COMPLETED'
+
+
+@pytest.mark.parametrize('fail', [False, True])
+def test_addCallbacks_with_jobs_runs_the_chosen_one_as_a_job(harness, fail):
+    parent = Job(lifecyclejobs.fail_if, fail)
+    success = Job(lifecyclejobs.record)
+    failure = Job(lifecyclejobs.identity)
+    own = (failure if fail else success).addCallback(
+        Job(lifecyclejobs.identity))
+    router = parent.addCallbacks(success, failure)
+    harness.put(parent)
+    harness.claim()
+    harness.run_one()  # the chosen job runs right after, in this worker
+    harness.fresh(parent)
+    assert parent.status == 'COMPLETED'
+    chosen, other = (failure, success) if fail else (success, failure)
+    assert chosen.status == 'COMPLETED'
+    assert len(chosen.attempts) == 1
+    assert other.status == 'NEW'
+    assert own.result == chosen.result == router.result
+    if fail:
+        assert chosen.result.check(ValueError)
+    else:
+        assert chosen.result == 'ok'
+        assert lifecyclejobs.calls == ['ok']

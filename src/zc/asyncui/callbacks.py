@@ -31,8 +31,20 @@ def run_callbacks(run, job):
         tm.abort()
         for callback in pending:
             run_callback(run, job, callback)
-        if _complete_after_callbacks(run, job):
+        if _complete_after_callbacks(run, job) or _all_waiting(run, job):
             return
+
+
+def _all_waiting(run, job):
+    # Callbacks that returned a job wait for it; when it could not run
+    # here, the parent stays in CALLBACKS and is put back in its queue
+    # when they are resolved (see recovery.resolve_from_inner).
+    run.tm.begin()
+    try:
+        return all(cb.waiting_on is not None for cb in job._callbacks
+                   if cb._status != COMPLETED)
+    finally:
+        run.tm.abort()
 
 
 def _complete_after_callbacks(run, job):
@@ -71,6 +83,9 @@ def run_callback(run, parent, callback):
     if status == CALLBACKS:
         run_callbacks(run, callback)
         return
+    if status == ACTIVE and callback.waiting_on is not None:
+        _run_awaited(run, callback)
+        return
     if status == ACTIVE:
         # It was interrupted (its dispatcher died): ask its policy.
         decision = _callback_interrupted(run, callback)
@@ -81,9 +96,23 @@ def run_callback(run, parent, callback):
         'start callback %s' % callback.key)
     if not started:
         return  # run_callbacks looks at it again
-    outcome = execution.execute(run, callback, None, (parent._result,))
+    extra = () if parent is None else (parent._result,)
+    outcome = execution.execute(run, callback, None, extra)
     if outcome == 'done' and callback._status == CALLBACKS:
         run_callbacks(run, callback)
+    _run_awaited(run, callback)
+
+
+def _run_awaited(run, callback):
+    """A callback that returned a new job (``addCallbacks`` given Jobs
+    does) waits for it: run that job here and now, as a callback of its
+    own parent, if any; its result then resolves the waiting one."""
+    run.tm.begin()
+    inner = callback.waiting_on
+    owner = None if inner is None else inner._parent
+    run.tm.abort()
+    if inner is not None:
+        run_callback(run, owner, inner)
 
 
 def _start_callback(dispatcher, callback):

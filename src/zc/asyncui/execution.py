@@ -341,25 +341,13 @@ def _wait_for_inner(job, agent, inner):
     # A job that returns a job finishes when that one does, with its
     # result; meanwhile it stays ACTIVE but leaves its agent.
     if inner._status == 'NEW':
-        (job._queue or agent.queue).put(inner)
+        recovery.queue_of(job, agent).put(inner)
     job.waiting_on = inner
-    inner.addCallback(Job(job._resolve_from_inner))
+    inner.addCallback(Job(recovery.resolve_from_inner, job))
     recovery.close_attempt(job, utils.now(), 'waiting for job %s'
                            % inner.key)
     if agent is not None:
         agent.remove(job)
-
-
-def _resolve_from_inner(self, result):
-    """Callback of an inner job: give the outer job its result."""
-    now = utils.now()
-    self.waiting_on = None
-    recovery.set_result(self, result, now)
-    if self._status == CALLBACKS:
-        self._queue.putBack(self)  # a worker resumes its callbacks
-
-
-Job._resolve_from_inner = _resolve_from_inner
 
 
 def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
@@ -371,7 +359,7 @@ def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
                                % failure.getTraceback('brief'))
         if agent is not None:
             agent.remove(job)
-        queue = job._queue or agent.queue
+        queue = recovery.queue_of(job, agent)
         return recovery.apply_decision(job, decision, queue, now)
     utils.retry_transaction(run.tm, work, 'reschedule job %s' % job.key,
                             stop=run.worker._stopping)

@@ -414,13 +414,26 @@ class Job(persistent.Persistent):
 
     def addCallbacks(self, success=None, failure=None,
                      failure_log_level=None, retry_policy_factory=None):
-        """See IJob.addCallbacks."""
+        """See IJob.addCallbacks.
+
+        A Job given as a side is the callback job itself ("chaining
+        jobs"): the router returns it, so it runs as a real job with the
+        result appended to its arguments, its callbacks run when it
+        completes, and the router finishes with its result.
+        """
         for func in (success, failure):
-            if func is not None:
+            if isinstance(func, Job):
+                func._require('become a callback', NEW)
+            elif func is not None:
                 _check_callable(func)
-        return self.addCallback(
+        router = self.addCallback(
             Job(success_or_failure, success, failure),
             failure_log_level, retry_policy_factory)
+        for func in (success, failure):
+            if isinstance(func, Job):
+                func._parent = self
+                func._queue = self._queue
+        return router
 
     def _queue_late_callback(self, job):
         # The parent is done: the callback runs like any queued job; the
@@ -518,4 +531,8 @@ def success_or_failure(success, failure, result):
     func = failure if isinstance(result, Failure) else success
     if func is None:
         return result
+    if isinstance(func, Job):
+        # Run it as a job (see addCallbacks); as a callback of the same
+        # parent, it gets the result appended when it runs.
+        return func
     return func(result)

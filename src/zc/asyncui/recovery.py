@@ -148,3 +148,29 @@ def set_result(job, result, now):
         job._callbacks_ts = job._end_ts
     failed = isinstance(result, Failure)
     events.notify((events.JobFailed if failed else events.JobCompleted)(job))
+
+
+def queue_of(job, agent):
+    """The queue a job belongs to: its own, its agent's, or (for a
+    callback added before its parent was put) its parent's."""
+    while job._queue is None and job._parent is not None:
+        job = job._parent
+    # Not ``job._queue or ...``: an empty queue is false.
+    return job._queue if job._queue is not None else agent.queue
+
+
+def resolve_from_inner(outer, result):
+    """The callback that a job returned by ``outer`` gets: ``outer``
+    finishes with its result.  An outer job in CALLBACKS afterwards, or
+    an outer callback whose parent waited for it, goes back to the queue,
+    where a worker resumes the callbacks."""
+    now = utils.now()
+    outer.waiting_on = None
+    set_result(outer, result, now)
+    if outer._status == CALLBACKS:
+        queue_of(outer, None).putBack(outer)
+    parent = outer._parent
+    if parent is not None and parent._status == CALLBACKS:
+        if parent._agent is not None:
+            parent._agent.remove(parent)
+        queue_of(parent, None).putBack(parent)
