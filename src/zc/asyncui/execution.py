@@ -275,7 +275,9 @@ def _try_finish(run, job, agent, result, raised):
         run.tm.commit()
     except errors.ReassignedError:
         raise
-    except Exception:
+    except Exception as e:
+        utils.explain_commit_error('dispatcher %s: finishing job %s'
+                                   % (run.dispatcher.UUID, describe(job)), e)
         return Failure()
     _completed(run.dispatcher, job, agent)
     _log_result(run.dispatcher, job, raised)
