@@ -358,3 +358,21 @@ def test_addCallbacks_with_jobs_runs_the_chosen_one_as_a_job(harness, fail):
     else:
         assert chosen.result == 'ok'
         assert lifecyclejobs.calls == ['ok']
+
+
+# -- K: log lines name the job once; tracebacks start at the job --------------
+
+def test_execute_failure_logged_once_from_job_frame(harness, caplog):
+    job = harness.put(Job(lifecyclejobs.fail_if, True))
+    harness.claim()
+    harness.run_one()
+    harness.fresh(job)
+    traceback = job.result.getTraceback()
+    frames = [line for line in traceback.splitlines()
+              if line.strip().startswith('File ')]
+    assert len(frames) == 1 and 'lifecyclejobs.py' in frames[0]
+    (line,) = [r.getMessage() for r in caplog.records
+               if r.levelname == 'ERROR']
+    assert line.startswith('dispatcher %s: job %s (lifecyclejobs.fail_if)'
+                           ' failed:\n' % (UUID, job.key))
+    assert '``' not in line and line.count(job.key) == 1

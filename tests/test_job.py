@@ -306,13 +306,13 @@ def test_key_is_hex_oid(conn):
 
 def test_repr_unsaved():
     assert repr(Job(jobs.add, 1, 2)) == (
-        '<Job (unsaved) ``%s.add``>' % jobs.__name__)
+        '<Job (unsaved) %s.add>' % jobs.__name__)
 
 
 def test_repr_saved(conn):
     job = Job(jobs.noop)
     conn.add(job)
-    assert repr(job) == '<Job %s ``%s.noop``>' % (job.key, jobs.__name__)
+    assert repr(job) == '<Job %s %s.noop>' % (job.key, jobs.__name__)
 
 
 def test_repr_persistent_method(conn):
@@ -326,14 +326,14 @@ def test_repr_classmethod():
 
 def test_repr_of_job_of_job():
     inner = Job(jobs.noop)
-    assert repr(Job(inner)) == '<Job (unsaved) ``%r``>' % inner
+    assert repr(Job(inner)) == '<Job (unsaved) %r>' % inner
 
 
 def test_repr_wo_resolvable_callable(conn):
     counter = conn.root()['counter'] = jobs.Counter()
     job = Job(counter.increment)
     job._callable_name = 'vanished'
-    assert repr(job) == '<Job (unsaved) ``?``>'
+    assert repr(job) == '<Job (unsaved) ?>'
 
 
 # -- times -----------------------------------------------------------------
@@ -710,3 +710,22 @@ def test_begin_by_overflowing_refused(queue):
     with pytest.raises(errors.ConfigurationError, match='too long'):
         job.begin_after = datetime.datetime(
             5000, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+# -- naming in logs -----------------------------------------------------------
+
+def test_repr_names_public_modules():
+    import operator
+    import os
+    assert repr(Job(os.getpid)) == '<Job (unsaved) os.getpid>'
+    assert repr(Job(operator.add)) == '<Job (unsaved) operator.add>'
+    assert repr(Job(int)) == '<Job (unsaved) int>'
+
+
+def test_describe_names_job_once(conn):
+    from zc.asyncui.job import describe
+    job = Job(jobs.noop)
+    conn.add(job)
+    assert describe(job) == 'job %s (jobs.noop)' % job.key
+    job._callable_name = 'vanished'
+    assert describe(job) == 'job %s (?)' % job.key

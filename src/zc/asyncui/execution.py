@@ -15,6 +15,7 @@ worker threads never conflict with each other.  Callbacks
 (``zc.asyncui.callbacks``) run right after, in the same thread.
 """
 import logging
+import sys
 import time
 
 from zc.asyncui import callbacks
@@ -25,6 +26,7 @@ from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
+from zc.asyncui.job import describe
 from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, PENDING
 
 logger = logging.getLogger(__name__)
@@ -216,13 +218,26 @@ def _call(run, job, agent, extra_args):
             run.worker.workers.note_call(time.perf_counter() - begun)
     except errors.ReassignedError:
         raise
-    except BaseException:
+    except BaseException as e:
         # SystemExit, KeyboardInterrupt and the like, raised by the job in
         # a worker thread, are the job's failure: they must not end the
         # thread (a real Ctrl-C goes to the main thread, not here).
-        return None, Failure(capture_locals=run.dispatcher.verbose_failures)
+        e.__traceback__ = _from_job_frame(e.__traceback__)
+        return None, Failure(e, run.dispatcher.verbose_failures)
     finally:
         local._set()
+
+
+_ENGINE_FILES = frozenset((__file__, sys.modules[Job.__module__].__file__))
+
+
+def _from_job_frame(tb):
+    """The traceback from the job's own frame on: the engine's frames
+    (this module's and Job.__call__) tell the reader nothing."""
+    while tb is not None and tb.tb_next is not None and \
+            tb.tb_frame.f_code.co_filename in _ENGINE_FILES:
+        tb = tb.tb_next
+    return tb
 
 
 def _act_on(run, job, agent, policy, attempt_no, failure, decision, where):
@@ -365,9 +380,9 @@ def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
         return recovery.apply_decision(job, decision, queue, now)
     utils.retry_transaction(run.tm, work, 'reschedule job %s' % job.key,
                             stop=run.worker._stopping)
-    logger.warning('dispatcher %s: job %s (%s) failed with %s; its retry'
+    logger.warning('dispatcher %s: %s failed with %s; its retry'
                    ' policy retries it after %s',
-                   run.dispatcher.UUID, job.key, describe(job),
+                   run.dispatcher.UUID, describe(job),
                    failure.getTraceback('brief'), decision)
     run.dispatcher.recordJob(job, 'rescheduled')
     return 'rescheduled'
@@ -388,8 +403,8 @@ def _store_final(run, job, agent, failure, policy, attempt_no):
 
 def _log_retry(job, failure, policy, where):
     counts = policy.counts
-    logger.warning('job %s (%s): %s raised %s; retrying now (%s)',
-                   job.key, describe(job), where,
+    logger.warning('%s: %s raised %s; retrying now (%s)',
+                   describe(job), where,
                    failure.getTraceback('brief'),
                    ', '.join('%s=%d' % kv for kv in sorted(counts.items())))
     # "Now" still means after a short jittered pause: two workers whose
@@ -398,39 +413,30 @@ def _log_retry(job, failure, policy, where):
                                      cap=0.5))
 
 
-def describe(job):
-    """The job's repr, computed now: log records must not keep jobs, whose
-    connection may be closed by the time a handler formats them."""
-    try:
-        return repr(job)
-    except Exception:  # a broken repr must not break logging
-        return '<job %s>' % job.key
-
-
 def _log_result(dispatcher, job, raised):
     result = job._result
     if not isinstance(result, Failure):
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug('dispatcher %s: job %s (%s) succeeded',
-                         dispatcher.UUID, job.key, describe(job))
+            logger.debug('dispatcher %s: %s succeeded',
+                         dispatcher.UUID, describe(job))
         return
     if not raised and job.parent is not None:
         # A callback that returned a Failure (addCallbacks passing the
         # parent's failure through) did not fail itself.
-        logger.debug('dispatcher %s: callback %s of job %s passed a'
-                     ' failure through', dispatcher.UUID, job.key,
+        logger.debug('dispatcher %s: %s, a callback of job %s, passed a'
+                     ' failure through', dispatcher.UUID, describe(job),
                      job.parent.key)
         return
     level = job.failure_log_level
     if level is None:
         level = logging.CRITICAL if job.parent is not None else logging.ERROR
     if job.parent is not None:
-        logger.log(level, 'dispatcher %s: callback %s (%s) of job %s failed;'
+        logger.log(level, 'dispatcher %s: %s, a callback of job %s, failed;'
                    ' its result is the Failure below. Callbacks should not'
                    ' fail: check the callback.\n%s', dispatcher.UUID,
-                   job.key, describe(job), job.parent.key,
+                   describe(job), job.parent.key,
                    result.getTraceback())
     else:
-        logger.log(level, 'dispatcher %s: job %s (%s) failed:\n%s',
-                   dispatcher.UUID, job.key, describe(job),
+        logger.log(level, 'dispatcher %s: %s failed:\n%s',
+                   dispatcher.UUID, describe(job),
                    result.getTraceback())

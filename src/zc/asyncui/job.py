@@ -12,6 +12,7 @@ import importlib
 import io
 import logging
 import pickle
+import sys
 import types
 
 import BTrees.OOBTree
@@ -93,6 +94,8 @@ def _check_callable(func):
 
 
 def _repr_callable(func):
+    """The callable's name as users wrote it: ``os.getpid``, not
+    ``posix.getpid``; ``operator.add``, not ``_operator.add``."""
     if isinstance(func, Job):
         return repr(func)
     if isinstance(func, types.MethodType):
@@ -102,7 +105,42 @@ def _repr_callable(func):
         return '%s.%s' % (owner_name, func.__name__)
     module = getattr(func, '__module__', None)
     name = getattr(func, '__qualname__', None) or repr(func)
-    return '%s.%s' % (module, name) if module else name
+    if module in (None, 'builtins'):
+        return name
+    return '%s.%s' % (public_module(func, module, name), name)
+
+
+_PUBLIC_ALIASES = {'posix': 'os', 'nt': 'os'}
+
+
+def public_module(obj, module, name):
+    """A public module that exposes ``obj`` under ``name``, or
+    ``module``: C implementations (``_operator``, ``posix``) are shown by
+    the module users import."""
+    candidate = _PUBLIC_ALIASES.get(module)
+    if candidate is None and module.startswith('_'):
+        candidate = module.lstrip('_')
+    if candidate is None:
+        return module
+    public = sys.modules.get(candidate)
+    if public is not None and getattr(public, name, None) is obj:
+        return candidate
+    return module
+
+
+def describe(job):
+    """How every log line names a job: ``job 0x1f5 (mytasks.greet)``.
+    Computed now: log records must not keep jobs, whose connection may be
+    closed when a handler formats them.  Never raises."""
+    try:
+        key = job.key or '(unsaved)'
+    except Exception:
+        key = '?'
+    try:
+        call = _repr_callable(job.callable)
+    except Exception:  # a broken callable must not break logging
+        call = '?'
+    return 'job %s (%s)' % (key, call)
 
 
 def _is_broken(obj):
@@ -470,7 +508,7 @@ class Job(persistent.Persistent):
             call = _repr_callable(self.callable)
         except Exception:
             call = '?'
-        return '<%s %s ``%s``>' % (
+        return '<%s %s %s>' % (
             type(self).__name__, self.key or '(unsaved)', call)
 
 

@@ -21,6 +21,7 @@ from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED
+from zc.asyncui.job import describe
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +59,9 @@ def release_isolated(job, agent, reason, now=None, dispatcher=None):
     try:
         return release(job, agent, reason, now, dispatcher)
     except Exception:
-        logger.error('job %s: could not be released from agent %r (%s);'
+        logger.error('%s: could not be released from agent %r (%s);'
                      ' putting it back in its queue as it is. Check the'
-                     ' job (traceback below).', _key(job), agent.name,
+                     ' job (traceback below).', describe(job), agent.name,
                      reason, exc_info=True)
     if savepoint is not None:
         savepoint.rollback()
@@ -70,8 +71,8 @@ def release_isolated(job, agent, reason, now=None, dispatcher=None):
         (job._queue or agent.queue).putBack(job)
         return 'requeued'
     except Exception:
-        logger.error('job %s: could not be put back in its queue either;'
-                     ' it is left with agent %r', _key(job), agent.name,
+        logger.error('%s: could not be put back in its queue either;'
+                     ' it is left with agent %r', describe(job), agent.name,
                      exc_info=True)
         if savepoint is not None:
             savepoint.rollback()
@@ -81,13 +82,6 @@ def release_isolated(job, agent, reason, now=None, dispatcher=None):
 def _savepoint(obj):
     jar = obj._p_jar
     return None if jar is None else jar.transaction_manager.get().savepoint()
-
-
-def _key(job):
-    try:
-        return job.key
-    except Exception:
-        return '?'
 
 
 def apply_decision(job, decision, queue, now, abort_reason=None,

@@ -23,6 +23,7 @@ import zope.interface
 
 from zc.asyncui import interfaces
 from zc.asyncui import utils
+from zc.asyncui.job import describe
 
 logger = logging.getLogger(__name__)
 
@@ -121,10 +122,10 @@ class RetryCommonForever(_Policy):
         n = self._bump('commit_error')
         if n == 1 or n % 5 == 0:
             logger.critical(
-                'job %s (%r): commit failed %d times with %s; retrying'
+                '%s: commit failed %d times with %s; retrying'
                 ' forever because losing a callback loses data. Fix the'
                 ' cause, or set a different retry_policy_factory.',
-                self.job.key, self.job, n, failure.getTraceback('brief'))
+                describe(self.job), n, failure.getTraceback('brief'))
         return datetime.timedelta(seconds=min(60, n - 1))
 
     def interrupted(self):
@@ -275,16 +276,9 @@ def _first_policy(job, factories):
 
 
 def _log_broken(job, what):
-    logger.error('job %s (%s): %s; the default policy decides instead.'
-                 ' Fix the policy (traceback below).', job.key,
-                 _describe(job), what, exc_info=True)
-
-
-def _describe(job):
-    try:
-        return repr(job)
-    except Exception:
-        return '?'
+    logger.error('%s: %s; the default policy decides instead.'
+                 ' Fix the policy (traceback below).', describe(job), what,
+                 exc_info=True)
 
 
 class _Guarded:
