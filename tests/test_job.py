@@ -729,3 +729,27 @@ def test_describe_names_job_once(conn):
     assert describe(job) == 'job %s (jobs.noop)' % job.key
     job._callable_name = 'vanished'
     assert describe(job) == 'job %s (?)' % job.key
+
+
+# -- args and kwargs persist later changes (defect 12) ------------------------
+
+def test_args_changed_in_later_transaction_persist(db, conn, queue):
+    job = queue.put(Job(jobs.noop, 1, x=1))
+    conn.transaction_manager.commit()
+    other_tm = transaction.TransactionManager()
+    other = db.open(other_tm)
+    later = other.get(job._p_oid)
+    later.args.append(2)
+    later.args[0] = 0
+    later.kwargs['y'] = 2
+    later.kwargs.update(z=3)
+    other_tm.commit()
+    other.close()
+    third_tm = transaction.TransactionManager()
+    third = db.open(third_tm)
+    fresh = third.get(job._p_oid)
+    assert fresh.args == [0, 2]
+    assert fresh.kwargs == {'x': 1, 'y': 2, 'z': 3}
+    assert type(fresh.__getstate__()['args']) is list
+    third_tm.abort()
+    third.close()

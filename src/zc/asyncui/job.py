@@ -206,6 +206,69 @@ def _check_log_level(value):
         ' (40) or its name \'ERROR\', or None; not %r' % (value,))
 
 
+def _marking(base, name):
+    """``base.name``, changed to mark the owning job changed after it
+    changes the container."""
+    method = getattr(base, name)
+
+    def changing(self, *args, **kwargs):
+        result = method(self, *args, **kwargs)
+        job = self._job
+        if job is not None:
+            job._p_changed = True
+        return result
+    changing.__name__ = name
+    return changing
+
+
+def _marks_job_changed(base, names):
+    """Class decorator: the methods ``names`` of ``base`` mark the job."""
+    def decorate(cls):
+        for name in names:
+            setattr(cls, name, _marking(base, name))
+        return cls
+    return decorate
+
+
+_LIST_CHANGES = ('append', 'extend', 'insert', 'pop', 'remove', 'clear',
+                 'sort', 'reverse', '__setitem__', '__delitem__',
+                 '__iadd__', '__imul__')
+_DICT_CHANGES = ('__setitem__', '__delitem__', 'pop', 'popitem', 'clear',
+                 'update', 'setdefault', '__ior__')
+
+
+@_marks_job_changed(list, _LIST_CHANGES)
+class JobArgs(list):
+    """A job's ``args``: a list that marks its job changed when it
+    changes, so a change made in a later transaction (a running job
+    extending its parent's arguments) is stored.  Stored inline in the
+    job's record as a plain list."""
+
+    __slots__ = ('_job',)
+
+    def __init__(self, items=(), job=None):
+        super().__init__(items)
+        self._job = job
+
+    def __reduce__(self):
+        return list, (list(self),)
+
+
+@_marks_job_changed(dict, _DICT_CHANGES)
+class JobKwargs(dict):
+    """A job's ``kwargs``: a dict that marks its job changed when it
+    changes (see JobArgs).  Stored inline as a plain dict."""
+
+    __slots__ = ('_job',)
+
+    def __init__(self, items=(), job=None):
+        super().__init__(items)
+        self._job = job
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
 def _dt(ts):
     return None if ts is None else datetime.datetime.fromtimestamp(
         ts, utils.UTC)
@@ -254,8 +317,8 @@ class Job(persistent.Persistent):
     def __init__(self, callable, *args, **kwargs):
         self._status = NEW
         self.callable = callable
-        self.args = list(args)
-        self.kwargs = dict(kwargs)
+        self.args = JobArgs(args, self)
+        self.kwargs = JobKwargs(kwargs, self)
         self.annotations = BTrees.OOBTree.OOBTree()
 
     # -- identity and status ------------------------------------------
@@ -359,7 +422,18 @@ class Job(persistent.Persistent):
         root = state.get('_callable_root')
         if _is_broken(root):
             state = dict(state, _callable_root=_GlobalReference(root))
+        # args and kwargs are stored as a plain list and dict: the record
+        # stays as small as it was, and readable without this module.
+        args, kwargs = state.get('args'), state.get('kwargs')
+        if type(args) is JobArgs or type(kwargs) is JobKwargs:
+            state = dict(state, args=list(args), kwargs=dict(kwargs))
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__['args'] = JobArgs(self.__dict__.get('args', ()), self)
+        self.__dict__['kwargs'] = JobKwargs(
+            self.__dict__.get('kwargs', {}), self)
 
     # -- scheduling attributes -----------------------------------------
 
