@@ -9,6 +9,7 @@ import ZODB.POSException
 import ZODB.utils
 
 from zc.asyncui import errors
+from zc.asyncui import lifecycle
 from zc.asyncui import recovery
 from zc.asyncui import testing
 from zc.asyncui.failure import Failure
@@ -42,8 +43,15 @@ def _completed_in_queue(queue):
     """A job that went through the queue and completed with result 3."""
     job = queue.put(Job(jobs.add, 1, 2))
     assert queue.claim() is job
-    recovery.set_result(job, 3, datetime.datetime.now(UTC))
+    _finish(job, 3, datetime.datetime.now(UTC))
     return job
+
+
+def _finish(job, result, now):
+    """Store a result the way a worker does: the job is started first."""
+    if job._status != 'ACTIVE':
+        lifecycle.start(job, 'test', 'main', now)
+    lifecycle.set_result(job, result, now)
 
 
 # -- construction --------------------------------------------------------
@@ -425,7 +433,7 @@ def test_addCallback_on_completed_job_puts_callback_in_queue(queue):
 
 def test_addCallback_on_completed_job_never_queued():
     job = Job(jobs.noop)
-    recovery.set_result(job, 1, T0)
+    _finish(job, 1, T0)
     with pytest.raises(errors.BadStatusError) as info:
         job.addCallback(jobs.record)
     assert 'Call the callback directly with job.result' in str(info.value)

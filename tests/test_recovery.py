@@ -5,6 +5,7 @@ import datetime
 import pytest
 
 from zc.asyncui import errors
+from zc.asyncui import lifecycle
 from zc.asyncui import recovery
 from zc.asyncui import retry
 from zc.asyncui import testing
@@ -74,6 +75,13 @@ def _activate(job, agent, when=T0):
     job._agent = agent
     job._start_ts = when.timestamp()
     job._attempts += ((when.timestamp(), None, UUID, agent.name, None),)
+
+
+def _finish(job, result, now):
+    """Store a result the way a worker does: the job is started first."""
+    if job._status != 'ACTIVE':
+        lifecycle.start(job, UUID, 'main', now)
+    lifecycle.set_result(job, result, now)
 
 
 # -- by status ----------------------------------------------------------------
@@ -176,7 +184,7 @@ def test_release_active_after_nine_interruptions(queue, agent, clock):
 def test_release_callbacks_resumed(queue, agent, clock):
     (job,) = _claimed(queue, agent, 'a')
     job.addCallback(jobs.record)
-    recovery.set_result(job, 'a', T0)
+    _finish(job, 'a', T0)
     assert job._status == 'CALLBACKS'
     assert recovery.release(job, agent, 'died') == 'resumed'
     assert job.status is JobStatus.CALLBACKS
@@ -186,7 +194,7 @@ def test_release_callbacks_resumed(queue, agent, clock):
 
 def test_release_completed_only_removed(queue, agent, clock):
     (job,) = _claimed(queue, agent, 'a')
-    recovery.set_result(job, 'a', T0)
+    _finish(job, 'a', T0)
     assert recovery.release(job, agent, 'died') == 'completed'
     assert job.status is JobStatus.COMPLETED
     assert job not in agent
@@ -206,6 +214,7 @@ def test_release_job_not_held_any_more(queue, agent, clock):
 def test_apply_decision_with_own_failure(queue, clock):
     job = queue.put(jobs.noop)
     queue.claim()
+    lifecycle.start(job, UUID, 'main', T0)
     failure = Failure(ValueError('mine'))
     assert recovery.apply_decision(job, False, queue, T0,
                                    failure=failure) == 'aborted'
@@ -215,6 +224,8 @@ def test_apply_decision_with_own_failure(queue, clock):
 def test_apply_decision_wo_attempts_names_no_dispatcher(queue, clock):
     job = queue.put(jobs.noop)
     queue.claim()
+    lifecycle.start(job, UUID, 'main', T0)
+    job._attempts = ()
     recovery.apply_decision(job, False, queue, T0, abort_reason='gone')
     assert 'dispatchers that were running it: unknown' in job.result.message
     assert '(last: gone)' in job.result.message
@@ -236,13 +247,13 @@ def test_close_attempt_keeps_closed_attempt():
 
 def test_set_result_without_and_with_callbacks():
     job = Job(jobs.noop)
-    recovery.set_result(job, 1, T0)
+    _finish(job, 1, T0)
     assert job.status is JobStatus.COMPLETED
     assert job.result == 1
     assert job.active_end == job.callbacks_completed == T0
     job = Job(jobs.noop)
     job.addCallback(jobs.noop)
-    recovery.set_result(job, 2, T0)
+    _finish(job, 2, T0)
     assert job.status is JobStatus.CALLBACKS
     assert job.callbacks_completed is None
 

@@ -12,6 +12,7 @@ import logging
 
 from zc.asyncui import errors
 from zc.asyncui import execution
+from zc.asyncui import lifecycle
 from zc.asyncui import recovery
 from zc.asyncui import retry
 from zc.asyncui import utils
@@ -54,8 +55,7 @@ def _complete_after_callbacks(run, job):
         if any(cb._status != COMPLETED for cb in job._callbacks):
             return False  # one was added meanwhile
         now = utils.now()
-        job._status = COMPLETED
-        job._callbacks_ts = now.timestamp()
+        lifecycle.complete(job, now)
         agent = job._agent
         if agent is not None:
             agent.jobCompleted(job, now)
@@ -141,16 +141,16 @@ def _callback_interrupted(run, callback):
             return
         policy = retry.checked_policy_for(callback, None, run.dispatcher)
         decision = policy.interrupted()
-        callback.retry_counts = dict(policy.counts)
+        lifecycle.save_counts(callback, policy.counts)
         now = utils.now()
-        recovery.close_attempt(callback, now, 'interrupted')
+        lifecycle.close_attempt(callback, now, 'interrupted')
         if decision is False:
             failure = Failure(errors.AbortedError(
                 'callback %s was interrupted and its retry policy gave up'
                 % callback.key))
-            recovery.set_result(callback, failure, now)
+            lifecycle.set_result(callback, failure, now)
         else:
-            callback._status = PENDING  # restarted by _start_callback
+            lifecycle.requeue(callback)  # restarted by _start_callback
         outcome['decision'] = decision is not False
     utils.retry_transaction(run.tm, work, 'interrupted callback %s'
                             % callback.key)

@@ -20,6 +20,7 @@ import time
 
 from zc.asyncui import callbacks
 from zc.asyncui import errors
+from zc.asyncui import lifecycle
 from zc.asyncui import local
 from zc.asyncui import recovery
 from zc.asyncui import retry
@@ -35,15 +36,7 @@ logger = logging.getLogger(__name__)
 def mark_active(job, dispatcher, agent):
     """In the current transaction: the job starts an attempt in ``agent``
     (an Agent, or a name for callbacks, which no agent holds)."""
-    now = utils.now().timestamp()
-    job._status = ACTIVE
-    job._start_ts = now
-    if isinstance(agent, str):
-        name = agent
-    else:
-        name = agent.name
-        job._agent = agent
-    job._attempts += ((now, None, dispatcher.uuid_str, name, None),)
+    lifecycle.start(job, dispatcher.uuid_str, agent)
 
 
 def start_held(job, agent, dispatcher):
@@ -181,7 +174,7 @@ def execute(run, job, agent, extra_args):
             result = failure
         # The counters go in the finishing commit: an abort after a
         # failed attempt would discard them anywhere earlier.
-        _save_counts(job, policy)
+        lifecycle.save_counts(job, policy.counts)
         failure = _try_finish(run, job, agent, result, raised)
         if failure is None:
             return 'done'
@@ -259,22 +252,13 @@ def _new_attempt(run, job, agent, policy, attempt_no, failure, where):
     number."""
     def work():
         _check_ours(job, agent, run.dispatcher, attempt_no)
-        _save_counts(job, policy)
-        now = utils.now()
-        recovery.close_attempt(job, now, 'retry now: %s raised %s' % (
-            where, failure.getTraceback('brief')))
-        agent_name = job._attempts[-1][3]
-        job._start_ts = now.timestamp()
-        job._attempts += ((job._start_ts, None, run.dispatcher.uuid_str,
-                           agent_name, None),)
+        lifecycle.save_counts(job, policy.counts)
+        lifecycle.new_attempt(job, run.dispatcher.uuid_str,
+                              'retry now: %s raised %s'
+                              % (where, failure.getTraceback('brief')))
     utils.retry_transaction(run.tm, work, 'record a new attempt of job %s'
                             % job.key, stop=run.worker._stopping)
     return attempt_no + 1
-
-
-def _save_counts(job, policy):
-    if policy.counts != job.retry_counts:
-        job.retry_counts = dict(policy.counts)
 
 
 def _try_finish(run, job, agent, result, raised):
@@ -315,8 +299,8 @@ def finish(dispatcher, job, agent, result):
     until the dispatcher records the completion (see _completed)."""
     now = utils.now()
     failed = isinstance(result, Failure)
-    recovery.close_attempt(job, now, 'failed' if failed else 'succeeded')
-    recovery.set_result(job, result, now)
+    lifecycle.close_attempt(job, now, 'failed' if failed else 'succeeded')
+    lifecycle.set_result(job, result, now)
 
 
 def _refuse_cycle(job, inner):
@@ -361,7 +345,7 @@ def _wait_for_inner(job, agent, inner):
         recovery.queue_of(job, agent).put(inner)
     job.waiting_on = inner
     inner.addCallback(Job(recovery.resolve_from_inner, job))
-    recovery.close_attempt(job, utils.now(), 'waiting for job %s'
+    lifecycle.close_attempt(job, utils.now(), 'waiting for job %s'
                            % inner.key)
     if agent is not None:
         agent.remove(job)
@@ -370,9 +354,9 @@ def _wait_for_inner(job, agent, inner):
 def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
     def work():
         _check_ours(job, agent, run.dispatcher, attempt_no)
-        job.retry_counts = dict(policy.counts)
+        lifecycle.save_counts(job, policy.counts)
         now = utils.now()
-        recovery.close_attempt(job, now, 'retry later: %s'
+        lifecycle.close_attempt(job, now, 'retry later: %s'
                                % failure.getTraceback('brief'))
         if agent is not None:
             agent.remove(job)
@@ -393,7 +377,7 @@ def _store_final(run, job, agent, failure, policy, attempt_no):
     # commit failure as the result.  This bookkeeping must not be lost.
     def work():
         _check_ours(job, agent, run.dispatcher, attempt_no)
-        _save_counts(job, policy)
+        lifecycle.save_counts(job, policy.counts)
         finish(run.dispatcher, job, agent, failure)
     utils.retry_transaction(run.tm, work, 'store failure of job %s'
                             % job.key)

@@ -16,7 +16,7 @@ import datetime
 import logging
 
 from zc.asyncui import errors
-from zc.asyncui import events
+from zc.asyncui import lifecycle
 from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
@@ -46,7 +46,7 @@ def release(job, agent, reason, now=None, dispatcher=None):
     close_attempt(job, now, 'interrupted: %s' % reason)
     policy = retry.checked_policy_for(job, agent, dispatcher)
     decision = policy.interrupted()
-    job.retry_counts = dict(policy.counts)
+    lifecycle.save_counts(job, policy.counts)
     return apply_decision(job, decision, queue, now, abort_reason=reason)
 
 
@@ -120,28 +120,10 @@ def _aborted_message(job, reason):
                ', '.join(dispatchers) or 'unknown'))
 
 
-def close_attempt(job, now, outcome):
-    """Record the end of the job's latest attempt."""
-    if not job._attempts:
-        return
-    start, end, dispatcher, agent, _ = job._attempts[-1]
-    if end is None:
-        job._attempts = job._attempts[:-1] + (
-            (start, now.timestamp(), dispatcher, agent, outcome),)
-
-
-def set_result(job, result, now):
-    """Store the final result; the job goes to CALLBACKS if it has any,
-    else COMPLETED."""
-    job._result = result
-    job._end_ts = now.timestamp()
-    if job._callbacks:
-        job._status = CALLBACKS
-    else:
-        job._status = COMPLETED
-        job._callbacks_ts = job._end_ts
-    failed = isinstance(result, Failure)
-    events.notify((events.JobFailed if failed else events.JobCompleted)(job))
+# Kept here for callers that know them from recovery; the one place
+# where they are written is zc.asyncui.lifecycle.
+close_attempt = lifecycle.close_attempt
+set_result = lifecycle.set_result
 
 
 def queue_of(job, agent):
