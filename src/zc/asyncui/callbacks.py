@@ -13,7 +13,6 @@ import logging
 from zc.asyncui import errors
 from zc.asyncui import execution
 from zc.asyncui import lifecycle
-from zc.asyncui import recovery
 from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure

@@ -163,11 +163,9 @@ def execute(run, job, agent, extra_args):
         raised = failure is not None
         if raised:
             tm.abort()
-            outcome = _act_on(run, job, agent, policy, attempt_no, failure,
-                              policy.jobError(failure), 'call')
-            if outcome is None:
-                attempt_no = _new_attempt(run, job, agent, policy,
+            outcome, attempt_no = _act_on(run, job, agent, policy,
                                           attempt_no, failure, 'call')
+            if outcome == 'again':
                 continue
             if outcome:
                 return outcome
@@ -180,11 +178,9 @@ def execute(run, job, agent, extra_args):
             return 'done'
         tm.abort()
         run.undo_next()
-        outcome = _act_on(run, job, agent, policy, attempt_no, failure,
-                          policy.commitError(failure), 'commit')
-        if outcome is None:
-            attempt_no = _new_attempt(run, job, agent, policy, attempt_no,
+        outcome, attempt_no = _act_on(run, job, agent, policy, attempt_no,
                                       failure, 'commit')
+        if outcome == 'again':
             continue
         if outcome:
             return outcome
@@ -233,16 +229,21 @@ def _from_job_frame(tb):
     return tb
 
 
-def _act_on(run, job, agent, policy, attempt_no, failure, decision, where):
-    """Carry out a retry policy's decision: None to retry now,
-    'rescheduled' once the job is back in its queue, False to give up."""
+def _act_on(run, job, agent, policy, attempt_no, failure, where):
+    """Ask the policy about a failure of the call or of the commit and
+    carry out its decision.  Returns (outcome, attempt number): 'again'
+    to call the job again now (in a new attempt), 'rescheduled' once the
+    job is back in its queue, False to give up."""
+    decide = policy.jobError if where == 'call' else policy.commitError
+    decision = decide(failure)
     if decision is True:
         _log_retry(job, failure, policy, where)
-        return None
+        return 'again', _new_attempt(run, job, agent, policy, attempt_no,
+                                     failure, where)
     if decision is not False:
         return _reschedule(run, job, agent, policy, decision, failure,
-                           attempt_no)
-    return False
+                           attempt_no), attempt_no
+    return False, attempt_no
 
 
 def _new_attempt(run, job, agent, policy, attempt_no, failure, where):

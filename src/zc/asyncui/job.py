@@ -2,28 +2,27 @@
 
 A :class:`Job` holds a picklable callable and its arguments, its status
 (:class:`JobStatus`), its result or :class:`~zc.asyncui.failure.Failure`,
-its callbacks and its timing.  Status changes are made by the worker
-(``zc.asyncui.worker``) inside its transactions; application code creates
-jobs, puts them in a queue and reads them.
+its callbacks and its timing.  Status, attempts, result and retry
+counters are changed only by ``zc.asyncui.lifecycle``, against its table
+of allowed moves; application code creates jobs, puts them in a queue and
+reads them.  What a job calls (checking, naming and storing callables,
+the argument containers) is ``zc.asyncui.calls``.
 """
 import datetime
 import enum
-import importlib
-import io
 import logging
-import pickle
-import sys
 import types
 
 import BTrees.OOBTree
 import persistent
 import zope.interface
-import ZODB.broken
 import ZODB.POSException
 
+from zc.asyncui import calls
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import utils
+from zc.asyncui.calls import check_storable  # also used by queue and agent
 from zc.asyncui.failure import Failure
 
 logger = logging.getLogger(__name__)
@@ -46,87 +45,6 @@ class JobStatus(str, enum.Enum):
 NEW, PENDING, ASSIGNED, ACTIVE, CALLBACKS, COMPLETED = (
     s.value for s in JobStatus)
 
-_HINT = ('Pass a module-level function, a method of a persistent object, a '
-         'persistent callable object or another Job, and bind arguments '
-         'with Job(func, *args, **kwargs).')
-
-
-class _StorabilityChecker(pickle.Pickler):
-    """Pickles like ZODB does: persistent objects are references."""
-
-    def persistent_id(self, obj):
-        if (isinstance(obj, persistent.Persistent)
-                and not isinstance(obj, type)):
-            return id(obj)
-        return None
-
-
-def check_storable(obj, what):
-    """Raise UnpicklableCallableError unless ``obj`` can be stored in ZODB
-    (persistent objects count as references)."""
-    try:
-        _StorabilityChecker(io.BytesIO(), 3).dump(obj)
-    except Exception as e:
-        raise errors.UnpicklableCallableError(
-            'Cannot store %s %r in the database: %s. %s'
-            % (what, obj, e, _HINT), obj) from None
-
-
-def _check_callable(func):
-    if not callable(func):
-        raise errors.UnpicklableCallableError(
-            '%r is not callable. %s' % (func, _HINT), func)
-    qualname = getattr(func, '__qualname__', '')
-    if isinstance(func, types.FunctionType) and (
-            '<lambda>' in qualname or '<locals>' in qualname):
-        raise errors.UnpicklableCallableError(
-            'Cannot store %r in a job: lambdas and nested functions cannot'
-            ' be found again by another process. %s' % (func, _HINT), func)
-    if isinstance(func, types.MethodType):
-        owner = func.__self__
-        if not (isinstance(owner, (persistent.Persistent, type))):
-            raise errors.UnpicklableCallableError(
-                'Cannot store %r in a job: it is a method of %r, which is not'
-                ' persistent, so the job would call a copy of it. Make the'
-                ' object persistent (and stored in the database) or use a'
-                ' module-level function. %s' % (func, owner, _HINT), func)
-    check_storable(func, 'the callable')
-
-
-def _repr_callable(func):
-    """The callable's name as users wrote it: ``os.getpid``, not
-    ``posix.getpid``; ``operator.add``, not ``_operator.add``."""
-    if isinstance(func, Job):
-        return repr(func)
-    if isinstance(func, types.MethodType):
-        owner = func.__self__
-        owner_name = (owner.__name__ if isinstance(owner, type)
-                      else type(owner).__name__)
-        return '%s.%s' % (owner_name, func.__name__)
-    module = getattr(func, '__module__', None)
-    name = getattr(func, '__qualname__', None) or repr(func)
-    if module in (None, 'builtins'):
-        return name
-    return '%s.%s' % (public_module(func, module, name), name)
-
-
-_PUBLIC_ALIASES = {'posix': 'os', 'nt': 'os'}
-
-
-def public_module(obj, module, name):
-    """A public module that exposes ``obj`` under ``name``, or
-    ``module``: C implementations (``_operator``, ``posix``) are shown by
-    the module users import."""
-    candidate = _PUBLIC_ALIASES.get(module)
-    if candidate is None and module.startswith('_'):
-        candidate = module.lstrip('_')
-    if candidate is None:
-        return module
-    public = sys.modules.get(candidate)
-    if public is not None and getattr(public, name, None) is obj:
-        return candidate
-    return module
-
 
 def describe(job):
     """How every log line names a job: ``job 0x1f5 (mytasks.greet)``.
@@ -137,43 +55,10 @@ def describe(job):
     except Exception:
         key = '?'
     try:
-        call = _repr_callable(job.callable)
+        call = calls.repr_callable(job.callable)
     except Exception:  # a broken callable must not break logging
         call = '?'
     return 'job %s (%s)' % (key, call)
-
-
-def _is_broken(obj):
-    """True for what ZODB gives for a global it cannot import."""
-    return isinstance(obj, type) and issubclass(obj, ZODB.broken.Broken)
-
-
-class _GlobalReference:
-    """Stands in for a callable this process cannot import when a job is
-    stored: it pickles as a lookup of the same module and name, which
-    gives back the callable where it can be imported (and a broken class
-    elsewhere), so such a job can still change status here."""
-
-    def __init__(self, broken):
-        self.module = broken.__module__
-        self.name = broken.__name__
-
-    def __reduce__(self):
-        return ZODB.broken.find_global, (self.module, self.name)
-
-
-def _import_error(broken):
-    name = '%s.%s' % (broken.__module__, broken.__name__)
-    try:
-        module = importlib.import_module(broken.__module__)
-        getattr(module, broken.__name__)
-        why = 'it was importable once more but not when the job was loaded'
-    except Exception as e:
-        why = '%s: %s' % (type(e).__name__, e)
-    return errors.CallableImportError(
-        'cannot import %s in this process: %s. Install it where the'
-        ' workers run (or check their sys.path); the job\'s retry policy'
-        ' decides whether it is tried again.' % (name, why))
 
 
 def _check_deadline(begin_after, begin_by):
@@ -204,69 +89,6 @@ def _check_log_level(value):
     raise errors.ConfigurationError(
         'failure_log_level must be a logging level such as logging.ERROR'
         ' (40) or its name \'ERROR\', or None; not %r' % (value,))
-
-
-def _marking(base, name):
-    """``base.name``, changed to mark the owning job changed after it
-    changes the container."""
-    method = getattr(base, name)
-
-    def changing(self, *args, **kwargs):
-        result = method(self, *args, **kwargs)
-        job = self._job
-        if job is not None:
-            job._p_changed = True
-        return result
-    changing.__name__ = name
-    return changing
-
-
-def _marks_job_changed(base, names):
-    """Class decorator: the methods ``names`` of ``base`` mark the job."""
-    def decorate(cls):
-        for name in names:
-            setattr(cls, name, _marking(base, name))
-        return cls
-    return decorate
-
-
-_LIST_CHANGES = ('append', 'extend', 'insert', 'pop', 'remove', 'clear',
-                 'sort', 'reverse', '__setitem__', '__delitem__',
-                 '__iadd__', '__imul__')
-_DICT_CHANGES = ('__setitem__', '__delitem__', 'pop', 'popitem', 'clear',
-                 'update', 'setdefault', '__ior__')
-
-
-@_marks_job_changed(list, _LIST_CHANGES)
-class JobArgs(list):
-    """A job's ``args``: a list that marks its job changed when it
-    changes, so a change made in a later transaction (a running job
-    extending its parent's arguments) is stored.  Stored inline in the
-    job's record as a plain list."""
-
-    __slots__ = ('_job',)
-
-    def __init__(self, items=(), job=None):
-        super().__init__(items)
-        self._job = job
-
-    def __reduce__(self):
-        return list, (list(self),)
-
-
-@_marks_job_changed(dict, _DICT_CHANGES)
-class JobKwargs(dict):
-    """A job's ``kwargs``: a dict that marks its job changed when it
-    changes (see JobArgs).  Stored inline as a plain dict."""
-
-    __slots__ = ('_job',)
-
-    def __init__(self, items=(), job=None):
-        super().__init__(items)
-        self._job = job
-
-    def __reduce__(self):
-        return dict, (dict(self),)
 
 
 def _dt(ts):
@@ -317,8 +139,8 @@ class Job(persistent.Persistent):
     def __init__(self, callable, *args, **kwargs):
         self._status = NEW
         self.callable = callable
-        self.args = JobArgs(args, self)
-        self.kwargs = JobKwargs(kwargs, self)
+        self.args = calls.JobArgs(args, self)
+        self.kwargs = calls.JobKwargs(kwargs, self)
         self.annotations = BTrees.OOBTree.OOBTree()
 
     # -- identity and status ------------------------------------------
@@ -397,7 +219,7 @@ class Job(persistent.Persistent):
     @callable.setter
     def callable(self, value):
         self._require('change its callable', NEW)
-        _check_callable(value)
+        calls.check_callable(value)
         if (isinstance(value, types.MethodType)
                 and isinstance(value.__self__, persistent.Persistent)):
             # Store the object and the name, so the method is looked up on
@@ -411,8 +233,8 @@ class Job(persistent.Persistent):
     def __call__(self, *args, **kwargs):
         """See IJob.__call__."""
         self._require('be called', NEW, ACTIVE)
-        if _is_broken(self._callable_root):
-            raise _import_error(self._callable_root)
+        if calls.is_broken(self._callable_root):
+            raise calls.import_error(self._callable_root)
         effective_kwargs = dict(self.kwargs)
         effective_kwargs.update(kwargs)
         return self.callable(*(tuple(self.args) + args), **effective_kwargs)
@@ -420,19 +242,19 @@ class Job(persistent.Persistent):
     def __getstate__(self):
         state = super().__getstate__()
         root = state.get('_callable_root')
-        if _is_broken(root):
-            state = dict(state, _callable_root=_GlobalReference(root))
+        if calls.is_broken(root):
+            state = dict(state, _callable_root=calls.GlobalReference(root))
         # args and kwargs are stored as a plain list and dict: the record
         # stays as small as it was, and readable without this module.
         args, kwargs = state.get('args'), state.get('kwargs')
-        if type(args) is JobArgs or type(kwargs) is JobKwargs:
+        if type(args) is calls.JobArgs or type(kwargs) is calls.JobKwargs:
             state = dict(state, args=list(args), kwargs=dict(kwargs))
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        self.__dict__['args'] = JobArgs(self.__dict__.get('args', ()), self)
-        self.__dict__['kwargs'] = JobKwargs(
+        self.__dict__['args'] = calls.JobArgs(self.__dict__.get('args', ()), self)
+        self.__dict__['kwargs'] = calls.JobKwargs(
             self.__dict__.get('kwargs', {}), self)
 
     # -- scheduling attributes -----------------------------------------
@@ -537,7 +359,7 @@ class Job(persistent.Persistent):
             if isinstance(func, Job):
                 func._require('become a callback', NEW)
             elif func is not None:
-                _check_callable(func)
+                calls.check_callable(func)
         router = self.addCallback(
             Job(success_or_failure, success, failure),
             failure_log_level, retry_policy_factory)
@@ -579,7 +401,7 @@ class Job(persistent.Persistent):
 
     def __repr__(self):
         try:
-            call = _repr_callable(self.callable)
+            call = calls.repr_callable(self.callable)
         except Exception:
             call = '?'
         return '<%s %s %s>' % (
