@@ -313,3 +313,19 @@ def test_deactivate_with_unreleasable_job_releases_the_others(
     (line,) = [r.getMessage() for r in caplog.records
                if r.levelname == 'ERROR']
     assert bad.key in line and 'could not be released' in line
+
+
+def test_release_aborted_fires_job_failed(queue, agent, clock):
+    import zope.event
+    from zc.asyncui import events
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    job.retry_policy_factory = retry.NeverRetry
+    seen = []
+    zope.event.subscribers.append(seen.append)
+    try:
+        assert recovery.release(job, agent, 'died') == 'aborted'
+    finally:
+        zope.event.subscribers.remove(seen.append)
+    assert [type(e) for e in seen] == [events.JobFailed]
+    assert seen[0].object is job
