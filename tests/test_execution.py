@@ -376,3 +376,30 @@ def test_execute_failure_logged_once_from_job_frame(harness, caplog):
     assert line.startswith('dispatcher %s: job %s (lifecyclejobs.fail_if)'
                            ' failed:\n' % (UUID, job.key))
     assert '``' not in line and line.count(job.key) == 1
+
+
+def test_execute_wo_importable_class_of_method_owner_retried(
+        harness, tmp_path, monkeypatch):
+    import importlib
+    import sys
+    directory = tmp_path / 'owner_path'
+    directory.mkdir()
+    source = directory / 'vanishing_cls.py'
+    source.write_text('import persistent\n'
+                      'class Greeter(persistent.Persistent):\n'
+                      '    def greet(self, name):\n'
+                      '        return "hi " + name\n')
+    monkeypatch.syspath_prepend(str(directory))
+    module = importlib.import_module('vanishing_cls')
+    harness.conn.root()['greeter'] = greeter = module.Greeter()
+    job = harness.put(Job(greeter.greet, 'you'))
+    sys.path.remove(str(directory))
+    del sys.modules['vanishing_cls']
+    source.unlink()
+    importlib.invalidate_caches()
+    harness.claim()
+    harness.run_one()
+    harness.fresh(job)
+    assert job.status == 'PENDING'  # rescheduled by its policy
+    assert 'cannot import vanishing_cls.Greeter in this process' in \
+        job.attempts[0]['outcome']

@@ -109,6 +109,17 @@ def is_broken(obj):
     return isinstance(obj, type) and issubclass(obj, ZODB.broken.Broken)
 
 
+def broken_class(root):
+    """The broken class behind a job's callable -- the callable itself,
+    or the class of the persistent object whose method it is -- or
+    None when this process can import it."""
+    if is_broken(root):
+        return root
+    if isinstance(root, ZODB.broken.Broken):
+        return type(root)
+    return None
+
+
 class GlobalReference:
     """Stands in for a callable this process cannot import when a job is
     stored: it pickles as a lookup of the same module and name, which

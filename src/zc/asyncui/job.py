@@ -233,8 +233,9 @@ class Job(persistent.Persistent):
     def __call__(self, *args, **kwargs):
         """See IJob.__call__."""
         self._require('be called', NEW, ACTIVE)
-        if calls.is_broken(self._callable_root):
-            raise calls.import_error(self._callable_root)
+        broken = calls.broken_class(self._callable_root)
+        if broken is not None:
+            raise calls.import_error(broken)
         effective_kwargs = dict(self.kwargs)
         effective_kwargs.update(kwargs)
         return self.callable(*(tuple(self.args) + args), **effective_kwargs)
