@@ -229,3 +229,12 @@ def test_eq_other_type():
 
 def test_repr():
     assert repr(Failure(KeyError('k'))) == '<Failure KeyError: "\'k\'">'
+
+
+def test_init_with_client_disconnected_says_storage_unreachable():
+    import ZEO.Exceptions
+    failure = Failure(ZEO.Exceptions.ClientDisconnected())
+    assert failure.getTraceback('brief') == (
+        'ZEO.Exceptions.ClientDisconnected: the storage server was'
+        ' unreachable (the ZEO client was disconnected)')
+    assert Failure(ZEO.Exceptions.ClientDisconnected('x')).message == 'x'

@@ -1,5 +1,6 @@
 """Unit tests of zc.asyncui.job."""
 import datetime
+import logging
 import threading
 
 import pytest
@@ -8,6 +9,7 @@ import ZODB.POSException
 import ZODB.utils
 
 from zc.asyncui import errors
+from zc.asyncui import lifecycle
 from zc.asyncui import recovery
 from zc.asyncui import testing
 from zc.asyncui.failure import Failure
@@ -41,8 +43,15 @@ def _completed_in_queue(queue):
     """A job that went through the queue and completed with result 3."""
     job = queue.put(Job(jobs.add, 1, 2))
     assert queue.claim() is job
-    recovery.set_result(job, 3, datetime.datetime.now(UTC))
+    _finish(job, 3, datetime.datetime.now(UTC))
     return job
+
+
+def _finish(job, result, now):
+    """Store a result the way a worker does: the job is started first."""
+    if job._status != 'ACTIVE':
+        lifecycle.start(job, 'test', 'main', now)
+    lifecycle.set_result(job, result, now)
 
 
 # -- construction --------------------------------------------------------
@@ -305,13 +314,13 @@ def test_key_is_hex_oid(conn):
 
 def test_repr_unsaved():
     assert repr(Job(jobs.add, 1, 2)) == (
-        '<Job (unsaved) ``%s.add``>' % jobs.__name__)
+        '<Job (unsaved) %s.add>' % jobs.__name__)
 
 
 def test_repr_saved(conn):
     job = Job(jobs.noop)
     conn.add(job)
-    assert repr(job) == '<Job %s ``%s.noop``>' % (job.key, jobs.__name__)
+    assert repr(job) == '<Job %s %s.noop>' % (job.key, jobs.__name__)
 
 
 def test_repr_persistent_method(conn):
@@ -325,14 +334,14 @@ def test_repr_classmethod():
 
 def test_repr_of_job_of_job():
     inner = Job(jobs.noop)
-    assert repr(Job(inner)) == '<Job (unsaved) ``%r``>' % inner
+    assert repr(Job(inner)) == '<Job (unsaved) %r>' % inner
 
 
 def test_repr_wo_resolvable_callable(conn):
     counter = conn.root()['counter'] = jobs.Counter()
     job = Job(counter.increment)
     job._callable_name = 'vanished'
-    assert repr(job) == '<Job (unsaved) ``?``>'
+    assert repr(job) == '<Job (unsaved) ?>'
 
 
 # -- times -----------------------------------------------------------------
@@ -424,7 +433,7 @@ def test_addCallback_on_completed_job_puts_callback_in_queue(queue):
 
 def test_addCallback_on_completed_job_never_queued():
     job = Job(jobs.noop)
-    recovery.set_result(job, 1, T0)
+    _finish(job, 1, T0)
     with pytest.raises(errors.BadStatusError) as info:
         job.addCallback(jobs.record)
     assert 'Call the callback directly with job.result' in str(info.value)
@@ -663,3 +672,92 @@ def test_addCallback_wo_storable_retry_policy_factory():
     with pytest.raises(errors.UnpicklableCallableError):
         job.addCallback(jobs.record, retry_policy_factory=nested_factory)
     assert job.callbacks == ()
+
+
+# -- settings refused at set time (defects 3 and 7) ---------------------------
+
+def test_retry_policy_factory_wo_callable_refused():
+    job = Job(jobs.noop)
+    with pytest.raises(errors.ConfigurationError,
+                       match='retry_policy_factory .* must be callable'):
+        job.retry_policy_factory = 42
+    assert job.retry_policy_factory is None
+
+
+def test_put_with_non_callable_retry_policy_factory_refused(queue):
+    with pytest.raises(errors.ConfigurationError, match='not 42'):
+        queue.put(Job(jobs.noop), retry_policy_factory=42)
+    with pytest.raises(errors.ConfigurationError):
+        Job(jobs.noop).addCallback(jobs.noop, retry_policy_factory='x')
+
+
+@pytest.mark.parametrize('value', ['x', -1, True, 2.5, object()])
+def test_failure_log_level_wo_level_refused(value):
+    with pytest.raises(errors.ConfigurationError, match='logging level'):
+        Job(jobs.noop).failure_log_level = value
+
+
+def test_failure_log_level_by_name():
+    job = Job(jobs.noop)
+    job.failure_log_level = 'warning'
+    assert job.failure_log_level == logging.WARNING
+    job.failure_log_level = None
+    assert job.failure_log_level is None
+
+
+def test_put_with_bad_failure_log_level_refused(queue):
+    with pytest.raises(errors.ConfigurationError):
+        queue.put(Job(jobs.noop), failure_log_level='x')
+
+
+def test_begin_by_overflowing_refused(queue):
+    with pytest.raises(errors.ConfigurationError, match='too long'):
+        queue.put(Job(jobs.noop), begin_by=datetime.timedelta.max)
+    job = Job(jobs.noop)
+    job.begin_by = datetime.timedelta(days=365 * 7000)
+    with pytest.raises(errors.ConfigurationError, match='too long'):
+        job.begin_after = datetime.datetime(
+            5000, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+# -- naming in logs -----------------------------------------------------------
+
+def test_repr_names_public_modules():
+    import operator
+    import os
+    assert repr(Job(os.getpid)) == '<Job (unsaved) os.getpid>'
+    assert repr(Job(operator.add)) == '<Job (unsaved) operator.add>'
+    assert repr(Job(int)) == '<Job (unsaved) int>'
+
+
+def test_describe_names_job_once(conn):
+    from zc.asyncui.job import describe
+    job = Job(jobs.noop)
+    conn.add(job)
+    assert describe(job) == 'job %s (jobs.noop)' % job.key
+    job._callable_name = 'vanished'
+    assert describe(job) == 'job %s (?)' % job.key
+
+
+# -- args and kwargs persist later changes (defect 12) ------------------------
+
+def test_args_changed_in_later_transaction_persist(db, conn, queue):
+    job = queue.put(Job(jobs.noop, 1, x=1))
+    conn.transaction_manager.commit()
+    other_tm = transaction.TransactionManager()
+    other = db.open(other_tm)
+    later = other.get(job._p_oid)
+    later.args.append(2)
+    later.args[0] = 0
+    later.kwargs['y'] = 2
+    later.kwargs.update(z=3)
+    other_tm.commit()
+    other.close()
+    third_tm = transaction.TransactionManager()
+    third = db.open(third_tm)
+    fresh = third.get(job._p_oid)
+    assert fresh.args == [0, 2]
+    assert fresh.kwargs == {'x': 1, 'y': 2, 'z': 3}
+    assert type(fresh.__getstate__()['args']) is list
+    third_tm.abort()
+    third.close()

@@ -33,7 +33,7 @@ LAYERS = {
     # ``zc.asyncui`` loads job, queue, agent, filters, retry, failure.
     '__init__': MODEL,
     'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'agent': MODEL,
-    'queuekeys': MODEL,
+    'queuekeys': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
     'recovery': MODEL, 'local': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
@@ -41,8 +41,7 @@ LAYERS = {
     'instanceuuid': RUNTIME,
     'config': CONFIGURATION, 'patterns': CONFIGURATION,
     'testing': CONFIGURATION, 'inline': CONFIGURATION,
-    # The command line (moving to the cli subpackage, issue #6).
-    'main': FRONT_END, 'server': FRONT_END, 'tools': FRONT_END,
+    # The command line, and the front-ends to come.
     'cli': FRONT_END, 'monitor': FRONT_END, 'browser': FRONT_END,
     'zcml': FRONT_END,
 }
@@ -60,11 +59,7 @@ ALLOWED = {
 }
 
 #: Known methods attached to a class from another module (#6).
-ALLOWED_ATTACHED = {
-    # #6: lifecycle helper: Job._resolve_from_inner belongs in job.py (or
-    # the job-state module).
-    ('execution', 'Job._resolve_from_inner'),
-}
+ALLOWED_ATTACHED = set()
 
 
 def _module_names():

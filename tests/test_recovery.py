@@ -5,6 +5,7 @@ import datetime
 import pytest
 
 from zc.asyncui import errors
+from zc.asyncui import lifecycle
 from zc.asyncui import recovery
 from zc.asyncui import retry
 from zc.asyncui import testing
@@ -74,6 +75,13 @@ def _activate(job, agent, when=T0):
     job._agent = agent
     job._start_ts = when.timestamp()
     job._attempts += ((when.timestamp(), None, UUID, agent.name, None),)
+
+
+def _finish(job, result, now):
+    """Store a result the way a worker does: the job is started first."""
+    if job._status != 'ACTIVE':
+        lifecycle.start(job, UUID, 'main', now)
+    lifecycle.set_result(job, result, now)
 
 
 # -- by status ----------------------------------------------------------------
@@ -176,7 +184,7 @@ def test_release_active_after_nine_interruptions(queue, agent, clock):
 def test_release_callbacks_resumed(queue, agent, clock):
     (job,) = _claimed(queue, agent, 'a')
     job.addCallback(jobs.record)
-    recovery.set_result(job, 'a', T0)
+    _finish(job, 'a', T0)
     assert job._status == 'CALLBACKS'
     assert recovery.release(job, agent, 'died') == 'resumed'
     assert job.status is JobStatus.CALLBACKS
@@ -186,7 +194,7 @@ def test_release_callbacks_resumed(queue, agent, clock):
 
 def test_release_completed_only_removed(queue, agent, clock):
     (job,) = _claimed(queue, agent, 'a')
-    recovery.set_result(job, 'a', T0)
+    _finish(job, 'a', T0)
     assert recovery.release(job, agent, 'died') == 'completed'
     assert job.status is JobStatus.COMPLETED
     assert job not in agent
@@ -206,6 +214,8 @@ def test_release_job_not_held_any_more(queue, agent, clock):
 def test_apply_decision_wo_attempts_names_no_dispatcher(queue, clock):
     job = queue.put(jobs.noop)
     queue.claim()
+    lifecycle.start(job, UUID, 'main', T0)
+    job._attempts = ()
     recovery.apply_decision(job, False, queue, T0, abort_reason='gone')
     assert 'dispatchers that were running it: unknown' in job.result.message
     assert '(last: gone)' in job.result.message
@@ -227,12 +237,85 @@ def test_close_attempt_keeps_closed_attempt():
 
 def test_set_result_without_and_with_callbacks():
     job = Job(jobs.noop)
-    recovery.set_result(job, 1, T0)
+    _finish(job, 1, T0)
     assert job.status is JobStatus.COMPLETED
     assert job.result == 1
     assert job.active_end == job.callbacks_completed == T0
     job = Job(jobs.noop)
     job.addCallback(jobs.noop)
-    recovery.set_result(job, 2, T0)
+    _finish(job, 2, T0)
     assert job.status is JobStatus.CALLBACKS
     assert job.callbacks_completed is None
+
+
+# -- one job's trouble never stops the recovery of the others (defect 3) ------
+
+def _raising_factory(job):
+    raise RuntimeError('factory is broken')
+
+
+class _RaisingPolicy:
+
+    def __init__(self, job):
+        self.counts = {}
+
+    def interrupted(self):
+        raise RuntimeError('policy is broken')
+
+
+@pytest.mark.parametrize('factory', [_raising_factory, _RaisingPolicy])
+def test_release_with_raising_policy_uses_default_and_logs_once(
+        queue, agent, clock, caplog, factory):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    job.retry_policy_factory = factory
+    assert recovery.release(job, agent, 'died') == 'retry'
+    assert job in queue
+    assert job.retry_counts == {'interrupted': 1}
+    errors_logged = [r for r in caplog.records if r.levelname == 'ERROR']
+    assert len(errors_logged) == 1
+    assert job.key in errors_logged[0].getMessage()
+    assert 'broken' in errors_logged[0].exc_text
+
+
+def test_release_with_raising_dispatcher_default_uses_builtin(
+        queue, agent, clock, caplog):
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    outcome = recovery.release(job, agent, 'died',
+                               dispatcher=Dispatcher(_RaisingPolicy))
+    assert outcome == 'retry'
+    assert len([r for r in caplog.records if r.levelname == 'ERROR']) == 1
+
+
+def test_deactivate_with_unreleasable_job_releases_the_others(
+        queue, agent, clock, caplog):
+    good, bad, other = _claimed(queue, agent, 'good', 'bad', 'other')
+    for job in (good, bad):
+        _activate(job, agent)
+    bad._attempts = (('damaged',),)
+    counts = agent.__parent__.deactivate('died')
+    assert counts == {'retry': 1, 'requeued': 2}
+    assert len(agent) == 0
+    assert set(queue) == {good, bad, other}
+    assert bad.status is JobStatus.PENDING
+    assert good.retry_counts == {'interrupted': 1}
+    (line,) = [r.getMessage() for r in caplog.records
+               if r.levelname == 'ERROR']
+    assert bad.key in line and 'could not be released' in line
+
+
+def test_release_aborted_fires_job_failed(queue, agent, clock):
+    import zope.event
+    from zc.asyncui import events
+    (job,) = _claimed(queue, agent, 'a')
+    _activate(job, agent)
+    job.retry_policy_factory = retry.NeverRetry
+    seen = []
+    zope.event.subscribers.append(seen.append)
+    try:
+        assert recovery.release(job, agent, 'died') == 'aborted'
+    finally:
+        zope.event.subscribers.remove(seen.append)
+    assert [type(e) for e in seen] == [events.JobFailed]
+    assert seen[0].object is job

@@ -260,3 +260,32 @@ def test_retry_transaction_retries_disconnect_without_counting_conflict():
     before = utils.conflicts.count
     assert utils.retry_transaction(tm, body, 'test', sleep=Sleeps()) == 'done'
     assert utils.conflicts.count == before
+
+
+class _DisconnectingTM:
+    """A transaction manager whose first commit meets a ZEO disconnect."""
+
+    def __init__(self):
+        self.commits = 0
+
+    def begin(self):
+        pass
+
+    def abort(self):
+        pass
+
+    def commit(self):
+        import ZEO.Exceptions
+        self.commits += 1
+        if self.commits == 1:
+            raise ZEO.Exceptions.ClientDisconnected()
+
+
+def test_retry_transaction_with_disconnect_explains_it(caplog):
+    tm = _DisconnectingTM()
+    assert utils.retry_transaction(tm, lambda: 'ok', 'save x',
+                                   sleep=lambda s: None) == 'ok'
+    (line,) = [r.getMessage() for r in caplog.records
+               if r.levelname == 'WARNING']
+    assert line.startswith('save x: the storage server became unreachable')
+    assert 'second phase' in line

@@ -12,7 +12,7 @@ import logging
 
 from zc.asyncui import errors
 from zc.asyncui import execution
-from zc.asyncui import recovery
+from zc.asyncui import lifecycle
 from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
@@ -31,8 +31,20 @@ def run_callbacks(run, job):
         tm.abort()
         for callback in pending:
             run_callback(run, job, callback)
-        if _complete_after_callbacks(run, job):
+        if _complete_after_callbacks(run, job) or _all_waiting(run, job):
             return
+
+
+def _all_waiting(run, job):
+    # Callbacks that returned a job wait for it; when it could not run
+    # here, the parent stays in CALLBACKS and is put back in its queue
+    # when they are resolved (see recovery.resolve_from_inner).
+    run.tm.begin()
+    try:
+        return all(cb.waiting_on is not None for cb in job._callbacks
+                   if cb._status != COMPLETED)
+    finally:
+        run.tm.abort()
 
 
 def _complete_after_callbacks(run, job):
@@ -42,8 +54,7 @@ def _complete_after_callbacks(run, job):
         if any(cb._status != COMPLETED for cb in job._callbacks):
             return False  # one was added meanwhile
         now = utils.now()
-        job._status = COMPLETED
-        job._callbacks_ts = now.timestamp()
+        lifecycle.complete(job, now)
         agent = job._agent
         if agent is not None:
             agent.jobCompleted(job)
@@ -71,6 +82,9 @@ def run_callback(run, parent, callback):
     if status == CALLBACKS:
         run_callbacks(run, callback)
         return
+    if status == ACTIVE and callback.waiting_on is not None:
+        _run_awaited(run, callback)
+        return
     if status == ACTIVE:
         # It was interrupted (its dispatcher died): ask its policy.
         decision = _callback_interrupted(run, callback)
@@ -81,9 +95,23 @@ def run_callback(run, parent, callback):
         'start callback %s' % callback.key)
     if not started:
         return  # run_callbacks looks at it again
-    outcome = execution.execute(run, callback, None, (parent._result,))
+    extra = () if parent is None else (parent._result,)
+    outcome = execution.execute(run, callback, None, extra)
     if outcome == 'done' and callback._status == CALLBACKS:
         run_callbacks(run, callback)
+    _run_awaited(run, callback)
+
+
+def _run_awaited(run, callback):
+    """A callback that returned a new job (``addCallbacks`` given Jobs
+    does) waits for it: run that job here and now, as a callback of its
+    own parent, if any; its result then resolves the waiting one."""
+    run.tm.begin()
+    inner = callback.waiting_on
+    owner = None if inner is None else inner._parent
+    run.tm.abort()
+    if inner is not None:
+        run_callback(run, owner, inner)
 
 
 def _start_callback(dispatcher, callback):
@@ -110,18 +138,18 @@ def _callback_interrupted(run, callback):
             # Finished or restarted elsewhere since run_callback looked.
             outcome['decision'] = False
             return
-        policy = retry.policy_for(callback, None, run.dispatcher)
+        policy = retry.checked_policy_for(callback, None, run.dispatcher)
         decision = policy.interrupted()
-        callback.retry_counts = dict(policy.counts)
+        lifecycle.save_counts(callback, policy.counts)
         now = utils.now()
-        recovery.close_attempt(callback, now, 'interrupted')
+        lifecycle.close_attempt(callback, now, 'interrupted')
         if decision is False:
             failure = Failure(errors.AbortedError(
                 'callback %s was interrupted and its retry policy gave up'
                 % callback.key))
-            recovery.set_result(callback, failure, now)
+            lifecycle.set_result(callback, failure, now)
         else:
-            callback._status = PENDING  # restarted by _start_callback
+            lifecycle.requeue(callback)  # restarted by _start_callback
         outcome['decision'] = decision is not False
     utils.retry_transaction(run.tm, work, 'interrupted callback %s'
                             % callback.key)

@@ -81,7 +81,7 @@ class DispatcherAgents(persistent.Persistent):
         counts = {}
         for agent in self._agents.values():
             for job in list(agent):
-                outcome = recovery.release(job, agent, reason, now)
+                outcome = recovery.release_isolated(job, agent, reason, now)
                 counts[outcome] = counts.get(outcome, 0) + 1
         self.activated = None
         self.process_token = None

@@ -68,6 +68,21 @@ class ReassignedError(AsyncUIError):
     It is never retried."""
 
 
+class CallableImportError(AsyncUIError, ImportError):
+    """Raised when a job is called in a process that cannot import its
+    callable (the process that put the job could).  The worker treats it
+    as a failure of the call: the job's retry policy retries it later
+    (another process, or this one after a deployment, may import it),
+    then fails it.  Install the module where the workers run, or check
+    their ``sys.path``."""
+
+
+class JobCycleError(AsyncUIError):
+    """The result (as a Failure) of a job that returned itself, or a job
+    that waits on it: a job that returns a job finishes with that job's
+    result, so it would wait forever.  Return the value instead."""
+
+
 class AbortedError(AsyncUIError):
     """The result (as a Failure) of a job whose retry policy gave up after
     its process was interrupted (died or stopped) while running it."""

@@ -15,16 +15,19 @@ worker threads never conflict with each other.  Callbacks
 (``zc.asyncui.callbacks``) run right after, in the same thread.
 """
 import logging
+import sys
 import time
 
 from zc.asyncui import callbacks
 from zc.asyncui import errors
+from zc.asyncui import lifecycle
 from zc.asyncui import local
 from zc.asyncui import recovery
 from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
+from zc.asyncui.job import describe
 from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, PENDING
 
 logger = logging.getLogger(__name__)
@@ -33,15 +36,7 @@ logger = logging.getLogger(__name__)
 def mark_active(job, dispatcher, agent):
     """In the current transaction: the job starts an attempt in ``agent``
     (an Agent, or a name for callbacks, which no agent holds)."""
-    now = utils.now().timestamp()
-    job._status = ACTIVE
-    job._start_ts = now
-    if isinstance(agent, str):
-        name = agent
-    else:
-        name = agent.name
-        job._agent = agent
-    job._attempts += ((now, None, dispatcher.uuid_str, name, None),)
+    lifecycle.start(job, dispatcher.uuid_str, agent)
 
 
 def start_held(job, agent, dispatcher):
@@ -97,16 +92,33 @@ class JobRun:
         oid = workers.inbox.get_nowait()
         if oid is None or not workers.acquire(oid):
             return
-        # Set first: if loading it fails (a job committed after this
-        # snapshot began raises ReadConflictError), undo_next puts it back.
-        self.next_oid = oid
-        if not start_held(self.conn.get(oid), agent, self.dispatcher):
+        if not self._start_held_next(oid, agent):
             # Not startable as this snapshot sees it, which may be older
             # than the claim: back to the end of the inbox, where a
             # worker's _start decides on a fresh snapshot.
-            self.next_oid = None
             workers.release(oid)
             workers.inbox.put_many([oid])
+            return
+        self.next_oid = oid
+
+    def _start_held_next(self, oid, agent):
+        # This snapshot began before this job's finishing commit and may
+        # predate the next job's claim, or the next job itself: loading it
+        # then raises ReadConflictError ("object deleted, likely by
+        # simultaneous pack").  That is the next job's trouble: it must
+        # never fail this job's commit, whose retry would call this job
+        # again.  Whatever goes wrong, the next job is started later on a
+        # fresh snapshot.
+        try:
+            return start_held(self.conn.get(oid), agent, self.dispatcher)
+        except errors.ReassignedError:
+            raise
+        except Exception as e:
+            logger.debug('dispatcher %s: next job %s not loadable in the'
+                         ' finishing transaction of this one (%s); it is'
+                         ' started on a fresh snapshot', self.dispatcher.UUID,
+                         utils.oid_key(oid), e)
+            return False
 
     def undo_next(self):
         if self.next_oid is not None:
@@ -142,7 +154,7 @@ def execute(run, job, agent, extra_args):
     'rescheduled'."""
     dispatcher = run.dispatcher
     tm = run.tm
-    policy = retry.policy_for(job, agent, dispatcher)
+    policy = retry.checked_policy_for(job, agent, dispatcher)
     attempt_no = len(job._attempts)
     while True:
         # Fresh snapshot: we come from a commit or an abort.
@@ -151,24 +163,24 @@ def execute(run, job, agent, extra_args):
         raised = failure is not None
         if raised:
             tm.abort()
-            outcome = _act_on(run, job, agent, policy, attempt_no, failure,
-                              policy.jobError(failure), 'call')
-            if outcome is None:
+            outcome, attempt_no = _act_on(run, job, agent, policy,
+                                          attempt_no, failure, 'call')
+            if outcome == 'again':
                 continue
             if outcome:
                 return outcome
             result = failure
         # The counters go in the finishing commit: an abort after a
         # failed attempt would discard them anywhere earlier.
-        _save_counts(job, policy)
+        lifecycle.save_counts(job, policy.counts)
         failure = _try_finish(run, job, agent, result, raised)
         if failure is None:
             return 'done'
         tm.abort()
         run.undo_next()
-        outcome = _act_on(run, job, agent, policy, attempt_no, failure,
-                          policy.commitError(failure), 'commit')
-        if outcome is None:
+        outcome, attempt_no = _act_on(run, job, agent, policy, attempt_no,
+                                      failure, 'commit')
+        if outcome == 'again':
             continue
         if outcome:
             return outcome
@@ -195,32 +207,66 @@ def _call(run, job, agent, extra_args):
             run.worker.workers.note_call(time.perf_counter() - begun)
     except errors.ReassignedError:
         raise
-    except Exception:
-        return None, Failure(capture_locals=run.dispatcher.verbose_failures)
+    except BaseException as e:
+        # SystemExit, KeyboardInterrupt and the like, raised by the job in
+        # a worker thread, are the job's failure: they must not end the
+        # thread (a real Ctrl-C goes to the main thread, not here).
+        e.__traceback__ = _from_job_frame(e.__traceback__)
+        return None, Failure(e, run.dispatcher.verbose_failures)
     finally:
         local._set()
 
 
-def _act_on(run, job, agent, policy, attempt_no, failure, decision, where):
-    """Carry out a retry policy's decision: None to retry now,
-    'rescheduled' once the job is back in its queue, False to give up."""
+_ENGINE_FILES = frozenset((__file__, sys.modules[Job.__module__].__file__))
+
+
+def _from_job_frame(tb):
+    """The traceback from the job's own frame on: the engine's frames
+    (this module's and Job.__call__) tell the reader nothing."""
+    while tb is not None and tb.tb_next is not None and \
+            tb.tb_frame.f_code.co_filename in _ENGINE_FILES:
+        tb = tb.tb_next
+    return tb
+
+
+def _act_on(run, job, agent, policy, attempt_no, failure, where):
+    """Ask the policy about a failure of the call or of the commit and
+    carry out its decision.  Returns (outcome, attempt number): 'again'
+    to call the job again now (in a new attempt), 'rescheduled' once the
+    job is back in its queue, False to give up."""
+    decide = policy.jobError if where == 'call' else policy.commitError
+    decision = decide(failure)
     if decision is True:
         _log_retry(job, failure, policy, where)
-        return None
+        return 'again', _new_attempt(run, job, agent, policy, attempt_no,
+                                     failure, where)
     if decision is not False:
         return _reschedule(run, job, agent, policy, decision, failure,
-                           attempt_no)
-    return False
+                           attempt_no), attempt_no
+    return False, attempt_no
 
 
-def _save_counts(job, policy):
-    if policy.counts != job.retry_counts:
-        job.retry_counts = dict(policy.counts)
+def _new_attempt(run, job, agent, policy, attempt_no, failure, where):
+    """Before calling the job again at once: close this attempt with its
+    reason and open the next, in a commit of their own, so that every
+    call of a job is a recorded attempt.  Returns the new attempt's
+    number."""
+    def work():
+        _check_ours(job, agent, run.dispatcher, attempt_no)
+        lifecycle.save_counts(job, policy.counts)
+        lifecycle.new_attempt(job, run.dispatcher.uuid_str,
+                              'retry now: %s raised %s'
+                              % (where, failure.getTraceback('brief')))
+    utils.retry_transaction(run.tm, work, 'record a new attempt of job %s'
+                            % job.key, stop=run.worker._stopping)
+    return attempt_no + 1
 
 
 def _try_finish(run, job, agent, result, raised):
     """Store the result and commit; None, or the Failure of the commit."""
     try:
+        if isinstance(result, Job):
+            result = _refuse_cycle(job, result)
         if isinstance(result, Job):
             _wait_for_inner(job, agent, result)
         else:
@@ -229,7 +275,9 @@ def _try_finish(run, job, agent, result, raised):
         run.tm.commit()
     except errors.ReassignedError:
         raise
-    except Exception:
+    except Exception as e:
+        utils.explain_commit_error('dispatcher %s: finishing job %s'
+                                   % (run.dispatcher.UUID, describe(job)), e)
         return Failure()
     _completed(run.dispatcher, job, agent)
     _log_result(run.dispatcher, job, raised)
@@ -252,57 +300,74 @@ def finish(dispatcher, job, agent, result):
     until the dispatcher records the completion (see _completed)."""
     now = utils.now()
     failed = isinstance(result, Failure)
-    recovery.close_attempt(job, now, 'failed' if failed else 'succeeded')
-    recovery.set_result(job, result, now)
+    lifecycle.close_attempt(job, now, 'failed' if failed else 'succeeded')
+    lifecycle.set_result(job, result, now)
+
+
+def _refuse_cycle(job, inner):
+    """``inner``, or a Failure if ``inner`` is ``job`` or waits on it (its
+    result, directly or through the jobs and callbacks it waits on)."""
+    path = _path_to(inner, job)
+    if path is None:
+        return inner
+    if len(path) == 1:
+        message = 'job %s returned itself' % job.key
+    else:
+        message = 'job %s returned job %s, which waits on it (%s)' % (
+            job.key, inner.key, ' -> '.join(j.key for j in path))
+    return Failure(errors.JobCycleError(
+        message + '; a job that returns a job finishes with that job\'s'
+        ' result, so it would wait forever. Return a value instead.'))
+
+
+def _path_to(start, target):
+    """The chain of jobs by which ``start`` waits on ``target``, or None.
+    A job waits on the job it returned and on its callbacks."""
+    seen = set()
+    stack = [(start, (start,))]
+    while stack:
+        current, path = stack.pop()
+        if current is target:
+            return path
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        nexts = list(current._callbacks)
+        if current.waiting_on is not None:
+            nexts.append(current.waiting_on)
+        stack.extend((n, path + (n,)) for n in nexts)
+    return None
 
 
 def _wait_for_inner(job, agent, inner):
     # A job that returns a job finishes when that one does, with its
     # result; meanwhile it stays ACTIVE but leaves its agent.
     if inner._status == 'NEW':
-        _queue_of(job, agent).put(inner)
+        recovery.queue_of(job, agent).put(inner)
     job.waiting_on = inner
-    inner.addCallback(Job(job._resolve_from_inner))
-    recovery.close_attempt(job, utils.now(), 'waiting for job %s'
+    inner.addCallback(Job(recovery.resolve_from_inner, job))
+    lifecycle.close_attempt(job, utils.now(), 'waiting for job %s'
                            % inner.key)
     if agent is not None:
         agent.remove(job)
 
 
-def _queue_of(job, agent):
-    # Not ``job._queue or agent.queue``: an empty queue is false (len 0),
-    # and a callback runs with no agent.
-    return job._queue if job._queue is not None else agent.queue
-
-
-def _resolve_from_inner(self, result):
-    """Callback of an inner job: give the outer job its result."""
-    now = utils.now()
-    self.waiting_on = None
-    recovery.set_result(self, result, now)
-    if self._status == CALLBACKS:
-        self._queue.putBack(self)  # a worker resumes its callbacks
-
-
-Job._resolve_from_inner = _resolve_from_inner
-
-
 def _reschedule(run, job, agent, policy, decision, failure, attempt_no):
     def work():
         _check_ours(job, agent, run.dispatcher, attempt_no)
-        job.retry_counts = dict(policy.counts)
+        lifecycle.save_counts(job, policy.counts)
         now = utils.now()
-        recovery.close_attempt(job, now, 'retry later: %s'
+        lifecycle.close_attempt(job, now, 'retry later: %s'
                                % failure.getTraceback('brief'))
         if agent is not None:
             agent.remove(job)
-        queue = _queue_of(job, agent)
+        queue = recovery.queue_of(job, agent)
         return recovery.apply_decision(job, decision, queue, now)
     utils.retry_transaction(run.tm, work, 'reschedule job %s' % job.key,
                             stop=run.worker._stopping)
-    logger.warning('dispatcher %s: job %s (%s) failed with %s; its retry'
+    logger.warning('dispatcher %s: %s failed with %s; its retry'
                    ' policy retries it after %s',
-                   run.dispatcher.UUID, job.key, describe(job),
+                   run.dispatcher.UUID, describe(job),
                    failure.getTraceback('brief'), decision)
     run.dispatcher.recordJob(job, 'rescheduled')
     return 'rescheduled'
@@ -313,7 +378,7 @@ def _store_final(run, job, agent, failure, policy, attempt_no):
     # commit failure as the result.  This bookkeeping must not be lost.
     def work():
         _check_ours(job, agent, run.dispatcher, attempt_no)
-        _save_counts(job, policy)
+        lifecycle.save_counts(job, policy.counts)
         finish(run.dispatcher, job, agent, failure)
     utils.retry_transaction(run.tm, work, 'store failure of job %s'
                             % job.key)
@@ -323,8 +388,8 @@ def _store_final(run, job, agent, failure, policy, attempt_no):
 
 def _log_retry(job, failure, policy, where):
     counts = policy.counts
-    logger.warning('job %s (%s): %s raised %s; retrying now (%s)',
-                   job.key, describe(job), where,
+    logger.warning('%s: %s raised %s; retrying now (%s)',
+                   describe(job), where,
                    failure.getTraceback('brief'),
                    ', '.join('%s=%d' % kv for kv in sorted(counts.items())))
     # "Now" still means after a short jittered pause: two workers whose
@@ -333,39 +398,30 @@ def _log_retry(job, failure, policy, where):
                                      cap=0.5))
 
 
-def describe(job):
-    """The job's repr, computed now: log records must not keep jobs, whose
-    connection may be closed by the time a handler formats them."""
-    try:
-        return repr(job)
-    except Exception:  # a broken repr must not break logging
-        return '<job %s>' % job.key
-
-
 def _log_result(dispatcher, job, raised):
     result = job._result
     if not isinstance(result, Failure):
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug('dispatcher %s: job %s (%s) succeeded',
-                         dispatcher.UUID, job.key, describe(job))
+            logger.debug('dispatcher %s: %s succeeded',
+                         dispatcher.UUID, describe(job))
         return
     if not raised and job.parent is not None:
         # A callback that returned a Failure (addCallbacks passing the
         # parent's failure through) did not fail itself.
-        logger.debug('dispatcher %s: callback %s of job %s passed a'
-                     ' failure through', dispatcher.UUID, job.key,
+        logger.debug('dispatcher %s: %s, a callback of job %s, passed a'
+                     ' failure through', dispatcher.UUID, describe(job),
                      job.parent.key)
         return
     level = job.failure_log_level
     if level is None:
         level = logging.CRITICAL if job.parent is not None else logging.ERROR
     if job.parent is not None:
-        logger.log(level, 'dispatcher %s: callback %s (%s) of job %s failed;'
+        logger.log(level, 'dispatcher %s: %s, a callback of job %s, failed;'
                    ' its result is the Failure below. Callbacks should not'
                    ' fail: check the callback.\n%s', dispatcher.UUID,
-                   job.key, describe(job), job.parent.key,
+                   describe(job), job.parent.key,
                    result.getTraceback())
     else:
-        logger.log(level, 'dispatcher %s: job %s (%s) failed:\n%s',
-                   dispatcher.UUID, job.key, describe(job),
+        logger.log(level, 'dispatcher %s: %s failed:\n%s',
+                   dispatcher.UUID, describe(job),
                    result.getTraceback())

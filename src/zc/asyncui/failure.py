@@ -19,6 +19,9 @@ _short.maxother = 80
 _short.maxlong = 40
 
 DETAILS = ('brief', 'default', 'verbose')
+DISCONNECTED = 'ZEO.Exceptions.ClientDisconnected'
+UNREACHABLE = ('the storage server was unreachable (the ZEO client was'
+               ' disconnected)')
 MAX_LOCALS_FRAMES = 20
 
 
@@ -72,6 +75,9 @@ class Failure:
             self.message = str(exception)
         except Exception:
             self.message = '<unprintable %s>' % cls.__name__
+        if not self.message and DISCONNECTED in self.mro_names:
+            # ZEO raises it without a message.
+            self.message = UNREACHABLE
         self.traceback = ''.join(traceback.format_exception(
             cls, exception, exception.__traceback__))
         self.frames = (_capture_locals(exception.__traceback__)

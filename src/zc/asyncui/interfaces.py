@@ -68,9 +68,11 @@ class IJob(Interface):
     Invariants:
 
     - status only moves forward: NEW -> PENDING -> ASSIGNED -> ACTIVE ->
-      CALLBACKS -> COMPLETED, except that a retry moves an ASSIGNED or
-      ACTIVE job back to PENDING, and ``IQueue.pull`` a PENDING job back
-      to NEW;
+      CALLBACKS -> COMPLETED, except for the named back-moves of
+      ``zc.asyncui.lifecycle.TRANSITIONS``: "retry" (ACTIVE -> PENDING,
+      also an ASSIGNED job put back) and "pull" (PENDING -> NEW).  Only
+      ``zc.asyncui.lifecycle`` changes status, attempts, result and retry
+      counts; any other move raises BadStatusError;
     - a job is held by at most one agent (the agent's held-jobs tree is
       the one record of it: a claim does not write the job, so ASSIGNED
       is derived as "PENDING but no longer in its queue"); ``job.agent``
@@ -87,8 +89,10 @@ class IJob(Interface):
     status = Attribute("A JobStatus.")
     result = Attribute("Return value, or Failure; None until completed.")
     callable = Attribute("The callable; settable only while NEW.")
-    args = Attribute("Positional arguments (a list).")
-    kwargs = Attribute("Keyword arguments (a dict).")
+    args = Attribute("Positional arguments (a list; changes made in a "
+                     "later transaction are stored).")
+    kwargs = Attribute("Keyword arguments (a dict; changes made in a "
+                       "later transaction are stored).")
     begin_after = Attribute("Aware UTC datetime before which the job does "
                             "not start; settable only while NEW.")
     begin_by = Attribute("timedelta after begin_after by which the job must "

@@ -2,15 +2,15 @@
 
 A :class:`Job` holds a picklable callable and its arguments, its status
 (:class:`JobStatus`), its result or :class:`~zc.asyncui.failure.Failure`,
-its callbacks and its timing.  Status changes are made by the worker
-(``zc.asyncui.worker``) inside its transactions; application code creates
-jobs, puts them in a queue and reads them.
+its callbacks and its timing.  Status, attempts, result and retry
+counters are changed only by ``zc.asyncui.lifecycle``, against its table
+of allowed moves; application code creates jobs, puts them in a queue and
+reads them.  What a job calls (checking, naming and storing callables,
+the argument containers) is ``zc.asyncui.calls``.
 """
 import datetime
 import enum
-import io
 import logging
-import pickle
 import types
 
 import BTrees.OOBTree
@@ -18,9 +18,11 @@ import persistent
 import zope.interface
 import ZODB.POSException
 
+from zc.asyncui import calls
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import utils
+from zc.asyncui.calls import check_storable  # also used by queue and agent
 from zc.asyncui.failure import Failure
 
 logger = logging.getLogger(__name__)
@@ -43,64 +45,50 @@ class JobStatus(str, enum.Enum):
 NEW, PENDING, ASSIGNED, ACTIVE, CALLBACKS, COMPLETED = (
     s.value for s in JobStatus)
 
-_HINT = ('Pass a module-level function, a method of a persistent object, a '
-         'persistent callable object or another Job, and bind arguments '
-         'with Job(func, *args, **kwargs).')
 
-
-class _StorabilityChecker(pickle.Pickler):
-    """Pickles like ZODB does: persistent objects are references."""
-
-    def persistent_id(self, obj):
-        if (isinstance(obj, persistent.Persistent)
-                and not isinstance(obj, type)):
-            return id(obj)
-        return None
-
-
-def check_storable(obj, what):
-    """Raise UnpicklableCallableError unless ``obj`` can be stored in ZODB
-    (persistent objects count as references)."""
+def describe(job):
+    """How every log line names a job: ``job 0x1f5 (mytasks.greet)``.
+    Computed now: log records must not keep jobs, whose connection may be
+    closed when a handler formats them.  Never raises."""
     try:
-        _StorabilityChecker(io.BytesIO(), 3).dump(obj)
-    except Exception as e:
-        raise errors.UnpicklableCallableError(
-            'Cannot store %s %r in the database: %s. %s'
-            % (what, obj, e, _HINT), obj) from None
+        key = job.key or '(unsaved)'
+    except Exception:
+        key = '?'
+    try:
+        call = calls.repr_callable(job.callable)
+    except Exception:  # a broken callable must not break logging
+        call = '?'
+    return 'job %s (%s)' % (key, call)
 
 
-def _check_callable(func):
-    if not callable(func):
-        raise errors.UnpicklableCallableError(
-            '%r is not callable. %s' % (func, _HINT), func)
-    qualname = getattr(func, '__qualname__', '')
-    if isinstance(func, types.FunctionType) and (
-            '<lambda>' in qualname or '<locals>' in qualname):
-        raise errors.UnpicklableCallableError(
-            'Cannot store %r in a job: lambdas and nested functions cannot'
-            ' be found again by another process. %s' % (func, _HINT), func)
-    if isinstance(func, types.MethodType):
-        owner = func.__self__
-        if not (isinstance(owner, (persistent.Persistent, type))):
-            raise errors.UnpicklableCallableError(
-                'Cannot store %r in a job: it is a method of %r, which is not'
-                ' persistent, so the job would call a copy of it. Make the'
-                ' object persistent (and stored in the database) or use a'
-                ' module-level function. %s' % (func, owner, _HINT), func)
-    check_storable(func, 'the callable')
+def _check_deadline(begin_after, begin_by):
+    """Refuse a begin_by that cannot be added to begin_after."""
+    if begin_by is None:
+        return
+    try:
+        (begin_after + begin_by).timestamp()
+    except (OverflowError, ValueError):
+        raise errors.ConfigurationError(
+            'begin_by %s is too long: begin_after (%s) + begin_by is past'
+            ' the largest date Python can hold. Use None for no limit.'
+            % (begin_by, begin_after.isoformat())) from None
 
 
-def _repr_callable(func):
-    if isinstance(func, Job):
-        return repr(func)
-    if isinstance(func, types.MethodType):
-        owner = func.__self__
-        owner_name = (owner.__name__ if isinstance(owner, type)
-                      else type(owner).__name__)
-        return '%s.%s' % (owner_name, func.__name__)
-    module = getattr(func, '__module__', None)
-    name = getattr(func, '__qualname__', None) or repr(func)
-    return '%s.%s' % (module, name) if module else name
+def _check_log_level(value):
+    """A logging level as an int (names such as 'WARNING' accepted), or
+    None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        level = logging.getLevelName(value.upper())
+        if isinstance(level, int):
+            return level
+    elif isinstance(value, int) and not isinstance(value, bool) and \
+            value >= 0:
+        return value
+    raise errors.ConfigurationError(
+        'failure_log_level must be a logging level such as logging.ERROR'
+        ' (40) or its name \'ERROR\', or None; not %r' % (value,))
 
 
 def _dt(ts):
@@ -140,8 +128,8 @@ class Job(persistent.Persistent):
     _callbacks = ()
     _attempts = ()
     retry_counts = {}
-    retry_policy_factory = None
-    failure_log_level = None
+    _retry_policy_factory = None
+    _failure_log_level = None
     _put_ts = None
     _start_ts = None
     _end_ts = None
@@ -151,8 +139,8 @@ class Job(persistent.Persistent):
     def __init__(self, callable, *args, **kwargs):
         self._status = NEW
         self.callable = callable
-        self.args = list(args)
-        self.kwargs = dict(kwargs)
+        self.args = calls.JobArgs(args, self)
+        self.kwargs = calls.JobKwargs(kwargs, self)
         self.annotations = BTrees.OOBTree.OOBTree()
 
     # -- identity and status ------------------------------------------
@@ -231,7 +219,7 @@ class Job(persistent.Persistent):
     @callable.setter
     def callable(self, value):
         self._require('change its callable', NEW)
-        _check_callable(value)
+        calls.check_callable(value)
         if (isinstance(value, types.MethodType)
                 and isinstance(value.__self__, persistent.Persistent)):
             # Store the object and the name, so the method is looked up on
@@ -245,9 +233,30 @@ class Job(persistent.Persistent):
     def __call__(self, *args, **kwargs):
         """See IJob.__call__."""
         self._require('be called', NEW, ACTIVE)
+        broken = calls.broken_class(self._callable_root)
+        if broken is not None:
+            raise calls.import_error(broken)
         effective_kwargs = dict(self.kwargs)
         effective_kwargs.update(kwargs)
         return self.callable(*(tuple(self.args) + args), **effective_kwargs)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        root = state.get('_callable_root')
+        if calls.is_broken(root):
+            state = dict(state, _callable_root=calls.GlobalReference(root))
+        # args and kwargs are stored as a plain list and dict: the record
+        # stays as small as it was, and readable without this module.
+        args, kwargs = state.get('args'), state.get('kwargs')
+        if type(args) is calls.JobArgs or type(kwargs) is calls.JobKwargs:
+            state = dict(state, args=list(args), kwargs=dict(kwargs))
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__['args'] = calls.JobArgs(self.__dict__.get('args', ()), self)
+        self.__dict__['kwargs'] = calls.JobKwargs(
+            self.__dict__.get('kwargs', {}), self)
 
     # -- scheduling attributes -----------------------------------------
 
@@ -258,9 +267,10 @@ class Job(persistent.Persistent):
     @begin_after.setter
     def begin_after(self, value):
         self._require('change begin_after', NEW)
-        self._begin_after_ts = (
-            None if value is None
-            else utils.check_aware(value, 'begin_after').timestamp())
+        if value is not None:
+            value = utils.check_aware(value, 'begin_after')
+            _check_deadline(value, self._begin_by)
+        self._begin_after_ts = None if value is None else value.timestamp()
 
     @property
     def begin_by(self):
@@ -276,7 +286,34 @@ class Job(persistent.Persistent):
             if value < datetime.timedelta(0):
                 raise ValueError('begin_by must not be negative, got %s'
                                  % (value,))
+            _check_deadline(self.begin_after or utils.now(), value)
         self._begin_by = value
+
+    # -- policies -----------------------------------------------------
+
+    @property
+    def retry_policy_factory(self):
+        """See IJob.retry_policy_factory."""
+        return self._retry_policy_factory
+
+    @retry_policy_factory.setter
+    def retry_policy_factory(self, value):
+        if value is not None and not callable(value):
+            raise errors.ConfigurationError(
+                'retry_policy_factory of job %s must be callable (job) ->'
+                ' retry policy, such as zc.asyncui.RetryCommonFourTimes or'
+                ' zc.asyncui.RetryPolicy(...), or None; not %r'
+                % (self.key or '(unsaved)', value))
+        self._retry_policy_factory = value
+
+    @property
+    def failure_log_level(self):
+        """See IJob.failure_log_level."""
+        return self._failure_log_level
+
+    @failure_log_level.setter
+    def failure_log_level(self, value):
+        self._failure_log_level = _check_log_level(value)
 
     @property
     def deadline(self):
@@ -312,13 +349,26 @@ class Job(persistent.Persistent):
 
     def addCallbacks(self, success=None, failure=None,
                      failure_log_level=None, retry_policy_factory=None):
-        """See IJob.addCallbacks."""
+        """See IJob.addCallbacks.
+
+        A Job given as a side is the callback job itself ("chaining
+        jobs"): the router returns it, so it runs as a real job with the
+        result appended to its arguments, its callbacks run when it
+        completes, and the router finishes with its result.
+        """
         for func in (success, failure):
-            if func is not None:
-                _check_callable(func)
-        return self.addCallback(
+            if isinstance(func, Job):
+                func._require('become a callback', NEW)
+            elif func is not None:
+                calls.check_callable(func)
+        router = self.addCallback(
             Job(success_or_failure, success, failure),
             failure_log_level, retry_policy_factory)
+        for func in (success, failure):
+            if isinstance(func, Job):
+                func._parent = self
+                func._queue = self._queue
+        return router
 
     def _queue_late_callback(self, job):
         # The parent is done: the callback runs like any queued job; the
@@ -352,10 +402,10 @@ class Job(persistent.Persistent):
 
     def __repr__(self):
         try:
-            call = _repr_callable(self.callable)
+            call = calls.repr_callable(self.callable)
         except Exception:
             call = '?'
-        return '<%s %s ``%s``>' % (
+        return '<%s %s %s>' % (
             type(self).__name__, self.key or '(unsaved)', call)
 
 
@@ -416,4 +466,8 @@ def success_or_failure(success, failure, result):
     func = failure if isinstance(result, Failure) else success
     if func is None:
         return result
+    if isinstance(func, Job):
+        # Run it as a job (see addCallbacks); as a callback of the same
+        # parent, it gets the result appended when it runs.
+        return func
     return func(result)

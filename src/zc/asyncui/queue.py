@@ -40,10 +40,11 @@ import zope.interface
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import queuekeys as keys
+from zc.asyncui import lifecycle
 from zc.asyncui import utils
 from zc.asyncui.dispatcheragents import DispatcherAgents
 from zc.asyncui.job import Job
-from zc.asyncui.job import NEW, PENDING, CALLBACKS
+from zc.asyncui.job import NEW
 from zc.asyncui.job import check_storable
 from zc.asyncui.queuekeys import expired
 
@@ -124,7 +125,7 @@ class Queue(persistent.Persistent):
             jar.add(job)
         job._put_ts = now.timestamp()
         job._queue = self
-        job._status = PENDING
+        lifecycle.put(job)
         self._receive(job, job._put_ts)
         _wake_after_commit(jar)
         return job
@@ -222,8 +223,7 @@ class Queue(persistent.Persistent):
         at its original place."""
         if job._agent is not None:
             job._agent = None
-        if job._status != CALLBACKS:
-            job._status = PENDING
+        lifecycle.requeue(job)
         if self._find(job)[0] is None:
             self._insert(job)
         _wake_after_commit(self._p_jar)
@@ -236,7 +236,7 @@ class Queue(persistent.Persistent):
             del tree[key]
             self._length.change(-1)
         job._agent = None
-        job._status = PENDING
+        lifecycle.requeue(job)
         job._begin_after_ts = utils.check_aware(
             begin_after, 'begin_after').timestamp()
         job._arrival = None
@@ -257,7 +257,7 @@ class Queue(persistent.Persistent):
     def pull(self, job):
         """See IQueue.pull."""
         self.remove(job)
-        job._status = NEW
+        lifecycle.pull(job)
         return job
 
     def _promote(self, now_ts):

@@ -16,11 +16,12 @@ import datetime
 import logging
 
 from zc.asyncui import errors
-from zc.asyncui import events
+from zc.asyncui import lifecycle
 from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED
+from zc.asyncui.job import describe
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def release(job, agent, reason, now=None, dispatcher=None):
     'resumed', 'completed')."""
     now = now or utils.now()
     status = job._status
-    queue = job._queue or agent.queue
+    queue = queue_of(job, agent)
     agent.remove(job)
     if status == COMPLETED:
         agent.recordCompletions([job])  # its dispatcher had not yet
@@ -43,10 +44,44 @@ def release(job, agent, reason, now=None, dispatcher=None):
         queue.putBack(job)
         return 'requeued'
     close_attempt(job, now, 'interrupted: %s' % reason)
-    policy = retry.policy_for(job, agent, dispatcher)
+    policy = retry.checked_policy_for(job, agent, dispatcher)
     decision = policy.interrupted()
-    job.retry_counts = dict(policy.counts)
+    lifecycle.save_counts(job, policy.counts)
     return apply_decision(job, decision, queue, now, abort_reason=reason)
+
+
+def release_isolated(job, agent, reason, now=None, dispatcher=None):
+    """``release``, isolated: a job that cannot be released is logged at
+    ERROR, its changes are rolled back, and it is put back in its queue
+    without asking its policy ('requeued'; 'failed' if even that fails),
+    so that one job never stops the recovery of the others."""
+    savepoint = _savepoint(agent)
+    try:
+        return release(job, agent, reason, now, dispatcher)
+    except Exception:
+        logger.error('%s: could not be released from agent %r (%s);'
+                     ' putting it back in its queue as it is. Check the'
+                     ' job (traceback below).', describe(job), agent.name,
+                     reason, exc_info=True)
+    if savepoint is not None:
+        savepoint.rollback()
+        savepoint = _savepoint(agent)
+    try:
+        agent.remove(job)
+        queue_of(job, agent).putBack(job)
+        return 'requeued'
+    except Exception:
+        logger.error('%s: could not be put back in its queue either;'
+                     ' it is left with agent %r', describe(job), agent.name,
+                     exc_info=True)
+        if savepoint is not None:
+            savepoint.rollback()
+        return 'failed'
+
+
+def _savepoint(obj):
+    jar = obj._p_jar
+    return None if jar is None else jar.transaction_manager.get().savepoint()
 
 
 def apply_decision(job, decision, queue, now, abort_reason=None):
@@ -82,25 +117,33 @@ def _aborted_message(job, reason):
                ', '.join(dispatchers) or 'unknown'))
 
 
-def close_attempt(job, now, outcome):
-    """Record the end of the job's latest attempt."""
-    if not job._attempts:
-        return
-    start, end, dispatcher, agent, _ = job._attempts[-1]
-    if end is None:
-        job._attempts = job._attempts[:-1] + (
-            (start, now.timestamp(), dispatcher, agent, outcome),)
+# Kept here for callers that know them from recovery; the one place
+# where they are written is zc.asyncui.lifecycle.
+close_attempt = lifecycle.close_attempt
+set_result = lifecycle.set_result
 
 
-def set_result(job, result, now):
-    """Store the final result; the job goes to CALLBACKS if it has any,
-    else COMPLETED."""
-    job._result = result
-    job._end_ts = now.timestamp()
-    if job._callbacks:
-        job._status = CALLBACKS
-    else:
-        job._status = COMPLETED
-        job._callbacks_ts = job._end_ts
-    failed = isinstance(result, Failure)
-    events.notify((events.JobFailed if failed else events.JobCompleted)(job))
+def queue_of(job, agent):
+    """The queue a job belongs to: its own, its agent's, or (for a
+    callback added before its parent was put) its parent's."""
+    while job._queue is None and job._parent is not None:
+        job = job._parent
+    # Not ``job._queue or ...``: an empty queue is false.
+    return job._queue if job._queue is not None else agent.queue
+
+
+def resolve_from_inner(outer, result):
+    """The callback that a job returned by ``outer`` gets: ``outer``
+    finishes with its result.  An outer job in CALLBACKS afterwards, or
+    an outer callback whose parent waited for it, goes back to the queue,
+    where a worker resumes the callbacks."""
+    now = utils.now()
+    outer.waiting_on = None
+    set_result(outer, result, now)
+    if outer._status == CALLBACKS:
+        queue_of(outer, None).putBack(outer)
+    parent = outer._parent
+    if parent is not None and parent._status == CALLBACKS:
+        if parent._agent is not None:
+            parent._agent.remove(parent)
+        queue_of(parent, None).putBack(parent)

@@ -23,11 +23,13 @@ import zope.interface
 
 from zc.asyncui import interfaces
 from zc.asyncui import utils
+from zc.asyncui.job import describe
 
 logger = logging.getLogger(__name__)
 
 CLIENT_DISCONNECTED = 'ZEO.Exceptions.ClientDisconnected'
 TRANSIENT = 'transaction.interfaces.TransientError'
+CANNOT_IMPORT = 'zc.asyncui.errors.CallableImportError'
 EXPLOSIVE = ('builtins.SystemExit', 'builtins.KeyboardInterrupt',
              'SystemExit', 'KeyboardInterrupt',
              'zc.asyncui.errors.ReassignedError')
@@ -49,6 +51,15 @@ class _Policy:
         n = self._bump('disconnected')
         return datetime.timedelta(seconds=min(60, 5 * n))
 
+    def _import_delay(self, limit):
+        # The callable cannot be imported here: perhaps another process,
+        # or this one after a deployment, can.  Back off: 5 s, 10 s, 20 s
+        # ... at most 5 minutes; give up after ``limit`` attempts.
+        n = self._bump('cannot_import')
+        if limit is not None and n >= limit:
+            return False
+        return datetime.timedelta(seconds=min(300, 5 * 2 ** min(n - 1, 6)))
+
     def _interrupted(self, limit):
         n = self._bump('interrupted')
         return limit is None or n < limit
@@ -58,17 +69,22 @@ class _Policy:
 class RetryCommonFourTimes(_Policy):
     """The default for jobs: transient database errors (ConflictError and
     friends) are retried four times (five attempts); ZEO disconnects are
-    retried with a growing delay until the database returns; an
-    interrupted job is retried nine times (ten attempts), then fails with
-    AbortedError; any other error is final."""
+    retried with a growing delay until the database returns; a callable
+    the worker cannot import is retried after 5, 10, 20 and 40 s, then
+    fails with CallableImportError; an interrupted job is retried nine
+    times (ten attempts), then fails with AbortedError; any other error
+    is final."""
 
     transient_limit = 5
     interruption_limit = 10
+    import_limit = 5
 
     def jobError(self, failure):
         """See IRetryPolicy.jobError."""
         if failure.check(CLIENT_DISCONNECTED):
             return self._disconnected_delay()
+        if failure.check(CANNOT_IMPORT):
+            return self._import_delay(self.import_limit)
         if failure.check(TRANSIENT):
             return self._bump('transient') < self.transient_limit
         return False
@@ -83,7 +99,8 @@ class RetryCommonFourTimes(_Policy):
 @zope.interface.implementer(interfaces.IRetryPolicy)
 class RetryCommonForever(_Policy):
     """The default for callbacks (a lost callback is lost data): transient
-    errors and interruptions are retried without limit, as are errors at
+    errors, interruptions and a callable that cannot be imported (every 5
+    minutes at most) are retried without limit, as are errors at
     commit (logged at CRITICAL on the first and every fifth); an error
     raised by the callback itself is final."""
 
@@ -91,6 +108,8 @@ class RetryCommonForever(_Policy):
         """See IRetryPolicy.jobError."""
         if failure.check(CLIENT_DISCONNECTED):
             return self._disconnected_delay()
+        if failure.check(CANNOT_IMPORT):
+            return self._import_delay(None)
         if failure.check(TRANSIENT):
             self._bump('transient')
             return True
@@ -103,10 +122,10 @@ class RetryCommonForever(_Policy):
         n = self._bump('commit_error')
         if n == 1 or n % 5 == 0:
             logger.critical(
-                'job %s (%r): commit failed %d times with %s; retrying'
+                '%s: commit failed %d times with %s; retrying'
                 ' forever because losing a callback loses data. Fix the'
                 ' cause, or set a different retry_policy_factory.',
-                self.job.key, self.job, n, failure.getTraceback('brief'))
+                describe(self.job), n, failure.getTraceback('brief'))
         return datetime.timedelta(seconds=min(60, n - 1))
 
     def interrupted(self):
@@ -196,17 +215,106 @@ class _ConfiguredPolicy(RetryCommonFourTimes):
 
 
 def policy_for(job, agent=None, dispatcher=None):
-    """The retry policy that applies to ``job`` (see the module doc)."""
-    factory = job.retry_policy_factory
-    if factory is None and agent is not None:
-        factory = getattr(agent, 'retry_policy_factory', None)
+    """The retry policy that applies to ``job`` (see the module doc).
+
+    A factory that raises is logged at ERROR, naming the job, and the
+    process default policy applies instead.
+    """
+    return _first_policy(job, _factories(job, agent, dispatcher))[1]
+
+
+def checked_policy_for(job, agent=None, dispatcher=None):
+    """``policy_for``, with the decisions of a policy that is not built in
+    guarded: a policy method that raises is logged once at ERROR, naming
+    the job, and the process default policy decides instead.  A broken
+    policy must never wedge a job or stop recovery."""
+    factories = _factories(job, agent, dispatcher)
+    factory, policy = _first_policy(job, factories)
+    if factory in _BUILTIN:
+        return policy
+    defaults = _default_factories(job, dispatcher)
+    fallbacks = defaults[defaults.index(factory) + 1:] \
+        if factory in defaults else defaults
+    return _Guarded(job, policy, fallbacks)
+
+
+_BUILTIN = (RetryCommonFourTimes, RetryCommonForever)
+
+
+def _factories(job, agent, dispatcher):
+    """The candidate factories, in order: the job's or else the agent's,
+    then the process defaults."""
+    own = job.retry_policy_factory
+    if own is None and agent is not None:
+        own = getattr(agent, 'retry_policy_factory', None)
+    defaults = _default_factories(job, dispatcher)
+    return defaults if own is None else [own] + defaults
+
+
+def _default_factories(job, dispatcher):
+    """The process default factories, most specific first: the
+    dispatcher's (if set), then the built-in one."""
     is_callback = job.parent is not None
-    if factory is None and dispatcher is not None:
+    builtin = RetryCommonForever if is_callback else RetryCommonFourTimes
+    factory = None
+    if dispatcher is not None:
         factory = (dispatcher.callback_retry_policy_factory if is_callback
                    else dispatcher.job_retry_policy_factory)
-    if factory is None:
-        factory = RetryCommonForever if is_callback else RetryCommonFourTimes
-    return factory(job)
+    return [factory, builtin] if factory is not None else [builtin]
+
+
+def _first_policy(job, factories):
+    """(factory, policy) of the first factory that does not raise; the
+    last one is built in and does not."""
+    for factory in factories[:-1]:
+        try:
+            return factory, factory(job)
+        except Exception:
+            _log_broken(job, 'its retry policy factory %r raised'
+                        % (factory,))
+    return factories[-1], factories[-1](job)
+
+
+def _log_broken(job, what):
+    logger.error('%s: %s; the default policy decides instead.'
+                 ' Fix the policy (traceback below).', describe(job), what,
+                 exc_info=True)
+
+
+class _Guarded:
+    """A policy whose failing decisions fall back to the first of
+    ``fallbacks`` (factories) that works, for that one decision.  The
+    counters are shared, so the job's retry_counts stay one record."""
+
+    def __init__(self, job, policy, fallbacks):
+        self.job = job
+        self.policy = policy
+        self.fallbacks = fallbacks
+        self.logged = False
+        counts = getattr(policy, 'counts', None)
+        self.counts = (counts if isinstance(counts, dict)
+                       else dict(job.retry_counts or {}))
+
+    def _ask(self, name, *args):
+        try:
+            return getattr(self.policy, name)(*args)
+        except Exception:
+            if not self.logged:
+                self.logged = True
+                _log_broken(self.job, 'its retry policy %r raised in %s()'
+                            % (self.policy, name))
+        fallback = _first_policy(self.job, self.fallbacks)[1]
+        fallback.counts = self.counts
+        return getattr(fallback, name)(*args)
+
+    def jobError(self, failure):
+        return self._ask('jobError', failure)
+
+    def commitError(self, failure):
+        return self._ask('commitError', failure)
+
+    def interrupted(self):
+        return self._ask('interrupted')
 
 
 def is_explosive(failure):

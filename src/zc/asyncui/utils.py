@@ -113,6 +113,7 @@ def retry_transaction(tm, func, description, attempts=None,
             return result
         except Exception as e:
             tm.abort()
+            explain_commit_error(description, e)
             if not is_transient(e):
                 raise
             if is_conflict(e):
@@ -126,3 +127,25 @@ def retry_transaction(tm, func, description, attempts=None,
                        ' retrying', description, attempt, e)
             sleep(backoff_seconds(attempt, cap=5.0 if is_conflict(e)
                                   else 30.0))
+
+
+def is_disconnect(exc):
+    """True for ZEO's ClientDisconnected (the storage is unreachable)."""
+    return any(c.__module__ == 'ZEO.Exceptions'
+               and c.__name__ == 'ClientDisconnected'
+               for c in type(exc).__mro__)
+
+
+def explain_commit_error(description, exc):
+    """Log, next to the ``transaction`` package's CRITICAL "A storage
+    error occurred during the second phase of the two-phase commit" that
+    a ZEO disconnect during a commit causes, what it means here."""
+    if is_disconnect(exc):
+        logger.warning(
+            '%s: the storage server became unreachable during the commit'
+            ' (ZEO ClientDisconnected). If the transaction package logged'
+            ' CRITICAL "A storage error occurred during the second phase"'
+            ' just before, it is this disconnect: with one ZODB storage in'
+            ' the transaction nothing is half-written (the server recorded'
+            ' the transaction or not), and zc.asyncui goes on from a fresh'
+            ' snapshot once the server is back.', description)

@@ -1,0 +1,143 @@
+"""The one place where a job's status, attempts, result and retry counters
+change.
+
+Every other module (queue, agents, workers, callbacks, recovery) asks
+these functions; none assigns ``job._status``, ``job._attempts``,
+``job._result`` or ``job.retry_counts`` itself.  Each status change is
+checked against ``TRANSITIONS``, the table of allowed moves; any other
+move raises BadStatusError.  The events of ``zc.asyncui.events`` about a
+job's outcome fire from here.
+
+The forward path is NEW -> PENDING -> ACTIVE -> CALLBACKS -> COMPLETED
+(CALLBACKS is skipped by a job without callbacks; ASSIGNED is derived,
+never stored: a PENDING job that an agent took out of its queue).  The
+named back-moves exist for retries and for taking a job back.  Conflict
+resolution (Job._p_resolveConflict) is the one exception: it may merge a
+COMPLETED job back to CALLBACKS when a callback was added concurrently,
+because that callback has not run.
+
+All functions work in the caller's transaction and never commit.
+"""
+from zc.asyncui import errors
+from zc.asyncui import events
+from zc.asyncui import utils
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, NEW, PENDING
+
+#: (from, to) -> the name of the move.  Nothing else is allowed.
+TRANSITIONS = {
+    (NEW, PENDING): 'put',                     # Queue.put
+    (PENDING, NEW): 'pull',                    # Queue.pull
+    (PENDING, ACTIVE): 'start',                # a worker starts it
+    (NEW, ACTIVE): 'start callback',           # its parent's worker
+    (ACTIVE, PENDING): 'retry',                # interrupted, or a policy
+                                               # retries it (now or later)
+    (ACTIVE, CALLBACKS): 'run callbacks',      # result stored
+    (ACTIVE, COMPLETED): 'complete',           # result stored, no callbacks
+    (CALLBACKS, COMPLETED): 'complete after callbacks',
+}
+
+
+def move(job, to):
+    """Change the job's status to ``to`` if ``TRANSITIONS`` allows it;
+    returns the name of the move.  Raises BadStatusError otherwise."""
+    current = job._status
+    name = TRANSITIONS.get((current, to))
+    if name is None:
+        allowed = sorted(f for (f, t) in TRANSITIONS if t == to)
+        raise errors.BadStatusError(
+            'Job %s cannot move from %s to %s: a job reaches %s only from'
+            ' %s. Was it changed by two processes, or by hand?'
+            % (job.key or '(unsaved)', current, to, to,
+               ' or '.join(allowed) or 'nowhere'),
+            job.key, current, allowed)
+    job._status = to
+    return name
+
+
+def put(job):
+    """NEW -> PENDING: the job enters a queue."""
+    move(job, PENDING)
+
+
+def pull(job):
+    """PENDING -> NEW: the job was taken out of its queue by the
+    application."""
+    move(job, NEW)
+
+
+def requeue(job):
+    """The job goes back to its queue: an ACTIVE one is retried
+    (ACTIVE -> PENDING); a PENDING one (claimed, not started) and one in
+    CALLBACKS (a worker resumes them) keep their status."""
+    if job._status not in (PENDING, CALLBACKS):
+        move(job, PENDING)
+
+
+def start(job, dispatcher_uuid, agent, now=None):
+    """The job starts an attempt in ``agent`` (an Agent, or a name for
+    callbacks, which no agent holds): -> ACTIVE, with a new attempt
+    record."""
+    move(job, ACTIVE)
+    if isinstance(agent, str):
+        name = agent
+    else:
+        name = agent.name
+        job._agent = agent
+    _open_attempt(job, dispatcher_uuid, name, now or utils.now())
+
+
+def new_attempt(job, dispatcher_uuid, outcome, now=None):
+    """An ACTIVE job is called again at once: close its attempt with
+    ``outcome`` and open the next, so every call is a recorded attempt."""
+    if job._status != ACTIVE:
+        raise errors.BadStatusError(
+            'Job %s cannot start a new attempt: its status is %s, expected'
+            ' ACTIVE.' % (job.key, job._status), job.key, job._status,
+            (ACTIVE,))
+    now = now or utils.now()
+    close_attempt(job, now, outcome)
+    agent_name = job._attempts[-1][3] if job._attempts else None
+    _open_attempt(job, dispatcher_uuid, agent_name, now)
+
+
+def _open_attempt(job, dispatcher_uuid, agent_name, now):
+    job._start_ts = now.timestamp()
+    job._attempts += ((job._start_ts, None, dispatcher_uuid, agent_name,
+                       None),)
+
+
+def close_attempt(job, now, outcome):
+    """Record the end of the job's latest attempt, if it is open."""
+    if not job._attempts:
+        return
+    start_ts, end, dispatcher, agent, _ = job._attempts[-1]
+    if end is None:
+        job._attempts = job._attempts[:-1] + (
+            (start_ts, now.timestamp(), dispatcher, agent, outcome),)
+
+
+def set_result(job, result, now):
+    """Store the final result of an ACTIVE job: -> CALLBACKS if it has
+    any, else COMPLETED.  Fires JobFailed (the result is a Failure) or
+    JobCompleted."""
+    move(job, CALLBACKS if job._callbacks else COMPLETED)
+    job._result = result
+    job._end_ts = now.timestamp()
+    if job._status == COMPLETED:
+        job._callbacks_ts = job._end_ts
+    failed = isinstance(result, Failure)
+    events.notify((events.JobFailed if failed else events.JobCompleted)(job))
+
+
+def complete(job, now):
+    """CALLBACKS -> COMPLETED: every callback has completed."""
+    move(job, COMPLETED)
+    job._callbacks_ts = now.timestamp()
+
+
+def save_counts(job, counts):
+    """Keep a retry policy's counters on the job (written only when they
+    changed, so an unchanged job is not rewritten)."""
+    if counts != job.retry_counts:
+        job.retry_counts = dict(counts)

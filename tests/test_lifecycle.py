@@ -1,0 +1,84 @@
+"""The one owner of job state: the table of allowed status moves."""
+import datetime
+
+import pytest
+import zope.event
+
+import jobs
+from zc.asyncui import errors
+from zc.asyncui import events
+from zc.asyncui import lifecycle
+from zc.asyncui.job import Job
+
+T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+def _job(status):
+    job = Job(jobs.noop)
+    job._status = status  # a fixture, not a move
+    return job
+
+
+def test_move_along_the_forward_path():
+    job = Job(jobs.noop)
+    names = [lifecycle.move(job, to) for to in
+             ('PENDING', 'ACTIVE', 'CALLBACKS', 'COMPLETED')]
+    assert names == ['put', 'start', 'run callbacks',
+                     'complete after callbacks']
+
+
+@pytest.mark.parametrize('current, to', [
+    ('COMPLETED', 'PENDING'), ('NEW', 'COMPLETED'), ('PENDING', 'CALLBACKS'),
+    ('CALLBACKS', 'ACTIVE'), ('COMPLETED', 'ACTIVE'), ('ACTIVE', 'NEW')])
+def test_move_not_in_table_refused(current, to):
+    job = _job(current)
+    with pytest.raises(errors.BadStatusError) as info:
+        lifecycle.move(job, to)
+    assert 'cannot move from %s to %s' % (current, to) in str(info.value)
+    assert info.value.status == current
+    assert job._status == current
+
+
+def test_requeue_of_completed_job_refused(queue):
+    job = queue.put(Job(jobs.noop))
+    queue.claim()
+    lifecycle.start(job, 'd', 'main', T0)
+    lifecycle.set_result(job, 1, T0)
+    with pytest.raises(errors.BadStatusError):
+        queue.putBack(job)
+    assert job.status == 'COMPLETED'
+
+
+def test_set_result_fires_event_from_one_place():
+    seen = []
+    zope.event.subscribers.append(seen.append)
+    try:
+        job = _job('ACTIVE')
+        lifecycle.set_result(job, 1, T0)
+    finally:
+        zope.event.subscribers.remove(seen.append)
+    assert [type(e) for e in seen] == [events.JobCompleted]
+    assert job.status == 'COMPLETED'
+
+
+def test_new_attempt_wo_active_refused():
+    with pytest.raises(errors.BadStatusError, match='expected ACTIVE'):
+        lifecycle.new_attempt(_job('PENDING'), 'd', 'retry now')
+
+
+def test_new_attempt_closes_and_opens():
+    job = Job(jobs.noop)
+    lifecycle.start(job, 'd', 'main', T0)
+    lifecycle.new_attempt(job, 'd', 'retry now: x', T0)
+    assert [a['outcome'] for a in job.attempts] == ['retry now: x', None]
+    assert [a['agent'] for a in job.attempts] == ['main', 'main']
+
+
+def test_save_counts_writes_only_changes(conn):
+    job = Job(jobs.noop)
+    conn.add(job)
+    conn.transaction_manager.commit()
+    lifecycle.save_counts(job, {})
+    assert not job._p_changed
+    lifecycle.save_counts(job, {'transient': 1})
+    assert job.retry_counts == {'transient': 1}
