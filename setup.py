@@ -16,6 +16,8 @@ TESTS_REQUIRE = [
     'pytest >= 7',
     'pytest-timeout',
     'zope.testing',
+    'zope.testbrowser',
+    'WebTest',
 ]
 
 setup(
@@ -55,6 +57,34 @@ setup(
         'zope.interface >= 6',
         'zope.component >= 6',
         'zope.event >= 5',
+        # The Zope integration: ZCML directives, the standalone server
+        # and its management pages (see docs/zcml.rst, docs/standalone.rst)
+        'zope.configuration',
+        'zope.schema',
+        'zope.security',
+        'zope.securitypolicy',
+        'zope.principalregistry',
+        'zope.processlifetime',
+        'zope.publisher',
+        'zope.traversing',
+        'zope.container',
+        'zope.site',
+        'zope.annotation',
+        'zope.error',
+        'zope.login',
+        'zope.password',
+        'zope.browserpage',
+        'zope.browserresource',
+        'zope.browsermenu',
+        'zope.pagetemplate',
+        'zope.app.appsetup',
+        'zope.app.publication',
+        'zope.app.wsgi',
+        'zope.app.exception',
+        'zope.app.pagetemplate',
+        'zope.app.rotterdam',
+        'zope.formlib',
+        'waitress',
     ],
     extras_require={'test': TESTS_REQUIRE},
     entry_points={
