@@ -495,3 +495,24 @@ def test_jobs_still_run_concurrently_after_tiny_ones(db, session, tmp_path):
     pair = [session.put(jobs.meet, name) for _ in range(2)]
     assert [testing.wait_for_result(j, timeout=30) for j in pair] == [
         name, name]
+
+
+# -- a start that fails leaves nothing behind (defect 6) -------------------
+
+def test_start_on_closed_database_leaves_nothing_behind(db, tmp_path):
+    (tmp_path / 'closed').mkdir()
+    closed = testing.file_storage_db(str(tmp_path / 'closed'))
+    closed.close()
+    with pytest.raises(errors.DispatcherError, match='database closed'):
+        start(closed, tmp_path)
+    assert dispatcher.get() is None
+    with dispatcher._registry_lock:
+        assert not dispatcher._registry
+    dispatcher.stop_all(1.0)  # nothing left to stop: does not raise
+    zc.asyncui.install(db)
+    d = start(db, tmp_path)  # same UUID (same uuid file)
+    assert dispatcher.get() is d
+    s = Session(db)
+    job = s.put(jobs.noop, 'after')
+    assert testing.wait_for_result(job) == 'after'
+    s.conn.close()

@@ -81,17 +81,33 @@ def start(db, poll_interval=5.0, uuid=None, uuid_file=None,
         job_retry_policy_factory=job_retry_policy_factory,
         callback_retry_policy_factory=callback_retry_policy_factory,
         verbose_failures=verbose_failures, uuid_file=uuid_file)
+    _register(dispatcher)
+    try:
+        dispatcher.start()
+    except BaseException:
+        # A failed start leaves nothing behind: no zombie for get() or
+        # stop_all(), and the UUID is free for the next start.
+        _unregister(dispatcher)
+        raise
+    return dispatcher
+
+
+def _register(dispatcher):
     with _registry_lock:
-        running = _registry.get(uuid)
+        running = _registry.get(dispatcher.UUID)
         if running is not None and not running.stopped:
             raise errors.DispatcherError(
                 'A dispatcher with UUID %s already runs in this process;'
                 ' use zc.asyncui.dispatcher.get() to reach it, or stop it'
-                ' first.' % uuid)
-        _registry[uuid] = dispatcher
+                ' first.' % dispatcher.UUID)
+        _registry[dispatcher.UUID] = dispatcher
         _stop_at_exit()
-    dispatcher.start()
-    return dispatcher
+
+
+def _unregister(dispatcher):
+    with _registry_lock:
+        if _registry.get(dispatcher.UUID) is dispatcher:
+            del _registry[dispatcher.UUID]
 
 
 def get(uuid=None):
@@ -124,8 +140,15 @@ def stop_all(timeout=30.0):
     with _registry_lock:
         dispatchers = list(_registry.values())
     for dispatcher in dispatchers:
-        if not dispatcher.stopped:
+        if dispatcher.stopped:
+            continue
+        try:
             dispatcher.stop(timeout)
+        except Exception:
+            # One dispatcher's failure does not keep the others running.
+            logger.exception('dispatcher %s: stop failed; its jobs are'
+                             ' recovered after its ping death interval',
+                             dispatcher.UUID)
 
 
 _atexit_registered = False
@@ -198,14 +221,32 @@ class Dispatcher(DispatcherState, Liveness):
     # -- lifecycle ----------------------------------------------------
 
     def start(self):
-        self._tm = transaction.TransactionManager()
-        self._conn = self.db.open(self._tm)
-        self.start_time = time.monotonic()
-        self.activated = True
-        self._thread = threading.Thread(
+        """Open the poll connection and start the poll thread.  If either
+        fails, the dispatcher is left stopped, with nothing open."""
+        tm = transaction.TransactionManager()
+        try:
+            conn = self.db.open(tm)
+        except Exception as e:
+            self.stopped = True
+            raise errors.DispatcherError(
+                'dispatcher %s cannot start: opening a connection to the'
+                ' database failed with %s: %s. Is the database closed? Start'
+                ' the dispatcher on an open database.'
+                % (self.UUID, type(e).__name__, e)) from e
+        thread = threading.Thread(
             target=self._run, daemon=True,
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
-        self._thread.start()
+        try:
+            self._tm, self._conn = tm, conn
+            self.start_time = time.monotonic()
+            self.activated = True
+            thread.start()
+        except BaseException:
+            self.activated = False
+            self.stopped = True
+            conn.close()
+            raise
+        self._thread = thread
         logger.info('dispatcher %s: started (poll every %.1fs, ping every'
                     ' %gs, dead after %gs of silence)', self.UUID,
                     self.poll_interval, self.ping_interval,
@@ -278,6 +319,9 @@ class Dispatcher(DispatcherState, Liveness):
     def stop(self, timeout=30.0):
         """See IDispatcher.stop."""
         if self.stopped:
+            return
+        if self._thread is None:  # never started
+            self.stopped = True
             return
         self._stopping = True
         self.wake()
