@@ -516,3 +516,13 @@ def test_start_on_closed_database_leaves_nothing_behind(db, tmp_path):
     job = s.put(jobs.noop, 'after')
     assert testing.wait_for_result(job) == 'after'
     s.conn.close()
+
+
+@pytest.mark.parametrize('name', ['poll_interval', 'ping_interval',
+                                  'ping_death_interval'])
+@pytest.mark.parametrize('value', [float('nan'), float('inf'),
+                                   -float('inf')])
+def test_start_non_finite_interval_refused(db, tmp_path, name, value):
+    with pytest.raises(errors.ConfigurationError, match=name):
+        start(db, tmp_path, **{name: value})
+    assert dispatcher.get() is None

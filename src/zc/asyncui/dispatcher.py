@@ -15,6 +15,7 @@ it changed.  ``poll_interval`` is the safety net.
 import atexit
 import datetime
 import logging
+import math
 import os
 import socket
 import threading
@@ -51,6 +52,9 @@ def _seconds(value, name, minimum=0.0):
         raise errors.ConfigurationError(
             '%s must be a number of seconds (or a timedelta), not %r'
             % (name, value))
+    if not math.isfinite(value):
+        raise errors.ConfigurationError(
+            '%s must be a finite number of seconds, not %r' % (name, value))
     if value < minimum or (minimum == 0 and value <= 0):
         raise errors.ConfigurationError(
             '%s must be > %s seconds, not %r' % (name, minimum, value))
