@@ -11,8 +11,14 @@ from zc.asyncui.failure import Failure
 
 logger = logging.getLogger(__name__)
 
+# Bounds of in-memory history, not settings: enough for the monitor and
+# views to show recent activity, small enough to cost nothing.
 POLLS_KEPT = 400
 JOBS_KEPT = 200
+# A completion noted by a worker leaves its agent in the next commit the
+# poll thread makes anyway; it gets a commit of its own only when this
+# many wait or the oldest waited this long, so that agents do not list
+# finished jobs for long while an idle dispatcher makes no extra commits.
 COMPLETION_FLUSH_SECONDS = 5.0
 COMPLETION_FLUSH_COUNT = 200
 

@@ -271,8 +271,12 @@ class IDispatcherAgents(Interface):
     UUID = Attribute("The dispatcher's UUID (string).")
     activated = Attribute("Aware datetime of activation, or None.")
     last_ping = Attribute("Aware datetime of the latest ping, or None.")
-    ping_interval = Attribute("timedelta between pings.")
-    ping_death_interval = Attribute("timedelta of silence that means dead.")
+    ping_interval = Attribute(
+        "Seconds (float) between pings, as every interval; setting a"
+        " timedelta stores its seconds.")
+    ping_death_interval = Attribute(
+        "Seconds (float) of silence that mean dead; setting a timedelta"
+        " stores its seconds.")
     dead = Attribute("True when the record is activated but silent.")
 
 

@@ -8,7 +8,6 @@ death interval, then recover its jobs quietly) or another live process
 uses the same instance UUID (its record keeps pinging: warn once, with a
 periodic reminder, and stay out of the queue).
 """
-import datetime
 import logging
 import os
 import time
@@ -17,6 +16,8 @@ from zc.asyncui.agent import Agent
 
 logger = logging.getLogger('zc.asyncui.dispatcher')
 
+#: How often the "another live process uses this UUID" warning repeats:
+#: often enough to be seen in a log, rarely enough not to flood it.
 UUID_REMINDER_SECONDS = 600.0
 
 
@@ -52,9 +53,8 @@ class Liveness:
                 ' repeats, raise ping_death_interval or find what delays'
                 ' polling (long commits, a paused machine, clock skew).',
                 (self.UUID, queue.name, self.ping_death_interval)))
-        record.ping_interval = datetime.timedelta(seconds=self.ping_interval)
-        record.ping_death_interval = datetime.timedelta(
-            seconds=self.ping_death_interval)
+        record.ping_interval = self.ping_interval
+        record.ping_death_interval = self.ping_death_interval
         record.activate(self.host, self.pid, self.token, now)
         if self.main_agent_size and 'main' not in record:
             record['main'] = Agent(size=self.main_agent_size)
@@ -85,7 +85,7 @@ class Liveness:
                                       % self.UUID, now)
         result.messages.append((
             logging.WARNING, 'dispatcher %s: dispatcher %s in queue %r was'
-            ' silent since %s (more than %s): deactivated it; its jobs: %s',
+            ' silent since %s (more than %gs): deactivated it; its jobs: %s',
             (self.UUID, neighbour.UUID, queue.name, seen.isoformat(),
              neighbour.ping_death_interval, counts or 'none')))
 
@@ -109,14 +109,14 @@ class Liveness:
 
     def _log_waiting(self, queue, record, now):
         seen = record.lastSeen()
-        wait = max(0.0, (seen + record.ping_death_interval - now)
-                   .total_seconds())
+        wait = max(0.0, record.ping_death_interval - (
+            now - seen).total_seconds())
         if record.host == self.host:
             held = sum(len(a) for a in record.values())
             logger.info(
                 'dispatcher %s: recovering from an unclean shutdown of'
                 ' this instance in queue %r; %d jobs will be re-queued'
-                ' once its last ping (at %s) is older than %s, in about'
+                ' once its last ping (at %s) is older than %gs, in about'
                 ' %.0f seconds', self.UUID, queue.name, held,
                 seen.isoformat(), record.ping_death_interval, wait)
         else:

@@ -24,9 +24,17 @@ from zc.asyncui.job import ACTIVE
 
 logger = logging.getLogger(__name__)
 
+# Tuning constants, not settings (those live in zc.asyncui.settings):
+#: How long an idle worker waits on its inbox before checking whether it
+#: should retire; a new job wakes it at once, so this only bounds how
+#: long a resize or stop waits for idle threads.
 IDLE_WAIT = 0.5
 #: Calls shorter than this (on average) are "tiny": see AgentWorkers.turn.
+#: A millisecond is well under one commit (an fsync), the point below
+#: which threads cannot overlap anything useful.
 TINY_CALL_SECONDS = 0.001
+#: The longest a worker waits for its turn behind a call that turned out
+#: long: short enough that concurrency returns before anyone notices.
 TURN_WAIT_SECONDS = 0.05
 
 
