@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -458,7 +459,6 @@ def test_retry_counts_kept_when_policy_gives_up(db, session, tmp_path):
 
 
 def test_neighbours_not_judged_right_after_own_gap(db, session, tmp_path):
-    import time
     d = start(db, tmp_path, uuid=uuid.UUID(int=1), ping_interval=0.5,
               ping_death_interval=3.0)
     testing.run_until_idle(d)
@@ -526,3 +526,46 @@ def test_start_non_finite_interval_refused(db, tmp_path, name, value):
     with pytest.raises(errors.ConfigurationError, match=name):
         start(db, tmp_path, **{name: value})
     assert dispatcher.get() is None
+
+
+# -- worker threads that die are replaced (defect 1, runtime half) -------
+
+class _ThreadKiller(BaseException):
+    """Stands for anything that escapes a worker thread's handlers (a bug
+    in the engine, an exception nothing catches)."""
+
+
+def test_dead_worker_thread_replaced_logged_and_reported(
+        db, session, tmp_path, caplog, monkeypatch):
+    from zc.asyncui import execution
+    real = execution.JobRun
+    kills = []
+
+    class KillingJobRun(real):
+        def run(self):
+            if len(kills) < 3:  # every worker thread of the agent
+                kills.append(self.oid)
+                raise _ThreadKiller('killed by the test')
+            return super().run()
+
+    monkeypatch.setattr(execution, 'JobRun', KillingJobRun)
+    d = start(db, tmp_path, main_agent_size=3)
+    doomed = [session.put(jobs.noop, i) for i in range(3)]
+    for job in doomed:  # each reran after its thread died
+        assert testing.wait_for_result(job, timeout=30) == job.args[0]
+    later = session.put(jobs.noop, 'later')
+    assert testing.wait_for_result(later) == 'later'
+    deadline = time.monotonic() + 20  # replacements: at most one a second
+    while d.getStatusInfo()['workers'][0]['replaced'] < 3 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    info, = d.getStatusInfo()['workers']
+    assert (info['size'], info['alive'], info['replaced']) == (3, 3, 3)
+    assert 'killed by the test' in info['last_death']
+    messages = [r.getMessage() for r in caplog.records]
+    died = [m for m in messages if 'died with _ThreadKiller' in m]
+    replaced = [m for m in messages if 'replaced worker thread' in m]
+    assert len(died) == 3 and len(replaced) == 3
+    for m in died + replaced:
+        assert str(d.UUID) in m and "agent 'main'" in m and "queue ''" in m
+        assert 'zc.asyncui worker' in m

@@ -485,6 +485,7 @@ class Dispatcher(DispatcherState, Liveness):
 
     def _claim(self, agent, workers, now, done=()):
         size = agent.size
+        workers.replace_dead()
         if workers.size != size:
             self._grow_pool(size - workers.size)
             workers.resize(size)

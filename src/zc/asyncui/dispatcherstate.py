@@ -122,4 +122,15 @@ class DispatcherState:
             'polls': self.poll_count,
             'active_queues': sorted(self._activated_queues),
             'active_jobs': len(self.getActiveJobs()),
+            'workers': self._worker_info(),
         }
+
+    def _worker_info(self):
+        """Per agent: its queue and name, worker threads wanted and alive,
+        and how many died and were replaced (with the last death)."""
+        return [{'queue': w.queue_name, 'agent': w.agent_name,
+                 'size': w.size,
+                 'alive': sum(1 for t in list(w.threads)
+                              if t.is_alive() and not t.retire),
+                 'replaced': w.replaced, 'last_death': w.last_death}
+                for w in list(self._workers.values())]

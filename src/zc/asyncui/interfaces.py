@@ -318,8 +318,11 @@ class IDispatcher(Interface):
         jobs still running are handed to their retry policy).  Commits."""
 
     def getStatusInfo():
-        """Dict: uuid, status (RUNNING, STARTING, STUCK, STOPPED), poll
-        interval, uptime, seconds since last poll."""
+        """Dict: uuid, status (RUNNING, STARTING, STUCK, STOPPED), the
+        intervals (seconds), uptime, seconds since last poll, and
+        ``workers``: per agent, a dict of queue, agent, size, alive
+        threads, ``replaced`` (worker threads that died and were
+        replaced) and ``last_death``."""
 
     def getJobInfo(key):
         """What this process remembers of job ``key`` (a dict: event,

@@ -9,6 +9,7 @@ one, so a busy worker makes about one commit per job.
 """
 import collections
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -36,6 +37,9 @@ TINY_CALL_SECONDS = 0.001
 #: The longest a worker waits for its turn behind a call that turned out
 #: long: short enough that concurrency returns before anyone notices.
 TURN_WAIT_SECONDS = 0.05
+#: The shortest time between two replacements of dead worker threads of
+#: one agent, so that a thread that dies on start cannot spin.
+REPLACE_SECONDS = 1.0
 
 
 class Inbox:
@@ -110,13 +114,19 @@ class AgentWorkers:
         self.running = {}  # oid -> ident of the thread running it
         self.duration_ema = None
         self.call_ema = None
+        #: Worker threads that died and were replaced, and the last death
+        #: ("thread name: error"), for getStatusInfo.
+        self.replaced = 0
+        self.last_death = None
+        self._numbers = itertools.count()
+        self._last_replacement = float('-inf')
         self._turn = threading.Lock()
         self._lock = threading.Lock()
 
     def resize(self, size):
         self.threads = [t for t in self.threads if t.is_alive()]
         while len(self.threads) < size:
-            thread = WorkerThread(self, len(self.threads))
+            thread = WorkerThread(self, next(self._numbers))
             self.threads.append(thread)
             thread.start()
         for thread in self.threads[size:]:
@@ -124,6 +134,31 @@ class AgentWorkers:
         self.threads = self.threads[:size] + [
             t for t in self.threads[size:] if t.is_alive()]
         self.inbox.wake_all()
+
+    def replace_dead(self):
+        """Replace worker threads that died (a bug, or an exception no
+        handler caught) and were not retired; returns how many.  Called
+        by the poll thread, at most once a second per agent, so that a
+        thread dying at once again cannot spin."""
+        dead = [t for t in self.threads if not t.retire and not
+                t.is_alive() and t.ident is not None]
+        if not dead or time.monotonic() - self._last_replacement < (
+                REPLACE_SECONDS):
+            return 0
+        self._last_replacement = time.monotonic()
+        size = self.size
+        for thread in dead:
+            thread.retire = True
+            self.replaced += 1
+            self.last_death = '%s: %s' % (thread.name, thread.death)
+        self.resize(size)
+        for thread in dead:
+            logger.warning(
+                'dispatcher %s: replaced worker thread %s of agent %r in'
+                ' queue %r, which died (%s); %d replaced so far',
+                self.dispatcher.UUID, thread.name, self.agent_name,
+                self.queue_name, thread.death, self.replaced)
+        return len(dead)
 
     @property
     def size(self):
@@ -211,10 +246,28 @@ class WorkerThread(threading.Thread):
         self.workers = workers
         self.dispatcher = dispatcher
         self.retire = False
+        #: What killed the thread ("Type: message"), or None.
+        self.death = None
 
     # -- the loop -----------------------------------------------------
 
     def run(self):
+        try:
+            self._loop()
+        except BaseException as e:
+            # Nothing may kill a worker silently: say so, and have the
+            # poll thread replace it (AgentWorkers.replace_dead).  The job
+            # it ran stays ACTIVE in its agent, and is handed to its retry
+            # policy as interrupted at the next poll.
+            self.death = '%s: %s' % (type(e).__name__, e)
+            logger.error(
+                'dispatcher %s: worker thread %s of agent %r in queue %r'
+                ' died with %s; the dispatcher replaces it.',
+                self.dispatcher.UUID, self.name, self.workers.agent_name,
+                self.workers.queue_name, self.death, exc_info=True)
+            self.dispatcher.wake()
+
+    def _loop(self):
         dispatcher = self.dispatcher
         # The thread's own transaction manager (transaction.manager is
         # thread-local), so that job code using transaction.get(),
