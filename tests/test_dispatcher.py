@@ -335,20 +335,46 @@ def _dead_pid():
     return proc.pid
 
 
-def test_unclean_shutdown_of_this_instance_recovered_quietly(
+@pytest.mark.parametrize('pid', ['dead', 'this process'])
+def test_unclean_shutdown_of_this_instance_recovered_at_once(
+        db, session, tmp_path, caplog, pid):
+    # The old record is fresh and says "dead after a minute of silence";
+    # but it was written on this host by a process that is gone (or by an
+    # earlier dispatcher of this very process), so no need to wait.
+    caplog.set_level(logging.INFO)
+    mine = uuid.uuid4()
+    pid = _dead_pid() if pid == 'dead' else os.getpid()
+    job = _fake_record(session, str(mine), minutes_ago=0,
+                       host=dispatcher.socket.gethostname(), pid=pid)
+    session.queue.dispatchers[str(mine)].ping_death_interval = 600
+    session.tm.commit()
+    start(db, tmp_path, uuid=mine, ping_death_interval=600)
+    assert testing.wait_for_result(job, timeout=20) == 'recovered'
+    new = session.put(jobs.noop, 'new')
+    assert testing.wait_for_result(new, timeout=20) == 'new'
+    messages = [r for r in caplog.records if str(mine) in r.getMessage()]
+    assert not [r for r in messages if r.levelno >= logging.WARNING]
+    assert not [r for r in messages if 'will be re-queued' in
+                r.getMessage()]
+    recovered = [r.getMessage() for r in messages
+                 if 'recovered from an unclean shutdown' in r.getMessage()]
+    assert len(recovered) == 1
+    assert 'at once (its process, pid %s on this host, is gone)' % pid \
+        in recovered[0]
+
+
+def test_unclean_shutdown_on_other_host_waits_for_death_interval(
         db, session, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     mine = uuid.uuid4()
     job = _fake_record(session, str(mine), minutes_ago=0,
-                       host=dispatcher.socket.gethostname(), pid=_dead_pid())
+                       host='elsewhere', pid=_dead_pid())
     start(db, tmp_path, uuid=mine, ping_death_interval=1.5)
     assert testing.wait_for_result(job) == 'recovered'
-    messages = [r for r in caplog.records if str(mine) in r.getMessage()]
-    assert not [r for r in messages if r.levelno >= logging.WARNING]
-    waiting = [r.getMessage() for r in messages
-               if 'recovering from an unclean shutdown' in r.getMessage()]
-    assert len(waiting) == 1
-    assert '1 jobs will be re-queued' in waiting[0]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any('active in pid' in m and 'elsewhere' in m for m in messages)
+    assert any('recovered from an unclean shutdown' in m and
+               '(silent for more than 1s)' in m for m in messages)
 
 
 def test_uuid_used_by_another_live_process_warns_once(

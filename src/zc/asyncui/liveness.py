@@ -33,16 +33,11 @@ class Liveness:
             if queue.name in self._activated_queues:
                 return self._reactivate_after_false_death(queue, record, now,
                                                           result)
-            if not record.isDead(now):
+            earlier = self._is_own_earlier_run(record)
+            if not earlier and not record.isDead(now):
                 self._explain_busy_uuid(queue, record, now)
                 return False
-            counts = record.deactivate(
-                'unclean shutdown of dispatcher %s found at restart'
-                % self.UUID, now)
-            result.messages.append((
-                logging.INFO, 'dispatcher %s: recovered from an unclean'
-                ' shutdown of this instance in queue %r; jobs released: %s',
-                (self.UUID, queue.name, counts or 'none')))
+            self._recover_earlier_run(queue, record, now, result, earlier)
         elif record.activated is None and queue.name in \
                 self._activated_queues:
             result.messages.append((
@@ -60,6 +55,32 @@ class Liveness:
             record['main'] = Agent(size=self.main_agent_size)
         self._busy_uuid.pop(queue.name, None)
         return True
+
+    def _is_own_earlier_run(self, record):
+        """True when ``record`` was left by an earlier run of this
+        instance that cannot be alive: written on this host by this
+        process (an earlier dispatcher of it) or by a process that no
+        longer exists.  Such a record need not wait for its death
+        interval.  A live process with that pid (perhaps a reused pid)
+        or another host: we cannot tell, so the record is judged by its
+        pings."""
+        if record.host != self.host or not record.pid:
+            return False
+        return record.pid == self.pid or not _pid_alive(record.pid)
+
+    def _recover_earlier_run(self, queue, record, now, result, at_once):
+        counts = record.deactivate(
+            'unclean shutdown of dispatcher %s found at restart'
+            % self.UUID, now)
+        if at_once:
+            why = ' at once (its process, pid %s on this host, is gone)' % (
+                record.pid,)
+        else:
+            why = ' (silent for more than %gs)' % record.ping_death_interval
+        result.messages.append((
+            logging.INFO, 'dispatcher %s: recovered from an unclean'
+            ' shutdown of this instance in queue %r%s; jobs released: %s',
+            (self.UUID, queue.name, why, counts or 'none')))
 
     def _reactivate_after_false_death(self, queue, record, now, result):
         # Our record was taken by another process with our UUID.
