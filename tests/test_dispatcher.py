@@ -595,3 +595,52 @@ def test_dead_worker_thread_replaced_logged_and_reported(
     for m in died + replaced:
         assert str(d.UUID) in m and "agent 'main'" in m and "queue ''" in m
         assert 'zc.asyncui worker' in m
+
+
+# -- log lines operators understand (defects 13 and 10, runtime part) ----
+
+def test_stop_after_completed_jobs_says_so_in_words(
+        db, session, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    d = start(db, tmp_path, poll_interval=60.0)
+    done = [session.put(jobs.noop, i) for i in range(3)]
+    for job in done:
+        testing.wait_for_result(job)
+    d.stop()
+    stopped, = [r.getMessage() for r in caplog.records
+                if 'stopped;' in r.getMessage()]
+    assert 'released' not in stopped and "{'" not in stopped
+    assert stopped.endswith('the jobs it held: 3 already completed, only'
+                            ' taken off the agent') or stopped.endswith(
+                                'the jobs it held: no jobs'), stopped
+
+
+def test_describe_outcomes_in_words():
+    from zc.asyncui.liveness import describe_outcomes
+    assert describe_outcomes({}) == 'no jobs'
+    assert describe_outcomes({'completed': 11, 'requeued': 2}) == (
+        '2 not started yet, back in their queue; 11 already completed,'
+        ' only taken off the agent')
+
+
+def test_poll_conflicts_debug_until_they_repeat(db, tmp_path, caplog):
+    d = dispatcher.Dispatcher(db, uuid.uuid4())
+    caplog.set_level(logging.DEBUG, logger='zc.asyncui.dispatcher')
+    conflict = ZODB.POSException.ConflictError('routine')
+    for failures in range(1, 12):
+        d._log_poll_failure(conflict, failures)
+    levels = [(r.levelno, r.getMessage()) for r in caplog.records]
+    warnings = [m for level, m in levels if level >= logging.WARNING]
+    assert len(warnings) == 1
+    assert '10 times in a row' in warnings[0] and str(d.UUID) in warnings[0]
+    assert len(levels) == 11  # the others at DEBUG
+
+
+def test_poll_unreachable_storage_warns_at_once(db, caplog):
+    import ZEO.Exceptions
+    d = dispatcher.Dispatcher(db, uuid.uuid4())
+    d._log_poll_failure(ZEO.Exceptions.ClientDisconnected(), 1)
+    record, = caplog.records
+    assert record.levelno == logging.WARNING
+    assert 'ClientDisconnected: the storage is unreachable' in \
+        record.getMessage()

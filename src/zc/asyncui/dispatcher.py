@@ -29,6 +29,7 @@ from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.dispatcherstate import DispatcherState
 from zc.asyncui.liveness import Liveness
+from zc.asyncui.liveness import describe_outcomes
 from zc.asyncui.worker import AgentWorkers
 import zope.interface
 
@@ -294,13 +295,25 @@ class Dispatcher(DispatcherState, Liveness):
             self.healthy_since = now
 
     def _log_poll_failure(self, error, failures):
-        if failures not in (1, 10) and failures % 100:
+        # Once, then after 10 and every 100 failures in a row.
+        repeated = failures in (1, 10) or failures % 100 == 0
+        if utils.is_conflict(error):
+            # Routine under load (each poll already retried its
+            # transaction): DEBUG until they repeat.
+            level = logging.WARNING if (
+                failures >= 10 and repeated) else logging.DEBUG
+            logger.log(level, 'dispatcher %s: poll failed %d times in a row'
+                       ' with a conflict (%s); retrying. Other processes'
+                       ' writing the same queue cause this; it resolves'
+                       ' itself.', self.UUID, failures, error)
+        elif not repeated:
             return
-        if utils.is_transient(error):
+        elif utils.is_transient(error):
             logger.warning('dispatcher %s: poll failed %d times in a row'
-                           ' with %s; retrying. A database that is down or'
-                           ' busy resolves itself when it returns.',
-                           self.UUID, failures, error)
+                           ' with %s: %s; retrying. A database that is down'
+                           ' or busy resolves itself when it returns.',
+                           self.UUID, failures, type(error).__name__,
+                           str(error) or 'the storage is unreachable')
         else:
             logger.error('dispatcher %s: poll failed %d times in a row;'
                          ' retrying.', self.UUID, failures, exc_info=True)
@@ -357,8 +370,8 @@ class Dispatcher(DispatcherState, Liveness):
         self._conn.close()
         self.activated = False
         logger.info('dispatcher %s: stopped; %d workers still busy at the'
-                    ' %.1fs timeout; jobs released: %s', self.UUID,
-                    len(still_running), timeout, counts or 'none')
+                    ' %.1fs timeout; the jobs it held: %s', self.UUID,
+                    len(still_running), timeout, describe_outcomes(counts))
 
     def _deactivate_all(self, reason, seconds):
         """Deactivate this dispatcher's records, trying for at most about

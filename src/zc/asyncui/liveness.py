@@ -79,8 +79,8 @@ class Liveness:
             why = ' (silent for more than %gs)' % record.ping_death_interval
         result.messages.append((
             logging.INFO, 'dispatcher %s: recovered from an unclean'
-            ' shutdown of this instance in queue %r%s; jobs released: %s',
-            (self.UUID, queue.name, why, counts or 'none')))
+            ' shutdown of this instance in queue %r%s; its jobs: %s',
+            (self.UUID, queue.name, why, describe_outcomes(counts))))
 
     def _reactivate_after_false_death(self, queue, record, now, result):
         # Our record was taken by another process with our UUID.
@@ -108,7 +108,7 @@ class Liveness:
             logging.WARNING, 'dispatcher %s: dispatcher %s in queue %r was'
             ' silent since %s (more than %gs): deactivated it; its jobs: %s',
             (self.UUID, neighbour.UUID, queue.name, seen.isoformat(),
-             neighbour.ping_death_interval, counts or 'none')))
+             neighbour.ping_death_interval, describe_outcomes(counts))))
 
     # -- "UUID already activated" (seed item 2) -------------------------
 
@@ -164,6 +164,32 @@ class Liveness:
             ' the other stops.%s', self.UUID, record.pid, record.host,
             queue.name, self.uuid_file, queue.name,
             ' (reminder)' if last is not None else '')
+
+
+#: What happened to the jobs of a deactivated record, in words operators
+#: understand, per outcome of zc.asyncui.recovery.release.
+_OUTCOMES = (
+    ('requeued', '%d not started yet, back in their queue'),
+    ('retry', '%d interrupted while running, queued to run again'),
+    ('rescheduled', '%d interrupted while running, rescheduled by their'
+     ' retry policy'),
+    ('aborted', '%d interrupted too often, failed with AbortedError'),
+    ('resumed', '%d completed, back in their queue to run their'
+     ' callbacks'),
+    ('completed', '%d already completed, only taken off the agent'),
+)
+
+
+def describe_outcomes(counts):
+    """``{'requeued': 2, 'completed': 11}`` in words: "2 not started yet,
+    back in their queue; 11 already completed, only taken off the
+    agent"; "no jobs" when there were none."""
+    words = [text % counts[outcome] for outcome, text in _OUTCOMES
+             if counts.get(outcome)]
+    known = {outcome for outcome, _ in _OUTCOMES}
+    words.extend('%d %s' % (n, outcome) for outcome, n in sorted(
+        counts.items()) if outcome not in known and n)
+    return '; '.join(words) or 'no jobs'
 
 
 def _pid_alive(pid):
