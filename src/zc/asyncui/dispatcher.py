@@ -231,6 +231,15 @@ class Dispatcher(DispatcherState, Liveness):
         self._last_prune = 0.0
         #: When polls last resumed after a gap (-inf: none since start).
         self.healthy_since = float('-inf')
+        #: When the current poll began (monotonic), to tell a blocked
+        #: poll from a slow one; and how long a poll, or the pause
+        #: between polls beyond poll_interval, may take before it counts
+        #: as an outage: half the margin between ping and death
+        #: intervals, so a shorter stall cannot make a live neighbour
+        #: look dead.
+        self._poll_started = None
+        self._stall_seconds = (
+            self.ping_death_interval - self.ping_interval) / 2
         self._thread = None
 
     # -- lifecycle ----------------------------------------------------
@@ -275,7 +284,9 @@ class Dispatcher(DispatcherState, Liveness):
         while not self._stopping:
             try:
                 self._note_gap(failures)
+                self._poll_started = time.monotonic()
                 self.poll()
+                self._note_stall()
                 failures = 0
             except Exception as e:
                 failures += 1
@@ -290,8 +301,8 @@ class Dispatcher(DispatcherState, Liveness):
         # dead one's: see Liveness._check_neighbour.
         now = time.monotonic()
         last = self.last_poll
-        if failures or (last is not None and now - last > max(
-                self.ping_interval, 2 * self.poll_interval + 1)):
+        if failures or (last is not None and now - last >
+                        self.poll_interval + self._stall_seconds):
             self.healthy_since = now
 
     def _log_poll_failure(self, error, failures):

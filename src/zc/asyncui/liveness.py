@@ -19,6 +19,11 @@ logger = logging.getLogger('zc.asyncui.dispatcher')
 #: How often the "another live process uses this UUID" warning repeats:
 #: often enough to be seen in a log, rarely enough not to flood it.
 UUID_REMINDER_SECONDS = 600.0
+#: After its own outage, a dispatcher waits this long beyond the death
+#: interval before judging others: ZEO clients reconnect on their own
+#: schedule (a try every 1 to 2 seconds, then cache verification), so a
+#: live neighbour may get back a few seconds after the judge.
+RECONNECT_GRACE_SECONDS = 5.0
 
 
 class Liveness:
@@ -34,8 +39,9 @@ class Liveness:
                 return self._reactivate_after_false_death(queue, record, now,
                                                           result)
             earlier = self._is_own_earlier_run(record)
-            if not earlier and not record.isDead(now):
-                self._explain_busy_uuid(queue, record, now)
+            state = self._watch_busy_record(queue, record)
+            if not earlier and not self._may_take_over(record, now, state):
+                self._explain_busy_uuid(queue, record, now, state)
                 return False
             self._recover_earlier_run(queue, record, now, result, earlier)
         elif record.activated is None and queue.name in \
@@ -84,14 +90,37 @@ class Liveness:
 
     def _reactivate_after_false_death(self, queue, record, now, result):
         # Our record was taken by another process with our UUID.
-        self._explain_busy_uuid(queue, record, now, taken=True)
+        state = self._watch_busy_record(queue, record, taken=True)
+        self._explain_busy_uuid(queue, record, now, state)
         self._activated_queues.discard(queue.name)
         return False
 
+    def _fair_to_judge(self):
+        """False while silence this dispatcher sees may overlap its own
+        inability to reach the storage: its polls failed, or this poll
+        (or the pause before it) was blocked, recently.  The others then
+        get a death interval, plus time to reconnect, to ping again
+        before anyone is judged by their old pings."""
+        now = self._note_stall()
+        return now - self.healthy_since >= (
+            self.ping_death_interval + RECONNECT_GRACE_SECONDS)
+
+    def _note_stall(self):
+        """A poll blocked longer than a stall (waiting for an unreachable
+        storage, say) counts as an outage, and so does a storage that
+        says it is disconnected (a ZEO client then serves reads from its
+        cache: a poll that writes nothing neither fails nor blocks).
+        Returns the monotonic time."""
+        now = time.monotonic()
+        started = self._poll_started
+        is_connected = getattr(self.db.storage, 'is_connected', None)
+        if (started is not None and now - started > self._stall_seconds) \
+                or (is_connected is not None and not is_connected()):
+            self.healthy_since = now
+        return now
+
     def _check_neighbour(self, queue, now, result):
-        if time.monotonic() - self.healthy_since < self.ping_death_interval:
-            # We were away ourselves: give the others a death interval to
-            # ping again before judging them by their old pings.
+        if not self._fair_to_judge():
             return
         live = sorted(u for u, r in queue.dispatchers.items()
                       if r.activated is not None)
@@ -112,21 +141,45 @@ class Liveness:
 
     # -- "UUID already activated" (seed item 2) -------------------------
 
-    def _explain_busy_uuid(self, queue, record, now, taken=False):
-        """Log, calmly and at most once (plus a periodic reminder for a real
-        duplicate), why this dispatcher cannot activate in ``queue`` yet."""
-        other_alive = (record.host == self.host and record.pid != self.pid
-                       and _pid_alive(record.pid))
+    def _watch_busy_record(self, queue, record, taken=False):
+        """What this dispatcher saw of a record of its UUID that another
+        process holds: its last ping, when that last changed (monotonic),
+        and whether that process showed it is alive (it pinged while we
+        watched, its pid lives on this host, or it took our record)."""
         state = self._busy_uuid.get(queue.name)
         if state is None:
-            self._busy_uuid[queue.name] = state = {
-                'ping': record.last_ping, 'warned': None}
-            if not (other_alive or taken):
-                self._log_waiting(queue, record, now)
-                return
-        pinging = record.last_ping != state['ping']
-        if other_alive or pinging or taken:
+            state = self._busy_uuid[queue.name] = {
+                'ping': record.last_ping, 'changed': time.monotonic(),
+                'live': False, 'warned': None, 'explained': False}
+        elif record.last_ping != state['ping']:
+            state['ping'], state['changed'] = record.last_ping, \
+                time.monotonic()
+            state['live'] = True
+        if taken or (record.host == self.host and record.pid != self.pid
+                     and _pid_alive(record.pid)):
+            state['live'] = True
+        return state
+
+    def _may_take_over(self, record, now, state):
+        """A record of our UUID held by another process may be taken over
+        when it is dead, judged fairly (see _fair_to_judge); and, once
+        that process showed it is alive, only after we watched its record
+        stay silent for a death interval of our own healthy time."""
+        if not self._fair_to_judge() or not record.isDead(now):
+            return False
+        if not state['live']:
+            return True
+        watched = time.monotonic() - max(state['changed'], self.healthy_since)
+        return watched > record.ping_death_interval
+
+    def _explain_busy_uuid(self, queue, record, now, state):
+        """Log, calmly and at most once (plus a periodic reminder for a real
+        duplicate), why this dispatcher cannot activate in ``queue`` yet."""
+        if state['live']:
             self._warn_duplicate_uuid(queue, record, state)
+        elif not state['explained']:
+            state['explained'] = True
+            self._log_waiting(queue, record, now)
 
     def _log_waiting(self, queue, record, now):
         seen = record.lastSeen()
