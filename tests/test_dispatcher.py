@@ -488,7 +488,7 @@ def test_neighbours_not_judged_right_after_own_gap(db, session, tmp_path):
     d = start(db, tmp_path, uuid=uuid.UUID(int=1), ping_interval=0.5,
               ping_death_interval=3.0)
     testing.run_until_idle(d)
-    d._note_gap(failures=1)  # as after polls failed (database away)
+    d.liveness.note_gap(1, d.last_poll)  # as after failed polls
     gap_end = time.monotonic()
     dead = str(uuid.UUID(int=2 ** 127))
     job = _fake_record(session, dead, minutes_ago=10)
@@ -504,9 +504,9 @@ def test_neighbours_not_judged_right_after_own_gap(db, session, tmp_path):
 def test_note_gap_after_long_pause(db, session, tmp_path):
     d = start(db, tmp_path)
     testing.run_until_idle(d)
-    d.last_poll -= 60  # as if the poll thread had stalled for a minute
+    d.state.last_poll -= 60  # as if the poll thread had stalled a minute
     before = d.healthy_since
-    d._note_gap(failures=0)
+    d.liveness.note_gap(0, d.state.last_poll)
     assert d.healthy_since > before
 
 

@@ -201,3 +201,47 @@ def test_zeo_outage_live_duplicate_uuid_never_taken_over(
     finally:
         other.stopping.set()
         other.thread.join(10)
+
+
+# -- Liveness alone, with explicit inputs -------------------------------
+
+def liveness(connected=True):
+    from zc.asyncui.liveness import Liveness
+    state = {'connected': connected}
+    part = Liveness(uuid.UUID(int=1), 'token', host='here', pid=1,
+                    poll_interval=0.1, ping_interval=1.0,
+                    ping_death_interval=3.0, main_agent_size=0,
+                    uuid_file='x', is_connected=lambda: state['connected'])
+    return part, state
+
+
+def test_fair_to_judge_at_start():
+    part, _ = liveness()
+    assert part._fair_to_judge()
+
+
+def test_fair_to_judge_not_after_failed_polls():
+    part, _ = liveness()
+    part.note_gap(failures=1, last_poll=None)
+    assert not part._fair_to_judge()
+
+
+def test_fair_to_judge_not_while_disconnected():
+    part, state = liveness(connected=False)
+    assert not part._fair_to_judge()
+    state['connected'] = True
+    assert not part._fair_to_judge()  # a death interval and grace first
+
+
+def test_note_stall_blocked_poll_is_an_outage():
+    part, _ = liveness()
+    part.poll_started()
+    part._poll_started -= 5  # blocked 5 s, longer than (3 - 1) / 2
+    part.note_stall()
+    assert not part._fair_to_judge()
+
+
+def test_note_gap_normal_pause_is_no_outage():
+    part, _ = liveness()
+    part.note_gap(failures=0, last_poll=time.monotonic() - 0.5)
+    assert part._fair_to_judge()

@@ -7,7 +7,6 @@ thread, in the batched commits it makes to claim jobs; worker threads
 write only their own jobs (see zc.asyncui.worker), so they never conflict
 with each other over these trees.
 """
-import datetime
 import logging
 import struct
 
@@ -15,7 +14,6 @@ import BTrees.OOBTree
 import persistent
 import zope.interface
 
-from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import queue as queue_module
 from zc.asyncui import settings

@@ -183,8 +183,15 @@ class _PollResult:
 
 
 @zope.interface.implementer(interfaces.IDispatcher)
-class Dispatcher(DispatcherState, Liveness):
-    """See IDispatcher."""
+class Dispatcher:
+    """See IDispatcher.
+
+    Composed of parts with explicit inputs: ``state`` (in-memory history
+    for status and views, zc.asyncui.dispatcherstate), ``liveness``
+    (activation and death verdicts, zc.asyncui.liveness) and one
+    ``AgentWorkers`` per agent (zc.asyncui.worker), which is the one
+    place that says where a job is in this process.
+    """
 
     def __init__(self, db, uuid, poll_interval=_default('poll_interval'),
                  main_agent_size=_default('main_agent_size'),
@@ -193,7 +200,6 @@ class Dispatcher(DispatcherState, Liveness):
                  job_retry_policy_factory=None,
                  callback_retry_policy_factory=None, verbose_failures=False,
                  uuid_file=None):
-        super().__init__()
         options = settings.validate('dispatcher', dict(
             poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
             main_agent_size=main_agent_size, ping_interval=ping_interval,
@@ -226,21 +232,16 @@ class Dispatcher(DispatcherState, Liveness):
         self._stopping = False
         self._wake_event = threading.Event()
         self._workers = {}
-        self._activated_queues = set()
-        self._busy_uuid = {}
         self._last_prune = 0.0
-        #: When polls last resumed after a gap (-inf: none since start).
-        self.healthy_since = float('-inf')
-        #: When the current poll began (monotonic), to tell a blocked
-        #: poll from a slow one; and how long a poll, or the pause
-        #: between polls beyond poll_interval, may take before it counts
-        #: as an outage: half the margin between ping and death
-        #: intervals, so a shorter stall cannot make a live neighbour
-        #: look dead.
-        self._poll_started = None
-        self._stall_seconds = (
-            self.ping_death_interval - self.ping_interval) / 2
         self._thread = None
+        self.state = DispatcherState()
+        self.liveness = Liveness(
+            self.UUID, self.token, host=self.host, pid=self.pid,
+            poll_interval=self.poll_interval,
+            ping_interval=self.ping_interval,
+            ping_death_interval=self.ping_death_interval,
+            main_agent_size=self.main_agent_size, uuid_file=self.uuid_file,
+            is_connected=getattr(db.storage, 'is_connected', None))
 
     # -- lifecycle ----------------------------------------------------
 
@@ -262,7 +263,7 @@ class Dispatcher(DispatcherState, Liveness):
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
         try:
             self._tm, self._conn = tm, conn
-            self.start_time = time.monotonic()
+            self.state.start_time = time.monotonic()
             self.activated = True
             thread.start()
         except BaseException:
@@ -283,10 +284,10 @@ class Dispatcher(DispatcherState, Liveness):
         failures = 0
         while not self._stopping:
             try:
-                self._note_gap(failures)
-                self._poll_started = time.monotonic()
+                self.liveness.note_gap(failures, self.state.last_poll)
+                self.liveness.poll_started()
                 self.poll()
-                self._note_stall()
+                self.liveness.note_stall()
                 failures = 0
             except Exception as e:
                 failures += 1
@@ -294,16 +295,6 @@ class Dispatcher(DispatcherState, Liveness):
                 self._log_poll_failure(e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
-
-    def _note_gap(self, failures):
-        # After failed polls or a long pause (the database was away, the
-        # machine stalled), every dispatcher's pings are late, not only a
-        # dead one's: see Liveness._check_neighbour.
-        now = time.monotonic()
-        last = self.last_poll
-        if failures or (last is not None and now - last >
-                        self.poll_interval + self._stall_seconds):
-            self.healthy_since = now
 
     def _log_poll_failure(self, error, failures):
         # Once, then after 10 and every 100 failures in a row.
@@ -349,7 +340,7 @@ class Dispatcher(DispatcherState, Liveness):
         """False when every agent's workers have plenty of claimed jobs
         queued: a database change then need not trigger a poll (under load
         most changes are our own workers' commits)."""
-        if not self._workers or len(self._activated_queues) == 0:
+        if not self._workers or not self.liveness.activated_queues:
             return True
         return any(len(w.inbox) <= w.inbox.low_water or w.idle
                    for w in self._workers.values())
@@ -438,7 +429,7 @@ class Dispatcher(DispatcherState, Liveness):
                 tm, lambda: self._poll_queue(name), 'dispatcher %s: poll'
                 ' queue %r' % (self.UUID, name), attempts=5)
             self._after_poll_commit(name, result, record)
-        self.notePoll(record)
+        self.state.notePoll(record)
 
     def _after_poll_commit(self, name, result, record):
         if result is None:
@@ -446,9 +437,9 @@ class Dispatcher(DispatcherState, Liveness):
         for level, message, args in result.messages:
             logger.log(level, message, *args)
         if result.activated:
-            self._activated_queues.add(name)
-        for queue_name, agent_name, pairs in result.flushed:
-            self.dropCompletions(queue_name, agent_name, pairs)
+            self.liveness.activated_queues.add(name)
+        for workers, pairs in result.flushed:
+            workers.drop_completions(pairs)
         claimed = {}
         for workers, oids in result.claims:
             workers.submit(oids)
@@ -464,32 +455,32 @@ class Dispatcher(DispatcherState, Liveness):
         now = utils.now()
         result = _PollResult()
         record = queue.getDispatcherAgents(self.UUID)
-        if (name not in self._activated_queues or record is None
+        if (name not in self.liveness.activated_queues or record is None
                 or record.process_token != self.token):
-            if not self._activate(queue, record, now, result):
+            if not self.liveness.activate(queue, record, now, result):
                 result.activated = False
                 return result
             record = queue.getDispatcherAgents(self.UUID)
         else:
             record.ping(now)
-        self._check_neighbour(queue, now, result)
+        self.liveness.check_neighbour(queue, now, result)
         if self._stopping:
             return result
         prune = time.monotonic() - self._last_prune > PRUNE_SECONDS
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
-            done, urgent = self.takeCompletions(name, agent_name)
+            done, urgent = workers.take_completions()
             claimed = self._claim(agent, workers, now, done)
             result.claims.append((workers, claimed))
             if done and (claimed or urgent or prune):
-                self._flush_completions(agent, done, result)
+                self._flush_completions(agent, workers, done, result)
             if prune:
                 agent.pruneCompleted(now)
         if prune:
             self._last_prune = time.monotonic()
         return result
 
-    def _flush_completions(self, agent, done, result):
+    def _flush_completions(self, agent, workers, done, result):
         # Noted only after a commit that made each job COMPLETED, which is
         # final: no need to load (unpickle) the jobs here.
         conn = agent._p_jar
@@ -497,7 +488,7 @@ class Dispatcher(DispatcherState, Liveness):
         for job in jobs:
             agent.remove(job)
         agent.recordCompletions(jobs, [end for _, end in done])
-        result.flushed.append((agent.queue.name, agent.name, done))
+        result.flushed.append((workers, done))
 
     def _workers_for(self, queue_name, agent_name):
         key = (queue_name, agent_name)
@@ -574,3 +565,51 @@ class Dispatcher(DispatcherState, Liveness):
             return None
         record = queue.getDispatcherAgents(self.UUID)
         return None if record is None else record.get(agent_name)
+
+    # -- what this process knows (IDispatcher), delegated to its parts --
+
+    @property
+    def healthy_since(self):
+        return self.liveness.healthy_since
+
+    @property
+    def poll_count(self):
+        return self.state.poll_count
+
+    @property
+    def last_poll(self):
+        return self.state.last_poll
+
+    def noteCompletion(self, agent, job):
+        """Remember (in memory) that a worker committed ``job`` as
+        COMPLETED; the poll thread then takes it off its agent."""
+        self._workers[(agent.queue.name, agent.name)].note_completion(job)
+
+    def recordJob(self, job, event):
+        """Remember what happened to a job in this process."""
+        self.state.recordJob(job, event)
+
+    def getJobInfo(self, key):
+        """See IDispatcher.getJobInfo."""
+        return self.state.getJobInfo(key)
+
+    def getActiveJobs(self):
+        """See IDispatcher.getActiveJobs."""
+        keys = []
+        for workers in list(self._workers.values()):
+            keys.extend(utils.oid_key(o) for o in workers.known_oids())
+        return sorted(keys)
+
+    def getStatusInfo(self):
+        """See IDispatcher.getStatusInfo."""
+        info = self.state.getStatusInfo(
+            time.monotonic(), running=self.activated and not self.stopped,
+            poll_interval=self.poll_interval)
+        info.update(
+            uuid=str(self.UUID), poll_interval=self.poll_interval,
+            ping_interval=self.ping_interval,
+            ping_death_interval=self.ping_death_interval,
+            active_queues=sorted(self.liveness.activated_queues),
+            active_jobs=len(self.getActiveJobs()),
+            workers=[w.status() for w in list(self._workers.values())])
+        return info

@@ -27,15 +27,65 @@ RECONNECT_GRACE_SECONDS = 5.0
 
 
 class Liveness:
-    """The activation half of Dispatcher (a mixin: it uses the
-    dispatcher's UUID, token, host, pid and intervals)."""
+    """One dispatcher's standing among the dispatchers of each queue: its
+    activation, its judgement of its neighbour, and its own outages.
 
-    def _activate(self, queue, record, now, result):
+    A component the dispatcher holds (``dispatcher.liveness``), with
+    explicit inputs: the identity of this process (UUID, process token,
+    host, pid, instance file), its intervals in seconds, the size of the
+    ``main`` agent it adds, and ``is_connected`` (the storage's, or None).
+    Called by the poll thread only, inside its poll transactions.
+    """
+
+    def __init__(self, uuid, token, *, host, pid, poll_interval,
+                 ping_interval, ping_death_interval, main_agent_size,
+                 uuid_file, is_connected=None):
+        self.uuid = uuid
+        self.token = token
+        self.host = host
+        self.pid = pid
+        self.poll_interval = poll_interval
+        self.ping_interval = ping_interval
+        self.ping_death_interval = ping_death_interval
+        self.main_agent_size = main_agent_size
+        self.uuid_file = uuid_file
+        self._is_connected = is_connected
+        #: Names of the queues where this dispatcher is active.
+        self.activated_queues = set()
+        #: When polls last resumed after an outage (monotonic; -inf: none
+        #: since start).
+        self.healthy_since = float('-inf')
+        # When the current poll began (monotonic), to tell a blocked poll
+        # from a slow one; and how long a poll, or the pause between
+        # polls beyond poll_interval, may take before it counts as an
+        # outage: half the margin between ping and death intervals, so
+        # that a shorter stall cannot make a live neighbour look dead.
+        self._poll_started = None
+        self._stall_seconds = (ping_death_interval - ping_interval) / 2
+        self._busy_uuid = {}
+
+    # -- the poll thread's outages ----------------------------------------
+
+    def poll_started(self):
+        self._poll_started = time.monotonic()
+
+    def note_gap(self, failures, last_poll):
+        """Before a poll: after failed polls or a long pause (the
+        database was away, the machine stalled), every dispatcher's pings
+        are late, not only a dead one's: see _fair_to_judge."""
+        now = time.monotonic()
+        if failures or (last_poll is not None and now - last_poll >
+                        self.poll_interval + self._stall_seconds):
+            self.healthy_since = now
+
+    def activate(self, queue, record, now, result):
+        """Activate this dispatcher in ``queue`` (``record``: its record
+        there, or None); False if another live process holds it."""
         if record is None:
-            record = queue.getDispatcherAgents(self.UUID, create=True)
+            record = queue.getDispatcherAgents(self.uuid, create=True)
         if record.activated is not None and \
                 record.process_token != self.token:
-            if queue.name in self._activated_queues:
+            if queue.name in self.activated_queues:
                 return self._reactivate_after_false_death(queue, record, now,
                                                           result)
             earlier = self._is_own_earlier_run(record)
@@ -45,7 +95,7 @@ class Liveness:
                 return False
             self._recover_earlier_run(queue, record, now, result, earlier)
         elif record.activated is None and queue.name in \
-                self._activated_queues:
+                self.activated_queues:
             result.messages.append((
                 logging.WARNING, 'dispatcher %s: was deactivated in queue %r'
                 ' by another dispatcher that thought it dead (no ping for'
@@ -53,7 +103,7 @@ class Liveness:
                 ' attempts here will be dropped. Reactivating now. If this'
                 ' repeats, raise ping_death_interval or find what delays'
                 ' polling (long commits, a paused machine, clock skew).',
-                (self.UUID, queue.name, self.ping_death_interval)))
+                (self.uuid, queue.name, self.ping_death_interval)))
         record.ping_interval = self.ping_interval
         record.ping_death_interval = self.ping_death_interval
         record.activate(self.host, self.pid, self.token, now)
@@ -77,7 +127,7 @@ class Liveness:
     def _recover_earlier_run(self, queue, record, now, result, at_once):
         counts = record.deactivate(
             'unclean shutdown of dispatcher %s found at restart'
-            % self.UUID, now)
+            % self.uuid, now)
         if at_once:
             why = ' at once (its process, pid %s on this host, is gone)' % (
                 record.pid,)
@@ -86,13 +136,13 @@ class Liveness:
         result.messages.append((
             logging.INFO, 'dispatcher %s: recovered from an unclean'
             ' shutdown of this instance in queue %r%s; its jobs: %s',
-            (self.UUID, queue.name, why, describe_outcomes(counts))))
+            (self.uuid, queue.name, why, describe_outcomes(counts))))
 
     def _reactivate_after_false_death(self, queue, record, now, result):
         # Our record was taken by another process with our UUID.
         state = self._watch_busy_record(queue, record, taken=True)
         self._explain_busy_uuid(queue, record, now, state)
-        self._activated_queues.discard(queue.name)
+        self.activated_queues.discard(queue.name)
         return False
 
     def _fair_to_judge(self):
@@ -101,11 +151,11 @@ class Liveness:
         (or the pause before it) was blocked, recently.  The others then
         get a death interval, plus time to reconnect, to ping again
         before anyone is judged by their old pings."""
-        now = self._note_stall()
+        now = self.note_stall()
         return now - self.healthy_since >= (
             self.ping_death_interval + RECONNECT_GRACE_SECONDS)
 
-    def _note_stall(self):
+    def note_stall(self):
         """A poll blocked longer than a stall (waiting for an unreachable
         storage, say) counts as an outage, and so does a storage that
         says it is disconnected (a ZEO client then serves reads from its
@@ -113,18 +163,20 @@ class Liveness:
         Returns the monotonic time."""
         now = time.monotonic()
         started = self._poll_started
-        is_connected = getattr(self.db.storage, 'is_connected', None)
+        is_connected = self._is_connected
         if (started is not None and now - started > self._stall_seconds) \
                 or (is_connected is not None and not is_connected()):
             self.healthy_since = now
         return now
 
-    def _check_neighbour(self, queue, now, result):
+    def check_neighbour(self, queue, now, result):
+        """Deactivate this dispatcher's neighbour in ``queue`` if it is
+        dead, judged fairly."""
         if not self._fair_to_judge():
             return
         live = sorted(u for u, r in queue.dispatchers.items()
                       if r.activated is not None)
-        me = str(self.UUID)
+        me = str(self.uuid)
         if me not in live or len(live) < 2:
             return
         neighbour = queue.dispatchers[live[(live.index(me) + 1) % len(live)]]
@@ -132,11 +184,11 @@ class Liveness:
             return
         seen = neighbour.lastSeen()
         counts = neighbour.deactivate('dispatcher %s found it dead'
-                                      % self.UUID, now)
+                                      % self.uuid, now)
         result.messages.append((
             logging.WARNING, 'dispatcher %s: dispatcher %s in queue %r was'
             ' silent since %s (more than %gs): deactivated it; its jobs: %s',
-            (self.UUID, neighbour.UUID, queue.name, seen.isoformat(),
+            (self.uuid, neighbour.UUID, queue.name, seen.isoformat(),
              neighbour.ping_death_interval, describe_outcomes(counts))))
 
     # -- "UUID already activated" (seed item 2) -------------------------
@@ -191,7 +243,7 @@ class Liveness:
                 'dispatcher %s: recovering from an unclean shutdown of'
                 ' this instance in queue %r; %d jobs will be re-queued'
                 ' once its last ping (at %s) is older than %gs, in about'
-                ' %.0f seconds', self.UUID, queue.name, held,
+                ' %.0f seconds', self.uuid, queue.name, held,
                 seen.isoformat(), record.ping_death_interval, wait)
         else:
             logger.info(
@@ -199,7 +251,7 @@ class Liveness:
                 ' on host %s (last ping %s). Waiting about %.0f seconds:'
                 ' if that process died, its jobs are then recovered; if'
                 ' it keeps pinging, two processes share the instance'
-                ' file %s.', self.UUID, queue.name, record.pid,
+                ' file %s.', self.uuid, queue.name, record.pid,
                 record.host, seen.isoformat(), wait, self.uuid_file)
 
     def _warn_duplicate_uuid(self, queue, record, state):
@@ -214,7 +266,7 @@ class Liveness:
             ' instance file %s. Stop one of them, or give each process its'
             ' own file (--uuid-file; delete a copied file to get a new'
             ' UUID). This process will not run jobs from queue %r until'
-            ' the other stops.%s', self.UUID, record.pid, record.host,
+            ' the other stops.%s', self.uuid, record.pid, record.host,
             queue.name, self.uuid_file, queue.name,
             ' (reminder)' if last is not None else '')
 

@@ -37,6 +37,12 @@ TINY_CALL_SECONDS = 0.001
 #: The longest a worker waits for its turn behind a call that turned out
 #: long: short enough that concurrency returns before anyone notices.
 TURN_WAIT_SECONDS = 0.05
+# A completion noted by a worker leaves its agent in the next commit the
+# poll thread makes anyway; it gets a commit of its own only when this
+# many wait or the oldest waited this long, so that agents do not list
+# finished jobs for long while an idle dispatcher makes no extra commits.
+COMPLETION_FLUSH_SECONDS = 5.0
+COMPLETION_FLUSH_COUNT = 200
 #: The shortest time between two replacements of dead worker threads of
 #: one agent, so that a thread that dies on start cannot spin.
 REPLACE_SECONDS = 1.0
@@ -100,7 +106,28 @@ class Inbox:
 
 
 class AgentWorkers:
-    """The worker threads of one agent of a dispatcher."""
+    """The worker threads of one agent of a dispatcher, and the one place
+    that says where each of the agent's jobs is in this process.
+
+    The database says which jobs the agent holds (``agent.heldOids()``).
+    For those, this process keeps, and nothing else keeps:
+
+    - ``inbox``: claimed jobs waiting for a worker, in claim order;
+    - ``running``: oid -> ident of the thread running (or starting) it;
+    - ``known``: every oid in the inbox or in a worker's hands; so
+      ``inbox`` and ``running`` are subsets of ``known``, an oid is
+      queued at most once while known, and an oid leaves ``known`` when
+      its worker is done with it (finished, skipped or lost);
+    - ``_completions``: jobs a worker committed COMPLETED (no longer
+      known) that the agent still holds until the poll thread takes them
+      off in one of its commits (``take_completions``, then
+      ``drop_completions`` after that commit).
+
+    A held job in none of these is one this process lost: the poll
+    thread submits it again (Dispatcher._resubmit_held).  ``known``,
+    ``running`` and ``_completions`` change under ``_lock``; the inbox
+    has its own condition.
+    """
 
     def __init__(self, dispatcher, queue_name, agent_name):
         self.dispatcher = dispatcher
@@ -110,8 +137,9 @@ class AgentWorkers:
         self.inbox.on_low = dispatcher.wake
         self.threads = []
         self.busy = 0
-        self.known = set()  # oids in the inbox or running here
-        self.running = {}  # oid -> ident of the thread running it
+        self.known = set()
+        self.running = {}
+        self._completions = []  # (noted at, oid, end timestamp)
         self.duration_ema = None
         self.call_ema = None
         #: Worker threads that died and were replaced, and the last death
@@ -177,6 +205,44 @@ class AgentWorkers:
     def forget(self, oid):
         with self._lock:
             self.known.discard(oid)
+
+    def known_oids(self):
+        with self._lock:
+            return list(self.known)
+
+    def note_completion(self, job):
+        """A worker committed ``job`` as COMPLETED."""
+        with self._lock:
+            self._completions.append(
+                (time.monotonic(), job._p_oid, job._end_ts))
+
+    def take_completions(self):
+        """(done, urgent): the noted completions as (oid, end timestamp)
+        pairs, and whether they are worth a commit of their own (many, or
+        an old one).  The caller records them and calls
+        ``drop_completions`` after its commit."""
+        with self._lock:
+            pending = list(self._completions)
+        if not pending:
+            return [], False
+        urgent = (len(pending) >= COMPLETION_FLUSH_COUNT or
+                  time.monotonic() - pending[0][0] > COMPLETION_FLUSH_SECONDS)
+        return [(oid, end) for _, oid, end in pending], urgent
+
+    def drop_completions(self, flushed):
+        # Completions are only appended meanwhile: the flushed ones are
+        # still the first.
+        with self._lock:
+            del self._completions[:len(flushed)]
+
+    def status(self):
+        """For getStatusInfo: queue, agent, threads wanted and alive, and
+        how many died and were replaced (with the last death)."""
+        return {'queue': self.queue_name, 'agent': self.agent_name,
+                'size': self.size,
+                'alive': sum(1 for t in list(self.threads)
+                             if t.is_alive() and not t.retire),
+                'replaced': self.replaced, 'last_death': self.last_death}
 
     def acquire(self, oid):
         """Make the calling thread the one running ``oid`` in this process;
