@@ -3,10 +3,15 @@ for death, and the "UUID already activated" situation (seed item 2).
 
 A dispatcher activates itself in a queue by writing its process token in
 its record.  If the record is already active for another token, either
-this instance died uncleanly (its old record stops pinging: wait for the
-death interval, then recover its jobs quietly) or another live process
-uses the same instance UUID (its record keeps pinging: warn once, with a
-periodic reminder, and stay out of the queue).
+this instance died uncleanly (written on this host by a process that is
+gone: recover its jobs at once; otherwise its old record stops pinging:
+wait for the death interval, then recover them quietly) or another live
+process uses the same instance UUID (its record keeps pinging: warn once,
+with a periodic reminder, and stay out of the queue).
+
+Nobody is judged dead from silence that overlaps the judge's own
+inability to reach the storage (failed, blocked or disconnected polls):
+see ``Liveness._fair_to_judge``.
 """
 import logging
 import os
