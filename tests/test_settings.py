@@ -78,3 +78,26 @@ def test_defaults_used_by_dispatcher_and_agent(db):
 def test_agent_bad_setting_refused(name, value):
     with pytest.raises(errors.ConfigurationError, match='agent ' + name):
         Agent(**{name: value})
+
+
+@pytest.mark.parametrize('scope,name,text,value', [
+    ('dispatcher', 'poll_interval', '0.5', 0.5),
+    ('dispatcher', 'main_agent_size', '2', 2),
+    ('dispatcher', 'verbose_failures', 'yes', True),
+    ('dispatcher', 'uuid_file', 'var/x.txt', 'var/x.txt'),
+    ('agent', 'prefetch', 'none', None),
+    ('agent', 'prefetch', '8', 8),
+    ('agent', 'completed_max_age', '60',
+     datetime.timedelta(seconds=60))])
+def test_parse_text(scope, name, text, value):
+    assert settings.get(scope, name).parse(text) == value
+
+
+@pytest.mark.parametrize('scope,name,text,message', [
+    ('dispatcher', 'poll_interval', 'soon', 'a number of seconds'),
+    ('dispatcher', 'poll_interval', 'nan', 'finite'),
+    ('dispatcher', 'verbose_failures', 'maybe', "'true' or 'false'"),
+    ('agent', 'filter', 'mymodule.f', 'cannot be given as text')])
+def test_parse_bad_text_refused(scope, name, text, message):
+    with pytest.raises(errors.ConfigurationError, match=message):
+        settings.get(scope, name).parse(text)

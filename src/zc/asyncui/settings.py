@@ -11,6 +11,7 @@ line and the ZCML directives derive their options and fields from it::
         setting.option          # '--poll-interval'
         setting.validate(value)  # the normalised value, or
                                  # ConfigurationError saying what is wrong
+        setting.parse('0.5')     # the same, from text
 
 The unit of every interval is the second: ``poll_interval``,
 ``ping_interval`` and ``ping_death_interval`` are float seconds in the
@@ -53,6 +54,23 @@ class Setting:
         """Return ``value`` normalised (seconds as a float, ...); raise
         ConfigurationError naming the setting if it is not acceptable."""
         return self._check(self.label, value)
+
+    def parse(self, text):
+        """The value of ``text`` as written on a command line or in a
+        configuration file ('5', '0.5', 'none', 'true'), validated.
+        Callables cannot be given as text: ConfigurationError."""
+        parser = _PARSERS.get(self._check)
+        if parser is None:
+            raise errors.ConfigurationError(
+                '%s cannot be given as text: set it from Python'
+                % self.label)
+        try:
+            value = parser(text.strip())
+        except ValueError:
+            raise errors.ConfigurationError(
+                '%s must be %s, not %r' % (
+                    self.label, _EXPECTED[self._check], text)) from None
+        return self.validate(value)
 
     def __repr__(self):
         return '<Setting %s=%r>' % (self.name, self.default)
@@ -126,6 +144,42 @@ def optional_uuid(name, value):
     except ValueError:
         _refuse(name, value, 'a UUID such as %s (or None)' % uuidlib.UUID(
             int=1))
+
+
+_FLAG_WORDS = {'true': True, 'yes': True, 'on': True, '1': True,
+               'false': False, 'no': False, 'off': False, '0': False}
+
+
+def _parse_flag(text):
+    try:
+        return _FLAG_WORDS[text.lower()]
+    except KeyError:
+        raise ValueError(text) from None
+
+
+def _none_or(parse):
+    return lambda text: None if text.lower() in ('', 'none') else parse(text)
+
+
+_PARSERS = {
+    seconds: float,
+    count: int,
+    optional_count: _none_or(int),
+    duration: lambda text: datetime.timedelta(seconds=float(text)),
+    flag: _parse_flag,
+    optional_path: _none_or(str),
+    optional_uuid: _none_or(str),
+}
+
+_EXPECTED = {
+    seconds: 'a number of seconds',
+    count: 'a whole number',
+    optional_count: "a whole number or 'none'",
+    duration: 'a number of seconds',
+    flag: "'true' or 'false'",
+    optional_path: 'a file path',
+    optional_uuid: 'a UUID',
+}
 
 
 # -- the tables --------------------------------------------------------------
