@@ -79,8 +79,15 @@ def test_failed_job_result_is_failure(db, session, tmp_path, caplog):
     assert isinstance(result, Failure)
     assert result.type_name == 'ValueError'
     assert job.status == JobStatus.COMPLETED
-    assert any(r.levelno == logging.ERROR and job.key in r.getMessage()
-               for r in caplog.records)
+
+    def logged():
+        return any(r.levelno == logging.ERROR and job.key in r.getMessage()
+                   for r in list(caplog.records))
+    # The worker logs the failure just after its commit: wait for it.
+    deadline = time.monotonic() + 10
+    while not logged() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert logged()
 
 
 def test_job_put_by_this_process_starts_without_waiting_for_poll(
