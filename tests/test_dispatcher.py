@@ -651,3 +651,23 @@ def test_poll_unreachable_storage_warns_at_once(db, caplog):
     assert record.levelno == logging.WARNING
     assert 'ClientDisconnected: the storage is unreachable' in \
         record.getMessage()
+
+
+def test_worker_thread_dying_while_starting_a_job_job_still_runs(
+        db, session, tmp_path, monkeypatch):
+    from zc.asyncui import worker
+    real = worker.start_held
+    kills = []
+
+    def start_held(job, agent, dispatcher):
+        if not kills:
+            kills.append(job.key)
+            raise _ThreadKiller('killed while starting')
+        return real(job, agent, dispatcher)
+
+    monkeypatch.setattr(worker, 'start_held', start_held)
+    d = start(db, tmp_path, main_agent_size=1)
+    job = session.put(jobs.noop, 'started later')
+    assert testing.wait_for_result(job, timeout=20) == 'started later'
+    assert kills == [job.key]
+    assert d.getStatusInfo()['workers'][0]['replaced'] == 1

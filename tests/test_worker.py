@@ -75,3 +75,16 @@ def test_status_without_threads():
     assert workers().status() == {
         'queue': '', 'agent': 'main', 'size': 0, 'alive': 0,
         'replaced': 0, 'last_death': None}
+
+
+def test_forget_thread_frees_the_jobs_a_dead_thread_held():
+    import threading
+    w = workers()
+    w.submit([b'1', b'2'])
+    assert w.acquire(b'1')  # this thread "runs" job 1, then "dies"
+    t = threading.Thread(target=lambda: w.acquire(b'2'))
+    t.start()
+    t.join()
+    w.forget_thread(threading.get_ident())
+    assert b'1' not in w.running and b'1' not in w.known_oids()
+    assert b'2' in w.running and b'2' in w.known_oids()

@@ -206,6 +206,16 @@ class AgentWorkers:
         with self._lock:
             self.known.discard(oid)
 
+    def forget_thread(self, ident):
+        """Forget the jobs a dead thread had in hand, so that the poll
+        thread submits them again (as lost) to a live one."""
+        with self._lock:
+            mine = [oid for oid, owner in self.running.items()
+                    if owner == ident]
+            for oid in mine:
+                del self.running[oid]
+                self.known.discard(oid)
+
     def known_oids(self):
         with self._lock:
             return list(self.known)
@@ -331,6 +341,7 @@ class WorkerThread(threading.Thread):
                 ' died with %s; the dispatcher replaces it.',
                 self.dispatcher.UUID, self.name, self.workers.agent_name,
                 self.workers.queue_name, self.death, exc_info=True)
+            self.workers.forget_thread(threading.get_ident())
             self.dispatcher.wake()
 
     def _loop(self):
