@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -78,8 +79,15 @@ def test_failed_job_result_is_failure(db, session, tmp_path, caplog):
     assert isinstance(result, Failure)
     assert result.type_name == 'ValueError'
     assert job.status == JobStatus.COMPLETED
-    assert any(r.levelno == logging.ERROR and job.key in r.getMessage()
-               for r in caplog.records)
+
+    def logged():
+        return any(r.levelno == logging.ERROR and job.key in r.getMessage()
+                   for r in list(caplog.records))
+    # The worker logs the failure just after its commit: wait for it.
+    deadline = time.monotonic() + 10
+    while not logged() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert logged()
 
 
 def test_job_put_by_this_process_starts_without_waiting_for_poll(
@@ -334,20 +342,46 @@ def _dead_pid():
     return proc.pid
 
 
-def test_unclean_shutdown_of_this_instance_recovered_quietly(
+@pytest.mark.parametrize('pid', ['dead', 'this process'])
+def test_unclean_shutdown_of_this_instance_recovered_at_once(
+        db, session, tmp_path, caplog, pid):
+    # The old record is fresh and says "dead after a minute of silence";
+    # but it was written on this host by a process that is gone (or by an
+    # earlier dispatcher of this very process), so no need to wait.
+    caplog.set_level(logging.INFO)
+    mine = uuid.uuid4()
+    pid = _dead_pid() if pid == 'dead' else os.getpid()
+    job = _fake_record(session, str(mine), minutes_ago=0,
+                       host=dispatcher.socket.gethostname(), pid=pid)
+    session.queue.dispatchers[str(mine)].ping_death_interval = 600
+    session.tm.commit()
+    start(db, tmp_path, uuid=mine, ping_death_interval=600)
+    assert testing.wait_for_result(job, timeout=20) == 'recovered'
+    new = session.put(jobs.noop, 'new')
+    assert testing.wait_for_result(new, timeout=20) == 'new'
+    messages = [r for r in caplog.records if str(mine) in r.getMessage()]
+    assert not [r for r in messages if r.levelno >= logging.WARNING]
+    assert not [r for r in messages if 'will be re-queued' in
+                r.getMessage()]
+    recovered = [r.getMessage() for r in messages
+                 if 'recovered from an unclean shutdown' in r.getMessage()]
+    assert len(recovered) == 1
+    assert 'at once (its process, pid %s on this host, is gone)' % pid \
+        in recovered[0]
+
+
+def test_unclean_shutdown_on_other_host_waits_for_death_interval(
         db, session, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     mine = uuid.uuid4()
     job = _fake_record(session, str(mine), minutes_ago=0,
-                       host=dispatcher.socket.gethostname(), pid=_dead_pid())
+                       host='elsewhere', pid=_dead_pid())
     start(db, tmp_path, uuid=mine, ping_death_interval=1.5)
     assert testing.wait_for_result(job) == 'recovered'
-    messages = [r for r in caplog.records if str(mine) in r.getMessage()]
-    assert not [r for r in messages if r.levelno >= logging.WARNING]
-    waiting = [r.getMessage() for r in messages
-               if 'recovering from an unclean shutdown' in r.getMessage()]
-    assert len(waiting) == 1
-    assert '1 jobs will be re-queued' in waiting[0]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any('active in pid' in m and 'elsewhere' in m for m in messages)
+    assert any('recovered from an unclean shutdown' in m and
+               '(silent for more than 1s)' in m for m in messages)
 
 
 def test_uuid_used_by_another_live_process_warns_once(
@@ -458,11 +492,10 @@ def test_retry_counts_kept_when_policy_gives_up(db, session, tmp_path):
 
 
 def test_neighbours_not_judged_right_after_own_gap(db, session, tmp_path):
-    import time
     d = start(db, tmp_path, uuid=uuid.UUID(int=1), ping_interval=0.5,
               ping_death_interval=3.0)
     testing.run_until_idle(d)
-    d._note_gap(failures=1)  # as after polls failed (database away)
+    d.liveness.note_gap(1, d.last_poll)  # as after failed polls
     gap_end = time.monotonic()
     dead = str(uuid.UUID(int=2 ** 127))
     job = _fake_record(session, dead, minutes_ago=10)
@@ -478,9 +511,9 @@ def test_neighbours_not_judged_right_after_own_gap(db, session, tmp_path):
 def test_note_gap_after_long_pause(db, session, tmp_path):
     d = start(db, tmp_path)
     testing.run_until_idle(d)
-    d.last_poll -= 60  # as if the poll thread had stalled for a minute
+    d.state.last_poll -= 60  # as if the poll thread had stalled a minute
     before = d.healthy_since
-    d._note_gap(failures=0)
+    d.liveness.note_gap(0, d.state.last_poll)
     assert d.healthy_since > before
 
 
@@ -495,3 +528,146 @@ def test_jobs_still_run_concurrently_after_tiny_ones(db, session, tmp_path):
     pair = [session.put(jobs.meet, name) for _ in range(2)]
     assert [testing.wait_for_result(j, timeout=30) for j in pair] == [
         name, name]
+
+
+# -- a start that fails leaves nothing behind (defect 6) -------------------
+
+def test_start_on_closed_database_leaves_nothing_behind(db, tmp_path):
+    (tmp_path / 'closed').mkdir()
+    closed = testing.file_storage_db(str(tmp_path / 'closed'))
+    closed.close()
+    with pytest.raises(errors.DispatcherError, match='database closed'):
+        start(closed, tmp_path)
+    assert dispatcher.get() is None
+    with dispatcher._registry_lock:
+        assert not dispatcher._registry
+    dispatcher.stop_all(1.0)  # nothing left to stop: does not raise
+    zc.asyncui.install(db)
+    d = start(db, tmp_path)  # same UUID (same uuid file)
+    assert dispatcher.get() is d
+    s = Session(db)
+    job = s.put(jobs.noop, 'after')
+    assert testing.wait_for_result(job) == 'after'
+    s.conn.close()
+
+
+@pytest.mark.parametrize('name', ['poll_interval', 'ping_interval',
+                                  'ping_death_interval'])
+@pytest.mark.parametrize('value', [float('nan'), float('inf'),
+                                   -float('inf')])
+def test_start_non_finite_interval_refused(db, tmp_path, name, value):
+    with pytest.raises(errors.ConfigurationError, match=name):
+        start(db, tmp_path, **{name: value})
+    assert dispatcher.get() is None
+
+
+# -- worker threads that die are replaced (defect 1, runtime half) -------
+
+class _ThreadKiller(BaseException):
+    """Stands for anything that escapes a worker thread's handlers (a bug
+    in the engine, an exception nothing catches)."""
+
+
+def test_dead_worker_thread_replaced_logged_and_reported(
+        db, session, tmp_path, caplog, monkeypatch):
+    from zc.asyncui import execution
+    real = execution.JobRun
+    kills = []
+
+    class KillingJobRun(real):
+        def run(self):
+            if len(kills) < 3:  # every worker thread of the agent
+                kills.append(self.oid)
+                raise _ThreadKiller('killed by the test')
+            return super().run()
+
+    monkeypatch.setattr(execution, 'JobRun', KillingJobRun)
+    d = start(db, tmp_path, main_agent_size=3)
+    doomed = [session.put(jobs.noop, i) for i in range(3)]
+    for job in doomed:  # each reran after its thread died
+        assert testing.wait_for_result(job, timeout=30) == job.args[0]
+    later = session.put(jobs.noop, 'later')
+    assert testing.wait_for_result(later) == 'later'
+    deadline = time.monotonic() + 20  # replacements: at most one a second
+    while d.getStatusInfo()['workers'][0]['replaced'] < 3 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    info, = d.getStatusInfo()['workers']
+    assert (info['size'], info['alive'], info['replaced']) == (3, 3, 3)
+    assert 'killed by the test' in info['last_death']
+    messages = [r.getMessage() for r in caplog.records]
+    died = [m for m in messages if 'died with _ThreadKiller' in m]
+    replaced = [m for m in messages if 'replaced worker thread' in m]
+    assert len(died) == 3 and len(replaced) == 3
+    for m in died + replaced:
+        assert str(d.UUID) in m and "agent 'main'" in m and "queue ''" in m
+        assert 'zc.asyncui worker' in m
+
+
+# -- log lines operators understand (defects 13 and 10, runtime part) ----
+
+def test_stop_after_completed_jobs_says_so_in_words(
+        db, session, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    d = start(db, tmp_path, poll_interval=60.0)
+    done = [session.put(jobs.noop, i) for i in range(3)]
+    for job in done:
+        testing.wait_for_result(job)
+    d.stop()
+    stopped, = [r.getMessage() for r in caplog.records
+                if 'stopped;' in r.getMessage()]
+    assert 'released' not in stopped and "{'" not in stopped
+    assert stopped.endswith('the jobs it held: 3 already completed, only'
+                            ' taken off the agent') or stopped.endswith(
+                                'the jobs it held: no jobs'), stopped
+
+
+def test_describe_outcomes_in_words():
+    from zc.asyncui.liveness import describe_outcomes
+    assert describe_outcomes({}) == 'no jobs'
+    assert describe_outcomes({'completed': 11, 'requeued': 2}) == (
+        '2 not started yet, back in their queue; 11 already completed,'
+        ' only taken off the agent')
+
+
+def test_poll_conflicts_debug_until_they_repeat(db, tmp_path, caplog):
+    d = dispatcher.Dispatcher(db, uuid.uuid4())
+    caplog.set_level(logging.DEBUG, logger='zc.asyncui.dispatcher')
+    conflict = ZODB.POSException.ConflictError('routine')
+    for failures in range(1, 12):
+        d._log_poll_failure(conflict, failures)
+    levels = [(r.levelno, r.getMessage()) for r in caplog.records]
+    warnings = [m for level, m in levels if level >= logging.WARNING]
+    assert len(warnings) == 1
+    assert '10 times in a row' in warnings[0] and str(d.UUID) in warnings[0]
+    assert len(levels) == 11  # the others at DEBUG
+
+
+def test_poll_unreachable_storage_warns_at_once(db, caplog):
+    import ZEO.Exceptions
+    d = dispatcher.Dispatcher(db, uuid.uuid4())
+    d._log_poll_failure(ZEO.Exceptions.ClientDisconnected(), 1)
+    record, = caplog.records
+    assert record.levelno == logging.WARNING
+    assert 'ClientDisconnected: the storage is unreachable' in \
+        record.getMessage()
+
+
+def test_worker_thread_dying_while_starting_a_job_job_still_runs(
+        db, session, tmp_path, monkeypatch):
+    from zc.asyncui import worker
+    real = worker.start_held
+    kills = []
+
+    def start_held(job, agent, dispatcher):
+        if not kills:
+            kills.append(job.key)
+            raise _ThreadKiller('killed while starting')
+        return real(job, agent, dispatcher)
+
+    monkeypatch.setattr(worker, 'start_held', start_held)
+    d = start(db, tmp_path, main_agent_size=1)
+    job = session.put(jobs.noop, 'started later')
+    assert testing.wait_for_result(job, timeout=20) == 'started later'
+    assert kills == [job.key]
+    assert d.getStatusInfo()['workers'][0]['replaced'] == 1

@@ -86,7 +86,7 @@ def test_ping_writes_only_after_interval(db, conn, record):
     conn.transaction_manager.commit()
     assert record.ping(now=T0 + SECOND) is False
     assert not record._p_changed
-    assert record.ping(now=T0 + record.ping_interval) is True
+    assert record.ping(now=T0 + record.ping_interval * SECOND) is True
     assert record._p_changed
 
 
@@ -175,3 +175,16 @@ def test_repr(record):
     assert repr(record) == "<DispatcherAgents %s in queue ''>" % UUID
     assert repr(DispatcherAgents('x')) == (
         "<DispatcherAgents x in queue None>")
+
+
+def test_ping_intervals_are_seconds_like_the_dispatchers(record):
+    assert record.ping_interval == 30.0
+    assert record.ping_death_interval == 60.0
+    record.ping_death_interval = 90 * SECOND  # a timedelta is converted
+    assert record.ping_death_interval == 90.0
+
+
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), 0, -1, 'x'])
+def test_ping_interval_bad_value_refused(record, value):
+    with pytest.raises(errors.ConfigurationError, match='ping_interval'):
+        record.ping_interval = value

@@ -448,8 +448,9 @@ def kill_while_running_and_check_recovery(cluster, victim):
 
 def test_restarted_worker_recovers_its_own_jobs_quietly(cluster):
     # Alone, and with a death interval long enough for the restart to find
-    # its old record still alive: it must wait, then recover by itself.
-    death = 4.0
+    # its old record still alive: it knows the record is its own dead
+    # incarnation (same host, pid gone) and recovers at once.
+    death = 60.0
     a = cluster.start(cluster.worker('a', death=death))
     tags = tags_for('job', 30)
     cluster.put(tags, seconds=0.2)
@@ -460,12 +461,13 @@ def test_restarted_worker_recovers_its_own_jobs_quietly(cluster):
     cluster.start(a)  # same instance file
     restarted = a.process
     wait_until(lambda: 'recovered from an unclean shutdown' in
-               restarted.output(), death + 10, 'the restarted worker to'
-               ' recover its jobs')
+               restarted.output(), 10, 'the restarted worker to recover its'
+               ' jobs at once')
     cluster.wait_done(len(tags))
     cluster.check_exactly_once(tags)
     log = restarted.output()
-    assert 'recovering from an unclean shutdown of this instance' in log
+    assert 'is gone' in log
+    assert 'will be re-queued' not in log
     warnings = [line for line in log.splitlines() if ' WARNING ' in line]
     assert not warnings, warnings
     assert first.pid != restarted.pid

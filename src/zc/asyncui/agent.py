@@ -7,7 +7,6 @@ dispatcher's poll thread, in the batched commits it makes to claim jobs,
 and a worker thread finishing a job writes only that job, so workers do
 not conflict over these trees; see IAgent for the less common writers.
 """
-import datetime
 import logging
 import struct
 
@@ -15,16 +14,16 @@ import BTrees.OOBTree
 import persistent
 import zope.interface
 
-from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import queue as queue_module
+from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.job import check_storable
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_COMPLETED_MAX_COUNT = 1000
-DEFAULT_COMPLETED_MAX_AGE = datetime.timedelta(days=7)
+DEFAULT_COMPLETED_MAX_COUNT = settings.default('agent', 'completed_max_count')
+DEFAULT_COMPLETED_MAX_AGE = settings.default('agent', 'completed_max_age')
 #: Candidates a chooser sees at most per claim.
 CHOOSER_WINDOW = 50
 _SENTINEL = b''
@@ -38,14 +37,6 @@ def _completed_key(job, end):
     return struct.pack('>Q', int(end * 1e6)) + job._p_oid
 
 
-def _check_size(size):
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise errors.ConfigurationError(
-            'agent size must be an int >= 0 (0 pauses the agent), not %r'
-            % (size,))
-    return size
-
-
 @zope.interface.implementer(interfaces.IAgent)
 class Agent(persistent.Persistent):
     """See IAgent."""
@@ -53,30 +44,22 @@ class Agent(persistent.Persistent):
     name = None
     __parent__ = None
 
-    def __init__(self, *, size=3, filter=None, chooser=None,
-                 retry_policy_factory=None,
+    def __init__(self, *, size=settings.default('agent', 'size'),
+                 filter=None, chooser=None, retry_policy_factory=None,
                  completed_max_count=DEFAULT_COMPLETED_MAX_COUNT,
                  completed_max_age=DEFAULT_COMPLETED_MAX_AGE,
                  prefetch=None):
-        self.size = _check_size(size)
-        for what, value in (('filter', filter), ('chooser', chooser),
-                            ('retry_policy_factory', retry_policy_factory)):
-            if value is not None:
-                if not callable(value):
-                    raise errors.ConfigurationError(
-                        'agent %s must be callable, not %r' % (what, value))
-                check_storable(value, 'the agent %s' % what)
-        self.filter = filter
-        self.chooser = chooser
-        self.retry_policy_factory = retry_policy_factory
-        if isinstance(completed_max_count, bool) or not isinstance(
-                completed_max_count, int) or completed_max_count < 0:
-            raise errors.ConfigurationError(
-                'completed_max_count must be an int >= 0, not %r'
-                % (completed_max_count,))
-        self.completed_max_count = completed_max_count
-        self.completed_max_age = completed_max_age
-        self.prefetch = prefetch
+        # Checked by the one table of settings (zc.asyncui.settings).
+        options = settings.validate('agent', dict(
+            size=size, filter=filter, chooser=chooser,
+            retry_policy_factory=retry_policy_factory,
+            completed_max_count=completed_max_count,
+            completed_max_age=completed_max_age, prefetch=prefetch))
+        for what in ('filter', 'chooser', 'retry_policy_factory'):
+            if options[what] is not None:
+                check_storable(options[what], 'the agent %s' % what)
+        for name, value in options.items():
+            setattr(self, name, value)
         # The sentinel keeps the tree from ever becoming empty: BTrees
         # cannot resolve two concurrent removals that empty a bucket, and
         # workers finishing jobs at once remove the last keys all the time.

@@ -13,7 +13,6 @@ cheap in-memory read, also for ZEO clients), polling the queues only when
 it changed.  ``poll_interval`` is the safety net.
 """
 import atexit
-import datetime
 import logging
 import os
 import socket
@@ -26,10 +25,12 @@ import transaction
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
+from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.dispatcherstate import DispatcherState
 from zc.asyncui.liveness import Liveness
 from zc.asyncui.queue import add_put_hook
+from zc.asyncui.liveness import describe_outcomes
 from zc.asyncui.worker import AgentWorkers
 import zope.interface
 
@@ -38,61 +39,87 @@ logger = logging.getLogger(__name__)
 _registry = {}
 _registry_lock = threading.Lock()
 
+# Tuning constants, not settings: each is tied to a cost measured in
+# bench/ rather than to a deployment's choice (settings live in
+# zc.asyncui.settings).
+#: How often the poll thread reads the storage's last transaction id: a
+#: cheap in-memory read; 20 ms bounds the cross-process wake-up latency
+#: (p50 about 17 ms) at a negligible CPU cost.
 CHANGE_CHECK_SECONDS = 0.02
+#: Work claimed ahead per worker, in seconds at the agent's recent pace:
+#: long enough that short jobs are claimed in batches (one commit each),
+#: short enough that other processes still get a share.
 PREFETCH_SECONDS = 0.25
+#: Jobs at least this long are not prefetched: the claim commit is then
+#: negligible next to the job, and the job stays free for idle processes.
 LONG_JOB_SECONDS = 0.5
+#: A bound on one agent's prefetch, so that a burst of tiny jobs does not
+#: hold thousands of jobs in one process (and one claim commit).
 MAX_PREFETCH = 128
+#: How often agents drop old completion records: pruning reads a tree
+#: range; every 30 s keeps the record near its limits at little cost.
 PRUNE_SECONDS = 30.0
 
 
-def _seconds(value, name, minimum=0.0):
-    if isinstance(value, datetime.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise errors.ConfigurationError(
-            '%s must be a number of seconds (or a timedelta), not %r'
-            % (name, value))
-    if value < minimum or (minimum == 0 and value <= 0):
-        raise errors.ConfigurationError(
-            '%s must be > %s seconds, not %r' % (name, minimum, value))
-    return float(value)
+def _default(name):
+    return settings.default('dispatcher', name)
 
 
-def start(db, poll_interval=5.0, uuid=None, uuid_file=None,
-          main_agent_size=3, *, ping_interval=30.0, ping_death_interval=60.0,
+def start(db, poll_interval=_default('poll_interval'), uuid=None,
+          uuid_file=None, main_agent_size=_default('main_agent_size'), *,
+          ping_interval=_default('ping_interval'),
+          ping_death_interval=_default('ping_death_interval'),
           job_retry_policy_factory=None, callback_retry_policy_factory=None,
           verbose_failures=False):
     """Start a dispatcher for ``db`` in this process and return it.
 
-    ``uuid`` (or the file ``uuid_file``, default var/instance_uuid.txt)
-    identifies this process.  ``main_agent_size`` > 0 adds an agent named
-    ``main`` of that size, with no filter, to every queue where this
-    dispatcher has none yet.  Raises DispatcherError if a dispatcher with
-    the same UUID already runs in this process, ConfigurationError for bad
-    intervals.
+    The settings are those of ``zc.asyncui.settings.DISPATCHER_SETTINGS``
+    (intervals in seconds).  ``uuid`` (or the file ``uuid_file``, default
+    var/instance_uuid.txt) identifies this process.  ``main_agent_size``
+    > 0 adds an agent named ``main`` of that size, with no filter, to
+    every queue where this dispatcher has none yet.  Raises
+    DispatcherError if a dispatcher with the same UUID already runs in
+    this process or the database cannot be opened, ConfigurationError for
+    a bad setting.  A start that fails leaves nothing behind.
     """
-    if uuid is None:
-        uuid = instanceuuid.get_uuid(uuid_file)
-    elif not isinstance(uuid, uuidlib.UUID):
-        uuid = uuidlib.UUID(str(uuid))
-    dispatcher = Dispatcher(
-        db, uuid, poll_interval=poll_interval,
+    options = settings.validate('dispatcher', dict(
+        poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
         main_agent_size=main_agent_size, ping_interval=ping_interval,
         ping_death_interval=ping_death_interval,
         job_retry_policy_factory=job_retry_policy_factory,
         callback_retry_policy_factory=callback_retry_policy_factory,
-        verbose_failures=verbose_failures, uuid_file=uuid_file)
+        verbose_failures=verbose_failures))
+    uuid = options.pop('uuid')
+    if uuid is None:
+        uuid = instanceuuid.get_uuid(options['uuid_file'])
+    dispatcher = Dispatcher(db, uuid, **options)
+    _register(dispatcher)
+    try:
+        dispatcher.start()
+    except BaseException:
+        # A failed start leaves nothing behind: no zombie for get() or
+        # stop_all(), and the UUID is free for the next start.
+        _unregister(dispatcher)
+        raise
+    return dispatcher
+
+
+def _register(dispatcher):
     with _registry_lock:
-        running = _registry.get(uuid)
+        running = _registry.get(dispatcher.UUID)
         if running is not None and not running.stopped:
             raise errors.DispatcherError(
                 'A dispatcher with UUID %s already runs in this process;'
                 ' use zc.asyncui.dispatcher.get() to reach it, or stop it'
-                ' first.' % uuid)
-        _registry[uuid] = dispatcher
+                ' first.' % dispatcher.UUID)
+        _registry[dispatcher.UUID] = dispatcher
         _stop_at_exit()
-    dispatcher.start()
-    return dispatcher
+
+
+def _unregister(dispatcher):
+    with _registry_lock:
+        if _registry.get(dispatcher.UUID) is dispatcher:
+            del _registry[dispatcher.UUID]
 
 
 def get(uuid=None):
@@ -125,8 +152,15 @@ def stop_all(timeout=30.0):
     with _registry_lock:
         dispatchers = list(_registry.values())
     for dispatcher in dispatchers:
-        if not dispatcher.stopped:
+        if dispatcher.stopped:
+            continue
+        try:
             dispatcher.stop(timeout)
+        except Exception:
+            # One dispatcher's failure does not keep the others running.
+            logger.exception('dispatcher %s: stop failed; its jobs are'
+                             ' recovered after its ping death interval',
+                             dispatcher.UUID)
 
 
 _atexit_registered = False
@@ -153,37 +187,47 @@ class _PollResult:
 
 
 @zope.interface.implementer(interfaces.IDispatcher)
-class Dispatcher(DispatcherState, Liveness):
-    """See IDispatcher."""
+class Dispatcher:
+    """See IDispatcher.
 
-    def __init__(self, db, uuid, poll_interval=5.0, main_agent_size=3,
-                 ping_interval=30.0, ping_death_interval=60.0,
+    Composed of parts with explicit inputs: ``state`` (in-memory history
+    for status and views, zc.asyncui.dispatcherstate), ``liveness``
+    (activation and death verdicts, zc.asyncui.liveness) and one
+    ``AgentWorkers`` per agent (zc.asyncui.worker), which is the one
+    place that says where a job is in this process.
+    """
+
+    def __init__(self, db, uuid, poll_interval=_default('poll_interval'),
+                 main_agent_size=_default('main_agent_size'),
+                 ping_interval=_default('ping_interval'),
+                 ping_death_interval=_default('ping_death_interval'),
                  job_retry_policy_factory=None,
                  callback_retry_policy_factory=None, verbose_failures=False,
                  uuid_file=None):
-        super().__init__()
+        options = settings.validate('dispatcher', dict(
+            poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
+            main_agent_size=main_agent_size, ping_interval=ping_interval,
+            ping_death_interval=ping_death_interval,
+            job_retry_policy_factory=job_retry_policy_factory,
+            callback_retry_policy_factory=callback_retry_policy_factory,
+            verbose_failures=verbose_failures))
+        if options['uuid'] is None:
+            raise errors.ConfigurationError(
+                'Dispatcher needs a uuid; dispatcher.start() reads one from'
+                ' uuid_file when none is given.')
         self.db = db
-        self.UUID = uuid
-        self.uuid_str = str(uuid)
-        self.poll_interval = _seconds(poll_interval, 'poll_interval')
-        self.ping_interval = _seconds(ping_interval, 'ping_interval')
-        self.ping_death_interval = _seconds(
-            ping_death_interval, 'ping_death_interval')
-        if self.ping_death_interval <= self.ping_interval:
-            raise errors.ConfigurationError(
-                'ping_death_interval (%ss) must be longer than ping_interval'
-                ' (%ss), by two or three poll intervals'
-                % (self.ping_death_interval, self.ping_interval))
-        if isinstance(main_agent_size, bool) or not isinstance(
-                main_agent_size, int) or main_agent_size < 0:
-            raise errors.ConfigurationError(
-                'main_agent_size must be an int >= 0, not %r'
-                % (main_agent_size,))
-        self.main_agent_size = main_agent_size
-        self.job_retry_policy_factory = job_retry_policy_factory
-        self.callback_retry_policy_factory = callback_retry_policy_factory
-        self.verbose_failures = verbose_failures
-        self.uuid_file = uuid_file or instanceuuid.DEFAULT_PATH
+        self.UUID = options['uuid']
+        self.uuid_str = str(self.UUID)
+        #: Seconds, as every interval (see zc.asyncui.settings).
+        self.poll_interval = options['poll_interval']
+        self.ping_interval = options['ping_interval']
+        self.ping_death_interval = options['ping_death_interval']
+        self.main_agent_size = options['main_agent_size']
+        self.job_retry_policy_factory = options['job_retry_policy_factory']
+        self.callback_retry_policy_factory = options[
+            'callback_retry_policy_factory']
+        self.verbose_failures = options['verbose_failures']
+        self.uuid_file = options['uuid_file'] or instanceuuid.DEFAULT_PATH
         self.token = uuidlib.uuid4().hex
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -192,24 +236,46 @@ class Dispatcher(DispatcherState, Liveness):
         self._stopping = False
         self._wake_event = threading.Event()
         self._workers = {}
-        self._activated_queues = set()
-        self._busy_uuid = {}
         self._last_prune = 0.0
-        #: When polls last resumed after a gap (-inf: none since start).
-        self.healthy_since = float('-inf')
         self._thread = None
+        self.state = DispatcherState()
+        self.liveness = Liveness(
+            self.UUID, self.token, host=self.host, pid=self.pid,
+            poll_interval=self.poll_interval,
+            ping_interval=self.ping_interval,
+            ping_death_interval=self.ping_death_interval,
+            main_agent_size=self.main_agent_size, uuid_file=self.uuid_file,
+            is_connected=getattr(db.storage, 'is_connected', None))
 
     # -- lifecycle ----------------------------------------------------
 
     def start(self):
-        self._tm = transaction.TransactionManager()
-        self._conn = self.db.open(self._tm)
-        self.start_time = time.monotonic()
-        self.activated = True
-        self._thread = threading.Thread(
+        """Open the poll connection and start the poll thread.  If either
+        fails, the dispatcher is left stopped, with nothing open."""
+        tm = transaction.TransactionManager()
+        try:
+            conn = self.db.open(tm)
+        except Exception as e:
+            self.stopped = True
+            raise errors.DispatcherError(
+                'dispatcher %s cannot start: opening a connection to the'
+                ' database failed with %s: %s. Is the database closed? Start'
+                ' the dispatcher on an open database.'
+                % (self.UUID, type(e).__name__, e)) from e
+        thread = threading.Thread(
             target=self._run, daemon=True,
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
-        self._thread.start()
+        try:
+            self._tm, self._conn = tm, conn
+            self.state.start_time = time.monotonic()
+            self.activated = True
+            thread.start()
+        except BaseException:
+            self.activated = False
+            self.stopped = True
+            conn.close()
+            raise
+        self._thread = thread
         logger.info('dispatcher %s: started (poll every %.1fs, ping every'
                     ' %gs, dead after %gs of silence)', self.UUID,
                     self.poll_interval, self.ping_interval,
@@ -222,8 +288,10 @@ class Dispatcher(DispatcherState, Liveness):
         failures = 0
         while not self._stopping:
             try:
-                self._note_gap(failures)
+                self.liveness.note_gap(failures, self.state.last_poll)
+                self.liveness.poll_started()
                 self.poll()
+                self.liveness.note_stall()
                 failures = 0
             except Exception as e:
                 failures += 1
@@ -232,24 +300,26 @@ class Dispatcher(DispatcherState, Liveness):
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
 
-    def _note_gap(self, failures):
-        # After failed polls or a long pause (the database was away, the
-        # machine stalled), every dispatcher's pings are late, not only a
-        # dead one's: see Liveness._check_neighbour.
-        now = time.monotonic()
-        last = self.last_poll
-        if failures or (last is not None and now - last > max(
-                self.ping_interval, 2 * self.poll_interval + 1)):
-            self.healthy_since = now
-
     def _log_poll_failure(self, error, failures):
-        if failures not in (1, 10) and failures % 100:
+        # Once, then after 10 and every 100 failures in a row.
+        repeated = failures in (1, 10) or failures % 100 == 0
+        if utils.is_conflict(error):
+            # Routine under load (each poll already retried its
+            # transaction): DEBUG until they repeat.
+            level = logging.WARNING if (
+                failures >= 10 and repeated) else logging.DEBUG
+            logger.log(level, 'dispatcher %s: poll failed %d times in a row'
+                       ' with a conflict (%s); retrying. Other processes'
+                       ' writing the same queue cause this; it resolves'
+                       ' itself.', self.UUID, failures, error)
+        elif not repeated:
             return
-        if utils.is_transient(error):
+        elif utils.is_transient(error):
             logger.warning('dispatcher %s: poll failed %d times in a row'
-                           ' with %s; retrying. A database that is down or'
-                           ' busy resolves itself when it returns.',
-                           self.UUID, failures, error)
+                           ' with %s: %s; retrying. A database that is down'
+                           ' or busy resolves itself when it returns.',
+                           self.UUID, failures, type(error).__name__,
+                           str(error) or 'the storage is unreachable')
         else:
             logger.error('dispatcher %s: poll failed %d times in a row;'
                          ' retrying.', self.UUID, failures, exc_info=True)
@@ -274,7 +344,7 @@ class Dispatcher(DispatcherState, Liveness):
         """False when every agent's workers have plenty of claimed jobs
         queued: a database change then need not trigger a poll (under load
         most changes are our own workers' commits)."""
-        if not self._workers or len(self._activated_queues) == 0:
+        if not self._workers or not self.liveness.activated_queues:
             return True
         return any(len(w.inbox) <= w.inbox.low_water or w.idle
                    for w in self._workers.values())
@@ -282,6 +352,9 @@ class Dispatcher(DispatcherState, Liveness):
     def stop(self, timeout=30.0):
         """See IDispatcher.stop."""
         if self.stopped:
+            return
+        if self._thread is None:  # never started
+            self.stopped = True
             return
         self._stopping = True
         self.wake()
@@ -303,8 +376,8 @@ class Dispatcher(DispatcherState, Liveness):
         self._conn.close()
         self.activated = False
         logger.info('dispatcher %s: stopped; %d workers still busy at the'
-                    ' %.1fs timeout; jobs released: %s', self.UUID,
-                    len(still_running), timeout, counts or 'none')
+                    ' %.1fs timeout; the jobs it held: %s', self.UUID,
+                    len(still_running), timeout, describe_outcomes(counts))
 
     def _deactivate_all(self, reason, seconds):
         """Deactivate this dispatcher's records, trying for at most about
@@ -360,7 +433,7 @@ class Dispatcher(DispatcherState, Liveness):
                 tm, lambda: self._poll_queue(name), 'dispatcher %s: poll'
                 ' queue %r' % (self.UUID, name), attempts=5)
             self._after_poll_commit(name, result, record)
-        self.notePoll(record)
+        self.state.notePoll(record)
 
     def _after_poll_commit(self, name, result, record):
         if result is None:
@@ -368,9 +441,9 @@ class Dispatcher(DispatcherState, Liveness):
         for level, message, args in result.messages:
             logger.log(level, message, *args)
         if result.activated:
-            self._activated_queues.add(name)
-        for queue_name, agent_name, pairs in result.flushed:
-            self.dropCompletions(queue_name, agent_name, pairs)
+            self.liveness.activated_queues.add(name)
+        for workers, pairs in result.flushed:
+            workers.drop_completions(pairs)
         claimed = {}
         for workers, oids in result.claims:
             workers.submit(oids)
@@ -386,32 +459,32 @@ class Dispatcher(DispatcherState, Liveness):
         now = utils.now()
         result = _PollResult()
         record = queue.getDispatcherAgents(self.UUID)
-        if (name not in self._activated_queues or record is None
+        if (name not in self.liveness.activated_queues or record is None
                 or record.process_token != self.token):
-            if not self._activate(queue, record, now, result):
+            if not self.liveness.activate(queue, record, now, result):
                 result.activated = False
                 return result
             record = queue.getDispatcherAgents(self.UUID)
         else:
             record.ping(now)
-        self._check_neighbour(queue, now, result)
+        self.liveness.check_neighbour(queue, now, result)
         if self._stopping:
             return result
         prune = time.monotonic() - self._last_prune > PRUNE_SECONDS
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
-            done, urgent = self.takeCompletions(name, agent_name)
+            done, urgent = workers.take_completions()
             claimed = self._claim(agent, workers, now, done)
             result.claims.append((workers, claimed))
             if done and (claimed or urgent or prune):
-                self._flush_completions(agent, done, result)
+                self._flush_completions(agent, workers, done, result)
             if prune:
                 agent.pruneCompleted(now)
         if prune:
             self._last_prune = time.monotonic()
         return result
 
-    def _flush_completions(self, agent, done, result):
+    def _flush_completions(self, agent, workers, done, result):
         # Noted only after a commit that made each job COMPLETED, which is
         # final: no need to load (unpickle) the jobs here.
         conn = agent._p_jar
@@ -419,7 +492,7 @@ class Dispatcher(DispatcherState, Liveness):
         for job in jobs:
             agent.remove(job)
         agent.recordCompletions(jobs, [end for _, end in done])
-        result.flushed.append((agent.queue.name, agent.name, done))
+        result.flushed.append((workers, done))
 
     def _workers_for(self, queue_name, agent_name):
         key = (queue_name, agent_name)
@@ -431,6 +504,7 @@ class Dispatcher(DispatcherState, Liveness):
 
     def _claim(self, agent, workers, now, done=()):
         size = agent.size
+        workers.replace_dead()
         if workers.size != size:
             self._grow_pool(size - workers.size)
             workers.resize(size)
@@ -495,3 +569,51 @@ class Dispatcher(DispatcherState, Liveness):
             return None
         record = queue.getDispatcherAgents(self.UUID)
         return None if record is None else record.get(agent_name)
+
+    # -- what this process knows (IDispatcher), delegated to its parts --
+
+    @property
+    def healthy_since(self):
+        return self.liveness.healthy_since
+
+    @property
+    def poll_count(self):
+        return self.state.poll_count
+
+    @property
+    def last_poll(self):
+        return self.state.last_poll
+
+    def noteCompletion(self, agent, job):
+        """Remember (in memory) that a worker committed ``job`` as
+        COMPLETED; the poll thread then takes it off its agent."""
+        self._workers[(agent.queue.name, agent.name)].note_completion(job)
+
+    def recordJob(self, job, event):
+        """Remember what happened to a job in this process."""
+        self.state.recordJob(job, event)
+
+    def getJobInfo(self, key):
+        """See IDispatcher.getJobInfo."""
+        return self.state.getJobInfo(key)
+
+    def getActiveJobs(self):
+        """See IDispatcher.getActiveJobs."""
+        keys = []
+        for workers in list(self._workers.values()):
+            keys.extend(utils.oid_key(o) for o in workers.known_oids())
+        return sorted(keys)
+
+    def getStatusInfo(self):
+        """See IDispatcher.getStatusInfo."""
+        info = self.state.getStatusInfo(
+            time.monotonic(), running=self.activated and not self.stopped,
+            poll_interval=self.poll_interval)
+        info.update(
+            uuid=str(self.UUID), poll_interval=self.poll_interval,
+            ping_interval=self.ping_interval,
+            ping_death_interval=self.ping_death_interval,
+            active_queues=sorted(self.liveness.activated_queues),
+            active_jobs=len(self.getActiveJobs()),
+            workers=[w.status() for w in list(self._workers.values())])
+        return info

@@ -18,12 +18,28 @@ from zc.asyncui import errors
 from zc.asyncui import events
 from zc.asyncui import interfaces
 from zc.asyncui import recovery
+from zc.asyncui import settings
 from zc.asyncui import utils
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PING_INTERVAL = datetime.timedelta(seconds=30)
-DEFAULT_PING_DEATH_INTERVAL = datetime.timedelta(seconds=60)
+#: Seconds, as every interval (see zc.asyncui.settings).
+DEFAULT_PING_INTERVAL = settings.default('dispatcher', 'ping_interval')
+DEFAULT_PING_DEATH_INTERVAL = settings.default('dispatcher',
+                                               'ping_death_interval')
+
+
+def _seconds_property(name):
+    """A float of seconds; a timedelta or a number set is validated by
+    the setting ``name`` and stored as seconds."""
+    attr = '_' + name
+
+    def get(self):
+        return getattr(self, attr)
+
+    def set(self, value):
+        setattr(self, attr, settings.get('dispatcher', name).validate(value))
+    return property(get, set, doc='%s, in seconds.' % name)
 
 
 @zope.interface.implementer(interfaces.IDispatcherAgents)
@@ -31,6 +47,11 @@ class DispatcherAgents(persistent.Persistent):
     """See IDispatcherAgents."""
 
     __parent__ = None
+
+    ping_interval = _seconds_property('ping_interval')
+    ping_death_interval = _seconds_property('ping_death_interval')
+    _ping_interval = DEFAULT_PING_INTERVAL
+    _ping_death_interval = DEFAULT_PING_DEATH_INTERVAL
 
     def __init__(self, uuid):
         self.UUID = str(uuid)
@@ -62,7 +83,8 @@ class DispatcherAgents(persistent.Persistent):
         if self.activated is None:
             return False
         seen = self.lastSeen()
-        return seen + self.ping_death_interval < (now or utils.now())
+        death = datetime.timedelta(seconds=self.ping_death_interval)
+        return seen + death < (now or utils.now())
 
     @property
     def dead(self):
@@ -93,7 +115,8 @@ class DispatcherAgents(persistent.Persistent):
         it wrote."""
         now = now or utils.now()
         if self.last_ping is None or (
-                self.last_ping + self.ping_interval <= now):
+                self.last_ping + datetime.timedelta(
+                    seconds=self.ping_interval) <= now):
             self.last_ping = now
             return True
         return False

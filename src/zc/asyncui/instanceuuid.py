@@ -8,7 +8,9 @@ time, and never in a directory nobody chose.
 import os
 import uuid
 
-DEFAULT_PATH = os.path.join('var', 'instance_uuid.txt')
+from zc.asyncui import settings
+
+DEFAULT_PATH = settings.default('dispatcher', 'uuid_file')
 
 _EXPLANATION = """
 This file holds the UUID of one zc.asyncui dispatcher instance (the first

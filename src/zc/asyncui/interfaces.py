@@ -359,8 +359,12 @@ class IDispatcherAgents(Interface):
     queue = Attribute("The IQueue this record is in.")
     activated = Attribute("Aware datetime of activation, or None.")
     last_ping = Attribute("Aware datetime of the latest ping, or None.")
-    ping_interval = Attribute("timedelta between pings.")
-    ping_death_interval = Attribute("timedelta of silence that means dead.")
+    ping_interval = Attribute(
+        "Seconds (float) between pings, as every interval; setting a"
+        " timedelta stores its seconds.")
+    ping_death_interval = Attribute(
+        "Seconds (float) of silence that mean dead; setting a timedelta"
+        " stores its seconds.")
     dead = Attribute("True when the record is activated but silent.")
     host = Attribute("Host name of the process that activated it, or None.")
     pid = Attribute("Process id of the process that activated it, or None.")
@@ -463,7 +467,10 @@ class IDispatcher(Interface):
         STOPPED), ``poll_interval``, ``ping_interval``,
         ``ping_death_interval`` (seconds), ``uptime`` and
         ``since_last_poll`` (seconds or None), ``polls`` (count),
-        ``active_queues`` (names) and ``active_jobs`` (count)."""
+        ``active_queues`` (names), ``active_jobs`` (count) and
+        ``workers``: per agent, a dict of queue, agent, size, alive
+        threads, ``replaced`` (worker threads that died and were
+        replaced) and ``last_death``."""
 
     def getJobInfo(key):
         """What this process remembers of job ``key`` (a dict: event,

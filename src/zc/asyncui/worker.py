@@ -9,6 +9,7 @@ one, so a busy worker makes about one commit per job.
 """
 import collections
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -24,10 +25,27 @@ from zc.asyncui.job import ACTIVE
 
 logger = logging.getLogger(__name__)
 
+# Tuning constants, not settings (those live in zc.asyncui.settings):
+#: How long an idle worker waits on its inbox before checking whether it
+#: should retire; a new job wakes it at once, so this only bounds how
+#: long a resize or stop waits for idle threads.
 IDLE_WAIT = 0.5
 #: Calls shorter than this (on average) are "tiny": see AgentWorkers.turn.
+#: A millisecond is well under one commit (an fsync), the point below
+#: which threads cannot overlap anything useful.
 TINY_CALL_SECONDS = 0.001
+#: The longest a worker waits for its turn behind a call that turned out
+#: long: short enough that concurrency returns before anyone notices.
 TURN_WAIT_SECONDS = 0.05
+# A completion noted by a worker leaves its agent in the next commit the
+# poll thread makes anyway; it gets a commit of its own only when this
+# many wait or the oldest waited this long, so that agents do not list
+# finished jobs for long while an idle dispatcher makes no extra commits.
+COMPLETION_FLUSH_SECONDS = 5.0
+COMPLETION_FLUSH_COUNT = 200
+#: The shortest time between two replacements of dead worker threads of
+#: one agent, so that a thread that dies on start cannot spin.
+REPLACE_SECONDS = 1.0
 
 
 class Inbox:
@@ -88,7 +106,28 @@ class Inbox:
 
 
 class AgentWorkers:
-    """The worker threads of one agent of a dispatcher."""
+    """The worker threads of one agent of a dispatcher, and the one place
+    that says where each of the agent's jobs is in this process.
+
+    The database says which jobs the agent holds (``agent.heldOids()``).
+    For those, this process keeps, and nothing else keeps:
+
+    - ``inbox``: claimed jobs waiting for a worker, in claim order;
+    - ``running``: oid -> ident of the thread running (or starting) it;
+    - ``known``: every oid in the inbox or in a worker's hands; so
+      ``inbox`` and ``running`` are subsets of ``known``, an oid is
+      queued at most once while known, and an oid leaves ``known`` when
+      its worker is done with it (finished, skipped or lost);
+    - ``_completions``: jobs a worker committed COMPLETED (no longer
+      known) that the agent still holds until the poll thread takes them
+      off in one of its commits (``take_completions``, then
+      ``drop_completions`` after that commit).
+
+    A held job in none of these is one this process lost: the poll
+    thread submits it again (Dispatcher._resubmit_held).  ``known``,
+    ``running`` and ``_completions`` change under ``_lock``; the inbox
+    has its own condition.
+    """
 
     def __init__(self, dispatcher, queue_name, agent_name):
         self.dispatcher = dispatcher
@@ -98,17 +137,24 @@ class AgentWorkers:
         self.inbox.on_low = dispatcher.wake
         self.threads = []
         self.busy = 0
-        self.known = set()  # oids in the inbox or running here
-        self.running = {}  # oid -> ident of the thread running it
+        self.known = set()
+        self.running = {}
+        self._completions = []  # (noted at, oid, end timestamp)
         self.duration_ema = None
         self.call_ema = None
+        #: Worker threads that died and were replaced, and the last death
+        #: ("thread name: error"), for getStatusInfo.
+        self.replaced = 0
+        self.last_death = None
+        self._numbers = itertools.count()
+        self._last_replacement = float('-inf')
         self._turn = threading.Lock()
         self._lock = threading.Lock()
 
     def resize(self, size):
         self.threads = [t for t in self.threads if t.is_alive()]
         while len(self.threads) < size:
-            thread = WorkerThread(self, len(self.threads))
+            thread = WorkerThread(self, next(self._numbers))
             self.threads.append(thread)
             thread.start()
         for thread in self.threads[size:]:
@@ -116,6 +162,31 @@ class AgentWorkers:
         self.threads = self.threads[:size] + [
             t for t in self.threads[size:] if t.is_alive()]
         self.inbox.wake_all()
+
+    def replace_dead(self):
+        """Replace worker threads that died (a bug, or an exception no
+        handler caught) and were not retired; returns how many.  Called
+        by the poll thread, at most once a second per agent, so that a
+        thread dying at once again cannot spin."""
+        dead = [t for t in self.threads if not t.retire and not
+                t.is_alive() and t.ident is not None]
+        if not dead or time.monotonic() - self._last_replacement < (
+                REPLACE_SECONDS):
+            return 0
+        self._last_replacement = time.monotonic()
+        size = self.size
+        for thread in dead:
+            thread.retire = True
+            self.replaced += 1
+            self.last_death = '%s: %s' % (thread.name, thread.death)
+        self.resize(size)
+        for thread in dead:
+            logger.warning(
+                'dispatcher %s: replaced worker thread %s of agent %r in'
+                ' queue %r, which died (%s); %d replaced so far',
+                self.dispatcher.UUID, thread.name, self.agent_name,
+                self.queue_name, thread.death, self.replaced)
+        return len(dead)
 
     @property
     def size(self):
@@ -134,6 +205,54 @@ class AgentWorkers:
     def forget(self, oid):
         with self._lock:
             self.known.discard(oid)
+
+    def forget_thread(self, ident):
+        """Forget the jobs a dead thread had in hand, so that the poll
+        thread submits them again (as lost) to a live one."""
+        with self._lock:
+            mine = [oid for oid, owner in self.running.items()
+                    if owner == ident]
+            for oid in mine:
+                del self.running[oid]
+                self.known.discard(oid)
+
+    def known_oids(self):
+        with self._lock:
+            return list(self.known)
+
+    def note_completion(self, job):
+        """A worker committed ``job`` as COMPLETED."""
+        with self._lock:
+            self._completions.append(
+                (time.monotonic(), job._p_oid, job._end_ts))
+
+    def take_completions(self):
+        """(done, urgent): the noted completions as (oid, end timestamp)
+        pairs, and whether they are worth a commit of their own (many, or
+        an old one).  The caller records them and calls
+        ``drop_completions`` after its commit."""
+        with self._lock:
+            pending = list(self._completions)
+        if not pending:
+            return [], False
+        urgent = (len(pending) >= COMPLETION_FLUSH_COUNT or
+                  time.monotonic() - pending[0][0] > COMPLETION_FLUSH_SECONDS)
+        return [(oid, end) for _, oid, end in pending], urgent
+
+    def drop_completions(self, flushed):
+        # Completions are only appended meanwhile: the flushed ones are
+        # still the first.
+        with self._lock:
+            del self._completions[:len(flushed)]
+
+    def status(self):
+        """For getStatusInfo: queue, agent, threads wanted and alive, and
+        how many died and were replaced (with the last death)."""
+        return {'queue': self.queue_name, 'agent': self.agent_name,
+                'size': self.size,
+                'alive': sum(1 for t in list(self.threads)
+                             if t.is_alive() and not t.retire),
+                'replaced': self.replaced, 'last_death': self.last_death}
 
     def acquire(self, oid):
         """Make the calling thread the one running ``oid`` in this process;
@@ -203,10 +322,29 @@ class WorkerThread(threading.Thread):
         self.workers = workers
         self.dispatcher = dispatcher
         self.retire = False
+        #: What killed the thread ("Type: message"), or None.
+        self.death = None
 
     # -- the loop -----------------------------------------------------
 
     def run(self):
+        try:
+            self._loop()
+        except BaseException as e:
+            # Nothing may kill a worker silently: say so, and have the
+            # poll thread replace it (AgentWorkers.replace_dead).  The job
+            # it ran stays ACTIVE in its agent, and is handed to its retry
+            # policy as interrupted at the next poll.
+            self.death = '%s: %s' % (type(e).__name__, e)
+            logger.error(
+                'dispatcher %s: worker thread %s of agent %r in queue %r'
+                ' died with %s; the dispatcher replaces it.',
+                self.dispatcher.UUID, self.name, self.workers.agent_name,
+                self.workers.queue_name, self.death, exc_info=True)
+            self.workers.forget_thread(threading.get_ident())
+            self.dispatcher.wake()
+
+    def _loop(self):
         dispatcher = self.dispatcher
         # The thread's own transaction manager (transaction.manager is
         # thread-local), so that job code using transaction.get(),

@@ -1,0 +1,284 @@
+"""One table of the dispatcher's and the agents' settings.
+
+Each setting has a name, a default, a unit, a validator and a help text,
+written here once (as huey keeps its consumer options in one table).
+``zc.asyncui.dispatcher.start``, ``Dispatcher`` and ``Agent`` take their
+defaults from this table and check their arguments with it; the command
+line and the ZCML directives derive their options and fields from it::
+
+    for setting in DISPATCHER_SETTINGS:
+        setting.name, setting.default, setting.unit, setting.help
+        setting.option          # '--poll-interval'
+        setting.validate(value)  # the normalised value, or
+                                 # ConfigurationError saying what is wrong
+        setting.parse('0.5')     # the same, from text
+
+The unit of every interval is the second: ``poll_interval``,
+``ping_interval`` and ``ping_death_interval`` are float seconds in the
+Python API, on the command line, in ``getStatusInfo()`` and on the
+persistent ``DispatcherAgents`` record alike.  A ``datetime.timedelta``
+is accepted wherever seconds are and converted.  Durations that are
+naturally long (``completed_max_age``) are timedeltas, the unit being
+in the type.
+
+Layer: contracts (imports only ``errors``).
+"""
+import datetime
+import difflib
+import math
+import os
+import uuid as uuidlib
+
+from zc.asyncui import errors
+
+
+class Setting:
+    """One setting: ``name``, ``default``, ``unit`` (None when the type
+    says it), ``help`` (one sentence, plain text) and ``validate``."""
+
+    def __init__(self, name, default, check, help, unit=None, label=None):
+        self.name = name
+        #: How error messages name it ('agent size').
+        self.label = label or name
+        self.default = default
+        self.unit = unit
+        self.help = help
+        self._check = check
+
+    @property
+    def option(self):
+        """The command-line spelling: ``--poll-interval``."""
+        return '--' + self.name.replace('_', '-')
+
+    def validate(self, value):
+        """Return ``value`` normalised (seconds as a float, ...); raise
+        ConfigurationError naming the setting if it is not acceptable."""
+        return self._check(self.label, value)
+
+    def parse(self, text):
+        """The value of ``text`` as written on a command line or in a
+        configuration file ('5', '0.5', 'none', 'true'), validated.
+        Callables cannot be given as text: ConfigurationError."""
+        parser = _PARSERS.get(self._check)
+        if parser is None:
+            raise errors.ConfigurationError(
+                '%s cannot be given as text: set it from Python'
+                % self.label)
+        try:
+            value = parser(text.strip())
+        except ValueError:
+            raise errors.ConfigurationError(
+                '%s must be %s, not %r' % (
+                    self.label, _EXPECTED[self._check], text)) from None
+        return self.validate(value)
+
+    def __repr__(self):
+        return '<Setting %s=%r>' % (self.name, self.default)
+
+
+# -- validators: check(name, value) -> normalised value ------------------
+
+def _refuse(name, value, expected):
+    raise errors.ConfigurationError(
+        '%s must be %s, not %r' % (name, expected, value))
+
+
+def seconds(name, value):
+    """A finite number of seconds > 0 (or a positive timedelta)."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _refuse(name, value, 'a number of seconds (or a timedelta)')
+    if not math.isfinite(value):
+        _refuse(name, value, 'a finite number of seconds')
+    if value <= 0:
+        _refuse(name, value, '> 0 seconds')
+    return float(value)
+
+
+def count(name, value):
+    """An int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        _refuse(name, value, 'an int >= 0')
+    return value
+
+
+def optional_count(name, value):
+    """None or an int >= 0."""
+    return None if value is None else count(name, value)
+
+
+def duration(name, value):
+    """A timedelta >= 0."""
+    if not isinstance(value, datetime.timedelta) or \
+            value < datetime.timedelta(0):
+        _refuse(name, value, 'a datetime.timedelta >= 0')
+    return value
+
+
+def flag(name, value):
+    if not isinstance(value, bool):
+        _refuse(name, value, 'True or False')
+    return value
+
+
+def optional_callable(name, value):
+    if value is not None and not callable(value):
+        _refuse(name, value, 'callable (or None)')
+    return value
+
+
+def optional_path(name, value):
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        _refuse(name, value, 'a file path (or None)')
+    return os.fspath(value)
+
+
+def optional_uuid(name, value):
+    if value is None or isinstance(value, uuidlib.UUID):
+        return value
+    try:
+        return uuidlib.UUID(str(value))
+    except ValueError:
+        _refuse(name, value, 'a UUID such as %s (or None)' % uuidlib.UUID(
+            int=1))
+
+
+_FLAG_WORDS = {'true': True, 'yes': True, 'on': True, '1': True,
+               'false': False, 'no': False, 'off': False, '0': False}
+
+
+def _parse_flag(text):
+    try:
+        return _FLAG_WORDS[text.lower()]
+    except KeyError:
+        raise ValueError(text) from None
+
+
+def _none_or(parse):
+    return lambda text: None if text.lower() in ('', 'none') else parse(text)
+
+
+_PARSERS = {
+    seconds: float,
+    count: int,
+    optional_count: _none_or(int),
+    duration: lambda text: datetime.timedelta(seconds=float(text)),
+    flag: _parse_flag,
+    optional_path: _none_or(str),
+    optional_uuid: _none_or(str),
+}
+
+_EXPECTED = {
+    seconds: 'a number of seconds',
+    count: 'a whole number',
+    optional_count: "a whole number or 'none'",
+    duration: 'a number of seconds',
+    flag: "'true' or 'false'",
+    optional_path: 'a file path',
+    optional_uuid: 'a UUID',
+}
+
+
+# -- the tables --------------------------------------------------------------
+
+DISPATCHER_SETTINGS = (
+    Setting('poll_interval', 5.0, seconds, unit='seconds', help=(
+        'How often the dispatcher polls its queues at the latest; work put'
+        ' in the database wakes it sooner.')),
+    Setting('ping_interval', 30.0, seconds, unit='seconds', help=(
+        'How often the dispatcher records that it is alive in each'
+        ' queue.')),
+    Setting('ping_death_interval', 60.0, seconds, unit='seconds', help=(
+        'How long a dispatcher may be silent before another dispatcher'
+        ' declares it dead and recovers its jobs; longer than'
+        ' ping_interval by two or three poll intervals.')),
+    Setting('main_agent_size', 3, count, unit='worker threads', help=(
+        "Size of the agent named 'main' (no filter) added to each queue"
+        ' where the dispatcher has no agent; 0 adds none.')),
+    Setting('uuid', None, optional_uuid, help=(
+        "This process's instance UUID; by default read from (or written"
+        ' to) uuid_file.')),
+    Setting('uuid_file', os.path.join('var', 'instance_uuid.txt'),
+            optional_path, help=(
+                "The file holding this process's instance UUID, created"
+                ' if missing; one per process.')),
+    Setting('verbose_failures', False, flag, help=(
+        "Record the local variables of each frame in a failed job's"
+        ' traceback.')),
+    Setting('job_retry_policy_factory', None, optional_callable, help=(
+        'Called with a job, returns the retry policy of jobs that name'
+        ' none; None uses zc.asyncui.retry.RetryCommonFourTimes.')),
+    Setting('callback_retry_policy_factory', None, optional_callable, help=(
+        'Called with a callback job, returns its retry policy when it'
+        ' names none; None uses zc.asyncui.retry.RetryCommonForever.')),
+)
+
+def _agent(name, *args, **kw):
+    return Setting(name, *args, label='agent ' + name, **kw)
+
+
+AGENT_SETTINGS = (
+    _agent('size', 3, count, unit='worker threads', help=(
+        'How many jobs the agent runs at once; 0 pauses it.')),
+    _agent('prefetch', None, optional_count, unit='jobs', help=(
+        'How many claimed jobs to hold beyond size; None adapts it to how'
+        ' long the jobs take (about a quarter second of work per'
+        ' worker).')),
+    _agent('filter', None, optional_callable, help=(
+        'Called with a job, True if the agent may claim it; None claims'
+        ' any job.')),
+    _agent('chooser', None, optional_callable, help=(
+        'Called with the agent and candidate jobs, returns the one to'
+        ' claim; None claims in queue order.')),
+    _agent('retry_policy_factory', None, optional_callable, help=(
+        "Called with a job, returns its retry policy when the job names"
+        ' none; None uses the dispatcher default.')),
+    _agent('completed_max_count', 1000, count, unit='jobs', help=(
+        'How many recently completed jobs the agent lists at most.')),
+    _agent('completed_max_age', datetime.timedelta(days=7), duration,
+            help='How long the agent lists a completed job at most.'),
+)
+
+_TABLES = {'dispatcher': DISPATCHER_SETTINGS, 'agent': AGENT_SETTINGS}
+
+
+def get(scope, name):
+    """The Setting ``name`` of ``scope`` ('dispatcher' or 'agent');
+    ConfigurationError with a suggestion for an unknown name."""
+    table = {s.name: s for s in _TABLES[scope]}
+    setting = table.get(name)
+    if setting is None:
+        close = difflib.get_close_matches(name, table, n=1)
+        raise errors.ConfigurationError(
+            '%r is not a %s setting%s; the settings are: %s' % (
+                name, scope, ' (did you mean %r?)' % close[0] if close
+                else '', ', '.join(table)))
+    return setting
+
+
+def default(scope, name):
+    """The default of one setting."""
+    return get(scope, name).default
+
+
+def validate(scope, values):
+    """A dict of every setting of ``scope``: ``values`` (a mapping of
+    name to value) validated, the others at their defaults.  Also checks
+    the rules that join two settings."""
+    result = {s.name: s.default for s in _TABLES[scope]}
+    for name, value in values.items():
+        result[name] = get(scope, name).validate(value)
+    if scope == 'dispatcher':
+        _check_ping_intervals(result)
+    return result
+
+
+def _check_ping_intervals(values):
+    death, ping = values['ping_death_interval'], values['ping_interval']
+    if death <= ping:
+        raise errors.ConfigurationError(
+            'ping_death_interval (%ss) must be longer than ping_interval'
+            ' (%ss), by two or three poll intervals' % (death, ping))
