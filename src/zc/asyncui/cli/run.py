@@ -87,7 +87,7 @@ class _Stopper:
         return self.received
 
 
-def _run_until_signal(name, startup):
+def run_until_signal(name, startup):
     """Call ``startup(stack)``, wait for SIGINT/SIGTERM, then close what
     startup pushed on the ExitStack (in reverse order)."""
     stopper = _Stopper()
@@ -124,11 +124,26 @@ def _forced_stop(name, signal_name):
 
 def run_command(args):
     """``zc-asyncui run``."""
-    return _run_until_signal('run', lambda stack: _start_run(args, stack))
+    return run_until_signal('run', lambda stack: _start_run(args, stack))
 
 
 def _start_run(args, stack):
-    db, where = _open_run_database(args, stack)
+    db, where = open_database(args, stack)
+    d = start_dispatcher(args, db, stack)
+    uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
+    size = args.main_agent_size
+    logger.info(
+        'zc-asyncui run ready: dispatcher %s (instance file %s) on %s;'
+        ' queues %s, %s; pid %d: stop with Ctrl-C or kill -TERM %d',
+        d.UUID, uuid_file, where, ', '.join(repr(q) for q in args.queue),
+        'agent "main" of size %d' % size if size else 'no "main" agent',
+        os.getpid(), os.getpid())
+
+
+def start_dispatcher(args, db, stack):
+    """Install the queues ``args.queue`` and start this process's
+    dispatcher on ``db``; its stop is pushed on ``stack``.  Used by
+    ``run`` and ``serve``."""
     zc.asyncui.install(db, names=args.queue)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     try:
@@ -141,13 +156,7 @@ def _start_run(args, stack):
         raise server.CommandError('cannot use the instance file %s: %s' % (
             uuid_file, e)) from None
     stack.callback(_stop_dispatcher, d, args.stop_timeout)
-    size = args.main_agent_size
-    logger.info(
-        'zc-asyncui run ready: dispatcher %s (instance file %s) on %s;'
-        ' queues %s, %s; pid %d: stop with Ctrl-C or kill -TERM %d',
-        d.UUID, uuid_file, where, ', '.join(repr(q) for q in args.queue),
-        'agent "main" of size %d' % size if size else 'no "main" agent',
-        os.getpid(), os.getpid())
+    return d
 
 
 def _stop_dispatcher(d, timeout):
@@ -168,8 +177,9 @@ def _stop_dispatcher(d, timeout):
                                            STOP_GRACE_SECONDS))
 
 
-def _open_run_database(args, stack):
-    """(db, description) for ``run``; closing is pushed on ``stack``."""
+def open_database(args, stack):
+    """(db, description) for ``run`` and ``serve``; closing is pushed on
+    ``stack``."""
     if args.zeo is not None:
         return _connect_worker(args, stack)
     fs = server.open_file_storage(args.path, _run_locked_advice(args))
@@ -217,7 +227,7 @@ def _db_or_close(storage):
 
 def zeo_command(args):
     """``zc-asyncui zeo``."""
-    return _run_until_signal('zeo', lambda stack: _start_zeo(args, stack))
+    return run_until_signal('zeo', lambda stack: _start_zeo(args, stack))
 
 
 def _start_zeo(args, stack):
