@@ -308,6 +308,10 @@ def _check_serve(args):
     _check_ping_intervals(args)
     server.check_client_address(args.zeo, '--zeo')
     site.check_zcml(args.zcml)
+    if os.path.exists(args.var) and not os.path.isdir(args.var):
+        raise server.UsageError('--var %s is not a directory: pass the'
+                                ' directory for Data.fs and its companions'
+                                % args.var)
     server.check_file_path(os.path.join(args.var, 'Data.fs'), '--var',
                            create_dir=True)
     args.queue = ['']

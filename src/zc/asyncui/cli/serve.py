@@ -42,12 +42,14 @@ def _start(args, stack):
     site.configure(args.zcml, password.password)
     db, where = run.open_database(args, stack)
     site.bootstrap(db)
+    # Bound before anything starts, so that a port in use fails at once.
+    http = bind_http(wsgi.make_app(db), args.host, args.port)
+    stack.callback(stop_http, http)
     d = run.start_dispatcher(args, db, stack)
     if args.demo:
         trickle = demo.Trickle(db).start()
         stack.callback(trickle.stop)
-    http = start_http(wsgi.make_app(db), args.host, args.port)
-    stack.callback(stop_http, http)
+    http.thread.start()
     host, port = http.server.effective_host, http.server.effective_port
     print(password.announcement(), flush=True)
     logger.info(
@@ -72,10 +74,10 @@ class _HTTP:
         self.thread = thread
 
 
-def start_http(app, host, port):
-    """Serve ``app`` with waitress on host:port (port 0: a free port) in
-    a thread; returns an _HTTP for stop_http.  Raises CommandError when
-    the address cannot be used."""
+def bind_http(app, host, port):
+    """A waitress server for ``app`` bound to host:port (port 0: a free
+    port), whose thread serves once started; an _HTTP for stop_http.
+    Raises CommandError when the address cannot be used."""
     try:
         srv = waitress.create_server(
             app, host=host, port=port, threads=HTTP_THREADS,
@@ -89,7 +91,6 @@ def start_http(app, host, port):
         ) from None
     thread = threading.Thread(target=srv.run, daemon=True,
                               name='zc-asyncui serve http')
-    thread.start()
     return _HTTP(srv, thread)
 
 
@@ -104,4 +105,5 @@ def stop_http(http):
             else:
                 channel.handle_close()
     srv.task_dispatcher.shutdown(timeout=HTTP_STOP_SECONDS)
-    http.thread.join(HTTP_STOP_SECONDS)
+    if http.thread.is_alive():
+        http.thread.join(HTTP_STOP_SECONDS)
