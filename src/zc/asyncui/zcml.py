@@ -59,7 +59,8 @@ class SettingField(zope.schema.Field):
     def __init__(self, setting, **kw):
         self.setting = setting
         unit = ' (%s)' % setting.unit if setting.unit else ''
-        kw.setdefault('title', setting.label.capitalize() + unit)
+        kw.setdefault('title', setting.label.replace('_', ' ').capitalize()
+                      + unit)
         kw.setdefault('description', '%s Default: %r.' % (
             setting.help, setting.default))
         kw.setdefault('required', False)
