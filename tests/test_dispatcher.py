@@ -402,7 +402,7 @@ def test_uuid_used_by_another_live_process_warns_once(
     assert len(warnings) == 1
     assert 'two processes share the instance file' in warnings[0]
     assert 'uuid.txt' in warnings[0]
-    assert d.poll_count > 5
+    assert d.state.poll_count > 5
 
 
 def test_falsely_dead_dispatcher_runs_job_once(db, session, tmp_path,
@@ -495,7 +495,7 @@ def test_neighbours_not_judged_right_after_own_gap(db, session, tmp_path):
     d = start(db, tmp_path, uuid=uuid.UUID(int=1), ping_interval=0.5,
               ping_death_interval=3.0)
     testing.run_until_idle(d)
-    d.liveness.note_gap(1, d.last_poll)  # as after failed polls
+    d.liveness.note_gap(1, d.state.last_poll)  # as after failed polls
     gap_end = time.monotonic()
     dead = str(uuid.UUID(int=2 ** 127))
     job = _fake_record(session, dead, minutes_ago=10)
@@ -512,9 +512,9 @@ def test_note_gap_after_long_pause(db, session, tmp_path):
     d = start(db, tmp_path)
     testing.run_until_idle(d)
     d.state.last_poll -= 60  # as if the poll thread had stalled a minute
-    before = d.healthy_since
+    before = d.liveness.healthy_since
     d.liveness.note_gap(0, d.state.last_poll)
-    assert d.healthy_since > before
+    assert d.liveness.healthy_since > before
 
 
 def test_jobs_still_run_concurrently_after_tiny_ones(db, session, tmp_path):

@@ -250,8 +250,7 @@ class Dispatcher:
     # -- lifecycle ----------------------------------------------------
 
     def start(self):
-        """Open the poll connection and start the poll thread.  If either
-        fails, the dispatcher is left stopped, with nothing open."""
+        """See IDispatcher.start."""
         tm = transaction.TransactionManager()
         try:
             conn = self.db.open(tm)
@@ -290,7 +289,7 @@ class Dispatcher:
             try:
                 self.liveness.note_gap(failures, self.state.last_poll)
                 self.liveness.poll_started()
-                self.poll()
+                self._poll()
                 self.liveness.note_stall()
                 failures = 0
             except Exception as e:
@@ -420,7 +419,7 @@ class Dispatcher:
 
     # -- polling ------------------------------------------------------
 
-    def poll(self):
+    def _poll(self):
         """Poll every queue once (called by the poll thread)."""
         tm = self._tm
         tm.begin()
@@ -561,8 +560,7 @@ class Dispatcher:
         self.db.setPoolSize(max(7, self.db.getPoolSize() + delta))
 
     def findAgent(self, conn, queue_name, agent_name):
-        """The agent ``agent_name`` of this dispatcher in ``queue_name``,
-        as seen by ``conn``, or None."""
+        """See IJobRunner.findAgent."""
         queues = conn.root().get(interfaces.KEY)
         queue = queues.get(queue_name) if queues is not None else None
         if queue is None:
@@ -572,25 +570,12 @@ class Dispatcher:
 
     # -- what this process knows (IDispatcher), delegated to its parts --
 
-    @property
-    def healthy_since(self):
-        return self.liveness.healthy_since
-
-    @property
-    def poll_count(self):
-        return self.state.poll_count
-
-    @property
-    def last_poll(self):
-        return self.state.last_poll
-
     def noteCompletion(self, agent, job):
-        """Remember (in memory) that a worker committed ``job`` as
-        COMPLETED; the poll thread then takes it off its agent."""
+        """See IJobRunner.noteCompletion."""
         self._workers[(agent.queue.name, agent.name)].note_completion(job)
 
     def recordJob(self, job, event):
-        """Remember what happened to a job in this process."""
+        """See IJobRunner.recordJob."""
         self.state.recordJob(job, event)
 
     def getJobInfo(self, key):

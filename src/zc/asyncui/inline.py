@@ -14,14 +14,17 @@ import uuid as uuidlib
 
 import transaction
 import ZODB.interfaces
+import zope.interface
 
 import zc.asyncui
 from zc.asyncui import errors
 from zc.asyncui import execution
+from zc.asyncui import interfaces
 from zc.asyncui import utils
 from zc.asyncui.job import JobStatus
 
 
+@zope.interface.implementer(interfaces.IJobRunner)
 class _InlineDispatcher:
     """What zc.asyncui.execution asks of a dispatcher, for run_jobs: no
     threads, no record in the database, no agent."""
@@ -41,6 +44,9 @@ class _InlineDispatcher:
 
     def noteCompletion(self, agent, job):
         pass  # never called: run_jobs runs jobs with no agent
+
+    def findAgent(self, conn, queue_name, agent_name):
+        return None  # run_jobs runs jobs with no agent
 
 
 class _InlineWorker:
