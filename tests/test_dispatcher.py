@@ -16,6 +16,7 @@ import jobs
 import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
+from zc.asyncui import jobrun
 from zc.asyncui import testing
 from zc.asyncui import utils
 from zc.asyncui.agent import Agent
@@ -570,8 +571,7 @@ class _ThreadKiller(BaseException):
 
 def test_dead_worker_thread_replaced_logged_and_reported(
         db, session, tmp_path, caplog, monkeypatch):
-    from zc.asyncui import execution
-    real = execution.JobRun
+    real = jobrun.JobRun
     kills = []
 
     class KillingJobRun(real):
@@ -581,7 +581,7 @@ def test_dead_worker_thread_replaced_logged_and_reported(
                 raise _ThreadKiller('killed by the test')
             return super().run()
 
-    monkeypatch.setattr(execution, 'JobRun', KillingJobRun)
+    monkeypatch.setattr(jobrun, 'JobRun', KillingJobRun)
     d = start(db, tmp_path, main_agent_size=3)
     doomed = [session.put(jobs.noop, i) for i in range(3)]
     for job in doomed:  # each reran after its thread died

@@ -18,7 +18,7 @@ imports inside functions included::
            |             dispatcheragents, filters, retry, recovery, local
            |             (and the package ``zc.asyncui``, their API)
     3. thread runtime    dispatcher, dispatcherstate, liveness, worker,
-           |             execution, callbacks, instanceuuid
+           |             jobrun, execution, callbacks, instanceuuid
     4. configuration     config, patterns, testing, inline (run_jobs)
            |
     5. front-ends        the command line (main, server, tools; moving
@@ -446,7 +446,7 @@ class IRetryPolicy(Interface):
 
 
 class IJobRunner(Interface):
-    """What running a job (zc.asyncui.execution, zc.asyncui.worker) asks
+    """What running a job (zc.asyncui.jobrun, execution, worker) asks
     of the dispatcher it runs under: a place to note what happened to a
     job in this process and to find an agent.  The dispatcher provides
     it, and so does the in-thread runner of ``zc.asyncui.testing``.
