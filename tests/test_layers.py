@@ -33,7 +33,7 @@ LAYERS = {
     # ``zc.asyncui`` loads job, queue, agent, filters, retry, failure.
     '__init__': MODEL,
     'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'agent': MODEL,
-    'queuekeys': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
+    'queuekeys': MODEL, 'queueroot': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
     'recovery': MODEL, 'local': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,

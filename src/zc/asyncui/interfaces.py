@@ -14,7 +14,7 @@ imports inside functions included::
 
     1. contracts         interfaces, errors, events, utils, settings
            |
-    2. persistent model  job, failure, queue, queuekeys, agent,
+    2. persistent model  job, failure, queue, queuekeys, queueroot, agent,
            |             dispatcheragents, filters, retry, recovery, local
            |             (and the package ``zc.asyncui``, their API)
     3. thread runtime    dispatcher, dispatcherstate, liveness, worker,
