@@ -17,6 +17,7 @@ import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import jobrun
+from zc.asyncui import polling
 from zc.asyncui import testing
 from zc.asyncui import utils
 from zc.asyncui.agent import Agent
@@ -635,7 +636,7 @@ def test_poll_conflicts_debug_until_they_repeat(db, tmp_path, caplog):
     caplog.set_level(logging.DEBUG, logger='zc.asyncui.dispatcher')
     conflict = ZODB.POSException.ConflictError('routine')
     for failures in range(1, 12):
-        d._log_poll_failure(conflict, failures)
+        polling.log_poll_failure(d.UUID, conflict, failures)
     levels = [(r.levelno, r.getMessage()) for r in caplog.records]
     warnings = [m for level, m in levels if level >= logging.WARNING]
     assert len(warnings) == 1
@@ -646,7 +647,8 @@ def test_poll_conflicts_debug_until_they_repeat(db, tmp_path, caplog):
 def test_poll_unreachable_storage_warns_at_once(db, caplog):
     import ZEO.Exceptions
     d = dispatcher.Dispatcher(db, uuid.uuid4())
-    d._log_poll_failure(ZEO.Exceptions.ClientDisconnected(), 1)
+    polling.log_poll_failure(d.UUID, ZEO.Exceptions.ClientDisconnected(),
+                             1)
     record, = caplog.records
     assert record.levelno == logging.WARNING
     assert 'ClientDisconnected: the storage is unreachable' in \

@@ -38,7 +38,7 @@ LAYERS = {
     'recovery': MODEL, 'local': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
-    'jobrun': RUNTIME,
+    'jobrun': RUNTIME, 'polling': RUNTIME,
     'instanceuuid': RUNTIME,
     'config': CONFIGURATION, 'patterns': CONFIGURATION,
     'testing': CONFIGURATION, 'inline': CONFIGURATION,

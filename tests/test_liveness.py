@@ -25,7 +25,7 @@ from zc.asyncui import testing
 from zc.asyncui import utils
 from zc.asyncui.agent import Agent
 from zc.asyncui.dispatcher import Dispatcher
-from zc.asyncui.dispatcher import _PollResult
+from zc.asyncui.polling import PollResult
 from zc.asyncui.execution import mark_active
 from zc.asyncui.job import Job
 from zc.asyncui.job import JobStatus
@@ -282,7 +282,7 @@ def me(db):
 
 
 def _activate(me, queue):
-    result = _PollResult()
+    result = PollResult()
     assert me.liveness.activate(queue, None, zc.asyncui.utils.now(),
                                 result)
     me.liveness.activated_queues.add(queue.name)
@@ -308,7 +308,7 @@ def _silent_neighbour(queue, seconds):
 def test_check_neighbour_deactivates_a_silent_one(me, queue, clock):
     _activate(me, queue)
     record, job = _silent_neighbour(queue, seconds=600)
-    result = _PollResult()
+    result = PollResult()
     me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), result)
     assert record.activated is None
     assert job.status == JobStatus.PENDING and job in queue
@@ -321,7 +321,7 @@ def test_check_neighbour_deactivates_a_silent_one(me, queue, clock):
 def test_check_neighbour_wo_silence_long_enough(me, queue, clock):
     _activate(me, queue)
     record, job = _silent_neighbour(queue, seconds=4)  # death: 5 s
-    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), _PollResult())
+    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), PollResult())
     assert record.activated is not None and job not in queue
 
 
@@ -332,12 +332,12 @@ def test_check_neighbour_not_right_after_own_gap(me, queue, clock):
     _activate(me, queue)
     record, job = _silent_neighbour(queue, seconds=600)
     me.liveness.healthy_since = time.monotonic()  # a gap just ended
-    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), _PollResult())
+    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), PollResult())
     assert record.activated is not None
     me.liveness.healthy_since = (time.monotonic() - me.ping_death_interval
                                  - liveness_module.RECONNECT_GRACE_SECONDS
                                  - 0.1)
-    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), _PollResult())
+    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), PollResult())
     assert record.activated is None and job in queue
 
 
@@ -354,7 +354,7 @@ def test_note_gap_wo_gap(me):
 
 def test_check_neighbour_when_alone(me, queue, clock):
     _activate(me, queue)
-    result = _PollResult()
+    result = PollResult()
     me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), result)
     assert result.messages == []
 
@@ -369,7 +369,7 @@ def test_activate_wo_free_uuid_waits_for_death(me, queue, clock, caplog):
     record.activate(me.host, None, 'old-token', zc.asyncui.utils.now())
     with caplog.at_level(logging.INFO, 'zc.asyncui.dispatcher'):
         assert not me.liveness.activate(
-            queue, record, zc.asyncui.utils.now(), _PollResult())
+            queue, record, zc.asyncui.utils.now(), PollResult())
     assert record.process_token == 'old-token'
     assert any('unclean shutdown' in r.getMessage() for r in caplog.records)
 
@@ -381,7 +381,7 @@ def test_activate_after_unclean_shutdown_recovers_jobs(me, queue, clock):
     job = queue.put(Job(jobs.noop))
     agent.claimJob()
     clock.advance(seconds=600)
-    result = _PollResult()
+    result = PollResult()
     assert me.liveness.activate(queue, record, zc.asyncui.utils.now(), result)
     assert record.process_token == me.token
     assert job in queue and len(agent) == 0

@@ -17,8 +17,9 @@ imports inside functions included::
     2. persistent model  job, failure, queue, queuekeys, queueroot, agent,
            |             dispatcheragents, filters, retry, recovery, local
            |             (and the package ``zc.asyncui``, their API)
-    3. thread runtime    dispatcher, dispatcherstate, liveness, worker,
-           |             jobrun, execution, callbacks, instanceuuid
+    3. thread runtime    dispatcher, polling, dispatcherstate, liveness,
+           |             worker, jobrun, execution, callbacks,
+           |             instanceuuid
     4. configuration     config, patterns, testing, inline (run_jobs)
            |
     5. front-ends        the command line (main, server, tools; moving

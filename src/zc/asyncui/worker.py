@@ -124,7 +124,7 @@ class AgentWorkers:
       ``drop_completions`` after that commit).
 
     A held job in none of these is one this process lost: the poll
-    thread submits it again (Dispatcher._resubmit_held).  ``known``,
+    thread submits it again (zc.asyncui.polling.claim).  ``known``,
     ``running`` and ``_completions`` change under ``_lock``; the inbox
     has its own condition.
     """
