@@ -35,7 +35,7 @@ from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import settings
 from zc.asyncui.job import Job
-from zc.asyncui.queue import getQueue
+from zc.asyncui.queueroot import getQueue
 
 # Action orders: named components first, then what runs at database
 # opening, in the order its handlers must run.
