@@ -83,8 +83,18 @@ def _refuse(name, value, expected):
         '%s must be %s, not %r' % (name, expected, value))
 
 
+#: The longest interval accepted, in seconds (a year): longer ones
+#: overflow timers (``threading.Event.wait``) and dates, and are typing
+#: mistakes anyway.
+MAX_SECONDS = 365 * 24 * 3600.0
+#: The most worker threads one agent may have: each is a thread and a
+#: database connection.
+MAX_WORKER_THREADS = 1000
+
+
 def seconds(name, value):
-    """A finite number of seconds > 0 (or a positive timedelta)."""
+    """A finite number of seconds > 0 and at most MAX_SECONDS (or such a
+    timedelta)."""
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -93,6 +103,8 @@ def seconds(name, value):
         _refuse(name, value, 'a finite number of seconds')
     if value <= 0:
         _refuse(name, value, '> 0 seconds')
+    if value > MAX_SECONDS:
+        _refuse(name, value, 'at most %.15g seconds (a year)' % MAX_SECONDS)
     return float(value)
 
 
@@ -100,6 +112,13 @@ def count(name, value):
     """An int >= 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         _refuse(name, value, 'an int >= 0')
+    return value
+
+
+def threads(name, value):
+    """An int from 0 to MAX_WORKER_THREADS: a number of worker threads."""
+    if count(name, value) > MAX_WORKER_THREADS:
+        _refuse(name, value, 'at most %d worker threads' % MAX_WORKER_THREADS)
     return value
 
 
@@ -146,6 +165,21 @@ def optional_uuid(name, value):
             int=1))
 
 
+def host(name, value):
+    """A host name or address to listen on (a non-empty string)."""
+    if not isinstance(value, str) or not value.strip() or ' ' in value:
+        _refuse(name, value, "a host name or address such as '127.0.0.1'")
+    return value.strip()
+
+
+def port(name, value):
+    """A TCP port, 0 to 65535 (0: any free port)."""
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not 0 <= value <= 65535:
+        _refuse(name, value, 'a TCP port from 0 to 65535 (0: any free port)')
+    return value
+
+
 _FLAG_WORDS = {'true': True, 'yes': True, 'on': True, '1': True,
                'false': False, 'no': False, 'off': False, '0': False}
 
@@ -164,21 +198,27 @@ def _none_or(parse):
 _PARSERS = {
     seconds: float,
     count: int,
+    threads: int,
     optional_count: _none_or(int),
     duration: lambda text: datetime.timedelta(seconds=float(text)),
     flag: _parse_flag,
     optional_path: _none_or(str),
     optional_uuid: _none_or(str),
+    host: str,
+    port: int,
 }
 
 _EXPECTED = {
     seconds: 'a number of seconds',
     count: 'a whole number',
+    threads: 'a whole number',
     optional_count: "a whole number or 'none'",
     duration: 'a number of seconds',
     flag: "'true' or 'false'",
     optional_path: 'a file path',
     optional_uuid: 'a UUID',
+    host: 'a host name or address',
+    port: 'a TCP port number',
 }
 
 
@@ -195,7 +235,7 @@ DISPATCHER_SETTINGS = (
         'How long a dispatcher may be silent before another dispatcher'
         ' declares it dead and recovers its jobs; longer than'
         ' ping_interval by two or three poll intervals.')),
-    Setting('main_agent_size', 3, count, unit='worker threads', help=(
+    Setting('main_agent_size', 3, threads, unit='worker threads', help=(
         "Size of the agent named 'main' (no filter) added to each queue"
         ' where the dispatcher has no agent; 0 adds none.')),
     Setting('uuid', None, optional_uuid, help=(
@@ -221,7 +261,7 @@ def _agent(name, *args, **kw):
 
 
 AGENT_SETTINGS = (
-    _agent('size', 3, count, unit='worker threads', help=(
+    _agent('size', 3, threads, unit='worker threads', help=(
         'How many jobs the agent runs at once; 0 pauses it.')),
     _agent('prefetch', None, optional_count, unit='jobs', help=(
         'How many claimed jobs to hold beyond size; None adapts it to how'
@@ -242,11 +282,23 @@ AGENT_SETTINGS = (
             help='How long the agent lists a completed job at most.'),
 )
 
-_TABLES = {'dispatcher': DISPATCHER_SETTINGS, 'agent': AGENT_SETTINGS}
+#: Where the monitor (a line-protocol server, issue 9) listens: loopback
+#: by default, since it answers anyone who connects.
+MONITOR_SETTINGS = (
+    Setting('host', '127.0.0.1', host, label='monitor host', help=(
+        'The address the monitor listens on; loopback by default, since'
+        ' the monitor asks for no password.')),
+    Setting('port', 8081, port, unit='TCP port', label='monitor port',
+            help='The TCP port the monitor listens on (0: any free port).'),
+)
+
+_TABLES = {'dispatcher': DISPATCHER_SETTINGS, 'agent': AGENT_SETTINGS,
+           'monitor': MONITOR_SETTINGS}
 
 
 def get(scope, name):
-    """The Setting ``name`` of ``scope`` ('dispatcher' or 'agent');
+    """The Setting ``name`` of ``scope`` ('dispatcher', 'agent' or
+    'monitor');
     ConfigurationError with a suggestion for an unknown name."""
     table = {s.name: s for s in _TABLES[scope]}
     setting = table.get(name)
@@ -280,5 +332,5 @@ def _check_ping_intervals(values):
     death, ping = values['ping_death_interval'], values['ping_interval']
     if death <= ping:
         raise errors.ConfigurationError(
-            'ping_death_interval (%ss) must be longer than ping_interval'
-            ' (%ss), by two or three poll intervals' % (death, ping))
+            'ping_death_interval (%gs) must be longer than ping_interval'
+            ' (%gs), by two or three poll intervals' % (death, ping))

@@ -18,6 +18,7 @@ import importlib.metadata
 import os
 import sys
 
+from zc.asyncui import errors
 from zc.asyncui import instanceuuid
 from zc.asyncui.cli import listing
 from zc.asyncui.cli import options
@@ -282,7 +283,7 @@ def _check_run(args):
     if args.socket is not None and args.storage == 'direct':
         raise server.UsageError('--socket is for the embedded server: it'
                                 ' does not go with --storage direct')
-    _check_ping_intervals(args)
+    _check_dispatcher_options(args)
     server.check_client_address(args.zeo, '--zeo')
     if args.uuid_file is not None:
         server.check_file_path(args.uuid_file, '--uuid-file')
@@ -294,18 +295,17 @@ def _check_run(args):
         args.socket = args.socket or server.socket_path_for(args.path)
 
 
-def _check_ping_intervals(args):
-    if args.ping_death_interval <= args.ping_interval:
-        raise server.UsageError(
-            '--ping-death-interval (%gs) must be longer than --ping-interval'
-            ' (%gs), by a few poll intervals'
-            % (args.ping_death_interval, args.ping_interval))
+def _check_dispatcher_options(args):
+    try:
+        options.check_dispatcher_options(args)
+    except errors.ConfigurationError as e:
+        raise server.UsageError(str(e)) from None
 
 
 def _check_serve(args):
     """``serve`` keeps everything of its own in --var: the FileStorage,
     its socket, the instance file and the admin password."""
-    _check_ping_intervals(args)
+    _check_dispatcher_options(args)
     server.check_client_address(args.zeo, '--zeo')
     site.check_zcml(args.zcml)
     if os.path.exists(args.var) and not os.path.isdir(args.var):

@@ -140,15 +140,16 @@ def _start_run(args, stack):
         os.getpid(), os.getpid())
 
 
-def start_dispatcher(args, db, stack):
+def start_dispatcher(args, db, stack, start=dispatcher.start):
     """Install the queues ``args.queue`` and start this process's
-    dispatcher on ``db``; its stop is pushed on ``stack``.  Used by
-    ``run`` and ``serve``."""
+    dispatcher on ``db`` with ``start`` (``serve`` passes
+    zc.asyncui.config.startDispatcher, which adds the agents its ZCML
+    declares); its stop is pushed on ``stack``."""
     zc.asyncui.install(db, names=args.queue)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     try:
-        d = dispatcher.start(db, uuid_file=args.uuid_file,
-                             **options.dispatcher_keywords(args))
+        d = start(db, uuid_file=args.uuid_file,
+                  **options.dispatcher_keywords(args))
     except (errors.ConfigurationError, ValueError) as e:
         # ValueError: an instance file whose first line is not a UUID.
         raise server.UsageError(str(e)) from None

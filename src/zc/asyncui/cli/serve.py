@@ -13,6 +13,7 @@ import threading
 
 import waitress
 
+from zc.asyncui import config
 from zc.asyncui import demo
 from zc.asyncui.browser import wsgi
 from zc.asyncui.cli import run
@@ -45,7 +46,8 @@ def _start(args, stack):
     # Bound before anything starts, so that a port in use fails at once.
     http = bind_http(wsgi.make_app(db), args.host, args.port)
     stack.callback(stop_http, http)
-    d = run.start_dispatcher(args, db, stack)
+    d = run.start_dispatcher(args, db, stack,
+                             start=config.startDispatcher)
     if args.demo:
         trickle = demo.Trickle(db).start()
         stack.callback(trickle.stop)

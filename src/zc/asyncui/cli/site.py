@@ -34,6 +34,9 @@ ADMIN_LOGIN = 'admin'
 #: manager registered under that name by zope.password's ZCML.
 PASSWORD_MANAGER_NAME = 'SSHA'
 PASSWORD_MANAGER = zope.password.password.SSHAPasswordManager()
+#: The ZCML feature ``zc-asyncui serve`` provides: the site ZCML starts
+#: the dispatcher only without it (serve starts it with its options).
+SERVE_FEATURE = 'zc-asyncui-serve'
 #: Where zope.app.appsetup keeps the root folder in the database root.
 ROOT_FOLDER_NAME = zope.app.publication.zopepublication.ZopePublication\
     .root_name
@@ -128,14 +131,16 @@ def check_zcml(path):
 
 
 def configure(zcml_path, password):
-    """Read the site ZCML and define the admin with ``password``.
+    """Read the site ZCML, with the feature SERVE_FEATURE, and define
+    the admin with ``password``.
 
     The admin is defined by an extra configuration action that runs
     before the file's own actions, so that the file's ``<grant ...
     principal="zope.admin"/>`` finds it.  ZCML can be read once per
     process (zope.app.appsetup).
     """
-    context = zope.app.appsetup.appsetup.config(zcml_path, execute=False)
+    context = zope.app.appsetup.appsetup.config(
+        zcml_path, features=(SERVE_FEATURE,), execute=False)
     context.action(discriminator=('zc.asyncui:admin', ADMIN_ID),
                    callable=define_admin, args=(password,), order=-1)
     context.execute_actions()
