@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_SECONDS = 3.0
 DEFAULT_MAX_PENDING = 10
+#: How far in the future the scheduled demo job begins.
+SCHEDULE_SECONDS = 15.0
 
 
 class DemoError(Exception):
@@ -108,7 +110,7 @@ def _put_add(queue):
 
 def _put_scheduled(queue):
     return queue.put(zc.asyncui.Job(add, 1, 1), begin_after=utils.now()
-                     + datetime.timedelta(seconds=15))
+                     + datetime.timedelta(seconds=SCHEDULE_SECONDS))
 
 
 #: (name, put function) in the order the trickle cycles through them.
