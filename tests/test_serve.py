@@ -10,8 +10,8 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import stat
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -129,6 +129,17 @@ def test_oversized_request_header_is_refused(served):
     assert status == 431
 
 
+def test_oversized_request_body_is_refused_before_it_is_read(served):
+    process, url, var = served
+    port = int(url.rpartition(':')[2])
+    with socket.create_connection(('127.0.0.1', port), DEADLINE) as sock:
+        sock.sendall(b'POST /++async++/ HTTP/1.1\r\nHost: localhost\r\n'
+                     b'Content-Length: %d\r\n\r\n' % (17 * 1024 * 1024))
+        answer = sock.recv(200)
+    assert answer.startswith(b'HTTP/1.0 413 ') or \
+        answer.startswith(b'HTTP/1.1 413 ')
+
+
 def test_front_page_redirects_to_the_overview(served):
     process, url, var = served
     status, headers, body = get(url + '/')  # urllib follows the redirect
@@ -198,6 +209,29 @@ def test_password_from_the_environment_and_demo_jobs(tmp_path, env):
         assert process.stop() == 0
     finally:
         process.kill()
+
+
+def test_serve_with_an_external_zeo_server(tmp_path, env):
+    (tmp_path / 'db').mkdir()
+    address = str(tmp_path / 'db' / 'zeo.sock')
+    zeo = Process(['zeo', '--address', address, '--path',
+                   str(tmp_path / 'db' / 'Data.fs')], str(tmp_path), env)
+    try:
+        zeo.wait_for('zeo ready')
+        var = tmp_path / 'var'
+        process, url = start_serve(var, env, '--zeo', address)
+        try:
+            assert 'the ZEO server at %s' % address in process.output
+            assert not os.path.exists(var / 'Data.fs')
+            status, headers, body = get(url + '/++async++/',
+                                        basic('admin', password_of(var)))
+            assert status == 200 and b'alive' in body
+            assert process.stop() == 0
+        finally:
+            process.kill()
+        assert zeo.stop() == 0
+    finally:
+        zeo.kill()
 
 
 @pytest.mark.parametrize('args, message', [
