@@ -111,6 +111,13 @@ def test_queue_installed_with_filter_when_database_opens(tmp_path):
         db.close()
 
 
+def test_queue_without_filter_attribute_keeps_the_queue_filter(db):
+    config.installQueues(db, {'x': filters.urgent})
+    load('<asyncui:queue name="x" />')
+    opened(db)
+    assert queue_state(db, 'x')[0] is filters.urgent
+
+
 def test_queue_unknown_filter_lists_known_names():
     error, text = error_of('<asyncui:queue name="x" filter="urgnet" />')
     assert "No filter named 'urgnet'" in text

@@ -95,6 +95,16 @@ def getChooser(name_or_chooser):
     return _resolve(name_or_chooser, interfaces.IChooser, 'chooser')
 
 
+def getFilters():
+    """{name: filter} of the registered filters (for forms)."""
+    return dict(zope.component.getUtilitiesFor(interfaces.IFilter))
+
+
+def getChoosers():
+    """{name: chooser} of the registered choosers (for forms)."""
+    return dict(zope.component.getUtilitiesFor(interfaces.IChooser))
+
+
 def _resolve(value, iface, what):
     if not isinstance(value, str):
         return value
