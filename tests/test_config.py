@@ -213,6 +213,14 @@ def test_registerFilter_and_getFilter():
         config.getFilter('other')
 
 
+def test_getFilters_and_getChoosers_list_registered_names():
+    assert config.getFilters() == {} and config.getChoosers() == {}
+    config.registerFilter('urgent', filters.urgent)
+    config.registerChooser('best', filters.highest_priority)
+    assert config.getFilters() == {'urgent': filters.urgent}
+    assert config.getChoosers() == {'best': filters.highest_priority}
+
+
 def test_registerFilter_bad_input():
     with pytest.raises(errors.ConfigurationError, match='callable'):
         config.registerFilter('x', 42)

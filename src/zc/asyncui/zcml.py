@@ -211,8 +211,10 @@ def _checked(check, *args):
 def queue(_context, name='', filter=None, database=''):
     """Handler of asyncui:queue."""
     def register():
-        _when_opened(database, config.installQueues,
-                     {name: config.getFilter(filter)})
+        # Without a filter attribute, the queue's filter is left alone.
+        names = [name] if filter is None else {
+            name: config.getFilter(filter)}
+        _when_opened(database, config.installQueues, names)
     _context.action(discriminator=('zc.asyncui:queue', database, name),
                     callable=register, order=ORDER_QUEUE)
 
