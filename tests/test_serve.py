@@ -262,6 +262,6 @@ def test_port_in_use_is_an_error_that_says_what_to_do(tmp_path, env):
                    '--port', str(port), *FAST)
     assert run.returncode == 1
     assert 'cannot serve HTTP on 127.0.0.1:%d' % port in run.stderr
-    assert 'choose another --port' in run.stderr
+    assert 'choose another --host or --port' in run.stderr
     assert 'dispatcher' not in run.stderr  # it failed before starting it
     assert not os.path.exists(tmp_path / 'var' / 'zeo.sock')  # closed

@@ -8,7 +8,9 @@ import base64
 import datetime
 import logging
 import os
+import socket
 import stat
+import urllib.request
 
 import pytest
 import transaction
@@ -25,6 +27,7 @@ from zc.asyncui import testing
 from zc.asyncui import utils
 from zc.asyncui.browser import overview
 from zc.asyncui.browser import wsgi
+from zc.asyncui.cli import serve
 from zc.asyncui.cli import server
 from zc.asyncui.cli import site
 
@@ -188,6 +191,37 @@ def test_bootstrap_without_the_stack_says_what_is_missing(tmp_path,
             site.bootstrap(db)
     finally:
         db.close()
+
+
+# -- the HTTP server ------------------------------------------------------
+
+def test_http_server_serves_in_its_thread_and_stops(app):
+    http = serve.bind_http(app.app, '127.0.0.1', 0)
+    http.thread.start()
+    port = http.server.effective_port
+    url = 'http://127.0.0.1:%s/++async++/' % port
+    try:
+        request = urllib.request.Request(url,
+                                         headers={'Authorization': ADMIN})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        serve.stop_http(http)
+    assert not http.thread.is_alive()
+    with pytest.raises(ConnectionError):
+        socket.create_connection(('127.0.0.1', int(port)), 2).close()
+
+
+def test_http_on_all_interfaces_is_warned_about(app, caplog):
+    with caplog.at_level(logging.WARNING):
+        http = serve.bind_http(app.app, '0.0.0.0', 0)
+    serve.stop_http(http)  # never started: closes the socket only
+    assert 'unencrypted' in caplog.text
+
+
+def test_unknown_host_is_an_error(app):
+    with pytest.raises(server.CommandError, match='--host or --port'):
+        serve.bind_http(app.app, 'no-such-host.invalid', 0)
 
 
 # -- the guard against malformed credentials --------------------------------

@@ -40,6 +40,8 @@ def serve_command(args):
 
 def _start(args, stack):
     password = site.admin_password(args.var)
+    # At once: a generated password must be seen even if startup fails.
+    print(password.announcement(), flush=True)
     site.configure(args.zcml, password.password)
     db, where = run.open_database(args, stack)
     site.bootstrap(db)
@@ -53,7 +55,6 @@ def _start(args, stack):
         stack.callback(trickle.stop)
     http.thread.start()
     host, port = http.server.effective_host, http.server.effective_port
-    print(password.announcement(), flush=True)
     logger.info(
         'zc-asyncui serve ready: http://%s:%s/++async++/ (login admin);'
         ' dispatcher %s on %s; %s; monitor port %s; pid %d: stop with'
@@ -80,16 +81,22 @@ def bind_http(app, host, port):
     """A waitress server for ``app`` bound to host:port (port 0: a free
     port), whose thread serves once started; an _HTTP for stop_http.
     Raises CommandError when the address cannot be used."""
+    if not server.is_loopback((host, port)):
+        logger.warning(
+            'zc-asyncui serve: serving plain HTTP on %s: Basic credentials'
+            ' cross the network unencrypted; put a TLS proxy in front, or'
+            ' keep --host on loopback', server.format_address((host, port)))
     try:
         srv = waitress.create_server(
             app, host=host, port=port, threads=HTTP_THREADS,
             max_request_header_size=MAX_REQUEST_HEADER_BYTES,
             max_request_body_size=MAX_REQUEST_BODY_BYTES,
             ident='zc.asyncui', clear_untrusted_proxy_headers=True)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: an unknown host
         raise server.CommandError(
-            'cannot serve HTTP on %s: %s; choose another --port (or stop'
-            ' what uses it)' % (server.format_address((host, port)), e)
+            'cannot serve HTTP on %s: %s; choose another --host or --port'
+            ' (or stop what uses it)' % (server.format_address((host, port)),
+                                         e)
         ) from None
     thread = threading.Thread(target=srv.run, daemon=True,
                               name='zc-asyncui serve http')
