@@ -130,17 +130,21 @@ def check_zcml(path):
             ' (the project ships configure.zcml beside setup.py)' % path)
 
 
-def configure(zcml_path, password):
-    """Read the site ZCML, with the feature SERVE_FEATURE, and define
-    the admin with ``password``.
+def configure(zcml_path, password, serve=True):
+    """Read the site ZCML and define the admin with ``password``.
 
-    The admin is defined by an extra configuration action that runs
-    before the file's own actions, so that the file's ``<grant ...
+    With ``serve`` (as ``zc-asyncui serve`` reads it) the feature
+    SERVE_FEATURE is provided, so the site's dispatcher directive is
+    skipped and the caller starts the dispatcher; without it, the
+    dispatcher starts from the ZCML when the database is opened.  The
+    admin is defined by an extra configuration action that runs before
+    the file's own actions, so that the file's ``<grant ...
     principal="zope.admin"/>`` finds it.  ZCML can be read once per
     process (zope.app.appsetup).
     """
+    features = (SERVE_FEATURE,) if serve else ()
     context = zope.app.appsetup.appsetup.config(
-        zcml_path, features=(SERVE_FEATURE,), execute=False)
+        zcml_path, features=features, execute=False)
     context.action(discriminator=('zc.asyncui:admin', ADMIN_ID),
                    callable=define_admin, args=(password,), order=-1)
     context.execute_actions()
