@@ -4,8 +4,8 @@ folder.
 The site ZCML is the top-level configure.zcml of the project (beside
 setup.py), or the file given with ``--zcml``.  The admin principal
 ``zope.admin`` (login ``admin``) is granted zope.Manager there, but is
-defined here, from Python, once the ZCML is read: its password is known
-only at run time.  It comes from the environment variable
+defined here, from Python, by a configuration action added before the
+file's own: its password is known only at run time.  It comes from the environment variable
 ZC_ASYNCUI_ADMIN_PASSWORD when set; otherwise from the file
 ``var/admin-password.txt``, which the first start creates (mode 0600)
 with a random password and announces once.
