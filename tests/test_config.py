@@ -332,3 +332,25 @@ def test_dispatcher_start_checks_agent_specs_before_starting(db, tmp_path):
         zc.asyncui.dispatcher.start(
             db, uuid_file=str(tmp_path / 'u'), agents=[('', '', {})])
     assert zc.asyncui.dispatcher.get() is None
+
+
+def test_agent_specs_of_a_queue_win_over_every_queue_specs(queue):
+    import uuid
+    from zc.asyncui.liveness import Liveness
+    part = Liveness(uuid.UUID(int=7), 'token', host='here', pid=1,
+                    poll_interval=1.0, ping_interval=1.0,
+                    ping_death_interval=3.0, main_agent_size=1,
+                    uuid_file=None)
+    assert part.agentsOutdated('')
+    part.addAgentSpec('', 'main', {'size': 5})
+    record = queue.getDispatcherAgents(part.uuid, create=True)
+    generation = part.createAgents(queue, record)
+    assert record['main'].size == 5
+    part.agents_applied[''] = generation
+    assert not part.agentsOutdated('')
+    part.addAgentSpec(None, 'more', {'size': 0})
+    assert part.agentsOutdated('')
+    part.createAgents(queue, record)
+    assert sorted(record.keys()) == ['main', 'more']
+    with pytest.raises(errors.ConfigurationError, match='agent size'):
+        part.addAgentSpec('', 'bad', {'size': -1})

@@ -408,3 +408,40 @@ def test_zope_app_appsetup_start_up_starts_the_dispatcher(tmp_path):
     finally:
         config.reset()
         db.close()
+
+
+STOP_AT_EXIT_SCRIPT = '''
+import sys
+import zope.event, zope.processlifetime
+from zope.configuration import xmlconfig
+from zc.asyncui import dispatcher, testing
+xmlconfig.string(%r)
+db = testing.file_storage_db(sys.argv[1])
+zope.event.notify(zope.processlifetime.DatabaseOpenedWithRoot(db))
+d = dispatcher.get()
+while not d.liveness.activated_queues:
+    d.wake()
+print(d.UUID)
+'''
+
+
+def test_dispatcher_stops_at_process_exit(tmp_path):
+    import subprocess
+    import sys
+    zcml_text = TEMPLATE % (
+        '<asyncui:queue name="" /><asyncui:dispatcher poll_interval="0.1"'
+        ' uuid_file="%s" />' % (tmp_path / 'uuid.txt'))
+    out = subprocess.run(
+        [sys.executable, '-c', STOP_AT_EXIT_SCRIPT % zcml_text,
+         str(tmp_path)], capture_output=True, text=True, timeout=120,
+        cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    uuid = out.stdout.split()[-1]
+    db = testing.file_storage_db(str(tmp_path))
+    try:
+        conn = db.open()
+        record = zc.asyncui.getQueue(conn).dispatchers[uuid]
+        assert record.activated is None  # deactivated by a clean stop
+        conn.close()
+    finally:
+        db.close()

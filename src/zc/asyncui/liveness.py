@@ -15,6 +15,7 @@ see ``Liveness._fair_to_judge``.
 """
 import logging
 import os
+import threading
 import time
 
 from zc.asyncui import errors
@@ -63,6 +64,7 @@ class Liveness:
         # -> {agent name: Agent keyword arguments}.  Replaced, never
         # changed in place, so the poll thread reads it without a lock.
         self._agent_specs = {}
+        self._specs_lock = threading.Lock()
         #: Bumped by each addAgentSpec; ``agents_applied`` holds, per
         #: queue, the generation whose agents a committed poll created.
         self.agent_generation = 0
@@ -147,10 +149,11 @@ class Liveness:
             raise errors.ConfigurationError(
                 'An agent name is a non-empty string, not %r' % (name,))
         settings.validate('agent', options)
-        specs = {q: dict(agents) for q, agents in self._agent_specs.items()}
-        specs.setdefault(queue_name, {})[name] = dict(options)
-        self._agent_specs = specs
-        self.agent_generation += 1
+        with self._specs_lock:  # two threads adding: neither is lost
+            specs = {q: dict(a) for q, a in self._agent_specs.items()}
+            specs.setdefault(queue_name, {})[name] = dict(options)
+            self._agent_specs = specs
+            self.agent_generation += 1
 
     def agentsOutdated(self, queue_name):
         """True when agents were specified since the last committed poll
