@@ -301,12 +301,3 @@ def test_policy_for_callback_with_own_factory():
     callback = _job().addCallback(jobs.noop,
                                   retry_policy_factory=retry.NeverRetry)
     assert isinstance(retry.policy_for(callback), retry.NeverRetry)
-
-
-# -- is_explosive -------------------------------------------------------------
-
-def test_is_explosive():
-    assert retry.is_explosive(Failure(SystemExit(1)))
-    assert retry.is_explosive(Failure(KeyboardInterrupt()))
-    assert retry.is_explosive(Failure(errors.ReassignedError('x')))
-    assert not retry.is_explosive(app_error())

@@ -30,9 +30,6 @@ logger = logging.getLogger(__name__)
 CLIENT_DISCONNECTED = 'ZEO.Exceptions.ClientDisconnected'
 TRANSIENT = 'transaction.interfaces.TransientError'
 CANNOT_IMPORT = 'zc.asyncui.errors.CallableImportError'
-EXPLOSIVE = ('builtins.SystemExit', 'builtins.KeyboardInterrupt',
-             'SystemExit', 'KeyboardInterrupt',
-             'zc.asyncui.errors.ReassignedError')
 
 
 class _Policy:
@@ -315,7 +312,3 @@ class _Guarded:
 
     def interrupted(self):
         return self._ask('interrupted')
-
-
-def is_explosive(failure):
-    return failure.check(*EXPLOSIVE) is not None
