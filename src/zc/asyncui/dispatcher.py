@@ -56,6 +56,14 @@ def _default(name):
     return settings.default('dispatcher', name)
 
 
+def _validated(arguments):
+    """The dispatcher settings among ``arguments`` (the locals of start()
+    or Dispatcher(), whose parameters are the settings), validated by
+    the one table (zc.asyncui.settings)."""
+    return settings.validate('dispatcher', {
+        s.name: arguments[s.name] for s in settings.DISPATCHER_SETTINGS})
+
+
 def start(db, poll_interval=_default('poll_interval'), uuid=None,
           uuid_file=None, main_agent_size=_default('main_agent_size'), *,
           ping_interval=_default('ping_interval'),
@@ -73,13 +81,7 @@ def start(db, poll_interval=_default('poll_interval'), uuid=None,
     this process or the database cannot be opened, ConfigurationError for
     a bad setting.  A start that fails leaves nothing behind.
     """
-    options = settings.validate('dispatcher', dict(
-        poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
-        main_agent_size=main_agent_size, ping_interval=ping_interval,
-        ping_death_interval=ping_death_interval,
-        job_retry_policy_factory=job_retry_policy_factory,
-        callback_retry_policy_factory=callback_retry_policy_factory,
-        verbose_failures=verbose_failures))
+    options = _validated(locals())
     uuid = options.pop('uuid')
     if uuid is None:
         uuid = instanceuuid.get_uuid(options['uuid_file'])
@@ -187,13 +189,7 @@ class Dispatcher:
                  job_retry_policy_factory=None,
                  callback_retry_policy_factory=None, verbose_failures=False,
                  uuid_file=None):
-        options = settings.validate('dispatcher', dict(
-            poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
-            main_agent_size=main_agent_size, ping_interval=ping_interval,
-            ping_death_interval=ping_death_interval,
-            job_retry_policy_factory=job_retry_policy_factory,
-            callback_retry_policy_factory=callback_retry_policy_factory,
-            verbose_failures=verbose_failures))
+        options = _validated(locals())
         if options['uuid'] is None:
             raise errors.ConfigurationError(
                 'Dispatcher needs a uuid; dispatcher.start() reads one from'
