@@ -3,8 +3,9 @@
 One ``Dispatcher`` runs per process per database.  Its poll thread
 activates it in every queue, pings, watches one neighbour for death (each
 live dispatcher watches the next one by UUID, so all are covered), and
-claims jobs for its agents in batches, one commit per batch; the worker
-threads (``zc.asyncui.worker``) run them.
+claims jobs for its agents in batches, one commit per batch (how many:
+``zc.asyncui.polling``); the worker threads (``zc.asyncui.worker``) run
+them.
 
 Work is found without waiting for the next poll: a job put by this
 process wakes the dispatcher when its transaction commits, and the poll
