@@ -67,3 +67,45 @@ def test_reprs_describe_filters():
         "CallablesFilter('a.*', exclude=True)"
     assert repr(filters.MinimumPriorityFilter(3)) == \
         'MinimumPriorityFilter(3)'
+
+
+# -- the named built-ins (issue 7) ---------------------------------------------
+
+class TestUrgentFilter(FilterConformance):
+
+    def makeFilter(self):
+        return filters.urgent
+
+    def makeJobs(self, queue):
+        return [(queue.put(Job(jobs.noop), priority=1), True),
+                (queue.put(Job(jobs.noop)), False),
+                (queue.put(Job(jobs.noop), priority=-3), False)]
+
+
+class TestNotUrgentFilter(FilterConformance):
+
+    def makeFilter(self):
+        return filters.not_urgent
+
+    def makeJobs(self, queue):
+        return [(queue.put(Job(jobs.noop), priority=1), False),
+                (queue.put(Job(jobs.noop)), True)]
+
+
+def test_named_builtins_provide_their_interfaces():
+    verifyObject(interfaces.IFilter, filters.urgent)
+    verifyObject(interfaces.IFilter, filters.not_urgent)
+    verifyObject(interfaces.IChooser, filters.first_in_queue)
+    verifyObject(interfaces.IChooser, filters.highest_priority)
+
+
+def test_builtin_choosers(conn):
+    import zc.asyncui
+    queue = zc.asyncui.getQueue(conn)
+    low = queue.put(Job(jobs.noop), priority=1)
+    high = queue.put(Job(jobs.noop), priority=7)
+    also_high = queue.put(Job(jobs.noop), priority=7)
+    assert filters.highest_priority(None, [low, high, also_high]) is high
+    assert filters.first_in_queue(None, [low, high]) is low
+    assert filters.highest_priority(None, []) is None
+    assert filters.first_in_queue(None, []) is None

@@ -1,7 +1,9 @@
 """zc.asyncui: a durable, transactional job queue inside a ZODB database.
 
 The curated public API; see README.txt for the tutorial.  Submodules
-with their own public API: ``zc.asyncui.dispatcher`` (start, get),
+with their own public API: ``zc.asyncui.config`` (installQueues,
+addAgent, startDispatcher, stopDispatcher: what ZCML configures, from
+Python), ``zc.asyncui.dispatcher`` (start, get),
 ``zc.asyncui.local`` (for running jobs), ``zc.asyncui.testing``,
 ``zc.asyncui.interfaces`` and ``zc.asyncui.errors``.
 """

@@ -70,23 +70,25 @@ def start(db, poll_interval=_default('poll_interval'), uuid=None,
           ping_interval=_default('ping_interval'),
           ping_death_interval=_default('ping_death_interval'),
           job_retry_policy_factory=None, callback_retry_policy_factory=None,
-          verbose_failures=False):
+          verbose_failures=False, agents=()):
     """Start a dispatcher for ``db`` in this process and return it.
 
     The settings are those of ``zc.asyncui.settings.DISPATCHER_SETTINGS``
     (intervals in seconds).  ``uuid`` (or the file ``uuid_file``, default
     var/instance_uuid.txt) identifies this process.  ``main_agent_size``
     > 0 adds an agent named ``main`` of that size, with no filter, to
-    every queue where this dispatcher has none yet.  Raises
-    DispatcherError if a dispatcher with the same UUID already runs in
-    this process or the database cannot be opened, ConfigurationError for
-    a bad setting.  A start that fails leaves nothing behind.
+    every queue where this dispatcher has none yet; ``agents``, a
+    sequence of (queue name or None for every queue, agent name, Agent
+    keyword arguments), adds those likewise (see Dispatcher.addAgent).
+    Raises DispatcherError if a dispatcher with the same UUID already
+    runs in this process or the database cannot be opened,
+    ConfigurationError for a bad setting.  A start that fails leaves nothing behind.
     """
     options = _validated(locals())
     uuid = options.pop('uuid')
     if uuid is None:
         uuid = instanceuuid.get_uuid(options['uuid_file'])
-    dispatcher = Dispatcher(db, uuid, **options)
+    dispatcher = Dispatcher(db, uuid, agents=agents, **options)
     _register(dispatcher)
     try:
         dispatcher.start()
@@ -189,7 +191,7 @@ class Dispatcher:
                  ping_death_interval=_default('ping_death_interval'),
                  job_retry_policy_factory=None,
                  callback_retry_policy_factory=None, verbose_failures=False,
-                 uuid_file=None):
+                 uuid_file=None, agents=()):
         options = _validated(locals())
         if options['uuid'] is None:
             raise errors.ConfigurationError(
@@ -225,7 +227,17 @@ class Dispatcher:
             ping_interval=self.ping_interval,
             ping_death_interval=self.ping_death_interval,
             main_agent_size=self.main_agent_size, uuid_file=self.uuid_file,
-            is_connected=getattr(db.storage, 'is_connected', None))
+            is_connected=getattr(db.storage, 'is_connected', None),
+            agents=agents)
+
+    def addAgent(self, queue_name, name, **options):
+        """Add an agent ``name`` (``Agent(**options)``, checked now) to
+        this dispatcher in queue ``queue_name`` (None: every queue) if it
+        has none of that name there: at once (at the next poll) where it
+        is active, at activation elsewhere.  An existing agent keeps its
+        settings.  Any thread may call it; it writes nothing itself."""
+        self.liveness.addAgentSpec(queue_name, name, options)
+        self.wake()
 
     # -- lifecycle ----------------------------------------------------
 
@@ -397,6 +409,8 @@ class Dispatcher:
             logger.log(level, message, *args)
         if result.activated:
             self.liveness.activated_queues.add(name)
+        if result.agents_applied is not None:
+            self.liveness.agents_applied[name] = result.agents_applied
         for workers, pairs in result.flushed:
             workers.drop_completions(pairs)
         claimed = {}
@@ -422,6 +436,8 @@ class Dispatcher:
             record = queue.getDispatcherAgents(self.UUID)
         else:
             record.ping(now)
+        if self.liveness.agentsOutdated(name):
+            result.agents_applied = self.liveness.createAgents(queue, record)
         self.liveness.check_neighbour(queue, now, result)
         if self._stopping:
             return result

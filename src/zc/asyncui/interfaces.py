@@ -278,6 +278,20 @@ class IFilter(Interface):
         """True if the job is accepted."""
 
 
+class IChooser(Interface):
+    """Picks the job an agent claims next: ``(agent, jobs) -> job``.
+
+    ``jobs`` are the due jobs the agent's filter accepts, in queue order
+    (at most a window of them); the chooser returns one of them, or None
+    to claim nothing now.  Like a filter it must not change anything.
+    Registered by name (a named utility), so configuration and forms can
+    offer it.
+    """
+
+    def __call__(agent, jobs):
+        """One of ``jobs``, or None."""
+
+
 class IAgent(Interface):
     """Claims jobs from one queue for one dispatcher.
 
@@ -521,6 +535,14 @@ class IDispatcher(IJobRunner):
 
     def wake():
         """Poll now instead of at the next interval."""
+
+    def addAgent(queue_name, name, **options):
+        """Make sure this dispatcher has an agent ``name`` in queue
+        ``queue_name`` (None: in every queue): ``Agent(**options)``,
+        created at the next poll where the dispatcher is active, at
+        activation elsewhere; an existing agent keeps its settings.
+        ``options`` are checked at once (ConfigurationError).  Any thread;
+        writes nothing itself."""
 
 
 class IJobEvent(Interface):
