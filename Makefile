@@ -1,9 +1,11 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run   start the standalone server on var/Data.fs
+#   make run   start the standalone server (http://127.0.0.1:8080/) with demo jobs
 #   make test  install everything and run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY = $(VENV)/bin/python
+# e.g. make run RUN_ARGS="--port 9000"
+RUN_ARGS ?=
 STAMP = $(VENV)/.installed
 
 .PHONY: run test bench clean
@@ -17,7 +19,7 @@ $(STAMP): $(PY) setup.py
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/zc-asyncui run
+	$(VENV)/bin/zc-asyncui serve --demo $(RUN_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -42,6 +42,7 @@ LAYERS = {
     'instanceuuid': RUNTIME,
     'config': CONFIGURATION, 'patterns': CONFIGURATION,
     'testing': CONFIGURATION, 'inline': CONFIGURATION,
+    'demo': CONFIGURATION,
     # The command line, and the front-ends to come.
     'cli': FRONT_END, 'monitor': FRONT_END, 'browser': FRONT_END,
     'zcml': FRONT_END,
