@@ -1,0 +1,71 @@
+"""Runs after tests/test_functional.py (file order): the pytest fixture
+tore the functional layer down at the end of that module."""
+import zope.component
+
+from zc.asyncui import interfaces
+
+
+def test_registry_clean_after_functional_module():
+    import test_functional
+    assert test_functional.layer.base_db is None
+    assert zope.component.queryUtility(
+        interfaces.IJobContext, name='zc.asyncui.request') is None
+
+
+import os
+
+import transaction
+
+import zc.asyncui
+from zc.asyncui import dispatcher
+from zc.asyncui import testing
+
+import contextjobs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def test_testrunner_protocol_with_the_project_ftesting_zcml():
+    # zope.testrunner calls these four methods; the project's own
+    # ftesting.zcml loads on its own.
+    layer = testing.FunctionalLayer(
+        os.path.join(os.path.dirname(HERE), 'ftesting.zcml'))
+    layer.setUp()
+    try:
+        layer.testSetUp()
+        job = zc.asyncui.getQueue(layer.getRootFolder()).put(
+            contextjobs.context_seen)
+        transaction.commit()
+        assert testing.wait_for_result(job) == (None, None, None)
+        first = str(layer.dispatcher.UUID)
+        assert first in job.queue.dispatchers
+        layer.testTearDown()
+        layer.testSetUp()
+        # A fresh test database: no trace of the first test's dispatcher.
+        queue = zc.asyncui.getQueue(layer.getRootFolder())
+        assert first not in queue.dispatchers and len(queue) == 0
+        layer.testTearDown()
+    finally:
+        layer.tearDown()
+    assert layer.base_db is None and dispatcher.get() is None
+
+
+def test_dispatcher_started_by_the_configuration_is_replaced():
+    # A configuration that starts a dispatcher when the database opens
+    # would bind it to the layer database; the layer stops it, and each
+    # test runs its own on the test database.
+    layer = testing.FunctionalLayer('ftestdispatcher.zcml',
+                                    package=__import__('ftestapp'))
+    layer.setUp()
+    try:
+        assert dispatcher.get() is None
+        layer.testSetUp()
+        assert dispatcher.get() is layer.dispatcher
+        assert layer.dispatcher.db is layer.db
+        job = zc.asyncui.getQueue(layer.getRootFolder()).put(
+            contextjobs.context_seen)
+        transaction.commit()
+        assert testing.wait_for_result(job) == (None, None, None)
+    finally:
+        layer.tearDown()
+    assert dispatcher.get() is None
