@@ -61,17 +61,19 @@ def start(db, poll_interval=_default('poll_interval'), uuid=None,
           ping_interval=_default('ping_interval'),
           ping_death_interval=_default('ping_death_interval'),
           job_retry_policy_factory=None, callback_retry_policy_factory=None,
-          verbose_failures=False):
+          verbose_failures=False, agents=()):
     """Start a dispatcher for ``db`` in this process and return it.
 
     The settings are those of ``zc.asyncui.settings.DISPATCHER_SETTINGS``
     (intervals in seconds).  ``uuid`` (or the file ``uuid_file``, default
     var/instance_uuid.txt) identifies this process.  ``main_agent_size``
     > 0 adds an agent named ``main`` of that size, with no filter, to
-    every queue where this dispatcher has none yet.  Raises
-    DispatcherError if a dispatcher with the same UUID already runs in
-    this process or the database cannot be opened, ConfigurationError for
-    a bad setting.  A start that fails leaves nothing behind.
+    every queue where this dispatcher has none yet; ``agents``, a
+    sequence of (queue name or None for every queue, agent name, Agent
+    keyword arguments), adds those likewise (see Dispatcher.addAgent).
+    Raises DispatcherError if a dispatcher with the same UUID already
+    runs in this process or the database cannot be opened,
+    ConfigurationError for a bad setting.  A start that fails leaves nothing behind.
     """
     options = settings.validate('dispatcher', dict(
         poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
@@ -83,7 +85,7 @@ def start(db, poll_interval=_default('poll_interval'), uuid=None,
     uuid = options.pop('uuid')
     if uuid is None:
         uuid = instanceuuid.get_uuid(options['uuid_file'])
-    dispatcher = Dispatcher(db, uuid, **options)
+    dispatcher = Dispatcher(db, uuid, agents=agents, **options)
     _register(dispatcher)
     try:
         dispatcher.start()
@@ -169,6 +171,16 @@ def _stop_at_exit():
     add_put_hook(wake)
 
 
+def _agent_options(name, options):
+    """``options`` checked against the agent settings table, so that a
+    bad agent fails where it is specified, not at a later poll."""
+    if not isinstance(name, str) or not name:
+        raise errors.ConfigurationError(
+            'An agent name is a non-empty string, not %r' % (name,))
+    settings.validate('agent', options)
+    return dict(options)
+
+
 @zope.interface.implementer(interfaces.IDispatcher)
 class Dispatcher:
     """See IDispatcher.
@@ -186,7 +198,7 @@ class Dispatcher:
                  ping_death_interval=_default('ping_death_interval'),
                  job_retry_policy_factory=None,
                  callback_retry_policy_factory=None, verbose_failures=False,
-                 uuid_file=None):
+                 uuid_file=None, agents=()):
         options = settings.validate('dispatcher', dict(
             poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
             main_agent_size=main_agent_size, ping_interval=ping_interval,
@@ -219,6 +231,7 @@ class Dispatcher:
         self._stopping = False
         self._wake_event = threading.Event()
         self._workers = {}
+        agents = [(q, n, _agent_options(n, o)) for q, n, o in agents]
         self._last_prune = 0.0
         self._thread = None
         self.state = DispatcherState()
@@ -228,7 +241,18 @@ class Dispatcher:
             ping_interval=self.ping_interval,
             ping_death_interval=self.ping_death_interval,
             main_agent_size=self.main_agent_size, uuid_file=self.uuid_file,
-            is_connected=getattr(db.storage, 'is_connected', None))
+            is_connected=getattr(db.storage, 'is_connected', None),
+            agents=agents)
+
+    def addAgent(self, queue_name, name, **options):
+        """Add an agent ``name`` (``Agent(**options)``, checked now) to
+        this dispatcher in queue ``queue_name`` (None: every queue) if it
+        has none of that name there: at once (at the next poll) where it
+        is active, at activation elsewhere.  An existing agent keeps its
+        settings.  Any thread may call it; it writes nothing itself."""
+        self.liveness.addAgentSpec(queue_name, name,
+                                   _agent_options(name, options))
+        self.wake()
 
     # -- lifecycle ----------------------------------------------------
 
@@ -400,6 +424,8 @@ class Dispatcher:
             logger.log(level, message, *args)
         if result.activated:
             self.liveness.activated_queues.add(name)
+        if result.agents_applied is not None:
+            self.liveness.agents_applied[name] = result.agents_applied
         for workers, pairs in result.flushed:
             workers.drop_completions(pairs)
         claimed = {}
@@ -425,6 +451,8 @@ class Dispatcher:
             record = queue.getDispatcherAgents(self.UUID)
         else:
             record.ping(now)
+        if self.liveness.agentsOutdated(name):
+            result.agents_applied = self.liveness.createAgents(queue, record)
         self.liveness.check_neighbour(queue, now, result)
         if self._stopping:
             return result

@@ -1,5 +1,5 @@
 """Built-in filters: picklable predicates ``(job) -> bool`` for agents
-and queues.
+and queues; and built-in choosers ``(agent, jobs) -> job``.
 
 A filter must be side-effect free and ignore agent capacity, so that
 views and the monitor can ask "what would this agent take" safely.  Any
@@ -82,3 +82,34 @@ class MinimumPriorityFilter:
 
     def __hash__(self):
         return hash(self.minimum)
+
+
+# -- named built-ins (registered by name in configure.zcml) ----------------
+
+@zope.interface.provider(interfaces.IFilter)
+def urgent(job):
+    """Accepts jobs of priority > 0 (for an agent kept for urgent work)."""
+    return job.priority > 0
+
+
+@zope.interface.provider(interfaces.IFilter)
+def not_urgent(job):
+    """Accepts jobs of priority <= 0."""
+    return job.priority <= 0
+
+
+@zope.interface.provider(interfaces.IChooser)
+def first_in_queue(agent, jobs):
+    """Claims in queue order (what an agent without chooser does)."""
+    return jobs[0] if jobs else None
+
+
+@zope.interface.provider(interfaces.IChooser)
+def highest_priority(agent, jobs):
+    """Claims the due job of highest priority; the earliest among
+    equals."""
+    best = None
+    for job in jobs:
+        if best is None or job.priority > best.priority:
+            best = job
+    return best

@@ -278,6 +278,20 @@ class IFilter(Interface):
         """True if the job is accepted."""
 
 
+class IChooser(Interface):
+    """Picks the job an agent claims next: ``(agent, jobs) -> job``.
+
+    ``jobs`` are the due jobs the agent's filter accepts, in queue order
+    (at most a window of them); the chooser returns one of them, or None
+    to claim nothing now.  Like a filter it must not change anything.
+    Registered by name (a named utility), so configuration and forms can
+    offer it.
+    """
+
+    def __call__(agent, jobs):
+        """One of ``jobs``, or None."""
+
+
 class IAgent(Interface):
     """Claims jobs from one queue for one dispatcher.
 

@@ -37,14 +37,16 @@ class Liveness:
 
     A component the dispatcher holds (``dispatcher.liveness``), with
     explicit inputs: the identity of this process (UUID, process token,
-    host, pid, instance file), its intervals in seconds, the size of the
-    ``main`` agent it adds, and ``is_connected`` (the storage's, or None).
-    Called by the poll thread only, inside its poll transactions.
+    host, pid, instance file), its intervals in seconds, the agents it
+    adds (the ``main`` agent of ``main_agent_size``, and ``agents``: see
+    ``addAgentSpec``), and ``is_connected`` (the storage's, or None).
+    Called by the poll thread only, inside its poll transactions, except
+    ``addAgentSpec``.
     """
 
     def __init__(self, uuid, token, *, host, pid, poll_interval,
                  ping_interval, ping_death_interval, main_agent_size,
-                 uuid_file, is_connected=None):
+                 uuid_file, is_connected=None, agents=()):
         self.uuid = uuid
         self.token = token
         self.host = host
@@ -55,6 +57,18 @@ class Liveness:
         self.main_agent_size = main_agent_size
         self.uuid_file = uuid_file
         self._is_connected = is_connected
+        # Agents to create where missing: queue name (None: every queue)
+        # -> {agent name: Agent keyword arguments}.  Replaced, never
+        # changed in place, so the poll thread reads it without a lock.
+        self._agent_specs = {}
+        #: Bumped by each addAgentSpec; ``agents_applied`` holds, per
+        #: queue, the generation whose agents a committed poll created.
+        self.agent_generation = 0
+        self.agents_applied = {}
+        if main_agent_size:
+            self.addAgentSpec(None, 'main', {'size': main_agent_size})
+        for queue_name, name, options in agents:
+            self.addAgentSpec(queue_name, name, options)
         #: Names of the queues where this dispatcher is active.
         self.activated_queues = set()
         #: When polls last resumed after an outage (monotonic; -inf: none
@@ -112,10 +126,39 @@ class Liveness:
         record.ping_interval = self.ping_interval
         record.ping_death_interval = self.ping_death_interval
         record.activate(self.host, self.pid, self.token, now)
-        if self.main_agent_size and 'main' not in record:
-            record['main'] = Agent(size=self.main_agent_size)
+        self.createAgents(queue, record)
         self._busy_uuid.pop(queue.name, None)
         return True
+
+    # -- the agents this dispatcher adds ---------------------------------
+
+    def addAgentSpec(self, queue_name, name, options):
+        """Create an agent ``name`` (``Agent(**options)``) in queue
+        ``queue_name`` (None: in every queue) wherever this dispatcher
+        activates and has no agent of that name; an existing agent keeps
+        its settings.  Any thread may call it: the poll thread then
+        creates the agent at its next poll in queues where it is already
+        active (see ``agentsOutdated``)."""
+        specs = {q: dict(agents) for q, agents in self._agent_specs.items()}
+        specs.setdefault(queue_name, {})[name] = dict(options)
+        self._agent_specs = specs
+        self.agent_generation += 1
+
+    def agentsOutdated(self, queue_name):
+        """True when agents were specified since the last committed poll
+        that created the agents of ``queue_name``."""
+        return self.agents_applied.get(queue_name) != self.agent_generation
+
+    def createAgents(self, queue, record):
+        """Add the specified agents missing from ``record`` (this
+        dispatcher's record in ``queue``); the queue's own specs first,
+        then those for every queue.  Returns the generation applied."""
+        generation, specs = self.agent_generation, self._agent_specs
+        for key in (queue.name, None):
+            for name, options in specs.get(key, {}).items():
+                if name not in record:
+                    record[name] = Agent(**options)
+        return generation
 
     def _is_own_earlier_run(self, record):
         """True when ``record`` was left by an earlier run of this

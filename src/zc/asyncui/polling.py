@@ -34,6 +34,7 @@ class PollResult:
     messages (level, message, args) and (workers, completions) flushed."""
 
     def __init__(self):
+        self.agents_applied = None
         self.activated = True
         self.claims = []
         self.messages = []

@@ -146,6 +146,21 @@ def optional_uuid(name, value):
             int=1))
 
 
+def host(name, value):
+    """A host name or address to listen on (a non-empty string)."""
+    if not isinstance(value, str) or not value.strip() or ' ' in value:
+        _refuse(name, value, "a host name or address such as '127.0.0.1'")
+    return value.strip()
+
+
+def port(name, value):
+    """A TCP port, 0 to 65535 (0: any free port)."""
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not 0 <= value <= 65535:
+        _refuse(name, value, 'a TCP port from 0 to 65535 (0: any free port)')
+    return value
+
+
 _FLAG_WORDS = {'true': True, 'yes': True, 'on': True, '1': True,
                'false': False, 'no': False, 'off': False, '0': False}
 
@@ -169,6 +184,8 @@ _PARSERS = {
     flag: _parse_flag,
     optional_path: _none_or(str),
     optional_uuid: _none_or(str),
+    host: str,
+    port: int,
 }
 
 _EXPECTED = {
@@ -179,6 +196,8 @@ _EXPECTED = {
     flag: "'true' or 'false'",
     optional_path: 'a file path',
     optional_uuid: 'a UUID',
+    host: 'a host name or address',
+    port: 'a TCP port number',
 }
 
 
@@ -242,11 +261,23 @@ AGENT_SETTINGS = (
             help='How long the agent lists a completed job at most.'),
 )
 
-_TABLES = {'dispatcher': DISPATCHER_SETTINGS, 'agent': AGENT_SETTINGS}
+#: Where the monitor (a line-protocol server, issue 9) listens: loopback
+#: by default, since it answers anyone who connects.
+MONITOR_SETTINGS = (
+    Setting('host', '127.0.0.1', host, label='monitor host', help=(
+        'The address the monitor listens on; loopback by default, since'
+        ' the monitor asks for no password.')),
+    Setting('port', 8081, port, unit='TCP port', label='monitor port',
+            help='The TCP port the monitor listens on (0: any free port).'),
+)
+
+_TABLES = {'dispatcher': DISPATCHER_SETTINGS, 'agent': AGENT_SETTINGS,
+           'monitor': MONITOR_SETTINGS}
 
 
 def get(scope, name):
-    """The Setting ``name`` of ``scope`` ('dispatcher' or 'agent');
+    """The Setting ``name`` of ``scope`` ('dispatcher', 'agent' or
+    'monitor');
     ConfigurationError with a suggestion for an unknown name."""
     table = {s.name: s for s in _TABLES[scope]}
     setting = table.get(name)
