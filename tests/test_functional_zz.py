@@ -50,22 +50,29 @@ def test_testrunner_protocol_with_the_project_ftesting_zcml():
     assert layer.base_db is None and dispatcher.get() is None
 
 
-def test_dispatcher_started_by_the_configuration_is_replaced():
-    # A configuration that starts a dispatcher when the database opens
-    # would bind it to the layer database; the layer stops it, and each
-    # test runs its own on the test database.
+def test_dispatcher_of_the_configuration_runs_on_each_test_database():
+    # The asyncui:dispatcher directive starts a dispatcher when the
+    # database opens: on the layer database at setUp.  The layer stops it
+    # there and has the configuration start it on each test database,
+    # with its queues, agents and settings.
     layer = testing.FunctionalLayer('ftestdispatcher.zcml',
                                     package=__import__('ftestapp'))
     layer.setUp()
     try:
         assert dispatcher.get() is None
-        layer.testSetUp()
-        assert dispatcher.get() is layer.dispatcher
-        assert layer.dispatcher.db is layer.db
-        job = zc.asyncui.getQueue(layer.getRootFolder()).put(
-            contextjobs.context_seen)
-        transaction.commit()
-        assert testing.wait_for_result(job) == (None, None, None)
+        for _ in range(2):
+            layer.testSetUp()
+            d = layer.dispatcher
+            assert dispatcher.get() is d and d.db is layer.db
+            assert str(d.UUID) == '6e4b0c70-0000-4000-8000-00000000f00d'
+            assert d.poll_interval == 0.05
+            queue = zc.asyncui.getQueue(layer.getRootFolder(), 'reports')
+            job = queue.put(contextjobs.context_seen)
+            transaction.commit()
+            assert testing.wait_for_result(job) == (None, None, None)
+            assert job.agent.name == 'reporter'
+            layer.testTearDown()
+            assert d.stopped and dispatcher.get() is None
     finally:
         layer.tearDown()
     assert dispatcher.get() is None

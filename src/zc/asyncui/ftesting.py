@@ -7,7 +7,9 @@ storage and starts a dispatcher *on that test database*: the dispatcher
 sees exactly what the test and its browser requests see, and the layer's
 database is unchanged after the test.  (zc.async's layer started its
 dispatcher once, on the layer's database, while tests wrote to their
-DemoStorage: the dispatcher never saw their jobs.)
+DemoStorage: the dispatcher never saw their jobs.)  The dispatcher is the
+configuration's (``asyncui:dispatcher``), moved from the layer database
+to each test's, or else one with short intervals.
 
 Two thin forms over the one implementation, and no layer inheritance:
 
@@ -38,6 +40,7 @@ import zope.security.management
 from zope.app.publication.zopepublication import ZopePublication
 
 import zc.asyncui
+from zc.asyncui import config
 from zc.asyncui import dispatcher
 from zc.asyncui import utils
 
@@ -51,7 +54,10 @@ class FunctionalLayer:
 
     ``config_file`` is the site ZCML (a path, or a name in ``package``).
     ``dispatcher_settings`` are passed to ``zc.asyncui.dispatcher.start``
-    for each test's dispatcher (TEST_DISPATCHER_SETTINGS by default);
+    for each test's dispatcher (TEST_DISPATCHER_SETTINGS by default)
+    when the configuration starts none (an ``asyncui:dispatcher``
+    directive starts one on the layer database as it opens: the layer
+    stops it and has the configuration start it on each test database).
     ``queue_names`` are installed in the layer database.
 
     During a test: ``db`` is the test database, ``dispatcher`` its
@@ -74,6 +80,7 @@ class FunctionalLayer:
         self.base_db = self.db = self.dispatcher = None
         self._tmpdir = None
         self._connections = []
+        self._configured_dispatcher = False
 
     # -- zope.testrunner protocol -------------------------------------
 
@@ -95,10 +102,11 @@ class FunctionalLayer:
             zope.event.notify(zope.processlifetime.DatabaseOpened(
                 self.base_db))
             # A dispatcher started by the configuration (the asyncui
-            # ``dispatcher`` directive) would be bound to the layer
-            # database, which tests never write to: stop it; each test
-            # gets its own.
-            _stop_dispatchers_of(self.base_db)
+            # ``dispatcher`` directive) is bound to the layer database,
+            # which tests never write to: stop it; each test gets the
+            # configured one started on its own database.
+            self._configured_dispatcher = bool(
+                _stop_dispatchers_of(self.base_db))
             zc.asyncui.install(self.base_db, names=self.queue_names)
         except BaseException:
             self.tearDown()
@@ -128,14 +136,31 @@ class FunctionalLayer:
             name='%s test' % self.__name__, base=self.base_db.storage,
             close_base_on_close=False)
         self.db = ZODB.DB(storage)
-        settings = dict(self.dispatcher_settings)
-        settings.setdefault('uuid', uuid.uuid4())
         try:
-            self.dispatcher = dispatcher.start(self.db, **settings)
+            self.dispatcher = self._start_dispatcher()
         except BaseException:
+            _stop_dispatchers_of(self.db)
             self.db.close()
             self.db = None
             raise
+
+    def _start_dispatcher(self):
+        if self._configured_dispatcher:
+            # What the database opening did for the layer database, it now
+            # does for the test database: the asyncui directives' queues,
+            # agents and dispatcher, with their settings.
+            zope.event.notify(zope.processlifetime.DatabaseOpenedWithRoot(
+                self.db))
+            started = _dispatchers_of(self.db)
+            if len(started) != 1:
+                raise RuntimeError(
+                    '%s: the configuration started %d dispatchers for the'
+                    ' test database, expected one.' % (self.__name__,
+                                                       len(started)))
+            return started[0]
+        settings = dict(self.dispatcher_settings)
+        settings.setdefault('uuid', uuid.uuid4())
+        return dispatcher.start(self.db, **settings)
 
     def testTearDown(self):
         """Stop the test's dispatcher, close the test database (its
@@ -143,9 +168,9 @@ class FunctionalLayer:
         transaction.abort()
         zope.security.management.endInteraction()
         zope.component.hooks.setSite(None)
-        if self.dispatcher is not None:
-            self.dispatcher.stop(10.0)
-            self.dispatcher = None
+        if self.db is not None:
+            _stop_dispatchers_of(self.db)
+        self.dispatcher = None
         for conn in self._connections:
             conn.transaction_manager.abort()
             conn.close()
@@ -185,12 +210,21 @@ class FunctionalLayer:
         return conn.get(utils.key_to_oid(key))
 
 
-def _stop_dispatchers_of(db):
+def _dispatchers_of(db):
     with dispatcher._registry_lock:
-        found = [d for d in dispatcher._registry.values() if d.db is db]
+        return [d for d in dispatcher._registry.values()
+                if d.db is db and not d.stopped]
+
+
+def _stop_dispatchers_of(db):
+    """Stop the dispatchers of ``db`` (also forgotten by zc.asyncui.config);
+    how many there were."""
+    found = _dispatchers_of(db)
+    config.stopDispatcher(db, 10.0)
     for running in found:
         if not running.stopped:
             running.stop(10.0)
+    return len(found)
 
 
 def functional_fixture(layer):
