@@ -313,3 +313,14 @@ def test_monitor_address_bad_input(kw, message):
     with pytest.raises(errors.ConfigurationError, match=message):
         config.setMonitorAddress(**kw)
     assert config.getMonitorAddress() is None
+
+
+def test_dispatcher_start_checks_agent_specs_before_starting(db, tmp_path):
+    with pytest.raises(errors.ConfigurationError, match='agent size'):
+        zc.asyncui.dispatcher.start(
+            db, uuid_file=str(tmp_path / 'u'), agents=[('', 'a',
+                                                        {'size': -1})])
+    with pytest.raises(errors.ConfigurationError, match='non-empty'):
+        zc.asyncui.dispatcher.start(
+            db, uuid_file=str(tmp_path / 'u'), agents=[('', '', {})])
+    assert zc.asyncui.dispatcher.get() is None

@@ -35,7 +35,7 @@ import ZODB.interfaces
 from zc.asyncui import dispatcher as dispatcher_module
 from zc.asyncui import errors
 from zc.asyncui import interfaces
-from zc.asyncui import queueroot as queue_module
+from zc.asyncui import queueroot
 from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.agent import Agent
@@ -121,7 +121,7 @@ def installQueues(db, names=('',)):
     if hasattr(names, 'items'):
         filters = {n: getFilter(f) for n, f in names.items()}
         names = list(names)
-    names = queue_module._queue_names(names)
+    names = queueroot._queue_names(names)
     for name, filter in filters.items():
         settings.get('agent', 'filter').validate(filter)
         if filter is not None:
@@ -130,7 +130,7 @@ def installQueues(db, names=('',)):
     conn = _database(db).open(tm)
 
     def work():
-        created = queue_module.install(conn, names)
+        created = queueroot.install(conn, names)
         queues = conn.root()[interfaces.KEY]
         for name, filter in filters.items():
             if queues[name].filter != filter:
@@ -175,7 +175,7 @@ def addAgent(db_or_queue, name, size=settings.default('agent', 'size'),
     settings.validate('agent', options)
     if interfaces.IQueue.providedBy(db_or_queue):
         queue = db_or_queue.name
-        db = queue_module._connection_of(db_or_queue).db()
+        db = queueroot._connection_of(db_or_queue).db()
     else:
         db = _database(db_or_queue)
     if not isinstance(name, str) or not name:

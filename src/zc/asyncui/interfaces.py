@@ -536,6 +536,14 @@ class IDispatcher(IJobRunner):
     def wake():
         """Poll now instead of at the next interval."""
 
+    def addAgent(queue_name, name, **options):
+        """Make sure this dispatcher has an agent ``name`` in queue
+        ``queue_name`` (None: in every queue): ``Agent(**options)``,
+        created at the next poll where the dispatcher is active, at
+        activation elsewhere; an existing agent keeps its settings.
+        ``options`` are checked at once (ConfigurationError).  Any thread;
+        writes nothing itself."""
+
 
 class IJobEvent(Interface):
     """An event about a job."""

@@ -31,7 +31,8 @@ MAX_PREFETCH = 128
 class PollResult:
     """What one poll of one queue did, for the poll thread to act on after
     its commit: activated in the queue?, (workers, oids) claimed, log
-    messages (level, message, args) and (workers, completions) flushed."""
+    messages (level, message, args), (workers, completions) flushed, and
+    the generation of agent specs applied (see Liveness.createAgents)."""
 
     def __init__(self):
         self.agents_applied = None
