@@ -15,12 +15,13 @@ imports inside functions included::
     1. contracts         interfaces, errors, events, utils, settings
            |
     2. persistent model  job, failure, queue, queuekeys, queueroot, agent,
-           |             dispatcheragents, filters, retry, recovery, local
-           |             (and the package ``zc.asyncui``, their API)
+           |             dispatcheragents, filters, retry, recovery, local,
+           |             jobcontext (and the package ``zc.asyncui``, their API)
     3. thread runtime    dispatcher, polling, dispatcherstate, liveness,
            |             worker, jobrun, execution, callbacks,
            |             instanceuuid
-    4. configuration     config, patterns, testing, inline (run_jobs)
+    4. configuration     config, patterns, testing, inline (run_jobs),
+           |             ftesting, requestcontext
            |
     5. front-ends        the command line (main, server, tools; moving
                          to zc.asyncui.cli), monitor/, browser/, ZCML
