@@ -76,3 +76,13 @@ def test_dispatcher_of_the_configuration_runs_on_each_test_database():
     finally:
         layer.tearDown()
     assert dispatcher.get() is None
+
+
+def test_layer_with_bad_configuration_leaves_nothing_behind():
+    import pytest
+    import zope.configuration.exceptions
+    layer = testing.FunctionalLayer(os.path.join(HERE, 'no-such.zcml'))
+    with pytest.raises((OSError,
+                        zope.configuration.exceptions.ConfigurationError)):
+        layer.setUp()
+    assert layer.base_db is None and layer._tmpdir is None
