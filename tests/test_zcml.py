@@ -360,3 +360,44 @@ def test_malformed_xml_names_file_and_line(tmp_path):
         xmlconfig.file(str(path))
     text = str(info.value)
     assert 'broken.zcml' in text and ':7:' in text, text
+
+
+def test_zope_app_appsetup_start_up_starts_the_dispatcher(tmp_path):
+    # The real start-up path: DatabaseOpened -> zope.app.appsetup makes
+    # the root folder and fires IDatabaseOpenedWithRoot -> our handlers.
+    xmlconfig.string('''
+<configure xmlns="http://namespaces.zope.org/zope"
+           xmlns:asyncui="http://namespaces.zope.org/asyncui">
+  <include package="zope.component" file="meta.zcml" />
+  <include package="zope.security" file="meta.zcml" />
+  <include package="zope.component" />
+  <include package="zope.security" />
+  <include package="zope.annotation" />
+  <include package="zope.traversing" />
+  <include package="zope.container" />
+  <include package="zope.site" />
+  <include package="zope.app.appsetup" />
+  <include package="zc.asyncui" />
+  <asyncui:queue name="" />
+  <asyncui:agent name="solo" size="1" />
+  <asyncui:dispatcher poll_interval="0.1" ping_interval="0.5"
+                      ping_death_interval="3" main_agent_size="0"
+                      uuid_file="%s" />
+</configure>''' % (tmp_path / 'uuid.txt'))
+    db = testing.file_storage_db(str(tmp_path))
+    try:
+        zope.event.notify(zope.processlifetime.DatabaseOpened(db))
+        d = dispatcher.get()
+        assert d is not None and d.db is db
+        tm = transaction.TransactionManager()
+        conn = db.open(tm)
+        assert 'Application' in conn.root()
+        job = interfaces.IQueue(conn.root()['Application']).put(
+            Job(jobs.add, 1, 1))
+        tm.commit()
+        assert testing.wait_for_result(job) == 2
+        assert job.agent.name == 'solo'
+        conn.close()
+    finally:
+        config.reset()
+        db.close()

@@ -121,7 +121,6 @@ def installQueues(db, names=('',)):
     if hasattr(names, 'items'):
         filters = {n: getFilter(f) for n, f in names.items()}
         names = list(names)
-    names = queueroot._queue_names(names)
     for name, filter in filters.items():
         settings.get('agent', 'filter').validate(filter)
         if filter is not None:
@@ -141,6 +140,15 @@ def installQueues(db, names=('',)):
                                        attempts=10)
     finally:
         conn.close()
+
+
+def _database_of(obj):
+    jar = getattr(obj, '_p_jar', None)
+    if jar is None:
+        raise errors.NotInDatabaseError(
+            '%r is not stored in a database: pass the database, or a queue'
+            ' found with zc.asyncui.getQueue().' % (obj,))
+    return jar.db()
 
 
 def _database(db):
@@ -175,7 +183,7 @@ def addAgent(db_or_queue, name, size=settings.default('agent', 'size'),
     settings.validate('agent', options)
     if interfaces.IQueue.providedBy(db_or_queue):
         queue = db_or_queue.name
-        db = queueroot._connection_of(db_or_queue).db()
+        db = _database_of(db_or_queue)
     else:
         db = _database(db_or_queue)
     if not isinstance(name, str) or not name:

@@ -171,16 +171,6 @@ def _stop_at_exit():
     add_put_hook(wake)
 
 
-def _agent_options(name, options):
-    """``options`` checked against the agent settings table, so that a
-    bad agent fails where it is specified, not at a later poll."""
-    if not isinstance(name, str) or not name:
-        raise errors.ConfigurationError(
-            'An agent name is a non-empty string, not %r' % (name,))
-    settings.validate('agent', options)
-    return dict(options)
-
-
 @zope.interface.implementer(interfaces.IDispatcher)
 class Dispatcher:
     """See IDispatcher.
@@ -231,7 +221,6 @@ class Dispatcher:
         self._stopping = False
         self._wake_event = threading.Event()
         self._workers = {}
-        agents = [(q, n, _agent_options(n, o)) for q, n, o in agents]
         self._last_prune = 0.0
         self._thread = None
         self.state = DispatcherState()
@@ -250,8 +239,7 @@ class Dispatcher:
         has none of that name there: at once (at the next poll) where it
         is active, at activation elsewhere.  An existing agent keeps its
         settings.  Any thread may call it; it writes nothing itself."""
-        self.liveness.addAgentSpec(queue_name, name,
-                                   _agent_options(name, options))
+        self.liveness.addAgentSpec(queue_name, name, options)
         self.wake()
 
     # -- lifecycle ----------------------------------------------------

@@ -17,6 +17,8 @@ import logging
 import os
 import time
 
+from zc.asyncui import errors
+from zc.asyncui import settings
 from zc.asyncui.agent import Agent
 
 logger = logging.getLogger('zc.asyncui.dispatcher')
@@ -138,7 +140,13 @@ class Liveness:
         activates and has no agent of that name; an existing agent keeps
         its settings.  Any thread may call it: the poll thread then
         creates the agent at its next poll in queues where it is already
-        active (see ``agentsOutdated``)."""
+        active (see ``agentsOutdated``).  ``options`` are checked now
+        against the agent settings table (ConfigurationError), so that a
+        bad agent fails where it is specified, not at a later poll."""
+        if not isinstance(name, str) or not name:
+            raise errors.ConfigurationError(
+                'An agent name is a non-empty string, not %r' % (name,))
+        settings.validate('agent', options)
         specs = {q: dict(agents) for q, agents in self._agent_specs.items()}
         specs.setdefault(queue_name, {})[name] = dict(options)
         self._agent_specs = specs
