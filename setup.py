@@ -45,7 +45,8 @@ setup(
     # zc.lockfile (which ZODB needs); see DESIGN notes in CHANGES.txt.
     packages=find_namespace_packages(where='src', include=['zc.*']),
     include_package_data=True,
-    package_data={'zc.asyncui': ['*.zcml', '*.txt']},
+    package_data={'zc.asyncui': ['*.zcml', '*.txt'],
+                  'zc.asyncui.browser': ['*.zcml', 'templates/*.pt']},
     zip_safe=False,
     install_requires=[
         'setuptools',

@@ -24,7 +24,9 @@ from zc.asyncui.cli import listing
 from zc.asyncui.cli import options
 from zc.asyncui.cli import put
 from zc.asyncui.cli import run
+from zc.asyncui.cli import serve
 from zc.asyncui.cli import server
+from zc.asyncui.cli import site
 
 PROG = 'zc-asyncui'
 DESCRIPTION = ('Run zc.asyncui jobs from the shell: a dispatcher on a'
@@ -98,6 +100,54 @@ def _add_run(subparsers):
     p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
                    help=LOG_LEVEL_HELP % 'INFO')
     p.set_defaults(func=run.run_command, check=_check_run)
+
+
+def _add_serve(subparsers):
+    p = subparsers.add_parser(
+        'serve', help='run the standalone Zope server with a dispatcher',
+        description='Serve the Zope site (pages under /++async++/, login'
+        ' admin) with waitress and run a dispatcher, until Ctrl-C or'
+        ' SIGTERM.  The database is DIR/Data.fs, served to local tools'
+        ' (zc-asyncui put, jobs, run --zeo) on the Unix socket'
+        ' DIR/zeo.sock, unless --zeo.  The admin password is'
+        ' $%s, else the first line of DIR/%s (generated at the'
+        ' first start and shown once).'
+        % (site.PASSWORD_VARIABLE, site.PASSWORD_FILE_NAME))
+    p.add_argument('--host', default=serve.DEFAULT_HOST,
+                   help='the HTTP interface (default %s)' % serve.DEFAULT_HOST)
+    p.add_argument('--port', metavar='P', default=serve.DEFAULT_PORT,
+                   type=options.whole_number(0, 65535),
+                   help='the HTTP port (default %d; 0: any free port, shown'
+                   ' at start)' % serve.DEFAULT_PORT)
+    p.add_argument('--monitor-port', metavar='M',
+                   default=serve.DEFAULT_MONITOR_PORT,
+                   type=options.whole_number(0, 65535),
+                   help='the monitor port (default %d; 0 disables it); only'
+                   ' recorded for now: the monitor server comes with issue 9'
+                   % serve.DEFAULT_MONITOR_PORT)
+    p.add_argument('--zeo', metavar='HOST:PORT|SOCKET', type=_address,
+                   help='use this ZEO server instead of DIR/Data.fs')
+    p.add_argument('--var', metavar='DIR', default=serve.DEFAULT_VAR,
+                   help='the directory of Data.fs, zeo.sock, the instance'
+                   ' file and the admin password (default %s, created if'
+                   ' missing)' % serve.DEFAULT_VAR)
+    p.add_argument('--demo', action='store_true',
+                   help='keep a bounded trickle of demo jobs flowing'
+                   ' (zc.asyncui.demo)')
+    p.add_argument('--zcml', metavar='FILE', default=site.PROJECT_ZCML,
+                   help='the site configuration (default the configure.zcml'
+                   ' beside setup.py: %s)' % site.PROJECT_ZCML)
+    options.add_dispatcher_options(p)
+    p.add_argument('--stop-timeout', metavar='SECONDS', default=30.0,
+                   type=options.seconds(inclusive=True),
+                   help='how long running jobs may finish at stop'
+                   ' (default 30)')
+    p.add_argument('--connect-timeout', metavar='SECONDS', default=30.0,
+                   type=options.seconds(), help='how long to wait for the'
+                   ' ZEO server (default 30)')
+    p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
+                   help=LOG_LEVEL_HELP % 'INFO')
+    p.set_defaults(func=serve.serve_command, check=_check_serve)
 
 
 def _add_put(subparsers):
@@ -179,8 +229,9 @@ def build_parser():
                         help='print the version and exit')
     subparsers = parser.add_subparsers(
         dest='command', metavar='COMMAND', required=True,
-        help='run, put, jobs or zeo; COMMAND --help describes each')
-    for add in (_add_run, _add_put, _add_jobs, _add_zeo):
+        help='run, serve, put, jobs or zeo; COMMAND --help describes'
+        ' each')
+    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_zeo):
         add(subparsers)
     parser.commands = subparsers.choices  # name -> its parser
     return parser
@@ -232,10 +283,7 @@ def _check_run(args):
     if args.socket is not None and args.storage == 'direct':
         raise server.UsageError('--socket is for the embedded server: it'
                                 ' does not go with --storage direct')
-    try:
-        options.check_dispatcher_options(args)
-    except errors.ConfigurationError as e:
-        raise server.UsageError(str(e)) from None
+    _check_dispatcher_options(args)
     server.check_client_address(args.zeo, '--zeo')
     if args.uuid_file is not None:
         server.check_file_path(args.uuid_file, '--uuid-file')
@@ -245,6 +293,36 @@ def _check_run(args):
         _resolve_path(args, create_default_dir=True)
         args.storage = args.storage or 'embedded'
         args.socket = args.socket or server.socket_path_for(args.path)
+
+
+def _check_dispatcher_options(args):
+    try:
+        options.check_dispatcher_options(args)
+    except errors.ConfigurationError as e:
+        raise server.UsageError(str(e)) from None
+
+
+def _check_serve(args):
+    """``serve`` keeps everything of its own in --var: the FileStorage,
+    its socket, the instance file and the admin password."""
+    _check_dispatcher_options(args)
+    server.check_client_address(args.zeo, '--zeo')
+    site.check_zcml(args.zcml)
+    if os.path.exists(args.var) and not os.path.isdir(args.var):
+        raise server.UsageError('--var %s is not a directory: pass the'
+                                ' directory for Data.fs and its companions'
+                                % args.var)
+    server.check_file_path(os.path.join(args.var, 'Data.fs'), '--var',
+                           create_dir=True)
+    args.queue = ['']
+    args.uuid_file = os.path.join(args.var, os.path.basename(
+        instanceuuid.DEFAULT_PATH))
+    args.storage = None if args.zeo is not None else 'embedded'
+    args.path = os.path.join(args.var, 'Data.fs')
+    args.socket = server.socket_path_for(args.path)
+    if args.zeo is None:
+        server.check_file_storage(args.path, '--var')
+        server.check_file_path(args.socket, '--var', kind='socket')
 
 
 def _queue_names(args):

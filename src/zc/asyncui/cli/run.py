@@ -87,7 +87,7 @@ class _Stopper:
         return self.received
 
 
-def _run_until_signal(name, startup):
+def run_until_signal(name, startup):
     """Call ``startup(stack)``, wait for SIGINT/SIGTERM, then close what
     startup pushed on the ExitStack (in reverse order)."""
     stopper = _Stopper()
@@ -124,23 +124,13 @@ def _forced_stop(name, signal_name):
 
 def run_command(args):
     """``zc-asyncui run``."""
-    return _run_until_signal('run', lambda stack: _start_run(args, stack))
+    return run_until_signal('run', lambda stack: _start_run(args, stack))
 
 
 def _start_run(args, stack):
-    db, where = _open_run_database(args, stack)
-    zc.asyncui.install(db, names=args.queue)
+    db, where = open_database(args, stack)
+    d = start_dispatcher(args, db, stack)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
-    try:
-        d = dispatcher.start(db, uuid_file=args.uuid_file,
-                             **options.dispatcher_keywords(args))
-    except (errors.ConfigurationError, ValueError) as e:
-        # ValueError: an instance file whose first line is not a UUID.
-        raise server.UsageError(str(e)) from None
-    except OSError as e:
-        raise server.CommandError('cannot use the instance file %s: %s' % (
-            uuid_file, e)) from None
-    stack.callback(_stop_dispatcher, d, args.stop_timeout)
     size = args.main_agent_size
     logger.info(
         'zc-asyncui run ready: dispatcher %s (instance file %s) on %s;'
@@ -148,6 +138,26 @@ def _start_run(args, stack):
         d.UUID, uuid_file, where, ', '.join(repr(q) for q in args.queue),
         'agent "main" of size %d' % size if size else 'no "main" agent',
         os.getpid(), os.getpid())
+
+
+def start_dispatcher(args, db, stack, start=dispatcher.start):
+    """Install the queues ``args.queue`` and start this process's
+    dispatcher on ``db`` with ``start`` (``serve`` passes
+    zc.asyncui.config.startDispatcher, which adds the agents its ZCML
+    declares); its stop is pushed on ``stack``."""
+    zc.asyncui.install(db, names=args.queue)
+    uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
+    try:
+        d = start(db, uuid_file=args.uuid_file,
+                  **options.dispatcher_keywords(args))
+    except (errors.ConfigurationError, ValueError) as e:
+        # ValueError: an instance file whose first line is not a UUID.
+        raise server.UsageError(str(e)) from None
+    except OSError as e:
+        raise server.CommandError('cannot use the instance file %s: %s' % (
+            uuid_file, e)) from None
+    stack.callback(_stop_dispatcher, d, args.stop_timeout)
+    return d
 
 
 def _stop_dispatcher(d, timeout):
@@ -168,8 +178,9 @@ def _stop_dispatcher(d, timeout):
                                            STOP_GRACE_SECONDS))
 
 
-def _open_run_database(args, stack):
-    """(db, description) for ``run``; closing is pushed on ``stack``."""
+def open_database(args, stack):
+    """(db, description) for ``run`` and ``serve``; closing is pushed on
+    ``stack``."""
     if args.zeo is not None:
         return _connect_worker(args, stack)
     fs = server.open_file_storage(args.path, _run_locked_advice(args))
@@ -217,7 +228,7 @@ def _db_or_close(storage):
 
 def zeo_command(args):
     """``zc-asyncui zeo``."""
-    return _run_until_signal('zeo', lambda stack: _start_zeo(args, stack))
+    return run_until_signal('zeo', lambda stack: _start_zeo(args, stack))
 
 
 def _start_zeo(args, stack):
