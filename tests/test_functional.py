@@ -113,3 +113,16 @@ def test_layer_misuse_is_explained():
         other.testSetUp()
     with pytest.raises(RuntimeError, match='already set up'):
         layer.setUp()
+
+
+def test_async_overview_shows_the_test_dispatcher(functional):
+    # The ++async++ page (zc.asyncui's configure.zcml) and the dispatcher
+    # work on the same, per-test, database.
+    browser = browser_for(functional, 'mgr:mgrpw')
+    testing.run_until_idle(functional.dispatcher)
+    browser.open('http://localhost/++async++/')
+    assert browser.headers['status'] == '200 Ok'
+    assert str(functional.dispatcher.UUID) in browser.contents
+    anonymous = browser_for(functional)
+    anonymous.open('http://localhost/++async++/')
+    assert anonymous.headers['status'].startswith('401')
