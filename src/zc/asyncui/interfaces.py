@@ -15,12 +15,13 @@ imports inside functions included::
     1. contracts         interfaces, errors, events, utils, settings
            |
     2. persistent model  job, failure, queue, queuekeys, queueroot, agent,
-           |             dispatcheragents, filters, retry, recovery, local
-           |             (and the package ``zc.asyncui``, their API)
+           |             dispatcheragents, filters, retry, recovery, local,
+           |             jobcontext (and the package ``zc.asyncui``, their API)
     3. thread runtime    dispatcher, polling, dispatcherstate, liveness,
            |             worker, jobrun, execution, callbacks,
            |             instanceuuid
-    4. configuration     config, patterns, testing, inline (run_jobs)
+    4. configuration     config, patterns, testing, inline (run_jobs),
+           |             ftesting, requestcontext
            |
     5. front-ends        the command line (main, server, tools; moving
                          to zc.asyncui.cli), monitor/, browser/, ZCML
@@ -579,3 +580,31 @@ class IDispatcherActivated(IDispatcherEvent):
 class IDispatcherDeactivated(IDispatcherEvent):
     """A dispatcher record was deactivated (its own stop, or found dead by
     another dispatcher), inside the deactivation transaction."""
+
+
+class IJobContext(Interface):
+    """Carries context from the code that puts a job to the code that
+    runs it (the site and the principal of a request, a tenant, a
+    locale...).  Registered as a named utility; see
+    ``zc.asyncui.jobcontext``.  ``zc.asyncui.jobcontext.JobContext`` is
+    the no-op base class.
+
+    Invariant: a job put where ``capture`` finds nothing to carry runs
+    exactly as if no hook were registered.
+    """
+
+    def capture(job):
+        """Called by IQueue.put, in the putting thread and transaction,
+        once the job is in the database.  Store what must be carried in
+        ``job.annotations`` under keys of one's own (storable values).
+        Never commits.  An exception propagates to the caller of put:
+        the job is not put."""
+
+    def restore(job):
+        """Called in the worker thread (or run_jobs' thread) before the
+        job, or one of its callbacks, is called, inside the transaction
+        of the call.  Returns None or a callable without arguments that
+        undoes what ``restore`` did; it is called after the job's
+        finishing commit (or its final abort), and one that raises is
+        logged at ERROR.  An exception in ``restore`` is the failure of
+        that attempt: the job is never called without its context."""

@@ -38,6 +38,7 @@ import zope.interface
 
 from zc.asyncui import errors
 from zc.asyncui import interfaces
+from zc.asyncui import jobcontext
 from zc.asyncui import queuekeys as keys
 from zc.asyncui import lifecycle
 from zc.asyncui import utils
@@ -125,6 +126,7 @@ class Queue(persistent.Persistent):
         job._put_ts = now.timestamp()
         job._queue = self
         lifecycle.put(job)
+        jobcontext.capture(job)
         self._receive(job, job._put_ts)
         _wake_after_commit(jar)
         return job

@@ -14,6 +14,9 @@
 - ``dispatcher_running``: a dispatcher with short intervals, stopped after.
 - ``FilterConformance``, ``QueueConformance``: test mixins (ZODB
   BasicStorage style) that every filter and every queue must pass.
+- ``FunctionalLayer``, ``functional_fixture``: the functional test layer
+  for Zope applications (``zc.asyncui.ftesting``): a test database and a
+  dispatcher per test, both on a DemoStorage over the layer's database.
 """
 import contextlib
 import datetime
@@ -32,6 +35,8 @@ from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import utils
+from zc.asyncui.ftesting import FunctionalLayer
+from zc.asyncui.ftesting import functional_fixture
 from zc.asyncui.inline import run_jobs
 from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED
 from zc.asyncui.job import check_storable
@@ -48,6 +53,8 @@ __all__ = [
     'FakeClock', 'file_storage_db',
     # conformance mixins
     'FilterConformance', 'QueueConformance',
+    # Zope applications: the functional layer (zc.asyncui.ftesting)
+    'FunctionalLayer', 'functional_fixture',
 ]
 
 POLL_SECONDS = 0.01
