@@ -61,6 +61,41 @@ class IFailure(Interface):
         """The first of ``exception_types`` (classes or dotted names) that
         the recorded exception is an instance of, or None."""
 
+    # The zc.twist/Twisted Failure calls that zc.async callbacks make.
+
+    type = Attribute("The exception class, imported by its dotted name; "
+                     "``zc.asyncui.failure.UnavailableException`` when it "
+                     "cannot be imported in this process.")
+    value = Attribute("The exception, rebuilt from its recorded class, "
+                      "arguments and attributes (a new object each time); "
+                      "an ``UnavailableException`` saying why when the "
+                      "class cannot be imported here or the arguments "
+                      "were not plain values.")
+
+    def trap(*exception_types):
+        """As ``check``, but when nothing matches raise ``value`` (as
+        ``raiseException`` does) instead of returning None."""
+
+    def getErrorMessage():
+        """The recorded message (``str()`` of the exception)."""
+
+    def raiseException():
+        """Raise ``value``.  The original traceback is gone (only its
+        text was recorded); on Python 3.11+ that text is added to the
+        exception as a note."""
+
+    def printTraceback(file=None, elideFrameworkCode=False,
+                       detail='default'):
+        """Write ``getTraceback(detail)`` to ``file`` (default:
+        ``sys.stderr``).  ``elideFrameworkCode`` is accepted and
+        ignored."""
+
+    def printBriefTraceback(file=None, elideFrameworkCode=False):
+        """Write ``getTraceback('brief')`` and a newline to ``file``."""
+
+    def printDetailedTraceback(file=None, elideFrameworkCode=False):
+        """Write ``getTraceback('verbose')`` to ``file``."""
+
 
 class IJob(Interface):
     """A call to make later, stored in the database.
