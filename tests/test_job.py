@@ -688,7 +688,7 @@ def test_put_with_non_callable_retry_policy_factory_refused(queue):
     with pytest.raises(errors.ConfigurationError, match='not 42'):
         queue.put(Job(jobs.noop), retry_policy_factory=42)
     with pytest.raises(errors.ConfigurationError):
-        Job(jobs.noop).addCallback(jobs.noop, retry_policy_factory='x')
+        Job(jobs.noop).addCallback(jobs.noop, retry_policy_factory=b'x')
 
 
 @pytest.mark.parametrize('value', ['x', -1, True, 2.5, object()])

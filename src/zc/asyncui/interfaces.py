@@ -142,8 +142,10 @@ class IJob(Interface):
     attempts = Attribute("Tuple of per-attempt records (dicts with "
                          "``start``, ``end``, ``dispatcher``, ``outcome``).")
     retry_counts = Attribute("Dict of counters kept by retry policies.")
-    retry_policy_factory = Attribute("Callable ``(job) -> IRetryPolicy`` "
-                                     "or None for the default.")
+    retry_policy_factory = Attribute(
+        "Callable ``(job) -> IRetryPolicy``; or a string, the name of a "
+        "zope.component adapter from the job to IRetryPolicy (as in "
+        "zc.async); or None for the default.")
     failure_log_level = Attribute("Logging level for a failure, or None "
                                   "(ERROR for jobs, CRITICAL for callbacks).")
     put_time = Attribute("When the job was put in a queue.")

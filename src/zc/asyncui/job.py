@@ -298,11 +298,15 @@ class Job(persistent.Persistent):
 
     @retry_policy_factory.setter
     def retry_policy_factory(self, value):
-        if value is not None and not callable(value):
+        # A string names a zope.component adapter (job -> IRetryPolicy),
+        # looked up when the policy is needed (zc.asyncui.retry).
+        if value is not None and not callable(value) and \
+                not isinstance(value, str):
             raise errors.ConfigurationError(
                 'retry_policy_factory of job %s must be callable (job) ->'
                 ' retry policy, such as zc.asyncui.RetryCommonFourTimes or'
-                ' zc.asyncui.RetryPolicy(...), or None; not %r'
+                ' zc.asyncui.RetryPolicy(...), the name of an IRetryPolicy'
+                ' adapter, or None; not %r'
                 % (self.key or '(unsaved)', value))
         self._retry_policy_factory = value
 
