@@ -761,3 +761,12 @@ def test_args_changed_in_later_transaction_persist(db, conn, queue):
     assert type(fresh.__getstate__()['args']) is list
     third_tm.abort()
     third.close()
+
+
+def test_call_wo_reentry_and_flag_reset_after_error():
+    job = Job(jobs.fail, 'once')
+    with pytest.raises(ValueError):
+        job()
+    with pytest.raises(ValueError):  # not "called itself"
+        job()
+    assert job._v_calling is False
