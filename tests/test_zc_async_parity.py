@@ -517,3 +517,4 @@ def test_deliberate_addCallbacks_missing_side_passes_result(conn, queue):
 
 def test_deliberate_timeout_error_class(conn, queue):
     assert issubclass(errors.JobTimeoutError, errors.AsyncUIError)
+
