@@ -138,3 +138,15 @@ def return_scheduled_job(hours):
     return local.getQueue().put(
         Job(status_of_parent_job, 21),
         begin_after=utils.now() + datetime.timedelta(hours=hours))
+
+
+
+clock = None  # a FakeClock a test sets, shared with the jobs it runs
+
+
+def conflict_after(seconds):
+    """Move ``clock`` ``seconds`` on, then raise ConflictError."""
+    import ZODB.POSException
+    seen.append('conflict_after')
+    clock.advance(seconds=seconds)
+    raise ZODB.POSException.ConflictError()

@@ -518,3 +518,24 @@ def test_deliberate_addCallbacks_missing_side_passes_result(conn, queue):
 def test_deliberate_timeout_error_class(conn, queue):
     assert issubclass(errors.JobTimeoutError, errors.AsyncUIError)
 
+
+
+def test_no_retry_after_begin_by_deadline(conn, queue):
+    """zc.async meant retries to stop once begin_after + begin_by has
+    passed (its comparison was inverted): a job that started in time but
+    failed after its deadline is not retried."""
+    start = datetime.datetime.now(UTC)
+    clock = parityjobs.clock = testing.FakeClock(start)
+    job = queue.put(Job(parityjobs.conflict_after, 120),
+                    begin_after=start, begin_by=datetime.timedelta(minutes=1))
+    run(conn, clock=clock)
+    assert job.result.check(ZODB.POSException.ConflictError)
+    assert parityjobs.seen == ['conflict_after']
+    # Within its deadline, the same job is retried (five calls).
+    del parityjobs.seen[:]
+    clock = parityjobs.clock = testing.FakeClock(start)
+    job = queue.put(Job(parityjobs.conflict_after, 10),
+                    begin_after=start, begin_by=datetime.timedelta(minutes=1))
+    run(conn, clock=clock)
+    assert job.result.check(ZODB.POSException.ConflictError)
+    assert len(parityjobs.seen) == 5
