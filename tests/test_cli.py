@@ -6,6 +6,7 @@ Unix socket, or ``zc-asyncui zeo`` on TCP).  Nothing sleeps blindly: each
 wait polls a condition against a deadline.  Every subprocess is killed in
 the fixture's teardown if a test left it running.
 """
+import argparse
 import ast
 import logging
 import operator
@@ -26,9 +27,11 @@ import ZODB.FileStorage
 
 import jobs
 import zc.asyncui
+from zc.asyncui import settings
 from zc.asyncui import testing
 from zc.asyncui.cli import listing
 from zc.asyncui.cli import main
+from zc.asyncui.cli import options
 from zc.asyncui.cli import put
 from zc.asyncui.cli import server
 
@@ -426,14 +429,14 @@ def in_tmp(tmp_path, monkeypatch):
     (['jobs', '--status', 'DONE'], "'DONE' is not a job status; choose one"
      ' of NEW, PENDING, ASSIGNED, ACTIVE, CALLBACKS, COMPLETED'),
     (['jobs', '--limit', '-5'], "expected a whole number >= 0, not '-5'"),
-    (['run', '--poll-interval', '-1'], 'argument --poll-interval: expected'
-     " a number of seconds > 0 and at most 31536000, not '-1'"),
+    (['run', '--poll-interval', '-1'], 'argument --poll-interval:'
+     ' poll_interval must be > 0 seconds, not -1.0'),
     (['run', '--ping-interval', 'inf'], 'argument --ping-interval'),
     (['run', '--ping-interval', 'nan'], 'argument --ping-interval'),
     (['run', '--poll-interval', '1e300'], 'argument --poll-interval'),
     (['run', '--stop-timeout', '-0.5'], 'argument --stop-timeout'),
-    (['run', '--agent-size', '100000'], 'argument --agent-size: expected a'
-     ' whole number from 0 to 1000'),
+    (['run', '--agent-size', '100000'], 'argument --agent-size:'
+     ' main_agent_size must be at most 1000 worker threads, not 100000'),
     (['run', '--no-default-queue'], '--no-default-queue leaves no queue'),
     (['run', '--path', '/dev/null'], '--path /dev/null exists and is not a'
      ' regular file'),
@@ -455,7 +458,7 @@ def in_tmp(tmp_path, monkeypatch):
      ' server'),
     (['jobs', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0'),
     (['run', '--ping-interval', '10', '--ping-death-interval', '5'],
-     '--ping-death-interval (5s) must be longer than --ping-interval (10s)'),
+     'ping_death_interval (5s) must be longer than ping_interval (10s)'),
     (['run', '--agent-size', '2.5'], 'argument --agent-size'),
     (['run', '--zeo', 'localhost:http'], "argument --zeo: 'localhost:http':"
      ' the port must be a number'),
@@ -856,3 +859,16 @@ def test_nothing_outside_the_cli_package_imports_it():
                               for module in _imported_modules(path)
                               if module.startswith('zc.asyncui.cli')]
     assert offenders == []
+
+
+def test_dispatcher_options_derived_from_the_settings_table():
+    parser = argparse.ArgumentParser()
+    options.add_dispatcher_options(parser)
+    args = parser.parse_args([])
+    for setting in options.DISPATCHER_SETTINGS:
+        assert getattr(args, setting.name) == setting.default
+        action, = [a for a in parser._actions if a.dest == setting.name]
+        assert action.help.startswith(setting.help.rstrip('.'))
+    assert options.option_of(settings.get(
+        'dispatcher', 'main_agent_size')) == '--agent-size'
+    assert parser.parse_args(['--poll-interval', '0.5']).poll_interval == 0.5

@@ -16,6 +16,8 @@ import jobs
 import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
+from zc.asyncui import jobrun
+from zc.asyncui import polling
 from zc.asyncui import testing
 from zc.asyncui import utils
 from zc.asyncui.agent import Agent
@@ -402,7 +404,7 @@ def test_uuid_used_by_another_live_process_warns_once(
     assert len(warnings) == 1
     assert 'two processes share the instance file' in warnings[0]
     assert 'uuid.txt' in warnings[0]
-    assert d.poll_count > 5
+    assert d.state.poll_count > 5
 
 
 def test_falsely_dead_dispatcher_runs_job_once(db, session, tmp_path,
@@ -495,7 +497,7 @@ def test_neighbours_not_judged_right_after_own_gap(db, session, tmp_path):
     d = start(db, tmp_path, uuid=uuid.UUID(int=1), ping_interval=0.5,
               ping_death_interval=3.0)
     testing.run_until_idle(d)
-    d.liveness.note_gap(1, d.last_poll)  # as after failed polls
+    d.liveness.note_gap(1, d.state.last_poll)  # as after failed polls
     gap_end = time.monotonic()
     dead = str(uuid.UUID(int=2 ** 127))
     job = _fake_record(session, dead, minutes_ago=10)
@@ -512,9 +514,9 @@ def test_note_gap_after_long_pause(db, session, tmp_path):
     d = start(db, tmp_path)
     testing.run_until_idle(d)
     d.state.last_poll -= 60  # as if the poll thread had stalled a minute
-    before = d.healthy_since
+    before = d.liveness.healthy_since
     d.liveness.note_gap(0, d.state.last_poll)
-    assert d.healthy_since > before
+    assert d.liveness.healthy_since > before
 
 
 def test_jobs_still_run_concurrently_after_tiny_ones(db, session, tmp_path):
@@ -570,8 +572,7 @@ class _ThreadKiller(BaseException):
 
 def test_dead_worker_thread_replaced_logged_and_reported(
         db, session, tmp_path, caplog, monkeypatch):
-    from zc.asyncui import execution
-    real = execution.JobRun
+    real = jobrun.JobRun
     kills = []
 
     class KillingJobRun(real):
@@ -581,7 +582,7 @@ def test_dead_worker_thread_replaced_logged_and_reported(
                 raise _ThreadKiller('killed by the test')
             return super().run()
 
-    monkeypatch.setattr(execution, 'JobRun', KillingJobRun)
+    monkeypatch.setattr(jobrun, 'JobRun', KillingJobRun)
     d = start(db, tmp_path, main_agent_size=3)
     doomed = [session.put(jobs.noop, i) for i in range(3)]
     for job in doomed:  # each reran after its thread died
@@ -635,7 +636,7 @@ def test_poll_conflicts_debug_until_they_repeat(db, tmp_path, caplog):
     caplog.set_level(logging.DEBUG, logger='zc.asyncui.dispatcher')
     conflict = ZODB.POSException.ConflictError('routine')
     for failures in range(1, 12):
-        d._log_poll_failure(conflict, failures)
+        polling.log_poll_failure(d.UUID, conflict, failures)
     levels = [(r.levelno, r.getMessage()) for r in caplog.records]
     warnings = [m for level, m in levels if level >= logging.WARNING]
     assert len(warnings) == 1
@@ -646,7 +647,8 @@ def test_poll_conflicts_debug_until_they_repeat(db, tmp_path, caplog):
 def test_poll_unreachable_storage_warns_at_once(db, caplog):
     import ZEO.Exceptions
     d = dispatcher.Dispatcher(db, uuid.uuid4())
-    d._log_poll_failure(ZEO.Exceptions.ClientDisconnected(), 1)
+    polling.log_poll_failure(d.UUID, ZEO.Exceptions.ClientDisconnected(),
+                             1)
     record, = caplog.records
     assert record.levelno == logging.WARNING
     assert 'ClientDisconnected: the storage is unreachable' in \

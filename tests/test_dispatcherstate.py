@@ -1,17 +1,17 @@
 """Direct tests of zc.asyncui.dispatcherstate (the in-memory history and
-status of a dispatcher), on a Dispatcher that is never started: its
-clock readings are set, not waited for."""
+status of a dispatcher, ``dispatcher.state``), on a Dispatcher that is
+never started: its clock readings are set, not waited for."""
 import time
 import uuid
 
 import pytest
 
 from zc.asyncui import dispatcherstate
+from zc.asyncui import worker
 from zc.asyncui.agent import Agent
 from zc.asyncui.dispatcher import Dispatcher
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
-from zc.asyncui.worker import AgentWorkers
 
 import jobs
 
@@ -44,7 +44,7 @@ def test_recordJob_keeps_the_latest_jobs(d, conn, queue, monkeypatch):
     for job in (first, second, third):
         d.recordJob(job, 'started')
     d.recordJob(second, 'completed')  # moves to the newest end
-    assert list(d.jobs) == [third.key, second.key]
+    assert list(d.state.jobs) == [third.key, second.key]
     assert d.getJobInfo(first.key) is None
 
 
@@ -54,8 +54,8 @@ def test_recordJob_keeps_the_latest_jobs(d, conn, queue, monkeypatch):
 def test_getStatusInfo_status(d, started_ago, polled_ago, status):
     now = time.monotonic()
     d.activated = True
-    d.start_time = now - started_ago
-    d.last_poll = None if polled_ago is None else now - polled_ago
+    d.state.start_time = now - started_ago
+    d.state.last_poll = None if polled_ago is None else now - polled_ago
     info = d.getStatusInfo()
     assert info['status'] == status
     assert info['uuid'] == str(d.UUID) and info['poll_interval'] == 1.0
@@ -67,22 +67,25 @@ def test_getStatusInfo_when_stopped(d):
 
 
 def test_getActiveJobs_includes_claimed_jobs_not_yet_started(d):
-    workers = d._workers[('', 'main')] = AgentWorkers(d, '', 'main')
+    workers = d._workers_for('', 'main')
     workers.submit([b'\0' * 7 + b'\x05'])
     assert d.getActiveJobs() == ['0x5']
     assert d.getStatusInfo()['active_jobs'] == 1
 
 
-def test_takeCompletions_urgent_when_many(d, conn, queue, monkeypatch):
-    monkeypatch.setattr(dispatcherstate, 'COMPLETION_FLUSH_COUNT', 2)
+def test_take_completions_urgent_when_many(d, conn, queue, monkeypatch):
+    # The completions a worker notes through the dispatcher reach the
+    # agent's AgentWorkers, which hands them to the poll thread.
+    monkeypatch.setattr(worker, 'COMPLETION_FLUSH_COUNT', 2)
     record = queue.getDispatcherAgents(d.UUID, create=True)
     record['main'] = agent = Agent()
+    workers = d._workers_for('', 'main')
     job = _job(conn, queue)
     job._end_ts = 1.0
     d.noteCompletion(agent, job)
-    done, urgent = d.takeCompletions('', 'main')
+    done, urgent = workers.take_completions()
     assert done == [(job._p_oid, 1.0)] and not urgent
     d.noteCompletion(agent, job)
-    assert d.takeCompletions('', 'main')[1]
-    d.dropCompletions('', 'main', done)
-    assert len(d.takeCompletions('', 'main')[0]) == 1
+    assert workers.take_completions()[1]
+    workers.drop_completions(done)
+    assert len(workers.take_completions()[0]) == 1

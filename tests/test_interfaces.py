@@ -80,6 +80,11 @@ def test_dispatcher(db):
     verifyObject(interfaces.IDispatcher, d)
 
 
+def test_inline_runner():
+    from zc.asyncui import inline
+    verifyObject(interfaces.IJobRunner, inline._InlineDispatcher())
+
+
 def test_started_dispatcher(db):
     from zc.asyncui import dispatcher
     d = dispatcher.start(db, poll_interval=0.1, uuid=uuid.uuid4(),
@@ -99,16 +104,9 @@ def test_events(cls, iface):
     verifyObject(iface, cls(object()))
 
 
-#: Public-looking methods of Dispatcher that are internal (used by the
-#: worker, execution and the poll loop).  #6: the runtime rework is to
-#: give them private names or describe them in IDispatcher; the
-#: integrator clears this list.
-INTERNAL_BUT_PUBLIC_LOOKING = {
-    (Dispatcher, 'dropCompletions'), (Dispatcher, 'findAgent'),
-    (Dispatcher, 'noteCompletion'), (Dispatcher, 'notePoll'),
-    (Dispatcher, 'poll'), (Dispatcher, 'recordJob'), (Dispatcher, 'start'),
-    (Dispatcher, 'takeCompletions'),
-}
+#: Public-looking methods that are internal: (class, name) pairs.  Give
+#: such a method a private name or describe it in an interface instead.
+INTERNAL_BUT_PUBLIC_LOOKING = set()
 
 
 def _described(cls):

@@ -1,6 +1,11 @@
-"""Dispatcher liveness over a real ZEO server that goes away and comes
-back (defect 4): nobody is judged dead from silence that overlaps the
-judge's own inability to reach the storage."""
+"""Dispatcher liveness (zc.asyncui.liveness): activation, death verdicts
+and the judge's own outages.  Over a real ZEO server that goes away and
+comes back (defect 4): nobody is judged dead from silence that overlaps
+the judge's own inability to reach the storage.  Then the steps alone, on
+a Liveness or a Dispatcher that is never started: no threads, no sleeps;
+time is a FakeClock and ``healthy_since``."""
+import datetime
+import logging
 import os
 import socket
 import subprocess
@@ -15,7 +20,18 @@ import ZEO
 
 import zc.asyncui
 from zc.asyncui import dispatcher
+from zc.asyncui import liveness as liveness_module
+from zc.asyncui import testing
 from zc.asyncui import utils
+from zc.asyncui.agent import Agent
+from zc.asyncui.dispatcher import Dispatcher
+from zc.asyncui.polling import PollResult
+from zc.asyncui.execution import mark_active
+from zc.asyncui.job import Job
+from zc.asyncui.job import JobStatus
+from zc.asyncui.liveness import Liveness
+
+import jobs
 
 CLI = os.path.join(os.path.dirname(sys.executable), 'zc-asyncui')
 PING, DEATH = 0.3, 1.5
@@ -206,7 +222,6 @@ def test_zeo_outage_live_duplicate_uuid_never_taken_over(
 # -- Liveness alone, with explicit inputs -------------------------------
 
 def liveness(connected=True):
-    from zc.asyncui.liveness import Liveness
     state = {'connected': connected}
     part = Liveness(uuid.UUID(int=1), 'token', host='here', pid=1,
                     poll_interval=0.1, ping_interval=1.0,
@@ -245,3 +260,130 @@ def test_note_gap_normal_pause_is_no_outage():
     part, _ = liveness()
     part.note_gap(failures=0, last_poll=time.monotonic() - 0.5)
     assert part._fair_to_judge()
+
+
+# -- A never-started Dispatcher's liveness, on a FakeClock ---------------
+
+T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+ME = uuid.UUID(int=1)
+NEIGHBOUR = str(uuid.UUID(int=2 ** 127))  # sorts after ME: my neighbour
+
+
+@pytest.fixture
+def clock():
+    with testing.FakeClock(T0) as fake:
+        yield fake
+
+
+@pytest.fixture
+def me(db):
+    return Dispatcher(db, ME, poll_interval=0.1, ping_interval=1.0,
+                      ping_death_interval=5.0, main_agent_size=0)
+
+
+def _activate(me, queue):
+    result = PollResult()
+    assert me.liveness.activate(queue, None, zc.asyncui.utils.now(),
+                                result)
+    me.liveness.activated_queues.add(queue.name)
+    return result
+
+
+def _silent_neighbour(queue, seconds):
+    """A neighbour record, silent for ``seconds``, holding a started
+    job."""
+    record = queue.getDispatcherAgents(NEIGHBOUR, create=True)
+    then = zc.asyncui.utils.now() - datetime.timedelta(seconds=seconds)
+    record.activate('elsewhere', 4242, 'its-token', then)
+    record['main'] = agent = Agent(size=1)
+    job = queue.put(Job(jobs.noop, 'recovered'))
+    agent.claimJob()
+
+    class Other:  # what mark_active asks of a dispatcher
+        uuid_str = NEIGHBOUR
+    mark_active(job, Other(), agent)
+    return record, job
+
+
+def test_check_neighbour_deactivates_a_silent_one(me, queue, clock):
+    _activate(me, queue)
+    record, job = _silent_neighbour(queue, seconds=600)
+    result = PollResult()
+    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), result)
+    assert record.activated is None
+    assert job.status == JobStatus.PENDING and job in queue
+    assert job.attempts[0]['outcome'] == (
+        'interrupted: dispatcher %s found it dead' % ME)
+    (level, message, args), = result.messages
+    assert level == logging.WARNING and 'deactivated it' in message
+
+
+def test_check_neighbour_wo_silence_long_enough(me, queue, clock):
+    _activate(me, queue)
+    record, job = _silent_neighbour(queue, seconds=4)  # death: 5 s
+    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), PollResult())
+    assert record.activated is not None and job not in queue
+
+
+def test_check_neighbour_not_right_after_own_gap(me, queue, clock):
+    # Replaces a test that slept and skipped its assertion when slow:
+    # after this dispatcher could not poll (database away, machine
+    # paused) everyone's pings look late; it waits a death interval.
+    _activate(me, queue)
+    record, job = _silent_neighbour(queue, seconds=600)
+    me.liveness.healthy_since = time.monotonic()  # a gap just ended
+    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), PollResult())
+    assert record.activated is not None
+    me.liveness.healthy_since = (time.monotonic() - me.ping_death_interval
+                                 - liveness_module.RECONNECT_GRACE_SECONDS
+                                 - 0.1)
+    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), PollResult())
+    assert record.activated is None and job in queue
+
+
+def test_note_gap_after_failed_poll(me):
+    before = time.monotonic()
+    me.liveness.note_gap(failures=1, last_poll=None)
+    assert me.liveness.healthy_since >= before
+
+
+def test_note_gap_wo_gap(me):
+    me.liveness.note_gap(failures=0, last_poll=time.monotonic())
+    assert me.liveness.healthy_since == float('-inf')
+
+
+def test_check_neighbour_when_alone(me, queue, clock):
+    _activate(me, queue)
+    result = PollResult()
+    me.liveness.check_neighbour(queue, zc.asyncui.utils.now(), result)
+    assert result.messages == []
+
+
+def test_activate_wo_free_uuid_waits_for_death(me, queue, clock, caplog):
+    # Our UUID is active for another process token (this instance's own
+    # unclean shutdown, say) and still within its death interval.  The
+    # record names no pid, so this process cannot tell that its writer is
+    # gone (a record whose pid is gone is recovered at once: see
+    # test_activate_after_unclean_shutdown_recovers_jobs).
+    record = queue.getDispatcherAgents(ME, create=True)
+    record.activate(me.host, None, 'old-token', zc.asyncui.utils.now())
+    with caplog.at_level(logging.INFO, 'zc.asyncui.dispatcher'):
+        assert not me.liveness.activate(
+            queue, record, zc.asyncui.utils.now(), PollResult())
+    assert record.process_token == 'old-token'
+    assert any('unclean shutdown' in r.getMessage() for r in caplog.records)
+
+
+def test_activate_after_unclean_shutdown_recovers_jobs(me, queue, clock):
+    record = queue.getDispatcherAgents(ME, create=True)
+    record.activate(me.host, 999999999, 'old-token', zc.asyncui.utils.now())
+    record['main'] = agent = Agent(size=1)
+    job = queue.put(Job(jobs.noop))
+    agent.claimJob()
+    clock.advance(seconds=600)
+    result = PollResult()
+    assert me.liveness.activate(queue, record, zc.asyncui.utils.now(), result)
+    assert record.process_token == me.token
+    assert job in queue and len(agent) == 0
+    assert any('recovered from an unclean shutdown' in m
+               for _, m, _ in result.messages)

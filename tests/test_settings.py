@@ -101,3 +101,16 @@ def test_parse_text(scope, name, text, value):
 def test_parse_bad_text_refused(scope, name, text, message):
     with pytest.raises(errors.ConfigurationError, match=message):
         settings.get(scope, name).parse(text)
+
+
+def test_validate_interval_over_a_year_refused():
+    # Longer ones overflow threading timers; on the command line too.
+    with pytest.raises(errors.ConfigurationError, match='at most 31536000'):
+        settings.validate('dispatcher', {'poll_interval': 1e12})
+
+
+def test_validate_worker_threads_bounded():
+    assert settings.validate('dispatcher', {'main_agent_size': 1000})[
+        'main_agent_size'] == 1000
+    with pytest.raises(errors.ConfigurationError, match='agent size'):
+        Agent(size=1001)

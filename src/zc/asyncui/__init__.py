@@ -11,9 +11,9 @@ from zc.asyncui.job import JobStatus
 from zc.asyncui.failure import Failure
 
 # Queues: installing and finding them; agents
-from zc.asyncui.queue import install
-from zc.asyncui.queue import getQueue
-from zc.asyncui.queue import getQueues
+from zc.asyncui.queueroot import install
+from zc.asyncui.queueroot import getQueue
+from zc.asyncui.queueroot import getQueues
 from zc.asyncui.queue import Queue
 from zc.asyncui.queue import Queues
 from zc.asyncui.agent import Agent

@@ -25,6 +25,7 @@ import transaction
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
+from zc.asyncui import polling
 from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.dispatcherstate import DispatcherState
@@ -46,16 +47,6 @@ _registry_lock = threading.Lock()
 #: cheap in-memory read; 20 ms bounds the cross-process wake-up latency
 #: (p50 about 17 ms) at a negligible CPU cost.
 CHANGE_CHECK_SECONDS = 0.02
-#: Work claimed ahead per worker, in seconds at the agent's recent pace:
-#: long enough that short jobs are claimed in batches (one commit each),
-#: short enough that other processes still get a share.
-PREFETCH_SECONDS = 0.25
-#: Jobs at least this long are not prefetched: the claim commit is then
-#: negligible next to the job, and the job stays free for idle processes.
-LONG_JOB_SECONDS = 0.5
-#: A bound on one agent's prefetch, so that a burst of tiny jobs does not
-#: hold thousands of jobs in one process (and one claim commit).
-MAX_PREFETCH = 128
 #: How often agents drop old completion records: pruning reads a tree
 #: range; every 30 s keeps the record near its limits at little cost.
 PRUNE_SECONDS = 30.0
@@ -178,14 +169,6 @@ def _stop_at_exit():
     add_put_hook(wake)
 
 
-class _PollResult:
-    def __init__(self):
-        self.activated = True
-        self.claims = []
-        self.messages = []
-        self.flushed = []
-
-
 @zope.interface.implementer(interfaces.IDispatcher)
 class Dispatcher:
     """See IDispatcher.
@@ -250,8 +233,7 @@ class Dispatcher:
     # -- lifecycle ----------------------------------------------------
 
     def start(self):
-        """Open the poll connection and start the poll thread.  If either
-        fails, the dispatcher is left stopped, with nothing open."""
+        """See IDispatcher.start."""
         tm = transaction.TransactionManager()
         try:
             conn = self.db.open(tm)
@@ -290,39 +272,15 @@ class Dispatcher:
             try:
                 self.liveness.note_gap(failures, self.state.last_poll)
                 self.liveness.poll_started()
-                self.poll()
+                self._poll()
                 self.liveness.note_stall()
                 failures = 0
             except Exception as e:
                 failures += 1
                 self._tm.abort()
-                self._log_poll_failure(e, failures)
+                polling.log_poll_failure(self.UUID, e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
-
-    def _log_poll_failure(self, error, failures):
-        # Once, then after 10 and every 100 failures in a row.
-        repeated = failures in (1, 10) or failures % 100 == 0
-        if utils.is_conflict(error):
-            # Routine under load (each poll already retried its
-            # transaction): DEBUG until they repeat.
-            level = logging.WARNING if (
-                failures >= 10 and repeated) else logging.DEBUG
-            logger.log(level, 'dispatcher %s: poll failed %d times in a row'
-                       ' with a conflict (%s); retrying. Other processes'
-                       ' writing the same queue cause this; it resolves'
-                       ' itself.', self.UUID, failures, error)
-        elif not repeated:
-            return
-        elif utils.is_transient(error):
-            logger.warning('dispatcher %s: poll failed %d times in a row'
-                           ' with %s: %s; retrying. A database that is down'
-                           ' or busy resolves itself when it returns.',
-                           self.UUID, failures, type(error).__name__,
-                           str(error) or 'the storage is unreachable')
-        else:
-            logger.error('dispatcher %s: poll failed %d times in a row;'
-                         ' retrying.', self.UUID, failures, exc_info=True)
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
@@ -420,7 +378,7 @@ class Dispatcher:
 
     # -- polling ------------------------------------------------------
 
-    def poll(self):
+    def _poll(self):
         """Poll every queue once (called by the poll thread)."""
         tm = self._tm
         tm.begin()
@@ -457,7 +415,7 @@ class Dispatcher:
         if queue is None:
             return None
         now = utils.now()
-        result = _PollResult()
+        result = polling.PollResult()
         record = queue.getDispatcherAgents(self.UUID)
         if (name not in self.liveness.activated_queues or record is None
                 or record.process_token != self.token):
@@ -474,25 +432,16 @@ class Dispatcher:
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
             done, urgent = workers.take_completions()
-            claimed = self._claim(agent, workers, now, done)
+            claimed = polling.claim(agent, workers, now, done,
+                                    self._grow_pool)
             result.claims.append((workers, claimed))
             if done and (claimed or urgent or prune):
-                self._flush_completions(agent, workers, done, result)
+                polling.flush_completions(agent, workers, done, result)
             if prune:
                 agent.pruneCompleted(now)
         if prune:
             self._last_prune = time.monotonic()
         return result
-
-    def _flush_completions(self, agent, workers, done, result):
-        # Noted only after a commit that made each job COMPLETED, which is
-        # final: no need to load (unpickle) the jobs here.
-        conn = agent._p_jar
-        jobs = [conn.get(oid) for oid, _ in done]
-        for job in jobs:
-            agent.remove(job)
-        agent.recordCompletions(jobs, [end for _, end in done])
-        result.flushed.append((workers, done))
 
     def _workers_for(self, queue_name, agent_name):
         key = (queue_name, agent_name)
@@ -502,67 +451,11 @@ class Dispatcher:
                 self, queue_name, agent_name)
         return workers
 
-    def _claim(self, agent, workers, now, done=()):
-        size = agent.size
-        workers.replace_dead()
-        if workers.size != size:
-            self._grow_pool(size - workers.size)
-            workers.resize(size)
-        if size == 0:
-            return []
-        self._resubmit_held(agent, workers, done)
-        capacity = size + self._prefetch(agent, workers)
-        batch = max(1, capacity // 2)
-        # Ask for the next poll as soon as a batch fits: when the jobs
-        # waiting in the inbox (plus one running per worker) leave room.
-        workers.inbox.low_water = max(0, capacity - batch - size)
-        # The ``done`` held jobs are complete and leave the agent in this
-        # transaction if it claims anything.
-        free = capacity - len(agent) + len(done)
-        if free <= 0 or (free < batch and not workers.idle):
-            return []
-        if not agent.queue.hasDue(now):
-            return []
-        return [job._p_oid for job in agent.claimJobs(free, now)]
-
-    def _resubmit_held(self, agent, workers, done):
-        # Self-healing: a held job no thread of this process knows about
-        # (dropped on a stale snapshot, or its worker lost it) goes to the
-        # workers again; _start skips what is not startable any more and
-        # hands a lost ACTIVE job to its retry policy.  ``done``: the
-        # completions noted for this agent, (oid, end) pairs.
-        # (Membership tests only: worker threads change ``known``.)
-        known = workers.known
-        finished = {oid for oid, _ in done}
-        missing = [oid for oid in agent.heldOids()
-                   if oid not in known and oid not in finished]
-        if missing:
-            workers.submit(missing)
-
-    def _prefetch(self, agent, workers):
-        """How many claimed jobs to hold beyond ``size``.
-
-        Enough for about PREFETCH_SECONDS of work per worker at the
-        agent's recent pace, so that short jobs are claimed in batches
-        (one commit per batch) while long jobs stay in the queue for
-        other dispatchers.  ``agent.prefetch`` overrides it.
-        """
-        if agent.prefetch is not None:
-            return agent.prefetch
-        ema = workers.duration_ema
-        if ema is None:
-            return agent.size
-        if ema >= LONG_JOB_SECONDS:
-            return 0
-        return min(MAX_PREFETCH, max(agent.size, int(
-            agent.size * PREFETCH_SECONDS / max(ema, 1e-6))))
-
     def _grow_pool(self, delta):
         self.db.setPoolSize(max(7, self.db.getPoolSize() + delta))
 
     def findAgent(self, conn, queue_name, agent_name):
-        """The agent ``agent_name`` of this dispatcher in ``queue_name``,
-        as seen by ``conn``, or None."""
+        """See IJobRunner.findAgent."""
         queues = conn.root().get(interfaces.KEY)
         queue = queues.get(queue_name) if queues is not None else None
         if queue is None:
@@ -572,25 +465,12 @@ class Dispatcher:
 
     # -- what this process knows (IDispatcher), delegated to its parts --
 
-    @property
-    def healthy_since(self):
-        return self.liveness.healthy_since
-
-    @property
-    def poll_count(self):
-        return self.state.poll_count
-
-    @property
-    def last_poll(self):
-        return self.state.last_poll
-
     def noteCompletion(self, agent, job):
-        """Remember (in memory) that a worker committed ``job`` as
-        COMPLETED; the poll thread then takes it off its agent."""
+        """See IJobRunner.noteCompletion."""
         self._workers[(agent.queue.name, agent.name)].note_completion(job)
 
     def recordJob(self, job, event):
-        """Remember what happened to a job in this process."""
+        """See IJobRunner.recordJob."""
         self.state.recordJob(job, event)
 
     def getJobInfo(self, key):

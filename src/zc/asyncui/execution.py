@@ -12,13 +12,15 @@ The commits of one job, in the common case (no callbacks, no errors):
 The finishing commit writes nothing but the jobs: the agent's bookkeeping
 is done later by the dispatcher's poll thread (see ``_completed``), so
 worker threads never conflict with each other.  Callbacks
-(``zc.asyncui.callbacks``) run right after, in the same thread.
+(``zc.asyncui.callbacks``) run right after, in the same thread: a
+``zc.asyncui.jobrun.JobRun`` calls this module, then that one, for each
+job.  The ``run`` argument of the functions here is that JobRun, or
+anything with its attributes (tm, conn, dispatcher, start_next_in).
 """
 import logging
 import sys
 import time
 
-from zc.asyncui import callbacks
 from zc.asyncui import errors
 from zc.asyncui import lifecycle
 from zc.asyncui import local
@@ -52,79 +54,6 @@ def start_held(job, agent, dispatcher):
         job._agent = agent
         return True
     return False
-
-
-class JobRun:
-    """Runs one started job (or resumes one in CALLBACKS) in a worker."""
-
-    def __init__(self, worker, oid):
-        self.worker = worker
-        self.tm = worker.tm
-        self.conn = worker.conn
-        self.dispatcher = worker.dispatcher
-        self.oid = oid
-        self.next_oid = None
-
-    def run(self):
-        """Returns the oid of the next job, already started, or None."""
-        # The connection is fresh: the job was just started by a commit
-        # (ZODB syncs a connection after each commit and abort).
-        job = self.conn.get(self.oid)
-        agent = self.worker.agent()
-        if job._status == CALLBACKS:
-            self.dispatcher.recordJob(job, 'resuming callbacks')
-            callbacks.run_callbacks(self, job)
-            return None
-        # A callback put in the queue (its parent was already COMPLETED)
-        # gets the parent's result like any callback.
-        extra = () if job._parent is None else (job._parent._result,)
-        outcome = execute(self, job, agent, extra)
-        if outcome == 'done' and job._status == CALLBACKS:
-            callbacks.run_callbacks(self, job)
-        return self.next_oid
-
-    # Hook for execute(): start the agent's next job in the finishing
-    # transaction of this one.
-    def start_next_in(self, job, agent):
-        if job._callbacks or agent is None or self.worker.retire:
-            return
-        workers = self.worker.workers
-        oid = workers.inbox.get_nowait()
-        if oid is None or not workers.acquire(oid):
-            return
-        if not self._start_held_next(oid, agent):
-            # Not startable as this snapshot sees it, which may be older
-            # than the claim: back to the end of the inbox, where a
-            # worker's _start decides on a fresh snapshot.
-            workers.release(oid)
-            workers.inbox.put_many([oid])
-            return
-        self.next_oid = oid
-
-    def _start_held_next(self, oid, agent):
-        # This snapshot began before this job's finishing commit and may
-        # predate the next job's claim, or the next job itself: loading it
-        # then raises ReadConflictError ("object deleted, likely by
-        # simultaneous pack").  That is the next job's trouble: it must
-        # never fail this job's commit, whose retry would call this job
-        # again.  Whatever goes wrong, the next job is started later on a
-        # fresh snapshot.
-        try:
-            return start_held(self.conn.get(oid), agent, self.dispatcher)
-        except errors.ReassignedError:
-            raise
-        except Exception as e:
-            logger.debug('dispatcher %s: next job %s not loadable in the'
-                         ' finishing transaction of this one (%s); it is'
-                         ' started on a fresh snapshot', self.dispatcher.UUID,
-                         utils.oid_key(oid), e)
-            return False
-
-    def undo_next(self):
-        if self.next_oid is not None:
-            self.worker.workers.release(self.next_oid)
-            self.worker.workers.inbox.put_front(self.next_oid)
-            self.next_oid = None
 
 
 def _check_ours(job, agent, dispatcher, attempt_no):

@@ -2,7 +2,7 @@
 ``zc.asyncui.testing.run_jobs`` (see docs/testing.rst).
 
 No dispatcher, no threads: each job is run by the engine's own
-``zc.asyncui.execution.JobRun``, given stand-ins for the worker thread and
+``zc.asyncui.jobrun.JobRun``, given stand-ins for the worker thread and
 the dispatcher that say what a run in the calling thread is (its
 connection and transaction manager, no agent, no in-memory history).
 The surface of execution used: ``mark_active(job, dispatcher, name)`` and
@@ -14,14 +14,18 @@ import uuid as uuidlib
 
 import transaction
 import ZODB.interfaces
+import zope.interface
 
 import zc.asyncui
 from zc.asyncui import errors
 from zc.asyncui import execution
+from zc.asyncui import interfaces
+from zc.asyncui import jobrun
 from zc.asyncui import utils
 from zc.asyncui.job import JobStatus
 
 
+@zope.interface.implementer(interfaces.IJobRunner)
 class _InlineDispatcher:
     """What zc.asyncui.execution asks of a dispatcher, for run_jobs: no
     threads, no record in the database, no agent."""
@@ -42,9 +46,12 @@ class _InlineDispatcher:
     def noteCompletion(self, agent, job):
         pass  # never called: run_jobs runs jobs with no agent
 
+    def findAgent(self, conn, queue_name, agent_name):
+        return None  # run_jobs runs jobs with no agent
+
 
 class _InlineWorker:
-    """What zc.asyncui.execution.JobRun asks of a worker thread, for
+    """What zc.asyncui.jobrun.JobRun asks of a worker thread, for
     run_jobs: the calling thread's connection and transaction manager."""
 
     #: Never start another job in this one's finishing commit: run_jobs
@@ -152,7 +159,7 @@ def _run_due(worker, queue_names, max_jobs):
             'run_jobs: claim a due job', attempts=10)
         if oid is None:
             return ran
-        execution.JobRun(worker, oid).run()
+        jobrun.JobRun(worker, oid).run()
         ran += 1
 
 

@@ -14,11 +14,12 @@ imports inside functions included::
 
     1. contracts         interfaces, errors, events, utils, settings
            |
-    2. persistent model  job, failure, queue, queuekeys, agent,
+    2. persistent model  job, failure, queue, queuekeys, queueroot, agent,
            |             dispatcheragents, filters, retry, recovery, local
            |             (and the package ``zc.asyncui``, their API)
-    3. thread runtime    dispatcher, dispatcherstate, liveness, worker,
-           |             execution, callbacks, instanceuuid
+    3. thread runtime    dispatcher, polling, dispatcherstate, liveness,
+           |             worker, jobrun, execution, callbacks,
+           |             instanceuuid
     4. configuration     config, patterns, testing, inline (run_jobs)
            |
     5. front-ends        the command line (main, server, tools; moving
@@ -482,7 +483,38 @@ class IRetryPolicy(Interface):
         """The process running the job died or stopped mid-call."""
 
 
-class IDispatcher(Interface):
+class IJobRunner(Interface):
+    """What running a job (zc.asyncui.jobrun, execution, worker) asks
+    of the dispatcher it runs under: a place to note what happened to a
+    job in this process and to find an agent.  The dispatcher provides
+    it, and so does the in-thread runner of ``zc.asyncui.testing``.
+
+    Threads: called by worker threads (or the thread running
+    ``run_jobs``); never commits.
+    """
+
+    uuid_str = Attribute("The dispatcher's UUID as a string.")
+    verbose_failures = Attribute(
+        "True to log every failure with its traceback.")
+    job_retry_policy_factory = Attribute(
+        "The process default retry policy factory for jobs, or None.")
+    callback_retry_policy_factory = Attribute(
+        "The process default retry policy factory for callbacks, or None.")
+
+    def recordJob(job, event):
+        """Remember in memory that ``event`` (a word: started, completed,
+        rescheduled...) happened to ``job``; see IDispatcher.getJobInfo."""
+
+    def noteCompletion(agent, job):
+        """``job``, held by ``agent``, was committed COMPLETED by a worker:
+        the poll thread takes it off the agent in a later poll."""
+
+    def findAgent(conn, queue_name, agent_name):
+        """This dispatcher's agent ``agent_name`` in queue ``queue_name``,
+        as seen by ``conn``, or None if there is none."""
+
+
+class IDispatcher(IJobRunner):
     """The per-process runner of one database's jobs (not persistent).
 
     Threads: ``stop`` and the introspection methods may be called from any
@@ -493,6 +525,13 @@ class IDispatcher(Interface):
     UUID = Attribute("This process's UUID (uuid.UUID).")
     activated = Attribute("True while the dispatcher runs.")
     db = Attribute("The ZODB database.")
+
+    def start():
+        """Open the poll connection and start the poll thread; called once,
+        by ``zc.asyncui.dispatcher.start``, which registers the dispatcher
+        first.  Raises DispatcherError if the database cannot be opened;
+        a start that fails leaves the dispatcher stopped, with nothing
+        open."""
 
     def stop(timeout=30.0):
         """Stop claiming, wait up to ``timeout`` seconds for running jobs,

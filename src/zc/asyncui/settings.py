@@ -83,8 +83,18 @@ def _refuse(name, value, expected):
         '%s must be %s, not %r' % (name, expected, value))
 
 
+#: The longest interval accepted, in seconds (a year): longer ones
+#: overflow timers (``threading.Event.wait``) and dates, and are typing
+#: mistakes anyway.
+MAX_SECONDS = 365 * 24 * 3600.0
+#: The most worker threads one agent may have: each is a thread and a
+#: database connection.
+MAX_WORKER_THREADS = 1000
+
+
 def seconds(name, value):
-    """A finite number of seconds > 0 (or a positive timedelta)."""
+    """A finite number of seconds > 0 and at most MAX_SECONDS (or such a
+    timedelta)."""
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -93,6 +103,8 @@ def seconds(name, value):
         _refuse(name, value, 'a finite number of seconds')
     if value <= 0:
         _refuse(name, value, '> 0 seconds')
+    if value > MAX_SECONDS:
+        _refuse(name, value, 'at most %.15g seconds (a year)' % MAX_SECONDS)
     return float(value)
 
 
@@ -100,6 +112,13 @@ def count(name, value):
     """An int >= 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         _refuse(name, value, 'an int >= 0')
+    return value
+
+
+def threads(name, value):
+    """An int from 0 to MAX_WORKER_THREADS: a number of worker threads."""
+    if count(name, value) > MAX_WORKER_THREADS:
+        _refuse(name, value, 'at most %d worker threads' % MAX_WORKER_THREADS)
     return value
 
 
@@ -164,6 +183,7 @@ def _none_or(parse):
 _PARSERS = {
     seconds: float,
     count: int,
+    threads: int,
     optional_count: _none_or(int),
     duration: lambda text: datetime.timedelta(seconds=float(text)),
     flag: _parse_flag,
@@ -174,6 +194,7 @@ _PARSERS = {
 _EXPECTED = {
     seconds: 'a number of seconds',
     count: 'a whole number',
+    threads: 'a whole number',
     optional_count: "a whole number or 'none'",
     duration: 'a number of seconds',
     flag: "'true' or 'false'",
@@ -195,7 +216,7 @@ DISPATCHER_SETTINGS = (
         'How long a dispatcher may be silent before another dispatcher'
         ' declares it dead and recovers its jobs; longer than'
         ' ping_interval by two or three poll intervals.')),
-    Setting('main_agent_size', 3, count, unit='worker threads', help=(
+    Setting('main_agent_size', 3, threads, unit='worker threads', help=(
         "Size of the agent named 'main' (no filter) added to each queue"
         ' where the dispatcher has no agent; 0 adds none.')),
     Setting('uuid', None, optional_uuid, help=(
@@ -221,7 +242,7 @@ def _agent(name, *args, **kw):
 
 
 AGENT_SETTINGS = (
-    _agent('size', 3, count, unit='worker threads', help=(
+    _agent('size', 3, threads, unit='worker threads', help=(
         'How many jobs the agent runs at once; 0 pauses it.')),
     _agent('prefetch', None, optional_count, unit='jobs', help=(
         'How many claimed jobs to hold beyond size; None adapts it to how'
@@ -280,5 +301,5 @@ def _check_ping_intervals(values):
     death, ping = values['ping_death_interval'], values['ping_interval']
     if death <= ping:
         raise errors.ConfigurationError(
-            'ping_death_interval (%ss) must be longer than ping_interval'
-            ' (%ss), by two or three poll intervals' % (death, ping))
+            'ping_death_interval (%gs) must be longer than ping_interval'
+            ' (%gs), by two or three poll intervals' % (death, ping))

@@ -3,7 +3,7 @@ transaction manager.
 
 The agent's claimed jobs wait in an in-memory ``Inbox`` shared by its
 worker threads.  A worker starts a job (one commit), then hands it to
-``zc.asyncui.execution``, which runs it and -- when another job is
+``zc.asyncui.jobrun``, which runs it and -- when another job is
 waiting -- starts that next job in the same commit that finishes this
 one, so a busy worker makes about one commit per job.
 """
@@ -17,10 +17,10 @@ import time
 import transaction
 
 from zc.asyncui import errors
-from zc.asyncui import utils
-from zc.asyncui import execution
-from zc.asyncui.execution import start_held
+from zc.asyncui import jobrun
 from zc.asyncui import recovery
+from zc.asyncui import utils
+from zc.asyncui.execution import start_held
 from zc.asyncui.job import ACTIVE
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class AgentWorkers:
       ``drop_completions`` after that commit).
 
     A held job in none of these is one this process lost: the poll
-    thread submits it again (Dispatcher._resubmit_held).  ``known``,
+    thread submits it again (zc.asyncui.polling.claim).  ``known``,
     ``running`` and ``_completions`` change under ``_lock``; the inbox
     has its own condition.
     """
@@ -387,7 +387,7 @@ class WorkerThread(threading.Thread):
         self.workers.busy += 1
         begun = time.monotonic()
         try:
-            return execution.JobRun(self, oid).run()
+            return jobrun.JobRun(self, oid).run()
         except errors.ReassignedError as e:
             self.tm.abort()
             logger.error('%s', e)

@@ -18,6 +18,7 @@ import importlib.metadata
 import os
 import sys
 
+from zc.asyncui import errors
 from zc.asyncui import instanceuuid
 from zc.asyncui.cli import listing
 from zc.asyncui.cli import options
@@ -231,11 +232,10 @@ def _check_run(args):
     if args.socket is not None and args.storage == 'direct':
         raise server.UsageError('--socket is for the embedded server: it'
                                 ' does not go with --storage direct')
-    if args.ping_death_interval <= args.ping_interval:
-        raise server.UsageError(
-            '--ping-death-interval (%gs) must be longer than --ping-interval'
-            ' (%gs), by a few poll intervals'
-            % (args.ping_death_interval, args.ping_interval))
+    try:
+        options.check_dispatcher_options(args)
+    except errors.ConfigurationError as e:
+        raise server.UsageError(str(e)) from None
     server.check_client_address(args.zeo, '--zeo')
     if args.uuid_file is not None:
         server.check_file_path(args.uuid_file, '--uuid-file')

@@ -1,26 +1,23 @@
 """Option values of the command line: argparse types that refuse bad
 input in one line, and the dispatcher settings ``run`` offers.
 
-The dispatcher settings are one table, ``DISPATCHER_SETTINGS``: the
-option, the keyword of ``zc.asyncui.dispatcher.start`` it sets, its
-type, default and help.  ``run`` adds its options and builds the
-keywords from it, so a setting is written once here.  The keywords are
-the names of the same settings in the engine's table of settings, from
-which this one can be derived (keeping the option ``--agent-size``).
+The dispatcher settings come from the engine's one table,
+``zc.asyncui.settings``: each option's default, help, parsing and
+validation are its Setting's, so a default or a check is written once.
+The command line keeps only its own spelling of one option
+(``--agent-size`` for ``main_agent_size``).
 """
 import argparse
-import collections
 import math
 
+from zc.asyncui import errors
+from zc.asyncui import settings
 from zc.asyncui.job import JobStatus
 
-#: The longest wait or interval accepted, in seconds (a year): longer
-#: ones overflow timers and dates, and are typing mistakes anyway.
-MAX_SECONDS = 365 * 24 * 3600.0
+#: The longest wait accepted, in seconds: the engine's longest interval.
+MAX_SECONDS = settings.MAX_SECONDS
 #: The furthest ``put --in`` reaches (a hundred years).
 MAX_DELAY_SECONDS = 100 * MAX_SECONDS
-#: The most worker threads one agent may have.
-MAX_AGENT_SIZE = 1000
 STATUSES = ', '.join(s.value for s in JobStatus)
 
 
@@ -71,24 +68,30 @@ def status(text):
             % (text, STATUSES)) from None
 
 
-Setting = collections.namedtuple(
-    'Setting', 'option keyword metavar type default help')
+#: The dispatcher settings ``run`` offers, from the engine's table.
+DISPATCHER_SETTINGS = tuple(settings.get('dispatcher', name) for name in (
+    'poll_interval', 'ping_interval', 'ping_death_interval',
+    'main_agent_size'))
 
-DISPATCHER_SETTINGS = (
-    Setting('--poll-interval', 'poll_interval', 'SECONDS', seconds(), 5.0,
-            'seconds between two polls of the queues for due jobs'),
-    Setting('--ping-interval', 'ping_interval', 'SECONDS', seconds(), 30.0,
-            'seconds between two pings that tell other dispatchers this'
-            ' one is alive'),
-    Setting('--ping-death-interval', 'ping_death_interval', 'SECONDS',
-            seconds(), 60.0, 'seconds of silence after which other dispatchers'
-            ' consider this one dead and recover its jobs; must be longer'
-            ' than the ping interval'),
-    Setting('--agent-size', 'main_agent_size', 'N',
-            whole_number(0, MAX_AGENT_SIZE), 3,
-            'worker threads of the agent "main" in each queue, that is how'
-            ' many jobs run at once (0 adds no agent)'),
-)
+#: Options the command line spells its own way.
+OPTION_NAMES = {'main_agent_size': '--agent-size'}
+
+
+def option_of(setting):
+    """The command-line option of a Setting."""
+    return OPTION_NAMES.get(setting.name, setting.option)
+
+
+def setting_type(setting):
+    """An argparse type that reads and checks a value as ``setting``
+    does (Setting.parse), refusing bad text in one line."""
+    def parse(text):
+        try:
+            return setting.parse(text)
+        except errors.ConfigurationError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = setting.name
+    return parse
 
 
 def add_dispatcher_options(parser):
@@ -96,12 +99,21 @@ def add_dispatcher_options(parser):
     group = parser.add_argument_group('dispatcher settings')
     for setting in DISPATCHER_SETTINGS:
         group.add_argument(
-            setting.option, dest=setting.keyword, type=setting.type,
-            default=setting.default,
-            metavar=setting.metavar,
-            help='%s (default %g)' % (setting.help, setting.default))
+            option_of(setting), dest=setting.name,
+            type=setting_type(setting), default=setting.default,
+            metavar='SECONDS' if setting.unit == 'seconds' else 'N',
+            help='%s (default %s%s)' % (
+                setting.help.rstrip('.'), setting.default,
+                '' if setting.unit is None else ' ' + setting.unit))
 
 
 def dispatcher_keywords(args):
     """The keywords of ``dispatcher.start`` that ``args`` sets."""
-    return {s.keyword: getattr(args, s.keyword) for s in DISPATCHER_SETTINGS}
+    return {s.name: getattr(args, s.name) for s in DISPATCHER_SETTINGS}
+
+
+def check_dispatcher_options(args):
+    """Check the rules that join two dispatcher settings (the ping death
+    interval is longer than the ping interval) with the settings table;
+    ConfigurationError saying what is wrong."""
+    settings.validate('dispatcher', dispatcher_keywords(args))

@@ -1,0 +1,92 @@
+"""One job's run in a worker thread: its call (zc.asyncui.execution), then
+its callbacks (zc.asyncui.callbacks), and the next job of its agent
+started in its finishing commit.
+
+This module uses both and neither uses it: a callback is executed like a
+job (callbacks calls execution), and a job's callbacks run after its call
+(JobRun calls both).  Used by the worker threads (zc.asyncui.worker) and
+by ``zc.asyncui.testing.run_jobs`` (zc.asyncui.inline).
+"""
+import logging
+
+from zc.asyncui import callbacks
+from zc.asyncui import errors
+from zc.asyncui import utils
+from zc.asyncui.execution import execute
+from zc.asyncui.execution import start_held
+from zc.asyncui.job import CALLBACKS
+
+logger = logging.getLogger(__name__)
+
+
+class JobRun:
+    """Runs one started job (or resumes one in CALLBACKS) in a worker."""
+
+    def __init__(self, worker, oid):
+        self.worker = worker
+        self.tm = worker.tm
+        self.conn = worker.conn
+        self.dispatcher = worker.dispatcher
+        self.oid = oid
+        self.next_oid = None
+
+    def run(self):
+        """Returns the oid of the next job, already started, or None."""
+        # The connection is fresh: the job was just started by a commit
+        # (ZODB syncs a connection after each commit and abort).
+        job = self.conn.get(self.oid)
+        agent = self.worker.agent()
+        if job._status == CALLBACKS:
+            self.dispatcher.recordJob(job, 'resuming callbacks')
+            callbacks.run_callbacks(self, job)
+            return None
+        # A callback put in the queue (its parent was already COMPLETED)
+        # gets the parent's result like any callback.
+        extra = () if job._parent is None else (job._parent._result,)
+        outcome = execute(self, job, agent, extra)
+        if outcome == 'done' and job._status == CALLBACKS:
+            callbacks.run_callbacks(self, job)
+        return self.next_oid
+
+    # Hook for execute(): start the agent's next job in the finishing
+    # transaction of this one.
+    def start_next_in(self, job, agent):
+        if job._callbacks or agent is None or self.worker.retire:
+            return
+        workers = self.worker.workers
+        oid = workers.inbox.get_nowait()
+        if oid is None or not workers.acquire(oid):
+            return
+        if not self._start_held_next(oid, agent):
+            # Not startable as this snapshot sees it, which may be older
+            # than the claim: back to the end of the inbox, where a
+            # worker's _start decides on a fresh snapshot.
+            workers.release(oid)
+            workers.inbox.put_many([oid])
+            return
+        self.next_oid = oid
+
+    def _start_held_next(self, oid, agent):
+        # This snapshot began before this job's finishing commit and may
+        # predate the next job's claim, or the next job itself: loading it
+        # then raises ReadConflictError ("object deleted, likely by
+        # simultaneous pack").  That is the next job's trouble: it must
+        # never fail this job's commit, whose retry would call this job
+        # again.  Whatever goes wrong, the next job is started later on a
+        # fresh snapshot.
+        try:
+            return start_held(self.conn.get(oid), agent, self.dispatcher)
+        except errors.ReassignedError:
+            raise
+        except Exception as e:
+            logger.debug('dispatcher %s: next job %s not loadable in the'
+                         ' finishing transaction of this one (%s); it is'
+                         ' started on a fresh snapshot', self.dispatcher.UUID,
+                         utils.oid_key(oid), e)
+            return False
+
+    def undo_next(self):
+        if self.next_oid is not None:
+            self.worker.workers.release(self.next_oid)
+            self.worker.workers.inbox.put_front(self.next_oid)
+            self.next_oid = None

@@ -1,0 +1,143 @@
+"""One poll's decisions for one agent of a dispatcher: how many jobs to
+claim (prefetch included), which held jobs to hand to the workers again,
+and how the jobs the workers completed are written back; and how failed
+polls are logged.
+
+Functions of explicit inputs (the agent, its ``AgentWorkers``, the time),
+called by the dispatcher's poll thread inside its poll transaction
+(zc.asyncui.dispatcher); they never commit.
+"""
+import logging
+
+from zc.asyncui import utils
+
+logger = logging.getLogger('zc.asyncui.dispatcher')
+
+# Tuning constants, not settings: each is tied to a cost measured in
+# bench/ rather than to a deployment's choice (settings live in
+# zc.asyncui.settings).
+#: Work claimed ahead per worker, in seconds at the agent's recent pace:
+#: long enough that short jobs are claimed in batches (one commit each),
+#: short enough that other processes still get a share.
+PREFETCH_SECONDS = 0.25
+#: Jobs at least this long are not prefetched: the claim commit is then
+#: negligible next to the job, and the job stays free for idle processes.
+LONG_JOB_SECONDS = 0.5
+#: A bound on one agent's prefetch, so that a burst of tiny jobs does not
+#: hold thousands of jobs in one process (and one claim commit).
+MAX_PREFETCH = 128
+
+
+class PollResult:
+    """What one poll of one queue did, for the poll thread to act on after
+    its commit: activated in the queue?, (workers, oids) claimed, log
+    messages (level, message, args) and (workers, completions) flushed."""
+
+    def __init__(self):
+        self.activated = True
+        self.claims = []
+        self.messages = []
+        self.flushed = []
+
+
+def claim(agent, workers, now, done, grow_pool):
+    """Claim jobs for ``agent`` in the current transaction, as many as its
+    ``workers`` have room for, prefetch included; return their oids.
+    Resizes the workers to the agent's size first (``grow_pool(delta)``
+    grows the database's connection pool to match) and hands held jobs
+    no worker knows about to them again.  ``done``: the completions noted
+    for this agent, (oid, end) pairs."""
+    size = agent.size
+    workers.replace_dead()
+    if workers.size != size:
+        grow_pool(size - workers.size)
+        workers.resize(size)
+    if size == 0:
+        return []
+    _resubmit_held(agent, workers, done)
+    capacity = size + prefetch(agent, workers)
+    batch = max(1, capacity // 2)
+    # Ask for the next poll as soon as a batch fits: when the jobs
+    # waiting in the inbox (plus one running per worker) leave room.
+    workers.inbox.low_water = max(0, capacity - batch - size)
+    # The ``done`` held jobs are complete and leave the agent in this
+    # transaction if it claims anything.
+    free = capacity - len(agent) + len(done)
+    if free <= 0 or (free < batch and not workers.idle):
+        return []
+    if not agent.queue.hasDue(now):
+        return []
+    return [job._p_oid for job in agent.claimJobs(free, now)]
+
+def _resubmit_held(agent, workers, done):
+    # Self-healing: a held job no thread of this process knows about
+    # (dropped on a stale snapshot, or its worker lost it) goes to the
+    # workers again; _start skips what is not startable any more and
+    # hands a lost ACTIVE job to its retry policy.  ``done``: the
+    # completions noted for this agent, (oid, end) pairs.
+    # (Membership tests only: worker threads change ``known``.)
+    known = workers.known
+    finished = {oid for oid, _ in done}
+    missing = [oid for oid in agent.heldOids()
+               if oid not in known and oid not in finished]
+    if missing:
+        workers.submit(missing)
+
+def prefetch(agent, workers):
+    """How many claimed jobs to hold beyond ``size``.
+
+    Enough for about PREFETCH_SECONDS of work per worker at the
+    agent's recent pace, so that short jobs are claimed in batches
+    (one commit per batch) while long jobs stay in the queue for
+    other dispatchers.  ``agent.prefetch`` overrides it.
+    """
+    if agent.prefetch is not None:
+        return agent.prefetch
+    ema = workers.duration_ema
+    if ema is None:
+        return agent.size
+    if ema >= LONG_JOB_SECONDS:
+        return 0
+    return min(MAX_PREFETCH, max(agent.size, int(
+        agent.size * PREFETCH_SECONDS / max(ema, 1e-6))))
+
+
+def flush_completions(agent, workers, done, result):
+    """Take the jobs the workers completed (``done``: (oid, end) pairs)
+    off ``agent`` and record their completion; ``result`` (a PollResult)
+    says which to drop from ``workers`` once this transaction commits."""
+    # Noted only after a commit that made each job COMPLETED, which is
+    # final: no need to load (unpickle) the jobs here.
+    conn = agent._p_jar
+    jobs = [conn.get(oid) for oid, _ in done]
+    for job in jobs:
+        agent.remove(job)
+    agent.recordCompletions(jobs, [end for _, end in done])
+    result.flushed.append((workers, done))
+
+
+def log_poll_failure(uuid, error, failures):
+    """Log that the poll of dispatcher ``uuid`` failed with ``error``,
+    the ``failures``-th time in a row."""
+    # Once, then after 10 and every 100 failures in a row.
+    repeated = failures in (1, 10) or failures % 100 == 0
+    if utils.is_conflict(error):
+        # Routine under load (each poll already retried its
+        # transaction): DEBUG until they repeat.
+        level = logging.WARNING if (
+            failures >= 10 and repeated) else logging.DEBUG
+        logger.log(level, 'dispatcher %s: poll failed %d times in a row'
+                   ' with a conflict (%s); retrying. Other processes'
+                   ' writing the same queue cause this; it resolves'
+                   ' itself.', uuid, failures, error)
+    elif not repeated:
+        return
+    elif utils.is_transient(error):
+        logger.warning('dispatcher %s: poll failed %d times in a row'
+                       ' with %s: %s; retrying. A database that is down'
+                       ' or busy resolves itself when it returns.',
+                       uuid, failures, type(error).__name__,
+                       str(error) or 'the storage is unreachable')
+    else:
+        logger.error('dispatcher %s: poll failed %d times in a row;'
+                     ' retrying.', uuid, failures, exc_info=True)
