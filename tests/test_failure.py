@@ -418,3 +418,12 @@ def test_plain_state_wo_readable_args():
         def args(self):
             raise RuntimeError('no args')
     assert failure_module._plain_state(NoArgs()) is None
+
+
+def test_value_when_importing_module_raises(tmp_path, monkeypatch):
+    (tmp_path / 'explodes_on_import.py').write_text(
+        'raise RuntimeError("no import for you")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    f = Failure(AppError('x'))
+    f.type_name = 'explodes_on_import.Error'
+    assert 'raised RuntimeError: no import for you' in str(f.value)
