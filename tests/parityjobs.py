@@ -150,3 +150,21 @@ def conflict_after(seconds):
     seen.append('conflict_after')
     clock.advance(seconds=seconds)
     raise ZODB.POSException.ConflictError()
+
+
+class Unpicklable:
+    """A result that cannot be stored."""
+
+    def __reduce__(self):
+        raise TypeError('cannot pickle this result')
+
+
+def return_unpicklable(value):
+    local.getJob()._p_jar.root()['unpicklable_side_effect'] = value
+    return Unpicklable()
+
+
+def return_failing_job():
+    from zc.asyncui import Job
+    import jobs
+    return Job(jobs.fail, 'inner failed')

@@ -539,3 +539,31 @@ def test_no_retry_after_begin_by_deadline(conn, queue):
     run(conn, clock=clock)
     assert job.result.check(ZODB.POSException.ConflictError)
     assert len(parityjobs.seen) == 5
+
+
+def test_error_at_commit_one_attempt_commit_failure_stored(conn, queue):
+    """catastrophes.txt: an ordinary error at commit is not retried; the
+    commit's Failure is the result and the job's changes are gone."""
+    job = queue.put(Job(parityjobs.return_unpicklable, 'lost'))
+    run(conn)
+    assert job.failed
+    assert 'cannot pickle this result' in job.result.message
+    assert len(job.attempts) == 1
+    assert 'unpicklable_side_effect' not in conn.root()
+
+
+def test_job_returning_failing_job_gets_its_failure(conn, queue):
+    outer = queue.put(parityjobs.return_failing_job)
+    run(conn)
+    assert outer.failed and outer.result.getErrorMessage() == 'inner failed'
+
+
+def test_callbacks_of_addCallbacks_get_the_chosen_side_result(conn, queue):
+    """job.txt: callbacks added to the addCallbacks result get the result
+    of the side that ran."""
+    bad = queue.put(Job(jobs.fail, 'disk full'))
+    router = bad.addCallbacks(success=parityjobs.collect,
+                              failure=jobs.describe_failure)
+    after = router.addCallback(parityjobs.collect)
+    run(conn)
+    assert after.result == ('handled ValueError: disk full',)
