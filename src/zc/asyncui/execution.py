@@ -176,6 +176,14 @@ def _act_on(run, job, agent, policy, attempt_no, failure, where):
     job is back in its queue, False to give up."""
     decide = policy.jobError if where == 'call' else policy.commitError
     decision = decide(failure)
+    if decision is not False and _past_deadline(job):
+        # As zc.async meant (its comparison was inverted): once
+        # begin_after + begin_by has passed, a job is not started again.
+        logger.warning('%s: %s raised %s; not retried: its begin_by deadline'
+                       ' (%s) has passed', describe(job), where,
+                       failure.getTraceback('brief'),
+                       job.deadline.isoformat())
+        decision = False
     if decision is True:
         _log_retry(job, failure, policy, where)
         return 'again', _new_attempt(run, job, agent, policy, attempt_no,
@@ -184,6 +192,11 @@ def _act_on(run, job, agent, policy, attempt_no, failure, where):
         return _reschedule(run, job, agent, policy, decision, failure,
                            attempt_no), attempt_no
     return False, attempt_no
+
+
+def _past_deadline(job):
+    deadline = job.deadline
+    return deadline is not None and utils.now() > deadline
 
 
 def _new_attempt(run, job, agent, policy, attempt_no, failure, where):

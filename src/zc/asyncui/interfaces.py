@@ -63,6 +63,41 @@ class IFailure(Interface):
         """The first of ``exception_types`` (classes or dotted names) that
         the recorded exception is an instance of, or None."""
 
+    # The zc.twist/Twisted Failure calls that zc.async callbacks make.
+
+    type = Attribute("The exception class, imported by its dotted name; "
+                     "``zc.asyncui.failure.UnavailableException`` when it "
+                     "cannot be imported in this process.")
+    value = Attribute("The exception, rebuilt from its recorded class, "
+                      "arguments and attributes (a new object each time); "
+                      "an ``UnavailableException`` saying why when the "
+                      "class cannot be imported here or the arguments "
+                      "were not plain values.")
+
+    def trap(*exception_types):
+        """As ``check``, but when nothing matches raise ``value`` (as
+        ``raiseException`` does) instead of returning None."""
+
+    def getErrorMessage():
+        """The recorded message (``str()`` of the exception)."""
+
+    def raiseException():
+        """Raise ``value``.  The original traceback is gone (only its
+        text was recorded); on Python 3.11+ that text is added to the
+        exception as a note."""
+
+    def printTraceback(file=None, elideFrameworkCode=False,
+                       detail='default'):
+        """Write ``getTraceback(detail)`` to ``file`` (default:
+        ``sys.stderr``).  ``elideFrameworkCode`` is accepted and
+        ignored."""
+
+    def printBriefTraceback(file=None, elideFrameworkCode=False):
+        """Write ``getTraceback('brief')`` and a newline to ``file``."""
+
+    def printDetailedTraceback(file=None, elideFrameworkCode=False):
+        """Write ``getTraceback('verbose')`` to ``file``."""
+
 
 class IJob(Interface):
     """A call to make later, stored in the database.
@@ -109,8 +144,10 @@ class IJob(Interface):
     attempts = Attribute("Tuple of per-attempt records (dicts with "
                          "``start``, ``end``, ``dispatcher``, ``outcome``).")
     retry_counts = Attribute("Dict of counters kept by retry policies.")
-    retry_policy_factory = Attribute("Callable ``(job) -> IRetryPolicy`` "
-                                     "or None for the default.")
+    retry_policy_factory = Attribute(
+        "Callable ``(job) -> IRetryPolicy``; or a string, the name of a "
+        "zope.component adapter from the job to IRetryPolicy (as in "
+        "zc.async); or None for the default.")
     failure_log_level = Attribute("Logging level for a failure, or None "
                                   "(ERROR for jobs, CRITICAL for callbacks).")
     put_time = Attribute("When the job was put in a queue.")

@@ -248,6 +248,12 @@ class Queue(persistent.Persistent):
 
     def remove(self, job):
         """See IQueue.remove."""
+        if not isinstance(job, Job):
+            # zc.async's pull(index=0) took a position.
+            raise TypeError(
+                'Queue %r: pull and remove take the job itself, not %r.'
+                ' (zc.async\'s pull(index) is queue.pull(list(queue)[index])'
+                ' here.)' % (self.name, job))
         tree, key = self._find(job)
         if tree is None:
             raise LookupError('Job %s is not pending in queue %r (its status'
