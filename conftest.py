@@ -5,6 +5,7 @@ directory (``db``), with zc.asyncui installed, a ``conn`` opened with the
 thread's transaction manager, and any dispatcher it starts stopped at the
 end.
 """
+import datetime
 import os
 import sys
 
@@ -44,6 +45,18 @@ def conn(db):
     yield connection
     tm.abort()
     connection.close()
+
+
+#: The time a ``clock`` fixture starts at.
+T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture
+def clock():
+    """A FakeClock (zc.asyncui.testing) at T0, moved only by the test."""
+    from zc.asyncui import testing
+    with testing.FakeClock(T0) as fake:
+        yield fake
 
 
 @pytest.fixture

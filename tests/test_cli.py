@@ -45,14 +45,7 @@ DEADLINE = 15.0
 
 
 def wait_until(predicate, what, timeout=DEADLINE):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for ' + what)
-        time.sleep(0.02)
+    return testing.wait_until(predicate, timeout, what, interval=0.02)
 
 
 class Process:

@@ -238,3 +238,192 @@ def test_init_with_client_disconnected_says_storage_unreachable():
         'ZEO.Exceptions.ClientDisconnected: the storage server was'
         ' unreachable (the ZEO client was disconnected)')
     assert Failure(ZEO.Exceptions.ClientDisconnected('x')).message == 'x'
+
+
+# -- the zc.twist/Twisted API, for ported callbacks ------------------------
+
+class CodedError(Exception):
+    """An exception with extra arguments and an attribute."""
+
+    def __init__(self, message, code):
+        super().__init__(message, code)
+        self.code = code
+
+
+class Outer:
+
+    class Inner(KeyError):
+        """A nested exception class."""
+
+
+class NotPlain(Exception):
+    """Raised with an argument that is not a plain value."""
+
+
+def test_verifyObject_with_twisted_api():
+    from zope.interface.verify import verifyObject
+    from zc.asyncui import interfaces
+    assert verifyObject(interfaces.IFailure, _capture(AppError('x')))
+
+
+def test_trap_returns_match():
+    f = _capture(AppError('x'))
+    assert f.trap(KeyError, ValueError) is ValueError
+    assert f.trap('ValueError') == 'ValueError'
+
+
+def test_trap_wo_match_raises_rebuilt_exception():
+    f = _capture(AppError('bad value'))
+    with pytest.raises(AppError, match='bad value') as info:
+        f.trap(KeyError)
+    assert 'Recorded traceback of the original exception' in \
+        info.value.__notes__[0]
+    assert 'in _capture' in info.value.__notes__[0]
+
+
+def test_getErrorMessage():
+    assert _capture(AppError('bad things')).getErrorMessage() == 'bad things'
+    assert Failure(KeyError('k')).getErrorMessage() == "'k'"
+
+
+def test_type_builtin_and_module_class():
+    assert Failure(KeyError('k')).type is KeyError
+    assert _capture(AppError('x')).type is AppError
+
+
+def test_type_nested_class():
+    f = Failure(Outer.Inner('k'))
+    assert f.type_name.endswith('Outer.Inner')
+    assert f.type is Outer.Inner
+    assert isinstance(f.value, Outer.Inner)
+
+
+def test_value_rebuilds_args_and_attributes():
+    f = pickle.loads(pickle.dumps(Failure(CodedError('no luck', 42))))
+    value = f.value
+    assert type(value) is CodedError
+    assert value.args == ('no luck', 42)
+    assert value.code == 42
+    assert value is not f.value  # rebuilt on each access
+
+
+def test_value_builtin_key_error_keeps_its_key():
+    value = Failure(KeyError('k')).value
+    assert isinstance(value, KeyError)
+    assert value.args == ('k',)
+
+
+def test_value_of_zodb_conflict_error():
+    import ZODB.POSException
+    from ZODB.utils import p64
+    f = Failure(ZODB.POSException.ConflictError(oid=p64(7)))
+    assert isinstance(f.value, ZODB.POSException.ConflictError)
+    assert f.value.oid == p64(7)
+    assert f.trap('transaction.interfaces.TransientError')
+
+
+def test_value_wo_importable_class_is_stand_in():
+    class Local(Exception):
+        pass
+    f = pickle.loads(pickle.dumps(_capture(Local('gone'))))
+    assert f.type is failure_module.UnavailableException
+    value = f.value
+    assert isinstance(value, failure_module.UnavailableException)
+    assert value.type_name == f.type_name
+    assert value.failure_message == 'gone'
+    assert value.failure is f
+    assert 'defined inside a function' in str(value)
+    assert 'gone' in str(value)
+    # check still works from the recorded names.
+    assert f.check(Exception) is Exception
+
+
+def test_value_wo_importable_module_is_stand_in():
+    f = Failure(AppError('x'))
+    f.type_name = 'no_such_module_xyz.Error'
+    assert 'its module cannot be imported here' in str(f.value)
+    assert f.type is failure_module.UnavailableException
+
+
+def test_value_when_name_is_no_longer_an_exception_class():
+    f = Failure(AppError('x'))
+    f.type_name = 'os.path'
+    assert 'no exception class of that name' in str(f.value)
+    f.type_name = 'NoSuchBuiltinError'
+    assert 'no exception class of that name' in str(f.value)
+
+
+def test_value_wo_plain_arguments_is_stand_in():
+    f = Failure(NotPlain(object()))
+    assert f.exception_state is None
+    value = f.value
+    assert isinstance(value, failure_module.UnavailableException)
+    assert 'not plain values' in value.reason
+    with pytest.raises(failure_module.UnavailableException):
+        f.raiseException()
+
+
+def test_value_wo_big_arguments_is_stand_in():
+    f = Failure(AppError('x' * (failure_module.MAX_PLAIN_REPR + 1)))
+    assert f.exception_state is None
+    assert f.message.startswith('xxx')
+
+
+def test_value_when_constructor_refuses_recorded_args():
+    f = Failure(CodedError('m', 1))
+    f.exception_state = (('only one',), {})
+    value = f.value
+    assert isinstance(value, failure_module.UnavailableException)
+    assert 'raised TypeError' in value.reason
+
+
+def test_value_of_record_stored_before_exception_state():
+    f = Failure(AppError('old'))
+    del f.exception_state
+    assert isinstance(f.value, failure_module.UnavailableException)
+
+
+def test_raiseException():
+    f = _capture(CodedError('raised again', 7))
+    with pytest.raises(CodedError) as info:
+        f.raiseException()
+    assert info.value.code == 7
+
+
+def test_printTraceback_to_file_and_stderr(capsys):
+    import io
+    f = _capture(AppError('printed'))
+    out = io.StringIO()
+    f.printTraceback(out)
+    assert out.getvalue() == f.getTraceback()
+    f.printTraceback()
+    assert capsys.readouterr().err == f.getTraceback()
+    f.printBriefTraceback()
+    assert capsys.readouterr().err == f.getTraceback('brief') + '\n'
+    f.printDetailedTraceback(out)
+    f.printTraceback(out, detail='brief')
+    with pytest.raises(ValueError):
+        f.printTraceback(out, detail='nonsense')
+
+
+def test_plain_state_nested_and_deep():
+    assert failure_module._is_plain(('a', [1, 2.0], {'k': (None, b'x')}))
+    assert not failure_module._is_plain(((((((1,),),),),),))
+    assert not failure_module._is_plain({object(): 1})
+
+
+def test_plain_state_wo_readable_args():
+    class NoArgs(Exception):
+        @property
+        def args(self):
+            raise RuntimeError('no args')
+    assert failure_module._plain_state(NoArgs()) is None
+
+
+def test_value_when_importing_module_raises(tmp_path, monkeypatch):
+    (tmp_path / 'explodes_on_import.py').write_text(
+        'raise RuntimeError("no import for you")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    f = Failure(AppError('x'))
+    f.type_name = 'explodes_on_import.Error'
+    assert 'raised RuntimeError: no import for you' in str(f.value)

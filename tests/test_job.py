@@ -688,7 +688,7 @@ def test_put_with_non_callable_retry_policy_factory_refused(queue):
     with pytest.raises(errors.ConfigurationError, match='not 42'):
         queue.put(Job(jobs.noop), retry_policy_factory=42)
     with pytest.raises(errors.ConfigurationError):
-        Job(jobs.noop).addCallback(jobs.noop, retry_policy_factory='x')
+        Job(jobs.noop).addCallback(jobs.noop, retry_policy_factory=b'x')
 
 
 @pytest.mark.parametrize('value', ['x', -1, True, 2.5, object()])
@@ -761,3 +761,12 @@ def test_args_changed_in_later_transaction_persist(db, conn, queue):
     assert type(fresh.__getstate__()['args']) is list
     third_tm.abort()
     third.close()
+
+
+def test_call_wo_reentry_and_flag_reset_after_error():
+    job = Job(jobs.fail, 'once')
+    with pytest.raises(ValueError):
+        job()
+    with pytest.raises(ValueError):  # not "called itself"
+        job()
+    assert job._v_calling is False

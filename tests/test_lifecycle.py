@@ -1,10 +1,14 @@
 """The one owner of job state: the table of allowed status moves."""
+import ast
 import datetime
+import inspect
+import os
 
 import pytest
 import zope.event
 
 import jobs
+import zc.asyncui
 from zc.asyncui import errors
 from zc.asyncui import events
 from zc.asyncui import lifecycle
@@ -82,3 +86,34 @@ def test_save_counts_writes_only_changes(conn):
     assert not job._p_changed
     lifecycle.save_counts(job, {'transient': 1})
     assert job.retry_counts == {'transient': 1}
+
+
+def test_no_other_module_assigns_job_state():
+    # The one-owner rule, enforced: outside lifecycle, only Job.__init__
+    # (a new job's first status) assigns a job's status, attempts,
+    # result or retry counters.
+    owned = {'_status', '_attempts', '_result', 'retry_counts'}
+    source = os.path.dirname(zc.asyncui.__file__)
+    found = []
+    for directory, _, files in os.walk(source):
+        for filename in files:
+            path = os.path.join(directory, filename)
+            if not filename.endswith('.py') or filename == 'lifecycle.py':
+                continue
+            with open(path) as f:
+                tree = ast.parse(f.read(), path)
+            for node in ast.walk(tree):
+                targets = getattr(node, 'targets', None) or [
+                    getattr(node, 'target', None)]
+                found.extend(
+                    '%s line %d' % (os.path.relpath(path, source),
+                                    node.lineno)
+                    for t in targets if isinstance(t, ast.Attribute)
+                    and t.attr in owned)
+    assert found == ['job.py line %d' % _init_status_line()]
+
+
+def _init_status_line():
+    lines, first = inspect.getsourcelines(Job.__init__)
+    return first + next(i for i, line in enumerate(lines)
+                        if 'self._status = NEW' in line)

@@ -109,11 +109,7 @@ def records(conn):
             for u, r in queue.dispatchers.items()}
 
 
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, 'timed out waiting for ' + what
-        time.sleep(0.05)
+wait_until = testing.wait_until
 
 
 def start(db, tmp_path, name):
@@ -264,15 +260,8 @@ def test_note_gap_normal_pause_is_no_outage():
 
 # -- A never-started Dispatcher's liveness, on a FakeClock ---------------
 
-T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
 ME = uuid.UUID(int=1)
 NEIGHBOUR = str(uuid.UUID(int=2 ** 127))  # sorts after ME: my neighbour
-
-
-@pytest.fixture
-def clock():
-    with testing.FakeClock(T0) as fake:
-        yield fake
 
 
 @pytest.fixture

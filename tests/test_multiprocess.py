@@ -22,12 +22,11 @@ import uuid
 import pytest
 import transaction
 import ZEO.ClientStorage
-import ZEO.Exceptions
 import ZODB
-import ZODB.POSException
 
 import mpjobs
 import zc.asyncui
+from zc.asyncui import testing
 from zc.asyncui.job import ACTIVE, COMPLETED, Job
 
 pytestmark = pytest.mark.multiprocess
@@ -40,26 +39,9 @@ POLL, PING, DEATH = 0.2, 0.5, 2.0
 SLACK = 1.5
 START_SECONDS = 60.0
 DRAIN_SECONDS = 90.0
-#: What a read may meet while the ZEO server is away or busy.
-TRANSIENT = (ZEO.Exceptions.ClientDisconnected,
-             ZODB.POSException.ConflictError)
-
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    """Poll ``predicate`` until it returns something true; transient
-    database errors count as "not yet"."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = predicate()
-        except TRANSIENT:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %.0fs waiting for %s'
-                                 % (timeout, what))
-        time.sleep(interval)
+#: Polls ``predicate`` until it returns something true; transient
+#: database errors count as "not yet".
+wait_until = testing.wait_until
 
 
 def free_port():

@@ -51,12 +51,6 @@ class Dispatcher:
 
 
 @pytest.fixture
-def clock():
-    with testing.FakeClock(T0) as fake:
-        yield fake
-
-
-@pytest.fixture
 def agent(queue):
     record = queue.getDispatcherAgents(UUID, create=True)
     record['main'] = agent = Agent(size=3)

@@ -303,10 +303,165 @@ def test_policy_for_callback_with_own_factory():
     assert isinstance(retry.policy_for(callback), retry.NeverRetry)
 
 
-# -- is_explosive -------------------------------------------------------------
 
-def test_is_explosive():
-    assert retry.is_explosive(Failure(SystemExit(1)))
-    assert retry.is_explosive(Failure(KeyboardInterrupt()))
-    assert retry.is_explosive(Failure(errors.ReassignedError('x')))
-    assert not retry.is_explosive(app_error())
+# -- policies chosen by zope.component adapters (as in zc.async) -------------
+
+@pytest.fixture
+def registry():
+    """A clean global component registry, cleaned up again afterwards."""
+    import zope.component.testing
+    zope.component.testing.setUp()
+    yield
+    zope.component.testing.tearDown()
+
+
+def _provide(factory, name=''):
+    import zope.component
+    from zc.asyncui import interfaces
+    zope.component.provideAdapter(
+        factory, (interfaces.IJob,), interfaces.IRetryPolicy, name=name)
+
+
+def test_job_factory_string_names_adapter(registry):
+    _provide(retry.NeverRetry, name='mail')
+    job = _job()
+    job.retry_policy_factory = 'mail'
+    policy = retry.policy_for(job)
+    assert isinstance(policy, retry.NeverRetry)
+    assert policy.job is job
+
+
+def test_put_with_adapter_name(queue, registry):
+    _provide(retry.NeverRetry, name='mail')
+    job = queue.put(jobs.noop, retry_policy_factory='mail')
+    assert job.retry_policy_factory == 'mail'
+    assert isinstance(retry.policy_for(job), retry.NeverRetry)
+
+
+def test_addCallback_with_adapter_name(registry):
+    _provide(retry.NeverRetry, name='mail')
+    callback = _job().addCallback(jobs.noop, retry_policy_factory='mail')
+    assert isinstance(retry.policy_for(callback), retry.NeverRetry)
+
+
+def test_job_factory_string_wo_adapter_logged_and_default(registry, caplog):
+    _provide(retry.NeverRetry, name='mail')
+    job = _job()
+    job.retry_policy_factory = 'mial'
+    with caplog.at_level(logging.ERROR, logger='zc.asyncui.retry'):
+        policy = retry.policy_for(job)
+    assert isinstance(policy, retry.RetryCommonFourTimes)
+    text = caplog.text
+    assert "No retry policy adapter named 'mial'" in text
+    assert "registered names: 'mail'" in text
+    assert 'the default policy decides instead' in text
+
+
+def test_adapter_returning_none_logged_and_default(registry, caplog):
+    _provide(lambda job: None, name='none')
+    job = _job()
+    job.retry_policy_factory = 'none'
+    with caplog.at_level(logging.ERROR, logger='zc.asyncui.retry'):
+        assert isinstance(retry.policy_for(job), retry.RetryCommonFourTimes)
+    assert "named 'none'" in caplog.text
+
+
+def test_unnamed_adapter_is_default_for_jobs(registry):
+    _provide(retry.NeverRetry)
+    job = _job()
+    assert isinstance(retry.policy_for(job), retry.NeverRetry)
+    # callbacks keep their own default ...
+    callback = job.addCallback(jobs.noop)
+    assert isinstance(retry.policy_for(callback), retry.RetryCommonForever)
+
+
+def test_callback_adapter_is_default_for_callbacks(registry):
+    _provide(retry.NeverRetry, name=retry.CALLBACK_ADAPTER)
+    job = _job()
+    callback = job.addCallback(jobs.noop)
+    assert isinstance(retry.policy_for(callback), retry.NeverRetry)
+    assert isinstance(retry.policy_for(job), retry.RetryCommonFourTimes)
+
+
+def test_registered_default_after_agent_and_dispatcher(registry):
+    _provide(retry.NeverRetry)
+    dispatcher = Holder(job_retry_policy_factory=Recording('dispatcher'),
+                        callback_retry_policy_factory=None)
+    agent = Holder(retry_policy_factory=Recording('agent'))
+    assert retry.policy_for(_job(), agent, dispatcher) == 'agent'
+    assert retry.policy_for(_job(), None, dispatcher) == 'dispatcher'
+    plain = Holder(job_retry_policy_factory=None,
+                   callback_retry_policy_factory=None)
+    assert isinstance(retry.policy_for(_job(), None, plain),
+                      retry.NeverRetry)
+
+
+def test_agent_and_dispatcher_may_name_adapters(registry):
+    _provide(retry.NeverRetry, name='mail')
+    agent = Holder(retry_policy_factory='mail')
+    assert isinstance(retry.policy_for(_job(), agent), retry.NeverRetry)
+    dispatcher = Holder(job_retry_policy_factory=retry.AdapterPolicy('mail'),
+                        callback_retry_policy_factory=None)
+    assert isinstance(retry.policy_for(_job(), None, dispatcher),
+                      retry.NeverRetry)
+
+
+def test_checked_policy_for_guards_adapter_policy(registry, caplog):
+    class Broken:
+        def __init__(self, job):
+            pass
+
+        def jobError(self, failure):
+            raise RuntimeError('broken policy')
+    _provide(Broken)
+    job = _job()
+    policy = retry.checked_policy_for(job)
+    with caplog.at_level(logging.ERROR, logger='zc.asyncui.retry'):
+        assert policy.jobError(conflict()) is True  # built-in decides
+    assert 'broken policy' in caplog.text
+
+
+def test_AdapterPolicy_wo_string_name():
+    with pytest.raises(errors.ConfigurationError, match='not 3'):
+        retry.AdapterPolicy(3)
+
+
+def test_AdapterPolicy_eq_hash_repr():
+    assert retry.AdapterPolicy('a') == retry.AdapterPolicy('a')
+    assert retry.AdapterPolicy('a') != retry.AdapterPolicy('b')
+    assert retry.AdapterPolicy('a') != 'a'
+    assert hash(retry.AdapterPolicy('a')) == hash(retry.AdapterPolicy('a'))
+    assert repr(retry.AdapterPolicy()) == "AdapterPolicy('')"
+
+
+def test_adapter_names(registry):
+    assert retry.adapter_names(_job()) == []
+    _provide(retry.NeverRetry, name='a')
+    _provide(retry.NeverRetry)
+    assert sorted(retry.adapter_names(_job())) == ['', 'a']
+
+
+def test_job_factory_wo_callable_or_string():
+    with pytest.raises(errors.ConfigurationError, match='name of an'):
+        _job().retry_policy_factory = 42
+
+
+def test_adapter_policy_in_a_worker(db, registry):
+    """End to end: a job named its policy by adapter; the worker asked
+    it, and the job was not retried after a ConflictError."""
+    import transaction
+    import zc.asyncui
+    _provide(retry.NeverRetry, name='once')
+    zc.asyncui.install(db)
+    tm = transaction.TransactionManager()
+    conn = db.open(tm)
+    job = zc.asyncui.getQueue(conn).put(jobs.always_conflict,
+                                        retry_policy_factory='once')
+    tm.commit()
+    testing.run_jobs(db)
+    tm.begin()
+    assert job.failed
+    assert job.result.check(ZODB.POSException.ConflictError)
+    assert len(job.attempts) == 1
+    tm.abort()
+    conn.close()

@@ -22,12 +22,6 @@ import jobs
 T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
 
 
-@pytest.fixture
-def clock():
-    with testing.FakeClock(T0) as fake:
-        yield fake
-
-
 def _put(conn, *args, **kw):
     job = zc.asyncui.getQueue(conn).put(Job(*args), **kw)
     conn.transaction_manager.commit()

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 import transaction
+import ZEO.Exceptions
 
 from zc.asyncui import utils
 from zc.asyncui import worker
@@ -277,3 +278,39 @@ def test_forget_thread_frees_the_jobs_a_dead_thread_held():
     w.forget_thread(threading.get_ident())
     assert b'1' not in w.running and b'1' not in w.known_oids()
     assert b'2' in w.running and b'2' in w.known_oids()
+
+
+def test_start_next_transient_failure_is_one_line(thread, caplog,
+                                                  monkeypatch):
+    # The database away while starting a job: a WARNING naming the
+    # dispatcher, the job and the error, the traceback only at DEBUG.
+    def unreachable(oid):
+        thread.dispatcher.stopped = True  # retried until the stop
+        raise ZEO.Exceptions.ClientDisconnected()
+    monkeypatch.setattr(thread, '_start', unreachable)
+    thread.workers.submit([b'\0' * 7 + b'\x09'])
+    with caplog.at_level(logging.DEBUG, 'zc.asyncui.worker'):
+        assert thread._start_next() is None
+    mine = [r for r in caplog.records if r.name == 'zc.asyncui.worker']
+    warning, = [r for r in mine if r.levelno >= logging.WARNING]
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert warning.getMessage() == (
+        'dispatcher %s: could not start job 0x9: ClientDisconnected: the'
+        ' storage is unreachable; it stays with its agent and is handed to'
+        ' a worker again at the next poll' % thread.dispatcher.UUID)
+    assert [r.exc_info is not None for r in mine
+            if r.levelno == logging.DEBUG][-1]
+    assert b'\0' * 7 + b'\x09' not in thread.workers.known
+
+
+def test_start_next_unexpected_failure_logs_a_bug(thread, caplog,
+                                                  monkeypatch):
+    def broken(oid):
+        raise AttributeError('oops')
+    monkeypatch.setattr(thread, '_start', broken)
+    thread.workers.submit([b'\0' * 7 + b'\x09'])
+    assert thread._start_next() is None
+    record, = [r for r in caplog.records if r.levelno >= logging.WARNING
+               and r.name == 'zc.asyncui.worker']
+    assert record.levelno == logging.ERROR and record.exc_info
+    assert 'This is a bug in zc.asyncui' in record.getMessage()

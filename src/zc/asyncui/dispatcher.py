@@ -3,8 +3,9 @@
 One ``Dispatcher`` runs per process per database.  Its poll thread
 activates it in every queue, pings, watches one neighbour for death (each
 live dispatcher watches the next one by UUID, so all are covered), and
-claims jobs for its agents in batches, one commit per batch; the worker
-threads (``zc.asyncui.worker``) run them.
+claims jobs for its agents in batches, one commit per batch (how many:
+``zc.asyncui.polling``); the worker threads (``zc.asyncui.worker``) run
+them.
 
 Work is found without waiting for the next poll: a job put by this
 process wakes the dispatcher when its transaction commits, and the poll
@@ -56,6 +57,14 @@ def _default(name):
     return settings.default('dispatcher', name)
 
 
+def _validated(arguments):
+    """The dispatcher settings among ``arguments`` (the locals of start()
+    or Dispatcher(), whose parameters are the settings), validated by
+    the one table (zc.asyncui.settings)."""
+    return settings.validate('dispatcher', {
+        s.name: arguments[s.name] for s in settings.DISPATCHER_SETTINGS})
+
+
 def start(db, poll_interval=_default('poll_interval'), uuid=None,
           uuid_file=None, main_agent_size=_default('main_agent_size'), *,
           ping_interval=_default('ping_interval'),
@@ -75,13 +84,7 @@ def start(db, poll_interval=_default('poll_interval'), uuid=None,
     runs in this process or the database cannot be opened,
     ConfigurationError for a bad setting.  A start that fails leaves nothing behind.
     """
-    options = settings.validate('dispatcher', dict(
-        poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
-        main_agent_size=main_agent_size, ping_interval=ping_interval,
-        ping_death_interval=ping_death_interval,
-        job_retry_policy_factory=job_retry_policy_factory,
-        callback_retry_policy_factory=callback_retry_policy_factory,
-        verbose_failures=verbose_failures))
+    options = _validated(locals())
     uuid = options.pop('uuid')
     if uuid is None:
         uuid = instanceuuid.get_uuid(options['uuid_file'])
@@ -189,13 +192,7 @@ class Dispatcher:
                  job_retry_policy_factory=None,
                  callback_retry_policy_factory=None, verbose_failures=False,
                  uuid_file=None, agents=()):
-        options = settings.validate('dispatcher', dict(
-            poll_interval=poll_interval, uuid=uuid, uuid_file=uuid_file,
-            main_agent_size=main_agent_size, ping_interval=ping_interval,
-            ping_death_interval=ping_death_interval,
-            job_retry_policy_factory=job_retry_policy_factory,
-            callback_retry_policy_factory=callback_retry_policy_factory,
-            verbose_failures=verbose_failures))
+        options = _validated(locals())
         if options['uuid'] is None:
             raise errors.ConfigurationError(
                 'Dispatcher needs a uuid; dispatcher.start() reads one from'

@@ -22,6 +22,7 @@ import sys
 import time
 
 from zc.asyncui import errors
+from zc.asyncui import jobcontext
 from zc.asyncui import lifecycle
 from zc.asyncui import local
 from zc.asyncui import recovery
@@ -80,7 +81,16 @@ def _check_ours(job, agent, dispatcher, attempt_no):
 def execute(run, job, agent, extra_args):
     """Call a started job under its retry policy until it has a result,
     is rescheduled, or turns out to be reassigned.  Returns 'done' or
-    'rescheduled'."""
+    'rescheduled'.  The job's context (zc.asyncui.jobcontext) is restored
+    before its call and undone after its finishing commit."""
+    context = jobcontext.Restored(job)
+    try:
+        return _execute(run, job, agent, extra_args, context)
+    finally:
+        context.exit()
+
+
+def _execute(run, job, agent, extra_args, context):
     dispatcher = run.dispatcher
     tm = run.tm
     policy = retry.checked_policy_for(job, agent, dispatcher)
@@ -88,7 +98,7 @@ def execute(run, job, agent, extra_args):
     while True:
         # Fresh snapshot: we come from a commit or an abort.
         _check_ours(job, agent, dispatcher, attempt_no)
-        result, failure = _call(run, job, agent, extra_args)
+        result, failure = _call(run, job, agent, extra_args, context)
         raised = failure is not None
         if raised:
             tm.abort()
@@ -117,7 +127,7 @@ def execute(run, job, agent, extra_args):
         return 'done'
 
 
-def _call(run, job, agent, extra_args):
+def _call(run, job, agent, extra_args, context):
     """Call the job in the current transaction: (result, None) or
     (None, Failure)."""
     local._set(job, run.dispatcher, getattr(agent, 'name', None))
@@ -129,6 +139,7 @@ def _call(run, job, agent, extra_args):
                 ' it was not called' % (job.key, deadline.isoformat(),
                                         job.begin_after.isoformat(),
                                         job.begin_by))), None
+        context.enter()
         begun = time.perf_counter()
         try:
             return job(*extra_args), None
@@ -165,6 +176,14 @@ def _act_on(run, job, agent, policy, attempt_no, failure, where):
     job is back in its queue, False to give up."""
     decide = policy.jobError if where == 'call' else policy.commitError
     decision = decide(failure)
+    if decision is not False and _past_deadline(job):
+        # As zc.async meant (its comparison was inverted): once
+        # begin_after + begin_by has passed, a job is not started again.
+        logger.warning('%s: %s raised %s; not retried: its begin_by deadline'
+                       ' (%s) has passed', describe(job), where,
+                       failure.getTraceback('brief'),
+                       job.deadline.isoformat())
+        decision = False
     if decision is True:
         _log_retry(job, failure, policy, where)
         return 'again', _new_attempt(run, job, agent, policy, attempt_no,
@@ -173,6 +192,11 @@ def _act_on(run, job, agent, policy, attempt_no, failure, where):
         return _reschedule(run, job, agent, policy, decision, failure,
                            attempt_no), attempt_no
     return False, attempt_no
+
+
+def _past_deadline(job):
+    deadline = job.deadline
+    return deadline is not None and utils.now() > deadline
 
 
 def _new_attempt(run, job, agent, policy, attempt_no, failure, where):

@@ -15,12 +15,13 @@ imports inside functions included::
     1. contracts         interfaces, errors, events, utils, settings
            |
     2. persistent model  job, failure, queue, queuekeys, queueroot, agent,
-           |             dispatcheragents, filters, retry, recovery, local
-           |             (and the package ``zc.asyncui``, their API)
+           |             dispatcheragents, filters, retry, recovery, local,
+           |             jobcontext (and the package ``zc.asyncui``, their API)
     3. thread runtime    dispatcher, polling, dispatcherstate, liveness,
            |             worker, jobrun, execution, callbacks,
            |             instanceuuid
-    4. configuration     config, patterns, testing, inline (run_jobs)
+    4. configuration     config, patterns, testing, inline (run_jobs),
+           |             ftesting, requestcontext
            |
     5. front-ends        the command line (main, server, tools; moving
                          to zc.asyncui.cli), monitor/, browser/, ZCML
@@ -61,6 +62,41 @@ class IFailure(Interface):
     def check(*exception_types):
         """The first of ``exception_types`` (classes or dotted names) that
         the recorded exception is an instance of, or None."""
+
+    # The zc.twist/Twisted Failure calls that zc.async callbacks make.
+
+    type = Attribute("The exception class, imported by its dotted name; "
+                     "``zc.asyncui.failure.UnavailableException`` when it "
+                     "cannot be imported in this process.")
+    value = Attribute("The exception, rebuilt from its recorded class, "
+                      "arguments and attributes (a new object each time); "
+                      "an ``UnavailableException`` saying why when the "
+                      "class cannot be imported here or the arguments "
+                      "were not plain values.")
+
+    def trap(*exception_types):
+        """As ``check``, but when nothing matches raise ``value`` (as
+        ``raiseException`` does) instead of returning None."""
+
+    def getErrorMessage():
+        """The recorded message (``str()`` of the exception)."""
+
+    def raiseException():
+        """Raise ``value``.  The original traceback is gone (only its
+        text was recorded); on Python 3.11+ that text is added to the
+        exception as a note."""
+
+    def printTraceback(file=None, elideFrameworkCode=False,
+                       detail='default'):
+        """Write ``getTraceback(detail)`` to ``file`` (default:
+        ``sys.stderr``).  ``elideFrameworkCode`` is accepted and
+        ignored."""
+
+    def printBriefTraceback(file=None, elideFrameworkCode=False):
+        """Write ``getTraceback('brief')`` and a newline to ``file``."""
+
+    def printDetailedTraceback(file=None, elideFrameworkCode=False):
+        """Write ``getTraceback('verbose')`` to ``file``."""
 
 
 class IJob(Interface):
@@ -108,8 +144,10 @@ class IJob(Interface):
     attempts = Attribute("Tuple of per-attempt records (dicts with "
                          "``start``, ``end``, ``dispatcher``, ``outcome``).")
     retry_counts = Attribute("Dict of counters kept by retry policies.")
-    retry_policy_factory = Attribute("Callable ``(job) -> IRetryPolicy`` "
-                                     "or None for the default.")
+    retry_policy_factory = Attribute(
+        "Callable ``(job) -> IRetryPolicy``; or a string, the name of a "
+        "zope.component adapter from the job to IRetryPolicy (as in "
+        "zc.async); or None for the default.")
     failure_log_level = Attribute("Logging level for a failure, or None "
                                   "(ERROR for jobs, CRITICAL for callbacks).")
     put_time = Attribute("When the job was put in a queue.")
@@ -579,3 +617,31 @@ class IDispatcherActivated(IDispatcherEvent):
 class IDispatcherDeactivated(IDispatcherEvent):
     """A dispatcher record was deactivated (its own stop, or found dead by
     another dispatcher), inside the deactivation transaction."""
+
+
+class IJobContext(Interface):
+    """Carries context from the code that puts a job to the code that
+    runs it (the site and the principal of a request, a tenant, a
+    locale...).  Registered as a named utility; see
+    ``zc.asyncui.jobcontext``.  ``zc.asyncui.jobcontext.JobContext`` is
+    the no-op base class.
+
+    Invariant: a job put where ``capture`` finds nothing to carry runs
+    exactly as if no hook were registered.
+    """
+
+    def capture(job):
+        """Called by IQueue.put, in the putting thread and transaction,
+        once the job is in the database.  Store what must be carried in
+        ``job.annotations`` under keys of one's own (storable values).
+        Never commits.  An exception propagates to the caller of put:
+        the job is not put."""
+
+    def restore(job):
+        """Called in the worker thread (or run_jobs' thread) before the
+        job, or one of its callbacks, is called, inside the transaction
+        of the call.  Returns None or a callable without arguments that
+        undoes what ``restore`` did; it is called after the job's
+        finishing commit (or its final abort), and one that raises is
+        logged at ERROR.  An exception in ``restore`` is the failure of
+        that attempt: the job is never called without its context."""

@@ -135,6 +135,7 @@ class Job(persistent.Persistent):
     _end_ts = None
     _callbacks_ts = None
     waiting_on = None
+    _v_calling = False  # True while __call__ runs (per connection)
 
     def __init__(self, callable, *args, **kwargs):
         self._status = NEW
@@ -233,12 +234,26 @@ class Job(persistent.Persistent):
     def __call__(self, *args, **kwargs):
         """See IJob.__call__."""
         self._require('be called', NEW, ACTIVE)
+        if self._v_calling:
+            # The worker calls an ACTIVE job, so status cannot tell this
+            # apart; without it a job calling itself recurses until
+            # RecursionError.  (zc.async raised BadStatusError too.)
+            raise errors.BadStatusError(
+                'Job %s called itself while its call was running: a job is'
+                ' called once per attempt. Call its callable instead, or'
+                ' put a new Job.' % (self.key or repr(self)),
+                self.key, self._status, (NEW, ACTIVE))
         broken = calls.broken_class(self._callable_root)
         if broken is not None:
             raise calls.import_error(broken)
         effective_kwargs = dict(self.kwargs)
         effective_kwargs.update(kwargs)
-        return self.callable(*(tuple(self.args) + args), **effective_kwargs)
+        self._v_calling = True
+        try:
+            return self.callable(*(tuple(self.args) + args),
+                                 **effective_kwargs)
+        finally:
+            self._v_calling = False
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -298,11 +313,15 @@ class Job(persistent.Persistent):
 
     @retry_policy_factory.setter
     def retry_policy_factory(self, value):
-        if value is not None and not callable(value):
+        # A string names a zope.component adapter (job -> IRetryPolicy),
+        # looked up when the policy is needed (zc.asyncui.retry).
+        if value is not None and not callable(value) and \
+                not isinstance(value, str):
             raise errors.ConfigurationError(
                 'retry_policy_factory of job %s must be callable (job) ->'
                 ' retry policy, such as zc.asyncui.RetryCommonFourTimes or'
-                ' zc.asyncui.RetryPolicy(...), or None; not %r'
+                ' zc.asyncui.RetryPolicy(...), the name of an IRetryPolicy'
+                ' adapter, or None; not %r'
                 % (self.key or '(unsaved)', value))
         self._retry_policy_factory = value
 

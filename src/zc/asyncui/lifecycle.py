@@ -14,7 +14,9 @@ never stored: a PENDING job that an agent took out of its queue).  The
 named back-moves exist for retries and for taking a job back.  Conflict
 resolution (Job._p_resolveConflict) is the one exception: it may merge a
 COMPLETED job back to CALLBACKS when a callback was added concurrently,
-because that callback has not run.
+because that callback has not run; and ``Job.__init__`` gives a new job
+its first status, NEW.  tests/test_lifecycle.py checks that no other
+module assigns these attributes.
 
 All functions work in the caller's transaction and never commit.
 """

@@ -38,6 +38,7 @@ import zope.interface
 
 from zc.asyncui import errors
 from zc.asyncui import interfaces
+from zc.asyncui import jobcontext
 from zc.asyncui import queuekeys as keys
 from zc.asyncui import lifecycle
 from zc.asyncui import utils
@@ -125,6 +126,7 @@ class Queue(persistent.Persistent):
         job._put_ts = now.timestamp()
         job._queue = self
         lifecycle.put(job)
+        jobcontext.capture(job)
         self._receive(job, job._put_ts)
         _wake_after_commit(jar)
         return job
@@ -246,6 +248,12 @@ class Queue(persistent.Persistent):
 
     def remove(self, job):
         """See IQueue.remove."""
+        if not isinstance(job, Job):
+            # zc.async's pull(index=0) took a position.
+            raise TypeError(
+                'Queue %r: pull and remove take the job itself, not %r.'
+                ' (zc.async\'s pull(index) is queue.pull(list(queue)[index])'
+                ' here.)' % (self.name, job))
         tree, key = self._find(job)
         if tree is None:
             raise LookupError('Job %s is not pending in queue %r (its status'

@@ -12,15 +12,23 @@ Which policy applies, first match wins:
    by ``addCallback``);
 2. the ``retry_policy_factory`` of the agent running the job;
 3. the dispatcher's process-wide default for jobs or for callbacks;
-4. ``RetryCommonFourTimes`` for jobs, ``RetryCommonForever`` for
+4. a zope.component adapter from the job to IRetryPolicy, when one is
+   registered: the unnamed one for jobs, the one named ``'callback'``
+   for callbacks (zc.async's process-wide defaults);
+5. ``RetryCommonFourTimes`` for jobs, ``RetryCommonForever`` for
    callbacks.
+
+A factory may also be a string, as in zc.async: the name of an adapter
+from the job to IRetryPolicy (see :class:`AdapterPolicy`).
 """
 import datetime
 import logging
 import random
 
+import zope.component
 import zope.interface
 
+from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import utils
 from zc.asyncui.job import describe
@@ -30,9 +38,6 @@ logger = logging.getLogger(__name__)
 CLIENT_DISCONNECTED = 'ZEO.Exceptions.ClientDisconnected'
 TRANSIENT = 'transaction.interfaces.TransientError'
 CANNOT_IMPORT = 'zc.asyncui.errors.CallableImportError'
-EXPLOSIVE = ('builtins.SystemExit', 'builtins.KeyboardInterrupt',
-             'SystemExit', 'KeyboardInterrupt',
-             'zc.asyncui.errors.ReassignedError')
 
 
 class _Policy:
@@ -214,6 +219,74 @@ class _ConfiguredPolicy(RetryCommonFourTimes):
         return datetime.timedelta(seconds=config.backoff(n))
 
 
+CALLBACK_ADAPTER = 'callback'
+
+
+class AdapterPolicy:
+    """A policy factory that asks zope.component: the adapter from the
+    job to IRetryPolicy named ``name`` (``''``: the unnamed one).
+
+    ``job.retry_policy_factory = 'mail'`` is short for
+    ``AdapterPolicy('mail')``.  The adapter is looked up each time a
+    policy is needed, in the registry of the current site, so a job does
+    not depend on registrations made when it was put.  A name with no
+    adapter is an error listing the names registered, logged at ERROR by
+    ``policy_for``, and the next policy in line decides.
+    """
+
+    def __init__(self, name=''):
+        if not isinstance(name, str):
+            raise errors.ConfigurationError(
+                'AdapterPolicy needs the name (a string) of an adapter'
+                ' from the job to IRetryPolicy, not %r' % (name,))
+        self.name = name
+
+    def __call__(self, job):
+        policy = zope.component.queryAdapter(
+            job, interfaces.IRetryPolicy, name=self.name)
+        if policy is None:
+            known = sorted(repr(n) for n in adapter_names(job))
+            raise errors.ConfigurationError(
+                'No retry policy adapter named %r for %s; registered'
+                ' names: %s. Register one (zope.component.provideAdapter('
+                'factory, (IJob,), IRetryPolicy, name=%r)) or fix the name.'
+                % (self.name, describe(job), ', '.join(known) or 'none',
+                   self.name))
+        return policy
+
+    def __eq__(self, other):
+        if not isinstance(other, AdapterPolicy):
+            return NotImplemented
+        return self.name == other.name
+
+    def __hash__(self):
+        return hash((AdapterPolicy, self.name))
+
+    def __repr__(self):
+        return 'AdapterPolicy(%r)' % self.name
+
+
+def adapter_names(job):
+    """Names of the IRetryPolicy adapters registered for ``job``."""
+    registry = zope.component.getSiteManager().adapters
+    return [name for name, _ in registry.lookupAll(
+        (zope.interface.providedBy(job),), interfaces.IRetryPolicy)]
+
+
+def _registered_default(job, is_callback):
+    """AdapterPolicy of the registered process default for ``job``, or
+    None when no such adapter is registered."""
+    name = CALLBACK_ADAPTER if is_callback else ''
+    registry = zope.component.getSiteManager().adapters
+    found = registry.lookup((zope.interface.providedBy(job),),
+                            interfaces.IRetryPolicy, name)
+    return None if found is None else AdapterPolicy(name)
+
+
+def _as_factory(factory):
+    return AdapterPolicy(factory) if isinstance(factory, str) else factory
+
+
 def policy_for(job, agent=None, dispatcher=None):
     """The retry policy that applies to ``job`` (see the module doc).
 
@@ -248,19 +321,22 @@ def _factories(job, agent, dispatcher):
     if own is None and agent is not None:
         own = getattr(agent, 'retry_policy_factory', None)
     defaults = _default_factories(job, dispatcher)
-    return defaults if own is None else [own] + defaults
+    return defaults if own is None else [_as_factory(own)] + defaults
 
 
 def _default_factories(job, dispatcher):
     """The process default factories, most specific first: the
-    dispatcher's (if set), then the built-in one."""
+    dispatcher's (if set), the registered adapter (if any), then the
+    built-in one."""
     is_callback = job.parent is not None
     builtin = RetryCommonForever if is_callback else RetryCommonFourTimes
     factory = None
     if dispatcher is not None:
         factory = (dispatcher.callback_retry_policy_factory if is_callback
                    else dispatcher.job_retry_policy_factory)
-    return [factory, builtin] if factory is not None else [builtin]
+    candidates = [_as_factory(factory), _registered_default(job, is_callback),
+                  builtin]
+    return [f for f in candidates if f is not None]
 
 
 def _first_policy(job, factories):
@@ -315,7 +391,3 @@ class _Guarded:
 
     def interrupted(self):
         return self._ask('interrupted')
-
-
-def is_explosive(failure):
-    return failure.check(*EXPLOSIVE) is not None

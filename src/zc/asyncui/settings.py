@@ -256,6 +256,7 @@ DISPATCHER_SETTINGS = (
         ' names none; None uses zc.asyncui.retry.RetryCommonForever.')),
 )
 
+
 def _agent(name, *args, **kw):
     return Setting(name, *args, label='agent ' + name, **kw)
 

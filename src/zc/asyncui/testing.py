@@ -4,6 +4,9 @@
   (without blind sleeps) for a job to reach a state, seen through a
   fresh transaction; raise WaitTimeoutError naming the job and status.
 - ``run_until_idle``: wait until a dispatcher has nothing left to do.
+- ``wait_until``: wait for any condition (another process's output, a
+  ZEO server that comes back), transient database errors counting as
+  "not yet".
 - ``run_jobs``: run the due jobs in the calling thread, with callbacks and
   retries (no dispatcher, no threads).
 - ``FakeClock``: a settable clock for ``zc.asyncui`` timestamps.
@@ -11,6 +14,9 @@
 - ``dispatcher_running``: a dispatcher with short intervals, stopped after.
 - ``FilterConformance``, ``QueueConformance``: test mixins (ZODB
   BasicStorage style) that every filter and every queue must pass.
+- ``FunctionalLayer``, ``functional_fixture``: the functional test layer
+  for Zope applications (``zc.asyncui.ftesting``): a test database and a
+  dispatcher per test, both on a DemoStorage over the layer's database.
 """
 import contextlib
 import datetime
@@ -29,6 +35,8 @@ from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import utils
+from zc.asyncui.ftesting import FunctionalLayer
+from zc.asyncui.ftesting import functional_fixture
 from zc.asyncui.inline import run_jobs
 from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED
 from zc.asyncui.job import check_storable
@@ -38,13 +46,15 @@ from zc.asyncui.job import JobStatus
 __all__ = [
     # waiting for what a real dispatcher does
     'wait_for_result', 'wait_for_start', 'wait_for_annotation',
-    'run_until_idle', 'dispatcher_running',
+    'run_until_idle', 'dispatcher_running', 'wait_until',
     # running jobs in the calling thread (zc.asyncui.inline)
     'run_jobs',
     # time and databases
     'FakeClock', 'file_storage_db',
     # conformance mixins
     'FilterConformance', 'QueueConformance',
+    # Zope applications: the functional layer (zc.asyncui.ftesting)
+    'FunctionalLayer', 'functional_fixture',
 ]
 
 POLL_SECONDS = 0.01
@@ -99,6 +109,27 @@ def wait_for_annotation(job, name, timeout=10.0):
     _wait(job, lambda j: name in j.annotations, timeout,
           'get annotation %r' % name)
     return job.annotations[name]
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Call ``predicate()`` every ``interval`` seconds until it returns a
+    true value, and return that value.  A transient database error
+    (a conflict, an unreachable ZEO server) counts as "not yet".  Raises
+    WaitTimeoutError saying it waited ``timeout`` seconds for ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate()
+        except Exception as e:
+            if not utils.is_transient(e):
+                raise
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise errors.WaitTimeoutError(
+                'timed out after %.0fs waiting for %s' % (timeout, what))
+        time.sleep(interval)
 
 
 def run_until_idle(dispatcher, timeout=30.0):

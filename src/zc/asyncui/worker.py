@@ -372,13 +372,34 @@ class WorkerThread(threading.Thread):
             return utils.retry_transaction(
                 self.tm, lambda: self._start(oid), 'start job',
                 stop=self._stopping)
-        except Exception:
-            logger.exception('dispatcher %s: could not start job %s; it'
-                             ' stays with its agent until recovery',
-                             self.dispatcher.UUID, utils.oid_key(oid))
+        except Exception as e:
+            self._log_start_failure(oid, e)
             self.workers.release(oid)
             self.workers.forget(oid)
             return None
+
+    def _log_start_failure(self, oid, error):
+        # The job stays with its agent; the next poll hands it to a worker
+        # again (polling.claim resubmits held jobs no worker knows about).
+        if utils.is_transient(error) or isinstance(error,
+                                                   errors.AsyncUIError):
+            # Expected (the database is away or busy, the job moved on):
+            # one line; the traceback only helps when debugging.
+            logger.warning(
+                'dispatcher %s: could not start job %s: %s: %s; it stays'
+                ' with its agent and is handed to a worker again at the'
+                ' next poll', self.dispatcher.UUID, utils.oid_key(oid),
+                type(error).__name__,
+                str(error) or 'the storage is unreachable')
+            logger.debug('dispatcher %s: the failure to start job %s',
+                         self.dispatcher.UUID, utils.oid_key(oid),
+                         exc_info=True)
+        else:
+            logger.error(
+                'dispatcher %s: could not start job %s; it stays with its'
+                ' agent and is handed to a worker again at the next poll.'
+                ' This is a bug in zc.asyncui: please report it.',
+                self.dispatcher.UUID, utils.oid_key(oid), exc_info=True)
 
     def _stopping(self):
         return self.dispatcher.stopped

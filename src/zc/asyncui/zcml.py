@@ -29,6 +29,7 @@ import zope.processlifetime
 import zope.schema
 import zope.schema.interfaces
 from zope.configuration.exceptions import ConfigurationError
+from zope.security.proxy import removeSecurityProxy
 
 from zc.asyncui import config
 from zc.asyncui import errors
@@ -287,8 +288,10 @@ def monitor(_context, host=None, port=None):
 @zope.interface.implementer(interfaces.IQueue)
 def queueFor(obj):
     """The default queue of the database of a stored object or a
-    connection (IQueue adapter)."""
-    return getQueue(obj)
+    connection (IQueue adapter).  Views adapt their security-proxied
+    context (``IQueue(self.context)``), whose ``_p_jar`` is not readable:
+    the database is found through the unproxied object."""
+    return getQueue(removeSecurityProxy(obj))
 
 
 @zope.interface.implementer(interfaces.IJob)
