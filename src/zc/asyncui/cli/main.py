@@ -89,6 +89,13 @@ def _add_run(subparsers):
     p.add_argument('--no-default-queue', action='store_true',
                    help='do not install the default queue "" (a database'
                    ' that has one keeps it)')
+    _add_process_options(p)
+    p.set_defaults(func=run.run_command, check=_check_run)
+
+
+def _add_process_options(p):
+    """The options of a long-running process (run, serve): the
+    dispatcher's settings, how it stops, connects and logs."""
     options.add_dispatcher_options(p)
     p.add_argument('--stop-timeout', metavar='SECONDS', default=30.0,
                    type=options.seconds(inclusive=True),
@@ -99,7 +106,6 @@ def _add_run(subparsers):
                    ' ZEO server (default 30)')
     p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
                    help=LOG_LEVEL_HELP % 'INFO')
-    p.set_defaults(func=run.run_command, check=_check_run)
 
 
 def _add_serve(subparsers):
@@ -137,16 +143,7 @@ def _add_serve(subparsers):
     p.add_argument('--zcml', metavar='FILE', default=site.PROJECT_ZCML,
                    help='the site configuration (default the configure.zcml'
                    ' beside setup.py: %s)' % site.PROJECT_ZCML)
-    options.add_dispatcher_options(p)
-    p.add_argument('--stop-timeout', metavar='SECONDS', default=30.0,
-                   type=options.seconds(inclusive=True),
-                   help='how long running jobs may finish at stop'
-                   ' (default 30)')
-    p.add_argument('--connect-timeout', metavar='SECONDS', default=30.0,
-                   type=options.seconds(), help='how long to wait for the'
-                   ' ZEO server (default 30)')
-    p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
-                   help=LOG_LEVEL_HELP % 'INFO')
+    _add_process_options(p)
     p.set_defaults(func=serve.serve_command, check=_check_serve)
 
 
