@@ -35,6 +35,7 @@ LAYERS = {
     'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'agent': MODEL,
     'queuekeys': MODEL, 'queueroot': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
+    'collapse': MODEL, 'workpile': MODEL,
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,

@@ -23,6 +23,12 @@ from zc.asyncui.agent import Agent
 # Filters for agents and queues
 from zc.asyncui.filters import CallablesFilter
 from zc.asyncui.filters import MinimumPriorityFilter
+from zc.asyncui.filters import PriorityRangeFilter
+from zc.asyncui.filters import QueueTimeFilter
+from zc.asyncui.filters import TagFilter
+
+# Composite work (issue 8; also in zc.asyncui.patterns)
+from zc.asyncui.workpile import WorkPile
 
 # Retry policies
 from zc.asyncui.retry import NeverRetry
@@ -41,7 +47,10 @@ __all__ = [
     # queues and agents
     'install', 'getQueue', 'getQueues', 'Queue', 'Queues', 'Agent',
     # filters
-    'CallablesFilter', 'MinimumPriorityFilter',
+    'CallablesFilter', 'MinimumPriorityFilter', 'PriorityRangeFilter',
+    'QueueTimeFilter', 'TagFilter',
+    # composite work
+    'WorkPile',
     # retry policies
     'NeverRetry', 'RetryCommonForever', 'RetryCommonFourTimes',
     'RetryPolicy',

@@ -109,3 +109,15 @@ class ConfigurationError(AsyncUIError, ValueError):
 class DispatcherError(AsyncUIError):
     """Raised for a misuse of the dispatcher API, such as starting two
     dispatchers with the same UUID in one process."""
+
+
+class FilterRefusedError(AsyncUIError, ValueError):
+    """Raised by ``Queue.put`` when the queue's filter does not accept the
+    job.  Put the job in another queue, or use ``Queues.put``, which
+    routes each job to the first queue whose filter accepts it.
+    ``queue_name`` and ``filter`` say which queue and filter refused."""
+
+    def __init__(self, message, queue_name=None, filter=None):
+        super().__init__(message)
+        self.queue_name = queue_name
+        self.filter = filter

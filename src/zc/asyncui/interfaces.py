@@ -203,9 +203,20 @@ class IQueue(Interface):
                        "``Queues.put`` routes here.")
 
     def put(item, begin_after=None, begin_by=None, priority=0,
-            retry_policy_factory=None, failure_log_level=None):
+            retry_policy_factory=None, failure_log_level=None,
+            collapse_key=None):
         """Queue ``item`` (a Job, or a callable to wrap in one) and return
         the Job.
+
+        With a ``collapse_key`` (a non-empty string), if a job put in this
+        queue with the same key has not started yet, that job is returned
+        and ``item`` is not queued; once it starts, a put with the key
+        adds a new job.  Two transactions putting the same key at once:
+        one commit conflicts and, retried, gets the other's job (see
+        zc.asyncui.collapse).
+
+        Raises FilterRefusedError when the queue's ``filter`` does not
+        accept the job (asked once ``priority`` etc. are set).
 
         Raises UnpicklableCallableError (lambdas, nested functions, methods
         of non-persistent objects ...), BadStatusError (the job is not
@@ -266,9 +277,19 @@ class IQueues(Interface):
     """
 
     def put(item, **kw):
-        """Put ``item`` in the first queue (by name) whose filter accepts
-        it, else in the default queue ''; raises QueueNotFoundError if no
-        queue accepts it."""
+        """Put ``item`` in ``route(job)``, with the keyword arguments of
+        IQueue.put; raises QueueNotFoundError if no queue accepts it."""
+
+    def routingOrder():
+        """The queues ``route`` asks, in order: the queues other than ''
+        that have a filter, by name; then the default queue '' (last,
+        with or without a filter).  Named queues without a filter are
+        not in it: only jobs put in them by name go there."""
+
+    def route(job):
+        """The first queue of ``routingOrder()`` whose filter accepts
+        ``job`` (the default queue '' without filter accepts every job);
+        raises QueueNotFoundError naming the filters that refused it."""
 
     def __getitem__(name):
         """The queue ``name``; raises QueueNotFoundError (a LookupError)

@@ -131,6 +131,7 @@ class Job(persistent.Persistent):
     _retry_policy_factory = None
     _failure_log_level = None
     _put_ts = None
+    _collapse_key = None  # see zc.asyncui.collapse
     _start_ts = None
     _end_ts = None
     _callbacks_ts = None

@@ -20,6 +20,7 @@ module assigns these attributes.
 
 All functions work in the caller's transaction and never commit.
 """
+from zc.asyncui import collapse
 from zc.asyncui import errors
 from zc.asyncui import events
 from zc.asyncui import utils
@@ -81,6 +82,7 @@ def start(job, dispatcher_uuid, agent, now=None):
     callbacks, which no agent holds): -> ACTIVE, with a new attempt
     record."""
     move(job, ACTIVE)
+    collapse.release(job)  # a new put with its collapse key adds a job
     if isinstance(agent, str):
         name = agent
     else:

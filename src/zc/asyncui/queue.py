@@ -36,6 +36,7 @@ import BTrees.OOBTree
 import persistent
 import zope.interface
 
+from zc.asyncui import collapse
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import jobcontext
@@ -84,6 +85,7 @@ class Queue(persistent.Persistent):
         self._length = BTrees.Length.Length()
         self.dispatchers = BTrees.OOBTree.OOBTree()
         self.filter = None
+        self._collapse = collapse.new_index()
 
     @property
     def __name__(self):
@@ -92,7 +94,8 @@ class Queue(persistent.Persistent):
     # -- putting ------------------------------------------------------
 
     def put(self, item, begin_after=None, begin_by=None, priority=0,
-            retry_policy_factory=None, failure_log_level=None):
+            retry_policy_factory=None, failure_log_level=None,
+            collapse_key=None):
         """See IQueue.put."""
         job = item if isinstance(item, Job) else Job(item)
         if job._status != NEW:
@@ -104,6 +107,10 @@ class Queue(persistent.Persistent):
                 'Queue %r is not stored in a database yet: put jobs in a'
                 ' queue found with zc.asyncui.getQueue(connection).'
                 % self.name)
+        if collapse_key is not None:
+            pending = collapse.pending(self, collapse_key)
+            if pending is not None:
+                return pending
         check_storable((job.args, job.kwargs), 'the arguments of %r' % job)
         factory = (job.retry_policy_factory if retry_policy_factory is None
                    else retry_policy_factory)
@@ -121,8 +128,11 @@ class Queue(persistent.Persistent):
             job.retry_policy_factory = retry_policy_factory
         if failure_log_level is not None:
             job.failure_log_level = failure_log_level
+        self._check_filter(job)
         if job._p_jar is None:
             jar.add(job)
+        if collapse_key is not None:
+            collapse.hold(self, collapse_key, job)
         job._put_ts = now.timestamp()
         job._queue = self
         lifecycle.put(job)
@@ -130,6 +140,17 @@ class Queue(persistent.Persistent):
         self._receive(job, job._put_ts)
         _wake_after_commit(jar)
         return job
+
+    def _check_filter(self, job):
+        """Raise FilterRefusedError when this queue's filter refuses the
+        job (asked once its options, such as priority, are set)."""
+        if self.filter is None or self.filter(job):
+            return
+        raise errors.FilterRefusedError(
+            'Queue %r refuses %r: its filter %r does not accept it. Put it'
+            ' in another queue, or use zc.asyncui.getQueues(conn).put(job),'
+            ' which routes each job to the first queue that accepts it.'
+            % (self.name, job, self.filter), self.name, self.filter)
 
     def _receive(self, job, now_ts):
         """Add a job a producer puts: to the inbox (module docstring)."""
@@ -434,19 +455,32 @@ class Queues(persistent.Persistent):
     def put(self, item, **kw):
         """See IQueues.put."""
         job = item if isinstance(item, Job) else Job(item)
-        fallback = None
-        for name, queue in self._data.items():
-            if queue.filter is None:
-                fallback = fallback or (queue if name == '' else None)
-                continue
-            if queue.filter(job):
-                return queue.put(job, **kw)
-        if fallback is None:
-            raise errors.QueueNotFoundError(
-                'No queue accepts %r: no queue filter matched and there is'
-                ' no unfiltered default queue named "". Install one with'
-                ' zc.asyncui.install(db, names=("",)).' % (job,))
-        return fallback.put(job, **kw)
+        if kw.get('priority'):
+            # Set before routing: a filter may look at the priority.
+            keys.check_priority(kw['priority'])
+            job.priority = kw['priority']
+        return self.route(job).put(job, **kw)
+
+    def routingOrder(self):
+        """See IQueues.routingOrder."""
+        named = [queue for name, queue in self._data.items()
+                 if name and queue.filter is not None]
+        default = self._data.get('')
+        return named + ([] if default is None else [default])
+
+    def route(self, job):
+        """See IQueues.route."""
+        for queue in self.routingOrder():
+            if queue.filter is None or queue.filter(job):
+                return queue
+        tried = ', '.join('%r (filter %r)' % (q.name, q.filter)
+                          for q in self.routingOrder())
+        raise errors.QueueNotFoundError(
+            'No queue accepts %r: %s, and there is no unfiltered default'
+            ' queue named "". Install one with zc.asyncui.install(db,'
+            ' names=[""]), or put the job in a queue by name.'
+            % (job, ('the filters of ' + tried + ' refuse it') if tried
+               else 'no queue has a filter'))
 
 
 def _as_name(name):

@@ -1,0 +1,126 @@
+"""WorkPile: a persistent pile of work items that application code
+appends to in its own transactions, and one job that takes them all.
+
+    pile = WorkPile()                     # store it somewhere
+    pile.append(('reindex', doc_oid))     # in any transaction
+    pile.ensureJob(queue, processor)      # one pending job per pile
+
+When the job runs it takes every item visible at that moment and calls
+``processor(items)`` in the same transaction: if the processor fails,
+the items go back to the pile with the abort.
+
+Conflicts: the pile is one persistent object whose ``_p_resolveConflict``
+merges by item key (each append adds a fresh unique key, the draining
+job removes the keys it took), so concurrent appends never conflict with
+each other nor with the draining job.  ``ensureJob`` is a put with the
+collapse key ``zc.asyncui.workpile:<pile oid>`` (zc.asyncui.collapse):
+it returns the pending job without writing anything, except when that
+job starts at the same moment -- then the put conflicts and, retried,
+puts a new job, so no item is left behind with no job to take it.
+"""
+import os
+import struct
+
+import persistent
+import ZODB.POSException
+
+from zc.asyncui import errors
+from zc.asyncui import local
+from zc.asyncui import utils
+from zc.asyncui.calls import check_storable
+from zc.asyncui.job import Job
+
+#: The annotations of a pile's job: the pile's key (its oid) and, once
+#: the job has run, how many items it took.
+PILE = 'zc.asyncui.workpile'
+TAKEN = 'zc.asyncui.workpile.taken'
+
+
+def _new_key():
+    # Time first, so items are taken in append order; random bits so two
+    # processes appending in the same microsecond never pick one key.
+    return struct.pack('>d', utils.now().timestamp()) + os.urandom(8)
+
+
+class WorkPile(persistent.Persistent):
+    """A conflict-free pile of work items (see the module docstring).
+    Items must be picklable; persistent objects are stored by reference.
+    """
+
+    def __init__(self):
+        self._items = {}
+
+    def append(self, item):
+        """Add ``item`` to the pile (in the caller's transaction)."""
+        check_storable(item, 'a WorkPile item')
+        self._items[_new_key()] = item
+        self._p_changed = True
+
+    def __len__(self):
+        return len(self._items)
+
+    def __iter__(self):
+        """The items not taken yet, in append order."""
+        return iter([self._items[k] for k in sorted(self._items)])
+
+    @property
+    def key(self):
+        """The pile's printable id (its oid), or None before it is stored."""
+        oid = self._p_oid
+        return None if oid is None else utils.oid_key(oid)
+
+    def ensureJob(self, queue, processor):
+        """Return the pile's pending job in ``queue``, putting one that
+        calls ``processor(items)`` if there is none.  The pile must be
+        stored (added to a connection)."""
+        if self._p_jar is None:
+            raise errors.NotInDatabaseError(
+                'WorkPile %r is not stored in a database: add it to a'
+                ' persistent object (or connection.add(pile)) before'
+                ' ensureJob.' % (self,))
+        if self._p_oid is None:
+            self._p_jar.add(self)
+        job = queue.put(Job(drain, self, processor),
+                        collapse_key='%s:%s' % (PILE, self.key))
+        if PILE not in job.annotations:
+            job.annotations[PILE] = self.key
+        return job
+
+    def take(self):
+        """Remove and return every item, in append order (what the pile's
+        job does; call it yourself to drain by hand)."""
+        taken = [self._items[k] for k in sorted(self._items)]
+        if taken:
+            self._items = {}
+        return taken
+
+    def _p_resolveConflict(self, old, committed, new):
+        # Three-way merge by item key: keep what the committed state has,
+        # add what ``new`` appended, drop what ``new`` took.
+        old_items, new_items = old['_items'], new['_items']
+        merged = dict(committed['_items'])
+        for key, item in new_items.items():
+            if key not in old_items:
+                merged[key] = item
+        for key in old_items:
+            if key not in new_items:
+                merged.pop(key, None)
+        if not set(old) == set(new) == set(committed) == {'_items'}:
+            raise ZODB.POSException.ConflictError(
+                'WorkPile: attributes other than the items changed')
+        resolved = dict(committed)
+        resolved['_items'] = merged
+        return resolved
+
+    def __repr__(self):
+        return '<WorkPile %s>' % (self.key or 'unsaved')
+
+
+def drain(pile, processor):
+    """The job of a pile: take every item and call ``processor(items)``.
+    Returns what the processor returns."""
+    items = pile.take()
+    job = local.getJob()
+    if job is not None:
+        job.annotations[TAKEN] = len(items)
+    return processor(items)
