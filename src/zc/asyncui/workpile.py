@@ -71,15 +71,15 @@ class WorkPile(persistent.Persistent):
 
     def ensureJob(self, queue, processor):
         """Return the pile's pending job in ``queue``, putting one that
-        calls ``processor(items)`` if there is none.  The pile must be
-        stored (added to a connection)."""
-        if self._p_jar is None:
-            raise errors.NotInDatabaseError(
-                'WorkPile %r is not stored in a database: add it to a'
-                ' persistent object (or connection.add(pile)) before'
-                ' ensureJob.' % (self,))
+        calls ``processor(items)`` if there is none.  A pile not stored
+        yet is added to the queue's connection (its oid is the key)."""
+        jar = getattr(queue, '_p_jar', None)
+        if self._p_jar is None and jar is not None:
+            jar.add(self)
         if self._p_oid is None:
-            self._p_jar.add(self)
+            raise errors.NotInDatabaseError(
+                'WorkPile.ensureJob: %r is not a stored queue; pass one'
+                ' found with zc.asyncui.getQueue(connection).' % (queue,))
         job = queue.put(Job(drain, self, processor),
                         collapse_key='%s:%s' % (PILE, self.key))
         if PILE not in job.annotations:
