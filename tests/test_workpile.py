@@ -166,3 +166,25 @@ def test_resolve_conflict_refuses_other_attribute_changes():
         {'_items': {b'1': 'a', b'2': 'b', b'3': 'c'}},
         {'_items': {b'2': 'b', b'4': 'd'}})
     assert merged == {'_items': {b'2': 'b', b'3': 'c', b'4': 'd'}}
+
+
+def test_two_drains_taking_one_item_conflict():
+    pile = WorkPile()
+    with pytest.raises(ZODB.POSException.ConflictError, match='twice'):
+        pile._p_resolveConflict({'_items': {b'1': 'a', b'2': 'b'}},
+                                {'_items': {b'2': 'b'}},
+                                {'_items': {b'2': 'b', b'3': 'c'}})
+
+
+def test_two_drains_by_hand_one_conflicts(conns):
+    c1, c2, _ = conns
+    _pile(c1).append('a')
+    c1.transaction_manager.commit()
+    c2.transaction_manager.begin()
+    assert _pile(c1).take() == ['a']
+    assert _pile(c2).take() == ['a']
+    c1.transaction_manager.commit()
+    with pytest.raises(ZODB.POSException.ConflictError):
+        c2.transaction_manager.commit()
+    c2.transaction_manager.abort()
+    assert _pile(c2).take() == []

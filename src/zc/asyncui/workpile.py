@@ -12,7 +12,9 @@ the items go back to the pile with the abort.
 Conflicts: the pile is one persistent object whose ``_p_resolveConflict``
 merges by item key (each append adds a fresh unique key, the draining
 job removes the keys it took), so concurrent appends never conflict with
-each other nor with the draining job.  ``ensureJob`` is a put with the
+each other nor with the draining job.  Two drains that took the same
+item do conflict (one retries and takes what is left): an item is
+processed once.  ``ensureJob`` is a put with the
 collapse key ``zc.asyncui.workpile:<pile oid>`` (zc.asyncui.collapse):
 it returns the pending job without writing anything, except when that
 job starts at the same moment -- then the put conflicts and, retried,
@@ -96,7 +98,8 @@ class WorkPile(persistent.Persistent):
 
     def _p_resolveConflict(self, old, committed, new):
         # Three-way merge by item key: keep what the committed state has,
-        # add what ``new`` appended, drop what ``new`` took.
+        # add what ``new`` appended, drop what ``new`` took -- unless the
+        # committed state took it too (two drains at once).
         old_items, new_items = old['_items'], new['_items']
         merged = dict(committed['_items'])
         for key, item in new_items.items():
@@ -104,7 +107,12 @@ class WorkPile(persistent.Persistent):
                 merged[key] = item
         for key in old_items:
             if key not in new_items:
-                merged.pop(key, None)
+                if key not in merged:
+                    # Two drains took the same item: one must retry, or
+                    # the item would be processed twice.
+                    raise ZODB.POSException.ConflictError(
+                        'WorkPile: an item was taken twice')
+                del merged[key]
         if not set(old) == set(new) == set(committed) == {'_items'}:
             raise ZODB.POSException.ConflictError(
                 'WorkPile: attributes other than the items changed')
