@@ -10,6 +10,7 @@ from test_multiprocess import cluster  # noqa: F401 (fixture)
 from test_multiprocess import tags_for
 from test_multiprocess import wait_until
 from zc.asyncui.job import ACTIVE
+from zc.asyncui.job import COMPLETED
 from zc.asyncui.workpile import WorkPile
 
 pytestmark = pytest.mark.multiprocess
@@ -55,9 +56,18 @@ def test_workpile_survives_kill_9_and_processes_each_item_once(cluster):
                cluster.read(lambda conn: len(conn.root()[PILE]) == 0),
                120, 'every item to be processed', interval=0.2)
 
+    # The killed drain is recovered and completes too (taking nothing,
+    # or what was appended since).
+    wait_until(lambda: cluster.read(lambda conn: all(
+        conn.get(oid)._status == COMPLETED for oid in jobs)), 60,
+        'every drain job to complete', interval=0.2)
+
     def check(conn):
         runs = dict(mpjobs.ledger(conn).runs.items())
         assert {t: n for t, n in runs.items() if n != 1} == {}
         assert mpjobs.ledger(conn).run_count() == len(tags)
+        interrupted = [a for oid in jobs for a in conn.get(oid)._attempts
+                       if str(a[4]).startswith('interrupted')]
+        assert interrupted, 'the kill interrupted no drain'
     cluster.read(check)
     cluster.check_logs()
