@@ -188,3 +188,13 @@ def test_two_drains_by_hand_one_conflicts(conns):
         c2.transaction_manager.commit()
     c2.transaction_manager.abort()
     assert _pile(c2).take() == []
+
+
+def test_pileOf_finds_the_pile_of_its_job(conn):
+    from zc.asyncui.job import Job
+    pile = conn.root()['pile'] = WorkPile()
+    pile.append(1)
+    job = pile.ensureJob(zc.asyncui.getQueue(conn), routingjobs.collect)
+    assert workpile.pileOf(job) is pile and len(workpile.pileOf(job)) == 1
+    assert workpile.pileOf(Job(routingjobs.collect, [])) is None
+    assert workpile.pileOf(Job(workpile.drain, 'x', None)) is None

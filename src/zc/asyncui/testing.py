@@ -288,6 +288,10 @@ def _job_tag(tag):  # a storable callable for the conformance jobs
     return tag
 
 
+def _refuse_all(job):  # a storable filter for QueueConformance
+    return False
+
+
 class QueueConformance(_DatabaseTest):
     """Every queue (IQueue) must pass these tests: put, claim, remove,
     pull, putBack, reschedule, ``len``, iteration order, ``begin_after``
@@ -352,6 +356,21 @@ class QueueConformance(_DatabaseTest):
     def test_put_wo_storable_callable(self):
         with _raises(errors.UnpicklableCallableError):
             self.queue.put(lambda: None)
+
+    def test_put_with_collapse_key_returns_the_pending_job(self):
+        first = self.queue.put(Job(_job_tag, 'a'), collapse_key='k')
+        assert self.queue.put(Job(_job_tag, 'b'), collapse_key='k') is first
+        other = self.queue.put(Job(_job_tag, 'c'), collapse_key='other')
+        assert other is not first and len(self.queue) == 2
+        self.queue.pull(first)  # no longer pending: the key is free
+        assert self.queue.put(Job(_job_tag, 'd'),
+                              collapse_key='k') is not first
+
+    def test_put_refused_by_the_queue_filter(self):
+        self.queue.filter = _refuse_all
+        with _raises(errors.FilterRefusedError):
+            self.queue.put(Job(_job_tag, 'a'))
+        assert len(self.queue) == 0
 
     def test_put_commits_nothing(self):
         self._put('a', 'b')

@@ -132,3 +132,14 @@ def drain(pile, processor):
     if job is not None:
         job.annotations[TAKEN] = len(items)
     return processor(items)
+
+
+def pileOf(job):
+    """The WorkPile a job drains, or None: for views and the monitor,
+    which show ``len(pileOf(job))``, the items waiting.  (The pile size is
+    not copied into the job's annotations: appends would then write the
+    job and conflict with each other.)"""
+    if job.callable is not drain or not job.args:
+        return None
+    pile = job.args[0]
+    return pile if isinstance(pile, WorkPile) else None
