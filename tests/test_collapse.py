@@ -118,3 +118,24 @@ def test_put_returning_a_job_that_starts_meanwhile_conflicts(db):
                                           collapse_key='k')
     assert retried._p_oid != first._p_oid
     c2.transaction_manager.commit()
+
+
+def test_queue_stored_before_collapse_keys_gets_its_index(conn):
+    queue = zc.asyncui.getQueue(conn)
+    del queue._collapse  # as a queue stored by an older release
+    job = queue.put(Job(jobs.record, 1))
+    collapse.release(job)  # no key, no index: nothing to do
+    first = queue.put(Job(jobs.record, 1), collapse_key='k')
+    assert len(queue._collapse) == collapse.SHARDS
+    assert queue.put(Job(jobs.record, 2), collapse_key='k') is first
+
+
+def test_release_forgets_only_its_own_job(conn):
+    queue = zc.asyncui.getQueue(conn)
+    first = queue.put(Job(jobs.record, 1), collapse_key='k')
+    queue.pull(first)
+    second = queue.put(Job(jobs.record, 2), collapse_key='k')
+    collapse.release(first)  # stale: the key now belongs to second
+    assert queue.put(Job(jobs.record, 3), collapse_key='k') is second
+    collapse.release(second)
+    assert queue.put(Job(jobs.record, 4), collapse_key='k') is not second
