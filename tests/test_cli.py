@@ -577,6 +577,16 @@ def test_put_builtin_keywords_priority_and_options_anywhere(in_tmp, capsys):
         db.close()
 
 
+def test_put_with_collapse_key_prints_the_pending_job(in_tmp, capsys):
+    _installed_file_db()
+    first = _put(capsys, 'jobs.noop', '--collapse-key', 'nightly')
+    again = _put(capsys, 'jobs.noop', '1', '--collapse-key', 'nightly')
+    other = _put(capsys, 'jobs.noop', '--collapse-key', 'hourly')
+    assert again == first and other != first
+    assert call_main(['put', 'jobs.noop', '--collapse-key', '']) == 2
+    assert 'non-empty' in capsys.readouterr().err
+
+
 def test_put_arguments_that_look_like_options(in_tmp, capsys):
     _installed_file_db()
     key = _put(capsys, 'jobs.add', '-1', '--', '-x')

@@ -171,6 +171,9 @@ def _add_put(subparsers):
                    type=options.whole_number(-put.MAX_PRIORITY,
                                              put.MAX_PRIORITY),
                    help='higher runs first among due jobs (default 0)')
+    p.add_argument('--collapse-key', metavar='KEY', default=None,
+                   help='if a job put with KEY in this queue has not'
+                   ' started yet, print its key instead of adding a job')
     _add_tool_options(p)
     p.dash_hint = ('an ARG that starts with "-" goes after "--", as in'
                    ' zc-asyncui put NAME -- -x')

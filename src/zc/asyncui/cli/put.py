@@ -62,8 +62,11 @@ def _put(db, args, func, values, keywords, begin_after):
         job.annotations[NAME_ANNOTATION] = _display_name(args.callable)
         queue = get_queue(conn, args.queue)
         try:
-            queue.put(job, begin_after=begin_after, priority=args.priority)
-        except (ValueError, TypeError) as e:  # unstorable arguments
+            job = queue.put(job, begin_after=begin_after,
+                            priority=args.priority,
+                            collapse_key=args.collapse_key)
+        except (ValueError, TypeError) as e:  # unstorable arguments, a
+            # bad collapse key, a queue filter refusing the job
             raise server.UsageError(str(e)) from None
         return job.key
     try:
