@@ -198,3 +198,13 @@ def test_pileOf_finds_the_pile_of_its_job(conn):
     assert workpile.pileOf(job) is pile and len(workpile.pileOf(job)) == 1
     assert workpile.pileOf(Job(routingjobs.collect, [])) is None
     assert workpile.pileOf(Job(workpile.drain, 'x', None)) is None
+
+
+def test_workpile_provides_IWorkPile(conn):
+    from zc.asyncui import interfaces
+    from zope.interface.verify import verifyObject
+    pile = conn.root()['pile'] = WorkPile()
+    conn.transaction_manager.commit()
+    verifyObject(interfaces.IWorkPile, pile)
+    assert pile.key.startswith('0x') and 'WorkPile 0x' in repr(pile)
+    assert repr(WorkPile()) == '<WorkPile unsaved>'

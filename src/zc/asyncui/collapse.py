@@ -19,8 +19,9 @@ So:
   job that had already started before its transaction committed.
 
 The key is released when its job starts (``release``, called by
-zc.asyncui.lifecycle.start); a stale entry (the job was pulled) is
-replaced by the next put.
+zc.asyncui.lifecycle.start); a job that is retried later, or recovered
+from a dead process, is pending again but no longer holds its key.  A
+stale entry (the job was pulled) is replaced by the next put.
 """
 import zlib
 

@@ -666,3 +666,44 @@ class IJobContext(Interface):
         finishing commit (or its final abort), and one that raises is
         logged at ERROR.  An exception in ``restore`` is the failure of
         that attempt: the job is never called without its context."""
+
+
+class IWorkPile(Interface):
+    """A persistent pile of work items that application code appends to
+    in its own transactions, and the one pending job that takes them
+    (zc.asyncui.workpile.WorkPile).
+
+    Invariants:
+
+    - appends never conflict with each other nor with the job taking the
+      items (conflict resolution by item);
+    - every item appended by a committed transaction is taken by exactly
+      one committed drain: two drains that took the same item conflict;
+    - at most one job put by ``ensureJob`` in a queue is pending (not
+      started) at a time.
+
+    Nothing here commits.  Any thread, through its own connection.
+    """
+
+    key = Attribute("The pile's printable id (its oid), or None.")
+
+    def append(item):
+        """Add a picklable ``item``; raises UnpicklableCallableError for
+        one that cannot be stored."""
+
+    def take():
+        """Remove and return every item, in append order."""
+
+    def ensureJob(queue, processor):
+        """Return the pending job of this pile in ``queue``, putting one
+        if there is none (a put with a collapse key, see IQueue.put).
+        The job takes every item visible when it runs and calls
+        ``processor(items)`` in its own transaction; if the processor
+        raises, the items stay.  Raises NotInDatabaseError if ``queue``
+        is not stored."""
+
+    def __len__():
+        """The number of items not taken yet."""
+
+    def __iter__():
+        """The items not taken yet, in append order."""

@@ -25,8 +25,10 @@ import struct
 
 import persistent
 import ZODB.POSException
+import zope.interface
 
 from zc.asyncui import errors
+from zc.asyncui import interfaces
 from zc.asyncui import local
 from zc.asyncui import utils
 from zc.asyncui.calls import check_storable
@@ -44,8 +46,9 @@ def _new_key():
     return struct.pack('>d', utils.now().timestamp()) + os.urandom(8)
 
 
+@zope.interface.implementer(interfaces.IWorkPile)
 class WorkPile(persistent.Persistent):
-    """A conflict-free pile of work items (see the module docstring).
+    """See IWorkPile; conflicts are discussed in the module docstring.
     Items must be picklable; persistent objects are stored by reference.
     """
 
