@@ -157,7 +157,7 @@ def test_ensure_job_racing_a_start_conflicts_then_puts_a_new_job(db, conns):
 
 
 def test_resolve_conflict_refuses_other_attribute_changes():
-    pile = WorkPile()
+    pile = workpile._Shard()
     old = {'_items': {}}
     with pytest.raises(ZODB.POSException.ConflictError):
         pile._p_resolveConflict(old, {'_items': {}}, {'_items': {}, 'x': 1})
@@ -169,7 +169,7 @@ def test_resolve_conflict_refuses_other_attribute_changes():
 
 
 def test_two_drains_taking_one_item_conflict():
-    pile = WorkPile()
+    pile = workpile._Shard()
     with pytest.raises(ZODB.POSException.ConflictError, match='twice'):
         pile._p_resolveConflict({'_items': {b'1': 'a', b'2': 'b'}},
                                 {'_items': {b'2': 'b'}},

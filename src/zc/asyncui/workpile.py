@@ -9,16 +9,20 @@ When the job runs it takes every item visible at that moment and calls
 ``processor(items)`` in the same transaction: if the processor fails,
 the items go back to the pile with the abort.
 
-Conflicts: the pile is one persistent object whose ``_p_resolveConflict``
-merges by item key (each append adds a fresh unique key, the draining
-job removes the keys it took), so concurrent appends never conflict with
-each other nor with the draining job.  Two drains that took the same
-item do conflict (one retries and takes what is left): an item is
-processed once.  ``ensureJob`` is a put with the
-collapse key ``zc.asyncui.workpile:<pile oid>`` (zc.asyncui.collapse):
-it returns the pending job without writing anything, except when that
-job starts at the same moment -- then the put conflicts and, retried,
-puts a new job, so no item is left behind with no job to take it.
+Conflicts: the items are spread over ``SHARDS`` persistent parts whose
+``_p_resolveConflict`` merges by item key (each append adds a fresh
+unique key to one part, the draining job removes the keys it took), so
+concurrent appends never conflict with each other nor with the draining
+job.  Two drains that took the same item do conflict (one retries and
+takes what is left): an item is processed once.  ``ensureJob`` is a put
+with the collapse key ``zc.asyncui.workpile:<pile oid>``
+(zc.asyncui.collapse): it returns the pending job without writing
+anything, except when that job starts at the same moment -- then the put
+conflicts and, retried, puts a new job, so no item is left behind with
+no job to take it.
+
+Cost: an append rewrites one part, about 1/SHARDS of the items waiting;
+a pile is meant to be drained often, not to hold a backlog of millions.
 """
 import os
 import struct
@@ -38,6 +42,8 @@ from zc.asyncui.job import Job
 #: the job has run, how many items it took.
 PILE = 'zc.asyncui.workpile'
 TAKEN = 'zc.asyncui.workpile.taken'
+#: Persistent parts a pile's items are spread over.
+SHARDS = 16
 
 
 def _new_key():
@@ -53,20 +59,28 @@ class WorkPile(persistent.Persistent):
     """
 
     def __init__(self):
-        self._items = {}
+        # Never written again: appends and drains write the shards.
+        self._shards = tuple(_Shard() for _ in range(SHARDS))
 
     def append(self, item):
-        """Add ``item`` to the pile (in the caller's transaction)."""
+        """See IWorkPile.append."""
         check_storable(item, 'a WorkPile item')
-        self._items[_new_key()] = item
-        self._p_changed = True
+        key = _new_key()
+        shard = self._shards[key[-1] % len(self._shards)]
+        shard._items[key] = item
+        shard._p_changed = True
 
     def __len__(self):
-        return len(self._items)
+        return sum(len(shard._items) for shard in self._shards)
 
     def __iter__(self):
-        """The items not taken yet, in append order."""
-        return iter([self._items[k] for k in sorted(self._items)])
+        """See IWorkPile.__iter__."""
+        return iter([item for _, item in self._sorted()])
+
+    def _sorted(self):
+        return sorted((pair for shard in self._shards
+                       for pair in shard._items.items()),
+                      key=lambda pair: pair[0])
 
     @property
     def key(self):
@@ -94,10 +108,23 @@ class WorkPile(persistent.Persistent):
     def take(self):
         """Remove and return every item, in append order (what the pile's
         job does; call it yourself to drain by hand)."""
-        taken = [self._items[k] for k in sorted(self._items)]
-        if taken:
-            self._items = {}
+        taken = [item for _, item in self._sorted()]
+        for shard in self._shards:
+            if shard._items:
+                shard._items = {}
         return taken
+
+    def __repr__(self):
+        return '<WorkPile %s>' % (self.key or 'unsaved')
+
+
+class _Shard(persistent.Persistent):
+    """Part of a pile's items: an append writes one shard (chosen by its
+    key's random last byte), so each commit writes 1/SHARDS of the pile.
+    Conflicts are resolved by item (module docstring)."""
+
+    def __init__(self):
+        self._items = {}
 
     def _p_resolveConflict(self, old, committed, new):
         # Three-way merge by item key: keep what the committed state has,
@@ -122,9 +149,6 @@ class WorkPile(persistent.Persistent):
         resolved = dict(committed)
         resolved['_items'] = merged
         return resolved
-
-    def __repr__(self):
-        return '<WorkPile %s>' % (self.key or 'unsaved')
 
 
 def drain(pile, processor):
