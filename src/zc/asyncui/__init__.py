@@ -30,6 +30,9 @@ from zc.asyncui.retry import RetryCommonForever
 from zc.asyncui.retry import RetryCommonFourTimes
 from zc.asyncui.retry import RetryPolicy
 
+# Composite work patterns (issue 8)
+from zc.asyncui.periodic import schedule
+
 # Errors
 from zc.asyncui.errors import AsyncUIError
 from zc.asyncui.errors import BadStatusError
@@ -45,6 +48,8 @@ __all__ = [
     # retry policies
     'NeverRetry', 'RetryCommonForever', 'RetryCommonFourTimes',
     'RetryPolicy',
+    # patterns
+    'schedule',
     # errors
     'AsyncUIError', 'BadStatusError', 'UnpicklableCallableError',
 ]

@@ -109,3 +109,10 @@ class ConfigurationError(AsyncUIError, ValueError):
 class DispatcherError(AsyncUIError):
     """Raised for a misuse of the dispatcher API, such as starting two
     dispatchers with the same UUID in one process."""
+
+
+class JobCancelledError(AsyncUIError):
+    """The result (as a Failure) of a job cancelled with ``Job.cancel()``
+    before it started: its callable is never called; its callbacks run
+    and see this failure.  A running job that was asked to stop (see
+    ``zc.asyncui.local.cancelled()``) may raise it too."""

@@ -158,6 +158,22 @@ class IJob(Interface):
     deadline = Attribute("``begin_after + begin_by`` (an aware datetime), "
                          "or None when ``begin_by`` is None.")
 
+    cancel_requested = Attribute(
+        "True once ``cancel()`` asked a claimed or running job to stop.")
+
+    def cancel():
+        """Cancel the job.  A job waiting in its queue (PENDING, also with
+        a later begin_after) is taken out and COMPLETED at once with a
+        Failure of JobCancelledError as its result, without a call; its
+        callbacks are put in its queue and see that failure.  A claimed
+        (ASSIGNED) or running (ACTIVE) job is only asked to stop:
+        ``cancel_requested`` becomes True, ``zc.asyncui.local.cancelled()``
+        returns True inside it (the job decides when to stop), and it is
+        never called again (a retry or a claimed job ends with
+        JobCancelledError).  Raises BadStatusError for a NEW, CALLBACKS or
+        COMPLETED job.  Does not commit: the caller's commit cancels.
+        """
+
     def addCallback(callback, failure_log_level=None,
                     retry_policy_factory=None):
         """Add a callback: it is called with this job's final result (value

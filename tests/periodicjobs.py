@@ -1,0 +1,56 @@
+"""Jobs for the periodic and cancellation tests: importable by worker
+threads and processes."""
+import time
+
+import BTrees.OOBTree
+import transaction
+
+from zc.asyncui import errors
+from zc.asyncui import local
+from zc.asyncui import periodic
+
+LEDGER = 'periodic-ledger'
+
+
+def tick(tag='tick'):
+    """Record this run in the ledger under its period: a period with two
+    entries ran twice."""
+    job = local.getJob()
+    root = job._p_jar.root()
+    period = job.annotations[periodic.ANNOTATION]['period']
+    ledger = root[LEDGER]
+    ledger[period] = ledger.get(period, ()) + (
+        (job.key, local.getDispatcher().UUID and str(
+            local.getDispatcher().UUID)),)
+    return tag
+
+
+def install_ledger(conn):
+    conn.root()[LEDGER] = BTrees.OOBTree.OOBTree()
+
+
+def loop_until_cancelled(seconds=30.0):
+    """Work in small steps, checking for cancellation between them."""
+    steps = 0
+    deadline = time.monotonic() + seconds
+    local.setLiveAnnotation('started', True)
+    while time.monotonic() < deadline:
+        if local.cancelled():
+            raise errors.JobCancelledError('stopped after %d steps' % steps)
+        steps += 1
+        time.sleep(0.02)
+    return 'not cancelled'
+
+
+def cancelled_now():
+    return local.cancelled()
+
+
+def seen(result):
+    """A callback: what its parent ended with."""
+    return 'callback saw %s' % getattr(result, 'type_name', result)
+
+
+def commit_then_sleep(seconds):
+    transaction.commit()
+    time.sleep(seconds)
