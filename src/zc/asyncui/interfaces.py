@@ -260,6 +260,13 @@ class IQueue(Interface):
         """Cancel a pending job: remove it and set its status back to NEW.
         Raises LookupError if the job is not in this queue."""
 
+    def cancel(job):
+        """What ``job.cancel()`` does for a job of this queue (see
+        IJob.cancel): a pending job is removed and COMPLETED with a
+        JobCancelledError failure, its callbacks put in this queue; a
+        claimed or running one gets ``cancel_requested``.  Call
+        ``job.cancel()``, which checks the job's status first."""
+
     def remove(job):
         """Remove a pending job, leaving its status to the caller.
         Raises LookupError if the job is not in this queue."""
