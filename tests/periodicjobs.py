@@ -12,16 +12,16 @@ from zc.asyncui import periodic
 LEDGER = 'periodic-ledger'
 
 
-def tick(tag='tick'):
-    """Record this run in the ledger under its period: a period with two
-    entries ran twice."""
+def tick(tag='tick', seconds=0.0):
+    """Record this run in the ledger under its period (after sleeping
+    ``seconds``): a period with two entries ran twice."""
+    time.sleep(seconds)
     job = local.getJob()
     root = job._p_jar.root()
     period = job.annotations[periodic.ANNOTATION]['period']
     ledger = root[LEDGER]
     ledger[period] = ledger.get(period, ()) + (
-        (job.key, local.getDispatcher().UUID and str(
-            local.getDispatcher().UUID)),)
+        (job.key, str(local.getDispatcher().UUID)),)
     return tag
 
 
