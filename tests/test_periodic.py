@@ -240,3 +240,40 @@ def _uuid(n):
 def _ledger_len(conn):
     conn.transaction_manager.begin()
     return len(conn.root()[periodicjobs.LEDGER])
+
+
+def test_failing_next_run_does_not_block_this_one(conn, queue, clock,
+                                                  caplog, monkeypatch):
+    s = periodic.schedule(jobs.noop, every=MINUTE, queue=queue, name='bad')
+    first = s.job
+    conn.transaction_manager.commit()
+    put_next = periodic.Schedule._put_next
+
+    def broken(*a):
+        raise ValueError('the callable moved')
+    monkeypatch.setattr(periodic.Schedule, '_put_next', broken)
+    clock.advance(minutes=1)
+    assert testing.run_jobs(conn, clock=clock) == 1
+    assert first.status == 'COMPLETED'
+    assert s.job is None and len(queue) == 0
+    info = first.annotations[periodic.ANNOTATION]
+    assert info['error'] == 'ValueError: the callable moved'
+    assert "schedule 'bad': putting the run after job" in caplog.text
+    monkeypatch.setattr(periodic.Schedule, '_put_next', put_next)
+    s.resume()
+    assert s.next_run == T0 + 2 * MINUTE
+
+
+def test_transient_error_in_next_run_propagates(conn, queue, clock,
+                                                monkeypatch):
+    import ZODB.POSException
+    s = periodic.schedule(jobs.noop, every=MINUTE, queue=queue)
+    first = s.job
+    clock.advance(minutes=1)
+    queue.claim()
+
+    def conflict(*a):
+        raise ZODB.POSException.ConflictError()
+    monkeypatch.setattr(periodic.Schedule, '_put_next', conflict)
+    with pytest.raises(ZODB.POSException.ConflictError):
+        s(first)

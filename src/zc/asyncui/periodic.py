@@ -21,15 +21,19 @@ schedule's name, its ``every`` or ``cron``, the ``period`` it stands for
 and, once it started, the ``next_run`` time and ``next_job`` key.
 """
 import datetime
+import logging
 
 import BTrees.OOBTree
 import persistent
+import transaction.interfaces
 
 from zc.asyncui import errors
 from zc.asyncui import local
 from zc.asyncui import utils
 from zc.asyncui.cron import Cron
 from zc.asyncui.job import Job
+
+logger = logging.getLogger(__name__)
 
 #: The key of the schedules mapping in the database root.
 ROOT_KEY = 'zc.asyncui.schedules'
@@ -198,10 +202,27 @@ class Schedule(persistent.Persistent):
         self.job = None
         info = dict(job.annotations.get(ANNOTATION, {}))
         if not (self.paused or self.removed):
-            nxt = self._put_next(utils.now(), job.begin_after)
-            info.update(next_run=nxt.begin_after.isoformat(),
-                        next_job=nxt.key)
+            info.update(self._put_next_after(job))
         job.annotations[ANNOTATION] = info
+
+    def _put_next_after(self, job):
+        """Put the run after ``job``: the annotation it adds to ``job``.
+        Only a transient error (a conflict) propagates, for the start to
+        be retried: anything else would keep this run from ever starting.
+        """
+        try:
+            nxt = self._put_next(utils.now(), job.begin_after)
+        except transaction.interfaces.TransientError:
+            raise
+        except Exception as e:
+            self.job = None
+            logger.critical(
+                'schedule %r: putting the run after job %s failed, so the'
+                ' schedule has no next run; fix the cause and call'
+                ' resume() on it (or schedule() it again)', self.name,
+                job.key, exc_info=True)
+            return {'error': '%s: %s' % (type(e).__name__, e)}
+        return {'next_run': nxt.begin_after.isoformat(), 'next_job': nxt.key}
 
     def pause(self):
         """No more runs until ``resume()``: the pending run is taken out
