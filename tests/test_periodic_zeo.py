@@ -9,6 +9,7 @@ import pytest
 import periodicjobs
 import zc.asyncui
 from test_multiprocess import Cluster
+from zc.asyncui import errors
 from zc.asyncui import periodic
 from zc.asyncui import testing
 from zc.asyncui.job import ACTIVE
@@ -85,3 +86,24 @@ def test_exactly_once_with_a_worker_killed(cluster):
     assert [uuid for _, uuid in ledger[killed]] == [b.uuid]
     cluster.check_logs(allowed=('zc.asyncui.recovery',
                                 'zc.asyncui.liveness'))
+
+
+def test_cancel_running_job_from_another_process(cluster):
+    """The test's own ZEO client cancels a job that a worker process
+    runs: the job sees local.cancelled() and stops."""
+    cluster.start(cluster.worker('a'))
+
+    def put(conn):
+        return zc.asyncui.getQueue(conn).put(zc.asyncui.Job(
+            periodicjobs.loop_until_cancelled, 60.0))._p_oid
+    oid = cluster.write(put)
+    testing.wait_until(lambda: cluster.read(
+        lambda conn: 'started' in conn.get(oid).annotations), 40,
+        'the job to start')
+    cluster.write(lambda conn: conn.get(oid).cancel())
+    testing.wait_until(lambda: cluster.read(
+        lambda conn: conn.get(oid)._status == 'COMPLETED'), 20,
+        'the cancelled job to stop')
+    result = cluster.read(lambda conn: conn.get(oid).result)
+    assert result.check(errors.JobCancelledError), result
+    assert 'stopped after' in result.message
