@@ -277,3 +277,10 @@ def test_transient_error_in_next_run_propagates(conn, queue, clock,
     monkeypatch.setattr(periodic.Schedule, '_put_next', conflict)
     with pytest.raises(ZODB.POSException.ConflictError):
         s(first)
+
+
+def test_schedule_provides_its_interface(conn, queue):
+    from zope.interface.verify import verifyObject
+    from zc.asyncui import interfaces
+    s = periodic.schedule(jobs.noop, cron='0 0 * * *', queue=queue)
+    assert verifyObject(interfaces.ISchedule, s)

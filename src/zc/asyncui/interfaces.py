@@ -668,3 +668,43 @@ class IJobContext(Interface):
         finishing commit (or its final abort), and one that raises is
         logged at ERROR.  An exception in ``restore`` is the failure of
         that attempt: the job is never called without its context."""
+
+
+class ISchedule(Interface):
+    """A periodic job (``zc.asyncui.periodic.schedule``): a template call,
+    a period (``every`` or ``cron``) and a queue.
+
+    Invariants:
+
+    - at most one pending run (``job``) at a time, and exactly one while
+      neither paused nor removed (unless putting it failed: see its
+      last run's annotation);
+    - the run after a run is put in the transaction that starts that
+      run (or cancels it before it started), so each period runs at most
+      once whatever the number of dispatchers;
+    - periods missed while nothing ran are run once, late.
+
+    Nothing here commits.
+    """
+
+    name = Attribute("The schedule's name, unique in the database.")
+    every = Attribute("The period as a timedelta, or None for cron.")
+    cron = Attribute("The cron expression (UTC), or None for every.")
+    queue = Attribute("The queue its runs are put in.")
+    job = Attribute("The pending run (a Job), or None.")
+    last_job = Attribute("The latest run that started, or None.")
+    runs = Attribute("How many runs started (or were cancelled).")
+    next_run = Attribute("When the pending run may start, or None.")
+    paused = Attribute("True between pause() and resume().")
+    removed = Attribute("True once replaced or removed.")
+
+    def pause():
+        """Take the pending run out of its queue; no run is put until
+        resume().  A run already claimed still runs, with no next."""
+
+    def resume():
+        """Put the next run, one period after now.  Raises BadStatusError
+        for a removed schedule."""
+
+    def next_after(after, period=None):
+        """The first period strictly after ``after``."""

@@ -26,8 +26,10 @@ import logging
 import BTrees.OOBTree
 import persistent
 import transaction.interfaces
+import zope.interface
 
 from zc.asyncui import errors
+from zc.asyncui import interfaces
 from zc.asyncui import local
 from zc.asyncui import utils
 from zc.asyncui.cron import Cron
@@ -131,8 +133,9 @@ def _check_spec(every, cron):
     return every
 
 
+@zope.interface.implementer(interfaces.ISchedule)
 class Schedule(persistent.Persistent):
-    """A periodic job: a template job, a period (``every`` or ``cron``),
+    """See ISchedule.  A periodic job: a template job, a period (``every`` or ``cron``),
     a queue, and the pending run (``job``).
 
     Changed only in the transactions that start or cancel its runs, or
