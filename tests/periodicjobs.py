@@ -3,7 +3,6 @@ threads and processes."""
 import time
 
 import BTrees.OOBTree
-import transaction
 
 from zc.asyncui import errors
 from zc.asyncui import local
@@ -49,8 +48,3 @@ def cancelled_now():
 def seen(result):
     """A callback: what its parent ended with."""
     return 'callback saw %s' % getattr(result, 'type_name', result)
-
-
-def commit_then_sleep(seconds):
-    transaction.commit()
-    time.sleep(seconds)

@@ -2,7 +2,6 @@
 import datetime
 
 import pytest
-import transaction
 import zope.event
 
 import jobs

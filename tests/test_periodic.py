@@ -1,9 +1,7 @@
 """Periodic jobs: zc.asyncui.periodic.schedule and its Schedule."""
 import datetime
-import threading
 
 import pytest
-import transaction
 
 import jobs
 import periodicjobs

@@ -100,7 +100,6 @@ class Cron:
 
 
 def _parse_field(text, field, expression):
-    name, low, high, names = field
     values = set()
     for item in text.split(','):
         values.update(_parse_item(item, field, expression))
