@@ -28,7 +28,7 @@ LAYER_NAMES = {CONTRACTS: 'contracts', MODEL: 'persistent model',
 #: modules in that layer.
 LAYERS = {
     'interfaces': CONTRACTS, 'errors': CONTRACTS, 'events': CONTRACTS,
-    'utils': CONTRACTS, 'settings': CONTRACTS,
+    'utils': CONTRACTS, 'settings': CONTRACTS, 'cron': CONTRACTS,
     # The package itself is the curated API of the model: importing
     # ``zc.asyncui`` loads job, queue, agent, filters, retry, failure.
     '__init__': MODEL,
@@ -37,6 +37,7 @@ LAYERS = {
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
     'collapse': MODEL, 'workpile': MODEL,
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
+    'periodic': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME,

@@ -36,6 +36,9 @@ from zc.asyncui.retry import RetryCommonForever
 from zc.asyncui.retry import RetryCommonFourTimes
 from zc.asyncui.retry import RetryPolicy
 
+# Composite work patterns (issue 8)
+from zc.asyncui.periodic import schedule
+
 # Errors
 from zc.asyncui.errors import AsyncUIError
 from zc.asyncui.errors import BadStatusError
@@ -54,6 +57,8 @@ __all__ = [
     # retry policies
     'NeverRetry', 'RetryCommonForever', 'RetryCommonFourTimes',
     'RetryPolicy',
+    # patterns
+    'schedule',
     # errors
     'AsyncUIError', 'BadStatusError', 'UnpicklableCallableError',
 ]

@@ -121,3 +121,10 @@ class FilterRefusedError(AsyncUIError, ValueError):
         super().__init__(message)
         self.queue_name = queue_name
         self.filter = filter
+
+
+class JobCancelledError(AsyncUIError):
+    """The result (as a Failure) of a job cancelled with ``Job.cancel()``
+    before it started: its callable is never called; its callbacks run
+    and see this failure.  A running job that was asked to stop (see
+    ``zc.asyncui.local.cancelled()``) may raise it too."""

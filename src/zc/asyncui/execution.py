@@ -132,6 +132,10 @@ def _call(run, job, agent, extra_args, context):
     (None, Failure)."""
     local._set(job, run.dispatcher, getattr(agent, 'name', None))
     try:
+        if job._cancel_requested:
+            return Failure(errors.JobCancelledError(
+                'job %s was cancelled (job.cancel()) before this attempt;'
+                ' it was not called again' % job.key)), None
         deadline = job.deadline
         if deadline is not None and job._start_ts > deadline.timestamp():
             return Failure(errors.JobTimeoutError(

@@ -158,6 +158,22 @@ class IJob(Interface):
     deadline = Attribute("``begin_after + begin_by`` (an aware datetime), "
                          "or None when ``begin_by`` is None.")
 
+    cancel_requested = Attribute(
+        "True once ``cancel()`` asked a claimed or running job to stop.")
+
+    def cancel():
+        """Cancel the job.  A job waiting in its queue (PENDING, also with
+        a later begin_after) is taken out and COMPLETED at once with a
+        Failure of JobCancelledError as its result, without a call; its
+        callbacks are put in its queue and see that failure.  A claimed
+        (ASSIGNED) or running (ACTIVE) job is only asked to stop:
+        ``cancel_requested`` becomes True, ``zc.asyncui.local.cancelled()``
+        returns True inside it (the job decides when to stop), and it is
+        never called again (a retry or a claimed job ends with
+        JobCancelledError).  Raises BadStatusError for a NEW, CALLBACKS or
+        COMPLETED job.  Does not commit: the caller's commit cancels.
+        """
+
     def addCallback(callback, failure_log_level=None,
                     retry_policy_factory=None):
         """Add a callback: it is called with this job's final result (value
@@ -254,6 +270,13 @@ class IQueue(Interface):
     def pull(job):
         """Cancel a pending job: remove it and set its status back to NEW.
         Raises LookupError if the job is not in this queue."""
+
+    def cancel(job):
+        """What ``job.cancel()`` does for a job of this queue (see
+        IJob.cancel): a pending job is removed and COMPLETED with a
+        JobCancelledError failure, its callbacks put in this queue; a
+        claimed or running one gets ``cancel_requested``.  Call
+        ``job.cancel()``, which checks the job's status first."""
 
     def remove(job):
         """Remove a pending job, leaving its status to the caller.
@@ -707,3 +730,43 @@ class IWorkPile(Interface):
 
     def __iter__():
         """The items not taken yet, in append order."""
+
+
+class ISchedule(Interface):
+    """A periodic job (``zc.asyncui.periodic.schedule``): a template call,
+    a period (``every`` or ``cron``) and a queue.
+
+    Invariants:
+
+    - at most one pending run (``job``) at a time, and exactly one while
+      neither paused nor removed (unless putting it failed: see its
+      last run's annotation);
+    - the run after a run is put in the transaction that starts that
+      run (or cancels it before it started), so each period runs at most
+      once whatever the number of dispatchers;
+    - periods missed while nothing ran are run once, late.
+
+    Nothing here commits.
+    """
+
+    name = Attribute("The schedule's name, unique in the database.")
+    every = Attribute("The period as a timedelta, or None for cron.")
+    cron = Attribute("The cron expression (UTC), or None for every.")
+    queue = Attribute("The queue its runs are put in.")
+    job = Attribute("The pending run (a Job), or None.")
+    last_job = Attribute("The latest run that started, or None.")
+    runs = Attribute("How many runs started (or were cancelled).")
+    next_run = Attribute("When the pending run may start, or None.")
+    paused = Attribute("True between pause() and resume().")
+    removed = Attribute("True once replaced or removed.")
+
+    def pause():
+        """Take the pending run out of its queue; no run is put until
+        resume().  A run already claimed still runs, with no next."""
+
+    def resume():
+        """Put the next run, one period after now.  Raises BadStatusError
+        for a removed schedule."""
+
+    def next_after(after, period=None):
+        """The first period strictly after ``after``."""

@@ -136,6 +136,8 @@ class Job(persistent.Persistent):
     _end_ts = None
     _callbacks_ts = None
     waiting_on = None
+    _on_start = None  # called when it starts (zc.asyncui.periodic)
+    _cancel_requested = False
     _v_calling = False  # True while __call__ runs (per connection)
 
     def __init__(self, callable, *args, **kwargs):
@@ -401,6 +403,26 @@ class Job(persistent.Persistent):
                 self.key, self._status, ())
         self._queue.put(job)
 
+    # -- cancellation -------------------------------------------------
+
+    @property
+    def cancel_requested(self):
+        """See IJob.cancel_requested."""
+        return self._cancel_requested
+
+    def cancel(self):
+        """See IJob.cancel."""
+        status = self.status
+        if status not in (PENDING, ASSIGNED, ACTIVE) or self._queue is None:
+            raise errors.BadStatusError(
+                'Job %s cannot be cancelled: its status is %s. Only a job in'
+                ' a queue (PENDING, ASSIGNED) or running (ACTIVE) can be: %s'
+                % (self.key or '(unsaved)', status,
+                   _NOT_CANCELLABLE.get(status, 'it has no queue.')),
+                self.key, status, (PENDING, ASSIGNED, ACTIVE))
+        # The queue does it: it imports lifecycle, which imports this.
+        self._queue.cancel(self)
+
     # -- conflict resolution ------------------------------------------
 
     def _p_resolveConflict(self, old, committed, new):
@@ -428,6 +450,12 @@ class Job(persistent.Persistent):
         return '<%s %s %s>' % (
             type(self).__name__, self.key or '(unsaved)', call)
 
+
+_NOT_CANCELLABLE = {
+    NEW: 'it was never put; just do not put it.',
+    CALLBACKS: 'it already has its result; its callbacks are running.',
+    COMPLETED: 'it already finished; its result stays.',
+}
 
 _MISSING = object()
 

@@ -75,7 +75,12 @@ class JobRun:
         # again.  Whatever goes wrong, the next job is started later on a
         # fresh snapshot.
         try:
-            return start_held(self.conn.get(oid), agent, self.dispatcher)
+            job = self.conn.get(oid)
+            if job._on_start is not None:
+                # Its start hook (a periodic run puts the next) writes
+                # more objects: a failure there must not fail this commit.
+                return False
+            return start_held(job, agent, self.dispatcher)
         except errors.ReassignedError:
             raise
         except Exception as e:

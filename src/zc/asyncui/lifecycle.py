@@ -38,6 +38,7 @@ TRANSITIONS = {
     (ACTIVE, CALLBACKS): 'run callbacks',      # result stored
     (ACTIVE, COMPLETED): 'complete',           # result stored, no callbacks
     (CALLBACKS, COMPLETED): 'complete after callbacks',
+    (PENDING, COMPLETED): 'cancel',            # Job.cancel, before a start
 }
 
 
@@ -89,6 +90,17 @@ def start(job, dispatcher_uuid, agent, now=None):
         name = agent.name
         job._agent = agent
     _open_attempt(job, dispatcher_uuid, name, now or utils.now())
+    _call_start_hook(job)
+
+
+def _call_start_hook(job):
+    # ``job._on_start`` (zc.asyncui.periodic's Schedule) is called in the
+    # transaction that starts the job, or cancels it before it started:
+    # what it changes commits with that transaction, or not at all.  It
+    # is called at every start (retries too) and must be idempotent.
+    hook = job._on_start
+    if hook is not None:
+        hook(job)
 
 
 def new_attempt(job, dispatcher_uuid, outcome, now=None):
@@ -138,6 +150,26 @@ def complete(job, now):
     """CALLBACKS -> COMPLETED: every callback has completed."""
     move(job, COMPLETED)
     job._callbacks_ts = now.timestamp()
+
+
+def cancel(job, failure, now):
+    """PENDING -> COMPLETED without a call (``Job.cancel``; the caller
+    took the job out of its queue): the result is ``failure``, a Failure
+    of JobCancelledError.  Fires JobFailed and calls the start hook (a
+    periodic run that is cancelled is over)."""
+    move(job, COMPLETED)
+    job._result = failure
+    job._end_ts = job._callbacks_ts = now.timestamp()
+    events.notify(events.JobFailed(job))
+    _call_start_hook(job)
+
+
+def request_cancel(job):
+    """Ask a started (or claimed) job to stop: ``zc.asyncui.local.
+    cancelled()`` returns True in it from now on, and it is never called
+    again (a retry finishes it with JobCancelledError)."""
+    if not job._cancel_requested:
+        job._cancel_requested = True
 
 
 def save_counts(job, counts):

@@ -91,3 +91,26 @@ def getLiveAnnotation(name, default=None, timeout=0, poll=0.1, job=None):
             time.sleep(poll)
     finally:
         conn.close()
+
+
+def cancelled(job=None):
+    """True when ``job.cancel()`` (default: the running job) was committed
+    by any transaction or process since the job started: the job should
+    stop soon, and may raise ``zc.asyncui.errors.JobCancelledError``.
+    Reads a fresh connection, so the cancellation is seen while this
+    job's own transaction still runs; cheap enough to call in a loop
+    every few items.  False outside a job."""
+    if job is None:
+        job = getJob()
+        if job is None or job._p_jar is None:
+            return False
+    if job._cancel_requested:
+        return True
+    job = _job_or_current(job)
+    tm = transaction.TransactionManager()
+    conn = job._p_jar.db().open(tm)
+    try:
+        return bool(conn.get(job._p_oid)._cancel_requested)
+    finally:
+        tm.abort()
+        conn.close()

@@ -44,6 +44,7 @@ from zc.asyncui import queuekeys as keys
 from zc.asyncui import lifecycle
 from zc.asyncui import utils
 from zc.asyncui.dispatcheragents import DispatcherAgents
+from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
 from zc.asyncui.job import NEW
 from zc.asyncui.job import check_storable
@@ -287,6 +288,20 @@ class Queue(persistent.Persistent):
         self.remove(job)
         lifecycle.pull(job)
         return job
+
+    def cancel(self, job):
+        """See IJob.cancel: a pending job is taken out and completed with
+        a JobCancelledError failure (its callbacks put here to see it); a
+        claimed or running one is asked to stop."""
+        if self._find(job)[0] is None:
+            lifecycle.request_cancel(job)
+            return
+        self.remove(job)
+        lifecycle.cancel(job, Failure(errors.JobCancelledError(
+            'job %s was cancelled before it started' % job.key)),
+            utils.now())
+        for callback in job._callbacks:
+            self.put(callback)  # each gets the cancellation failure
 
     def _promote(self, now_ts):
         # Move future jobs that became due to the due trees, so claim order
