@@ -34,7 +34,7 @@ LAYERS = {
     '__init__': MODEL,
     'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'agent': MODEL,
     'queuekeys': MODEL, 'queueroot': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
-    'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
+    'quota': MODEL, 'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
