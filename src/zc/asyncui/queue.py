@@ -86,6 +86,7 @@ class Queue(persistent.Persistent):
         self.dispatchers = BTrees.OOBTree.OOBTree()
         self.filter = None
         self.quotas = quota.Quotas()
+        self.quotas.__parent__ = self
 
     @property
     def __name__(self):

@@ -12,8 +12,10 @@ is stored (``lifecycle.set_result``) or when it goes back to its queue
 Why this is strict: a quota records the oids of the jobs it holds in one
 plain attribute of one persistent object.  Two transactions that each add
 a job to the same quota both write that object, and its conflict
-resolution refuses two additions: one of the claims gets a ConflictError
-and is retried on a fresh snapshot, where the quota may be full.  Removals
+resolution refuses additions that together exceed the size: one of the
+claims gets a ConflictError and is retried on a fresh snapshot, where the
+quota is full.  The resolution computes the record as it will be stored,
+so the check is against the committed truth, not a snapshot.  Removals
 merge with anything (a job finishing never conflicts with another
 finishing, nor with a claim), since a removal can only make room.
 """
@@ -95,9 +97,10 @@ class Quota(persistent.Persistent):
             self._held = tuple(o for o in self._held if o != job._p_oid)
 
     def _p_resolveConflict(self, old, committed, new):
-        """Merge removals with anything; refuse two concurrent additions
-        (two claims each thought there was room) and concurrent changes of
-        anything but the held jobs."""
+        """Merge removals with anything, and additions while the merged
+        record fits the size; refuse two additions that together exceed
+        it (each claim saw room for its own job only), and concurrent
+        changes of anything but the held jobs (two resizes)."""
         for name in set(old) | set(committed) | set(new):
             if name == '_held':
                 continue
@@ -105,13 +108,15 @@ class Quota(persistent.Persistent):
             if c != o and n != o and c != n:
                 raise ZODB.POSException.ConflictError()
         o, c, n = (set(s.get('_held', ())) for s in (old, committed, new))
-        if (c - o) and (n - o):
-            raise ZODB.POSException.ConflictError()
         merged = dict(committed)
         for name, value in new.items():
             if name != '_held' and value != old.get(name):
                 merged[name] = value
-        merged['_held'] = tuple(sorted((o & c & n) | (c - o) | (n - o)))
+        held = (o & c & n) | (c - o) | (n - o)
+        if (c - o) and (n - o) and len(held) > merged.get('size', 1):
+            # Each side saw room for its own job, not for both.
+            raise ZODB.POSException.ConflictError()
+        merged['_held'] = tuple(sorted(held))
         return merged
 
     def __repr__(self):
@@ -121,6 +126,8 @@ class Quota(persistent.Persistent):
 @zope.interface.implementer(interfaces.IQuotas)
 class Quotas(persistent.Persistent):
     """See IQuotas: a queue's quotas by name."""
+
+    __parent__ = None  # the queue
 
     def __init__(self):
         self._data = BTrees.OOBTree.OOBTree()
@@ -135,6 +142,9 @@ class Quotas(persistent.Persistent):
                              ' quotas[%r].resize(size) to change it'
                              % (name, self._data[name].size, name))
         quota = self._data[name] = Quota(name, size)
+        jar = self._p_jar or getattr(self.__parent__, '_p_jar', None)
+        if jar is not None:
+            jar.add(quota)  # iterable (it loads its jobs) before a commit
         return quota
 
     def __getitem__(self, name):
