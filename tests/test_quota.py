@@ -354,3 +354,19 @@ def test_two_resizes_conflict(db, conn, concurrently):
             conn).quotas['catalog'].resize(size)
     with pytest.raises(ZODB.POSException.ConflictError):
         concurrently(resize(2), resize(3))
+
+
+def test_install_adds_quotas_to_queues_of_older_releases(db, conn):
+    queue = zc.asyncui.getQueue(conn)
+    del queue.quotas  # as stored before issue 8
+    conn.transaction_manager.commit()
+    assert queue.quotas is None
+    with pytest.raises(errors.QuotaNotFoundError, match='its quotas: none'):
+        queue.put(Job(jobs.noop), quota_names=('catalog',))
+    queue.put(Job(jobs.noop))  # a job without quotas is fine
+    assert queue.claim() is not None
+    conn.transaction_manager.abort()
+    zc.asyncui.install(db)
+    conn.sync()
+    assert len(queue.quotas) == 0
+    queue.quotas.create('catalog')

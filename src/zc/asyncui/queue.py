@@ -92,6 +92,17 @@ class Queue(persistent.Persistent):
     def __name__(self):
         return self.name
 
+    #: Queues stored by an older release have none until ``install``
+    #: (zc.asyncui.queueroot) calls ``_upgrade`` (issue 8).
+    quotas = None
+
+    def _upgrade(self):
+        """Add what a queue stored by an older release lacks (written only
+        then: install runs at every start-up)."""
+        if self.quotas is None:
+            self.quotas = quota.Quotas()
+            self.quotas.__parent__ = self
+
     # -- putting ------------------------------------------------------
 
     def put(self, item, begin_after=None, begin_by=None, priority=0,
@@ -104,7 +115,7 @@ class Queue(persistent.Persistent):
         keys.check_priority(priority)
         names = quota.check_names(
             job.quota_names if quota_names is None else quota_names,
-            self.quotas)
+            self.quotas if self.quotas is not None else ())
         if names != job.quota_names:
             job.quota_names = names
         jar = self._p_jar
