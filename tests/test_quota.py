@@ -370,3 +370,12 @@ def test_install_adds_quotas_to_queues_of_older_releases(db, conn):
     conn.sync()
     assert len(queue.quotas) == 0
     queue.quotas.create('catalog')
+
+
+def test_full_quotas_for_views(queue):
+    queue.quotas.create('catalog')
+    queue.quotas.create('mail', size=2)
+    a, b = _put(queue, 'a', 'b', quota_names=('catalog', 'mail'))
+    assert quota_module.full_quotas(queue, b) == []
+    queue.claim()
+    assert quota_module.full_quotas(queue, b) == ['catalog']
