@@ -154,7 +154,7 @@ def test_put_with_unknown_quota_lists_quotas(queue):
     queue.put(job, quota_names=('catalog',))
 
 
-# -- claiming ------------------------------------------------------------------
+# -- claiming ----------------------------------------------------------------
 
 def test_full_quota_is_skipped_not_blocking(queue):
     queue.quotas.create('catalog')
@@ -268,7 +268,7 @@ def test_run_jobs_runs_every_quota_job(conn):
     assert len(queue.quotas['catalog']) == 0
 
 
-# -- strictness: the conflict rule -----------------------------------------------
+# -- strictness: the conflict rule --------------------------------------------
 
 def _setup(db, size=1, held=0):
     tm = transaction.TransactionManager()
