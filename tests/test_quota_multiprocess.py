@@ -67,6 +67,7 @@ def test_size_1_quota_serialises_jobs_across_processes_and_kill_9(cluster):
     runs = committed_runs(cluster, first)
     assert not overlaps(runs), overlaps(runs)
     both = len({pid for _, _, pid in runs})
+    gaps = [b[0] - a[1] for a, b in zip(runs, runs[1:])]
     # Kill -9 the process running a quota job: recovery must release the
     # quota (else nothing else of the quota ever runs).
     tags = tags_for('after-kill', 6)
@@ -87,7 +88,9 @@ def test_size_1_quota_serialises_jobs_across_processes_and_kill_9(cluster):
         queue = zc.asyncui.getQueue(conn)
         return len(queue.quotas['catalog']), len(queue)
     assert cluster.read(final) == (0, 0)
-    print('size-1 quota: %d jobs, the first %d shared by %d processes,'
-          ' never overlapping; the kill -9 of worker %s released its place'
-          % (len(runs), len(first), both, victim.name))
+    print('size-1 quota: %d jobs, the first %d shared by %d processes'
+          ' (median hand-over %.3fs), never overlapping; the kill -9 of'
+          ' worker %s released its place' % (
+              len(runs), len(first), both, sorted(gaps)[len(gaps) // 2],
+              victim.name))
     cluster.check_logs()
