@@ -21,6 +21,7 @@ from zc.asyncui.job import Job
 from zc.asyncui.job import JobStatus
 
 import jobs
+import quotajobs
 
 UUID = '00000000-0000-0000-0000-00000000beef'
 
@@ -379,3 +380,37 @@ def test_full_quotas_for_views(queue):
     assert quota_module.full_quotas(queue, b) == []
     queue.claim()
     assert quota_module.full_quotas(queue, b) == ['catalog']
+
+
+# -- with a dispatcher and its worker threads --------------------------------
+
+def test_dispatcher_threads_respect_a_quota(db, conn, tmp_path):
+    del quotajobs.calls[:]
+    queue = zc.asyncui.getQueue(conn)
+    queue.quotas.create('catalog')
+    queue.quotas.create('api', size=2)
+    serial = [queue.put(Job(quotajobs.timed_here, 'c%d' % n, 0.05),
+                        quota_names=('catalog',)) for n in range(8)]
+    pairs = [queue.put(Job(quotajobs.timed_here, 'p%d' % n, 0.1),
+                       quota_names=('api',)) for n in range(8)]
+    conn.transaction_manager.commit()
+    with testing.dispatcher_running(db, main_agent_size=5,
+                                    uuid_file=str(tmp_path / 'uuid.txt')):
+        for job in serial + pairs:
+            testing.wait_for_result(job, timeout=30)
+    runs = {prefix: sorted((s, e) for tag, s, e in quotajobs.calls
+                           if tag[0] == prefix) for prefix in 'cp'}
+    assert len(runs['c']) == len(runs['p']) == 8
+
+    def most_at_once(intervals):
+        points = sorted([(s, 1) for s, e in intervals] +
+                        [(e, -1) for s, e in intervals])
+        level = peak = 0
+        for _, change in points:
+            level += change
+            peak = max(peak, level)
+        return peak
+    assert most_at_once(runs['c']) == 1
+    assert most_at_once(runs['p']) <= 2
+    conn.sync()
+    assert [len(q) for q in queue.quotas.values()] == [0, 0]
