@@ -35,7 +35,7 @@ LAYERS = {
     'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'agent': MODEL,
     'queuekeys': MODEL, 'queueroot': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
-    'collapse': MODEL, 'workpile': MODEL,
+    'collapse': MODEL, 'workpile': MODEL, 'quota': MODEL,
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
     'periodic': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,

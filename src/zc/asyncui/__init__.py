@@ -20,6 +20,10 @@ from zc.asyncui.queue import Queue
 from zc.asyncui.queue import Queues
 from zc.asyncui.agent import Agent
 
+# Quotas: limits on jobs running at once, across dispatchers (issue 8)
+from zc.asyncui.quota import Quota
+from zc.asyncui.quota import Quotas
+
 # Filters for agents and queues
 from zc.asyncui.filters import CallablesFilter
 from zc.asyncui.filters import MinimumPriorityFilter
@@ -42,6 +46,7 @@ from zc.asyncui.periodic import schedule
 # Errors
 from zc.asyncui.errors import AsyncUIError
 from zc.asyncui.errors import BadStatusError
+from zc.asyncui.errors import QuotaNotFoundError
 from zc.asyncui.errors import UnpicklableCallableError
 
 __all__ = [
@@ -49,6 +54,8 @@ __all__ = [
     'Job', 'JobStatus', 'Failure',
     # queues and agents
     'install', 'getQueue', 'getQueues', 'Queue', 'Queues', 'Agent',
+    # quotas
+    'Quota', 'Quotas',
     # filters
     'CallablesFilter', 'MinimumPriorityFilter', 'PriorityRangeFilter',
     'QueueTimeFilter', 'TagFilter',
@@ -60,5 +67,6 @@ __all__ = [
     # patterns
     'schedule',
     # errors
-    'AsyncUIError', 'BadStatusError', 'UnpicklableCallableError',
+    'AsyncUIError', 'BadStatusError', 'QuotaNotFoundError',
+    'UnpicklableCallableError',
 ]

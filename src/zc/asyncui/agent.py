@@ -16,6 +16,7 @@ import zope.interface
 
 from zc.asyncui import interfaces
 from zc.asyncui import queue as queue_module
+from zc.asyncui import quota
 from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.job import check_storable
@@ -115,7 +116,8 @@ class Agent(persistent.Persistent):
                 # Queue.claim: the worker only records their timeout.
                 queue.remove(job)
                 return job
-            if self.filter is None or self.filter(job):
+            if ((self.filter is None or self.filter(job))
+                    and quota.take(queue, job, check_only=True)):
                 candidates.append(job)
                 if len(candidates) >= CHOOSER_WINDOW:
                     break
@@ -124,6 +126,7 @@ class Agent(persistent.Persistent):
         job = self.chooser(self, candidates)
         if job is None:
             return None
+        quota.take(queue, job)
         queue.remove(job)
         return job
 

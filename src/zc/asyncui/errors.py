@@ -53,6 +53,13 @@ class QueueNotFoundError(AsyncUIError, LookupError):
     """
 
 
+class QuotaNotFoundError(AsyncUIError, LookupError):
+    """Raised by ``queue.quotas[name]`` and by ``put(..., quota_names=)``
+    for a quota the queue does not have.  The message lists the queue's
+    quotas; create a missing one with ``queue.quotas.create(name)``.
+    """
+
+
 class NotInstalledError(QueueNotFoundError):
     """Raised when the database has no ``root['zc.asyncui']`` mapping.
 

@@ -15,6 +15,7 @@ imports inside functions included::
     1. contracts         interfaces, errors, events, utils, settings
            |
     2. persistent model  job, failure, queue, queuekeys, queueroot, agent,
+           |             quota,
            |             dispatcheragents, filters, retry, recovery, local,
            |             jobcontext (and the package ``zc.asyncui``, their API)
     3. thread runtime    dispatcher, polling, dispatcherstate, liveness,
@@ -135,6 +136,10 @@ class IJob(Interface):
     begin_by = Attribute("timedelta after begin_after by which the job must "
                          "have started, or None for no limit.")
     priority = Attribute("Higher runs first among due jobs (default 0).")
+    quota_names = Attribute(
+        "Tuple of names of quotas of the job's queue (IQuotas); the job "
+        "is claimed only while each has room.  Settable while NEW (or "
+        "with ``put(..., quota_names=)``).")
     annotations = Attribute("An OOBTree for application metadata.")
     queue = Attribute("The queue the job was put in, or None.")
     agent = Attribute("The agent that started the job (set when it "
@@ -210,6 +215,25 @@ class IQueue(Interface):
       ``claim`` unless several producers meet a full inbox (see
       zc.asyncui.queue).
 
+    Claim order is strict priority, then FIFO: among the jobs that may
+    start now, a higher ``priority`` is claimed first; among equal
+    priorities, the earlier arrival (the later of put time and
+    ``begin_after``), then the job's oid.  Priorities never change while
+    a job waits, so a job is passed only by jobs of a *higher* priority:
+    jobs of its own or a lower priority put after it never pass it, and
+    it never moves back.  It therefore starts as soon as no higher
+    priority job is due, whatever the load of its own level; to give low
+    priorities a guaranteed share under sustained urgent load, give them
+    an agent of their own (filter ``not_urgent``).  A job skipped because
+    an agent's filter refuses it, or one of its quotas is full, keeps its
+    place and is taken first when that changes.
+
+    Quotas (``quotas``, IQuotas): a job with ``quota_names`` is claimed
+    only while each named quota holds fewer jobs than its size, across
+    every dispatcher (never over-subscribed: see zc.asyncui.quota); it is
+    in the quotas from its claim until its result is stored or it goes
+    back to the queue.
+
     Nothing here commits.
     """
 
@@ -217,12 +241,15 @@ class IQueue(Interface):
     dispatchers = Attribute("Mapping UUID string -> IDispatcherAgents.")
     filter = Attribute("None, or an IFilter deciding which jobs "
                        "``Queues.put`` routes here.")
+    quotas = Attribute("The queue's IQuotas (name -> IQuota).")
 
     def put(item, begin_after=None, begin_by=None, priority=0,
             retry_policy_factory=None, failure_log_level=None,
-            collapse_key=None):
+            collapse_key=None, quota_names=None):
         """Queue ``item`` (a Job, or a callable to wrap in one) and return
-        the Job.
+        the Job.  ``quota_names`` (a tuple) sets the job's quota_names;
+        each must be a quota of this queue (QuotaNotFoundError, listing
+        them, otherwise).
 
         With a ``collapse_key`` (a non-empty string), if a job put in this
         queue with the same key has not started yet, that job is returned
@@ -290,6 +317,72 @@ class IQueue(Interface):
 
     def __contains__(job):
         """True when ``job`` is pending in this queue."""
+
+
+class IQuota(Interface):
+    """A limit on how many jobs naming it run at once, in one queue.
+
+    Invariants:
+
+    - ``len(quota) <= size`` whenever jobs are added (a resize below the
+      current count only stops new jobs until enough finish);
+    - two transactions that each add a job to the quota conflict (its
+      conflict resolution refuses two additions), so no interleaving of
+      dispatchers over-subscribes it; removals merge with anything.
+
+    Nothing here commits.
+    """
+
+    name = Attribute("The quota's name.")
+    size = Attribute("How many jobs may hold it at once (an int >= 1).")
+    full = Attribute("True when it holds ``size`` jobs or more.")
+
+    def resize(size):
+        """Change the size.  Raises ValueError unless an int >= 1."""
+
+    def add(job):
+        """Record that ``job`` holds it (idempotent).  Raises ValueError
+        when full.  Used by claims."""
+
+    def release(job):
+        """Forget ``job`` (idempotent)."""
+
+    def __len__():
+        """Number of jobs holding it."""
+
+    def __iter__():
+        """The jobs holding it."""
+
+    def __contains__(job):
+        """True when ``job`` holds it."""
+
+
+class IQuotas(Interface):
+    """A queue's quotas: name -> IQuota."""
+
+    def create(name, size=1):
+        """Add and return a new quota.  Raises ValueError for an existing
+        name, a name that is not a non-empty string, or a bad size."""
+
+    def __getitem__(name):
+        """The quota; raises QuotaNotFoundError listing the quotas."""
+
+    def get(name, default=None):
+        """The quota or ``default``."""
+
+    def remove(name):
+        """Remove a quota (also ``del quotas[name]``).  Raises
+        QuotaNotFoundError, or ValueError while jobs hold it.  Pending
+        jobs that still name it are no longer limited by it."""
+
+    def __len__():
+        """Number of quotas."""
+
+    def __iter__():
+        """Quota names, sorted."""
+
+    def __contains__(name):
+        """True when a quota of that name exists."""
 
 
 class IQueues(Interface):

@@ -21,6 +21,7 @@ import ZODB.POSException
 from zc.asyncui import calls
 from zc.asyncui import errors
 from zc.asyncui import interfaces
+from zc.asyncui import quota
 from zc.asyncui import utils
 from zc.asyncui.calls import check_storable  # also used by queue and agent
 from zc.asyncui.failure import Failure
@@ -121,6 +122,7 @@ class Job(persistent.Persistent):
     _begin_after_ts = None
     _begin_by = None
     priority = 0
+    _quota_names = ()
     _queue = None
     _arrival = None
     _agent = None
@@ -289,6 +291,16 @@ class Job(persistent.Persistent):
             value = utils.check_aware(value, 'begin_after')
             _check_deadline(value, self._begin_by)
         self._begin_after_ts = None if value is None else value.timestamp()
+
+    @property
+    def quota_names(self):
+        """See IJob.quota_names."""
+        return self._quota_names
+
+    @quota_names.setter
+    def quota_names(self, value):
+        self._require('change its quota_names', NEW)
+        self._quota_names = quota.check_names(value)
 
     @property
     def begin_by(self):

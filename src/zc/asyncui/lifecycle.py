@@ -23,6 +23,7 @@ All functions work in the caller's transaction and never commit.
 from zc.asyncui import collapse
 from zc.asyncui import errors
 from zc.asyncui import events
+from zc.asyncui import quota
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, NEW, PENDING
@@ -135,9 +136,10 @@ def close_attempt(job, now, outcome):
 
 def set_result(job, result, now):
     """Store the final result of an ACTIVE job: -> CALLBACKS if it has
-    any, else COMPLETED.  Fires JobFailed (the result is a Failure) or
-    JobCompleted."""
+    any, else COMPLETED; the job leaves its quotas.  Fires JobFailed (the
+    result is a Failure) or JobCompleted."""
     move(job, CALLBACKS if job._callbacks else COMPLETED)
+    quota.release(job)  # its own work is done: room for the next job
     job._result = result
     job._end_ts = now.timestamp()
     if job._status == COMPLETED:

@@ -42,6 +42,7 @@ from zc.asyncui import interfaces
 from zc.asyncui import jobcontext
 from zc.asyncui import queuekeys as keys
 from zc.asyncui import lifecycle
+from zc.asyncui import quota
 from zc.asyncui import utils
 from zc.asyncui.dispatcheragents import DispatcherAgents
 from zc.asyncui.failure import Failure
@@ -87,21 +88,39 @@ class Queue(persistent.Persistent):
         self.dispatchers = BTrees.OOBTree.OOBTree()
         self.filter = None
         self._collapse = collapse.new_index()
+        self.quotas = quota.Quotas()
+        self.quotas.__parent__ = self
 
     @property
     def __name__(self):
         return self.name
 
+    #: Queues stored by an older release have none until ``install``
+    #: (zc.asyncui.queueroot) calls ``_upgrade`` (issue 8).
+    quotas = None
+
+    def _upgrade(self):
+        """Add what a queue stored by an older release lacks (written only
+        then: install runs at every start-up)."""
+        if self.quotas is None:
+            self.quotas = quota.Quotas()
+            self.quotas.__parent__ = self
+
     # -- putting ------------------------------------------------------
 
     def put(self, item, begin_after=None, begin_by=None, priority=0,
             retry_policy_factory=None, failure_log_level=None,
-            collapse_key=None):
+            collapse_key=None, quota_names=None):
         """See IQueue.put."""
         job = item if isinstance(item, Job) else Job(item)
         if job._status != NEW:
             job._require('be put in a queue', NEW)
         keys.check_priority(priority)
+        names = quota.check_names(
+            job.quota_names if quota_names is None else quota_names,
+            self.quotas if self.quotas is not None else ())
+        if names != job.quota_names:
+            job.quota_names = names
         jar = self._p_jar
         if jar is None:
             raise errors.NotInDatabaseError(
@@ -246,6 +265,7 @@ class Queue(persistent.Persistent):
         at its original place."""
         if job._agent is not None:
             job._agent = None
+        quota.release(job)
         lifecycle.requeue(job)
         if self._find(job)[0] is None:
             self._insert(job)
@@ -259,6 +279,7 @@ class Queue(persistent.Persistent):
             del tree[key]
             self._length.change(-1)
         job._agent = None
+        quota.release(job)
         lifecycle.requeue(job)
         job._begin_after_ts = utils.check_aware(
             begin_after, 'begin_after').timestamp()
@@ -330,7 +351,9 @@ class Queue(persistent.Persistent):
         for key, job in self._iter_due():
             if len(taken) >= count:
                 break
-            if filter is None or expired(job, now_ts) or filter(job):
+            if expired(job, now_ts) or (
+                    (filter is None or filter(job))
+                    and quota.take(self, job)):
                 taken.append((key, job))
         for key, job in taken:
             del self._due_tree(key[-8:])[key]

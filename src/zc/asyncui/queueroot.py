@@ -48,6 +48,10 @@ def install(db_or_connection, names=('',)):
                 if name not in queues:
                     queues[name] = Queue(name)
                     created.append(name)
+            for queue in queues.values():
+                upgrade = getattr(queue, '_upgrade', None)  # other IQueues
+                if upgrade is not None:
+                    upgrade()  # a queue stored by an older release
             return created
         if own:
             return utils.retry_transaction(tm, work, 'install queues',
