@@ -1,6 +1,7 @@
 """The dispatcher and its workers, with real threads on a FileStorage."""
 import datetime
 import logging
+import re
 import os
 import subprocess
 import sys
@@ -607,9 +608,10 @@ def test_stop_after_completed_jobs_says_so_in_words(
     stopped, = [r.getMessage() for r in caplog.records
                 if 'stopped;' in r.getMessage()]
     assert 'released' not in stopped and "{'" not in stopped
-    assert stopped.endswith('the jobs it held: 3 already completed, only'
-                            ' taken off the agent') or stopped.endswith(
-                                'the jobs it held: no jobs'), stopped
+    # A poll may have taken some completions off the agent already: the
+    # stop reports those still held, in words.
+    assert re.search(r'the jobs it held: ([123] already completed, only'
+                     r' taken off the agent|no jobs)$', stopped), stopped
 
 
 def test_describe_outcomes_in_words():
