@@ -36,6 +36,7 @@ LAYERS = {
     'queuekeys': MODEL, 'queueroot': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
+    'pins': MODEL, 'composite': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME,

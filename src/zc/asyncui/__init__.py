@@ -30,6 +30,11 @@ from zc.asyncui.retry import RetryCommonForever
 from zc.asyncui.retry import RetryCommonFourTimes
 from zc.asyncui.retry import RetryPolicy
 
+# Composite work patterns (also in zc.asyncui.patterns)
+from zc.asyncui.composite import broadcast
+from zc.asyncui.composite import parallel
+from zc.asyncui.composite import serial
+
 # Errors
 from zc.asyncui.errors import AsyncUIError
 from zc.asyncui.errors import BadStatusError
@@ -45,6 +50,8 @@ __all__ = [
     # retry policies
     'NeverRetry', 'RetryCommonForever', 'RetryCommonFourTimes',
     'RetryPolicy',
+    # composite work patterns
+    'parallel', 'serial', 'broadcast',
     # errors
     'AsyncUIError', 'BadStatusError', 'UnpicklableCallableError',
 ]

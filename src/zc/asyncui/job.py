@@ -135,6 +135,9 @@ class Job(persistent.Persistent):
     _end_ts = None
     _callbacks_ts = None
     waiting_on = None
+    #: The UUID string of the one dispatcher allowed to call this job (see
+    #: zc.asyncui.pins; set by broadcast), or None.
+    pinned_to = None
     _v_calling = False  # True while __call__ runs (per connection)
 
     def __init__(self, callable, *args, **kwargs):

@@ -1,0 +1,91 @@
+"""Jobs pinned to one dispatcher: the copies that ``broadcast`` puts.
+
+A pinned job (``job.pinned_to`` is a dispatcher UUID string) waits in
+its queue like any other, but only the agents of that dispatcher may
+claim it (``claim_filter``, used by ``Agent.claimJobs``), whatever
+their own filters say.  When the dispatcher is deactivated -- it
+stopped, or another dispatcher found it dead -- its pinned jobs that
+have not finished are never handed to anyone else: they finish with an
+AbortedError Failure (``abandon``), so whoever waits on them sees a
+failure, not a hang.  Once finished, a pinned job's callbacks may run
+anywhere (the pin only concerns its call).
+
+Each dispatcher record keeps the pinned jobs put for it in a small BTree
+(``register``), so that its deactivation finds those still in the queue
+without reading the queue.  All functions work in the caller's
+transaction and never commit.
+"""
+import BTrees.OOBTree
+
+from zc.asyncui import errors
+from zc.asyncui import lifecycle
+from zc.asyncui import utils
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, NEW, PENDING
+
+#: The attribute of a dispatcher record holding its pinned jobs.
+INDEX = '_pinned_jobs'
+
+
+def claim_filter(filter, uuid):
+    """The filter an agent of dispatcher ``uuid`` claims with: a pinned
+    job waiting to be called goes only to its own dispatcher (and to any
+    agent of it); any other job is left to the agent's ``filter``."""
+    def accepts(job):
+        pin = job.pinned_to
+        if pin is not None and job._status == PENDING:
+            return pin == uuid
+        return filter is None or filter(job)
+    return accepts
+
+
+def register(record, job):
+    """Note in dispatcher ``record`` that ``job`` (put, or about to be
+    put, in its queue) is pinned to it.  Forgets the finished ones."""
+    index = record.__dict__.get(INDEX)
+    if index is None:
+        index = BTrees.OOBTree.OOBTree()
+        setattr(record, INDEX, index)
+    for oid, pinned in list(index.items()):
+        if pinned._status in (CALLBACKS, COMPLETED):
+            del index[oid]
+    if job._p_oid is None:
+        record._p_jar.add(job)
+    index[job._p_oid] = job
+
+
+def fail_waiting(record, reason, now=None):
+    """The dispatcher of ``record`` is deactivated: every job pinned to it
+    that is still waiting in its queue finishes with an AbortedError
+    Failure.  Returns how many."""
+    index = record.__dict__.get(INDEX)
+    if not index:
+        return 0
+    count = 0
+    for job in list(index.values()):
+        queue = job._queue
+        if job._status == PENDING and queue is not None and job in queue:
+            queue.remove(job)
+            abandon(job, record.UUID, reason, now)
+            count += 1
+    index.clear()
+    return count
+
+
+def abandon(job, uuid, reason, now=None):
+    """Finish a pinned job that was not run, or whose run was cut short,
+    with an AbortedError Failure; if it has callbacks, put it back in its
+    queue, where any dispatcher runs them."""
+    now = now or utils.now()
+    if job._status in (NEW, PENDING):
+        lifecycle.start(job, uuid, 'pinned', now)
+    elif job._status != ACTIVE:
+        return
+    lifecycle.close_attempt(job, now, 'not run: %s' % reason)
+    lifecycle.set_result(job, Failure(errors.AbortedError(
+        'job %s was pinned to dispatcher %s, which was deactivated (%s)'
+        ' before the job finished there; it is not given to another'
+        ' dispatcher. Broadcast again to reach the dispatchers alive now.'
+        % (job.key, job.pinned_to, reason))), now)
+    if job._status == CALLBACKS and job._queue is not None:
+        job._queue.putBack(job)
