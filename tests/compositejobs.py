@@ -36,3 +36,15 @@ def pid_slowly(seconds):
     import time
     time.sleep(seconds)
     return os.getpid()
+
+
+def slow_results(*jobs):
+    """A postprocess that takes a while (so a test can kill its process)
+    and counts its own completed runs in the mpjobs ledger."""
+    import time
+    import mpjobs
+    time.sleep(1.5)
+    book = local.getJob()._p_jar.root()[mpjobs.LEDGER]
+    book.runs['postprocess'] += 1
+    book.run_count.change(1)
+    return [job.result for job in jobs]
