@@ -270,3 +270,43 @@ def test_parallel_on_real_dispatcher_many_threads(db, conn, queue):
     assert result == pytest.approx(sum(0.05 * (i % 3) for i in range(12)))
     assert len(comp.postprocess.attempts) == 1
     assert all(len(j.attempts) == 1 for j in comp.components)
+
+
+def test_broadcast_to_dispatcher_gone_before_the_outer_job_ran(conn, queue):
+    gone = _fake_dispatcher(queue, 3)
+    outer = zc.asyncui.broadcast(compositejobs.pid, queue=queue)
+    conn.transaction_manager.commit()
+    gone.deactivate('stopped')
+    conn.transaction_manager.commit()
+    testing.run_jobs(conn)
+    failure = outer.result[gone.UUID]
+    assert isinstance(failure, Failure)
+    assert 'gone when the broadcast ran' in failure.message
+    assert 'not given to another dispatcher' in failure.message
+
+
+def test_register_keeps_unfinished_pins_only(conn, queue):
+    record = _fake_dispatcher(queue, 4)
+    done, waiting = Job(jobs.noop), Job(jobs.noop)
+    for job in (done, waiting):
+        job.pinned_to = record.UUID
+        pins.register(record, queue.put(job))
+    conn.transaction_manager.commit()
+    testing.run_jobs(conn)  # runs both: run_jobs claims without filters
+    third = Job(jobs.noop)
+    third.pinned_to = record.UUID
+    conn.transaction_manager.begin()
+    pins.register(record, queue.put(third))
+    assert list(getattr(record, pins.INDEX).values()) == [third]
+
+
+def test_components_share_the_outer_priority(conn, queue):
+    own = Job(jobs.noop)
+    own.priority = 7
+    outer = zc.asyncui.parallel(jobs.noop, own)
+    queue.put(outer, priority=3)
+    conn.transaction_manager.commit()
+    testing.run_jobs(conn)
+    comp = composite._composite_of(outer)
+    assert [j.priority for j in comp.components] == [3, 7]
+    assert comp.postprocess.priority == 3

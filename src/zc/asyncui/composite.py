@@ -215,24 +215,27 @@ class Composite(persistent.Persistent):
     # -- moving on ----------------------------------------------------
 
     def _advance(self):
+        waiting = [(i, j) for i, j in enumerate(self.components)
+                   if not _finished(j)]
         if self.kind == SERIAL:
-            waiting = [j for j in self.components if not _finished(j)][:1]
-        else:
-            waiting = [j for j in self.components if not _finished(j)]
-        for job in waiting:
+            waiting = waiting[:1]
+        for position, job in waiting:
             if job._status == NEW:
-                self._put(job)
+                self._put(job, position)
         self._release_postprocess(not waiting)
         self._annotate()
 
-    def _put(self, job):
+    def _put(self, job, position):
+        _set_annotation(job, {'kind': self.label, 'outer': self.outer.key,
+                              'position': position})
         job.addCallback(Job(self.componentDone))
         if job.pinned_to is not None:
             record = self.queue.dispatchers.get(job.pinned_to)
             alive = record is not None and record.activated is not None
             if record is not None:
                 pins.register(record, job)
-        self.queue.put(job)
+        # Components share the outer job's priority unless they have one.
+        self.queue.put(job, priority=job.priority or self.outer.priority)
         if job.pinned_to is not None and not alive:
             self.queue.remove(job)
             pins.abandon(job, job.pinned_to, 'gone when the broadcast ran')
@@ -245,29 +248,25 @@ class Composite(persistent.Persistent):
     def _release_postprocess(self, all_finished):
         post = self.postprocess
         if post._status == NEW:
+            _set_annotation(post, {'kind': self.label, 'role': 'postprocess',
+                                   'outer': self.outer.key})
             self.queue.put(post, begin_after=None if all_finished
-                           else PARKED)
+                           else PARKED, priority=self.outer.priority)
         elif all_finished and self._parked() and post in self.queue:
             self.queue.reschedule(post, utils.now())
 
     def _annotate(self):
-        keys = tuple(j.key for j in self.components)
-        position = None
-        if self.kind == SERIAL:
-            position = next((i for i, j in enumerate(self.components)
-                             if not _finished(j)), len(keys))
-        description = {'kind': self.label, 'components': keys,
+        # The outer job's description; each component's and the
+        # postprocess's are written once, when they are put (_put,
+        # _release_postprocess), so a callback does not load them all.
+        description = {'kind': self.label,
+                       'components': tuple(j.key for j in self.components),
                        'postprocess': self.postprocess.key}
-        if position is not None:
-            description['position'] = position
+        if self.kind == SERIAL:
+            description['position'] = next(
+                (i for i, j in enumerate(self.components)
+                 if not _finished(j)), len(self.components))
         _set_annotation(self.outer, description)
-        for index, job in enumerate(self.components):
-            if job._status != NEW:
-                _set_annotation(job, {'kind': self.label, 'outer':
-                                      self.outer.key, 'position': index})
-        _set_annotation(self.postprocess, {
-            'kind': self.label, 'outer': self.outer.key,
-            'role': 'postprocess'})
 
 
 def _set_annotation(job, value):

@@ -42,7 +42,7 @@ def claim_filter(filter, uuid):
 def register(record, job):
     """Note in dispatcher ``record`` that ``job`` (put, or about to be
     put, in its queue) is pinned to it.  Forgets the finished ones."""
-    index = record.__dict__.get(INDEX)
+    index = getattr(record, INDEX, None)  # (getattr loads a ghost)
     if index is None:
         index = BTrees.OOBTree.OOBTree()
         setattr(record, INDEX, index)
@@ -58,7 +58,7 @@ def fail_waiting(record, reason, now=None):
     """The dispatcher of ``record`` is deactivated: every job pinned to it
     that is still waiting in its queue finishes with an AbortedError
     Failure.  Returns how many."""
-    index = record.__dict__.get(INDEX)
+    index = getattr(record, INDEX, None)
     if not index:
         return 0
     count = 0
