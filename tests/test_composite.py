@@ -164,6 +164,10 @@ def test_bad_components_and_postprocess(conn):
         zc.asyncui.parallel(jobs.noop, postprocess='total')
     with pytest.raises(errors.UnpicklableCallableError):
         zc.asyncui.parallel(lambda: 1)
+    with pytest.raises(errors.UnpicklableCallableError):
+        zc.asyncui.parallel(jobs.noop, postprocess=lambda *j: 1)
+    with pytest.raises(errors.BadStatusError, match='the postprocess of'):
+        zc.asyncui.parallel(jobs.noop, postprocess=queued)
 
 
 def test_failing_postprocess_is_the_result(conn):
@@ -310,3 +314,9 @@ def test_components_share_the_outer_priority(conn, queue):
     comp = composite._composite_of(outer)
     assert [j.priority for j in comp.components] == [3, 7]
     assert comp.postprocess.priority == 3
+
+
+def test_postprocess_may_be_a_partially_bound_job(conn):
+    outer = _run(conn, zc.asyncui.parallel(
+        Job(jobs.add, 1, 2), postprocess=Job(compositejobs.total)))
+    assert outer.result == 3

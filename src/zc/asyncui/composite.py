@@ -33,6 +33,7 @@ import datetime
 
 import persistent
 
+from zc.asyncui import calls
 from zc.asyncui import errors
 from zc.asyncui import local
 from zc.asyncui import pins
@@ -162,6 +163,10 @@ class Composite(persistent.Persistent):
             raise TypeError('postprocess must be callable (it is called with'
                             ' the finished component jobs), not %r'
                             % (postprocess,))
+        if isinstance(postprocess, Job):
+            _as_job(postprocess, 'postprocess')  # NEW, or it cannot be called
+        elif postprocess is not None:
+            calls.check_callable(postprocess)  # storable, or refused now
         self.user_postprocess = postprocess
         self.postprocess = Job(self.finish)
         self.outer = Job(self.run)
