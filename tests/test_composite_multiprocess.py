@@ -86,3 +86,22 @@ def test_broadcast_reaches_both_processes(cluster):
     found = wait_until(lambda: cluster.read(result), 60, 'the broadcast')
     assert found == {a.uuid: a.process.pid, b.uuid: b.process.pid}
     cluster.check_logs()
+
+
+def test_broadcast_copy_of_killed_worker_is_a_failure(cluster):
+    a, b = (cluster.start(cluster.worker(n)) for n in 'ab')
+    oid = cluster.write(lambda conn: zc.asyncui.broadcast(
+        compositejobs.pid_slowly, 2.0,
+        queue=zc.asyncui.getQueue(conn)))._p_oid
+    wait_until(lambda: cluster.held(b.uuid, ACTIVE), 30,
+               'worker b to run its copy', interval=0.01)
+    b.kill()
+
+    def result(conn):
+        job = conn.get(oid)
+        return job.result if job._status == 'COMPLETED' else None
+    found = wait_until(lambda: cluster.read(result), 60, 'the broadcast')
+    assert found[a.uuid] == a.process.pid
+    assert 'AbortedError' in found[b.uuid].type_name
+    assert 'not given to another dispatcher' in found[b.uuid].message
+    cluster.check_logs()

@@ -77,11 +77,13 @@ def abandon(job, uuid, reason, now=None):
     with an AbortedError Failure; if it has callbacks, put it back in its
     queue, where any dispatcher runs them."""
     now = now or utils.now()
+    outcome = 'interrupted: %s' % reason
     if job._status in (NEW, PENDING):
         lifecycle.start(job, uuid, 'pinned', now)
+        outcome = 'not run: %s' % reason
     elif job._status != ACTIVE:
         return
-    lifecycle.close_attempt(job, now, 'not run: %s' % reason)
+    lifecycle.close_attempt(job, now, outcome)
     lifecycle.set_result(job, Failure(errors.AbortedError(
         'job %s was pinned to dispatcher %s, which was deactivated (%s)'
         ' before the job finished there; it is not given to another'
