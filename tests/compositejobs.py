@@ -48,3 +48,8 @@ def slow_results(*jobs):
     book.runs['postprocess'] += 1
     book.run_count.change(1)
     return [job.result for job in jobs]
+
+
+def broadcast_echo(value):
+    """A job that broadcasts, to its own queue (the default)."""
+    return composite.broadcast(echo, value)

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 import transaction
+import ZODB.POSException
 
 import compositejobs
 import jobs
@@ -320,3 +321,30 @@ def test_postprocess_may_be_a_partially_bound_job(conn):
     outer = _run(conn, zc.asyncui.parallel(
         Job(jobs.add, 1, 2), postprocess=Job(compositejobs.total)))
     assert outer.result == 3
+
+
+def test_extend_and_last_finish_conflict_rather_than_lose_a_job(
+        conn, concurrently, clock):
+    # One component left, scheduled later; extend() and that component's
+    # callback, committed at once, must not both succeed: the callback
+    # would release the postprocess without the new component.
+    later = Job(jobs.noop, 1)
+    later.begin_after = clock() + datetime.timedelta(hours=1)
+    outer = _run(conn, zc.asyncui.parallel(later))
+    oid = outer._p_oid
+
+    def add(c):
+        composite.extend(c.get(oid), jobs.noop)
+
+    def done(c):
+        composite._composite_of(c.get(oid)).componentDone(None)
+    with pytest.raises(ZODB.POSException.ConflictError):
+        concurrently(add, done)
+
+
+def test_broadcast_from_a_running_job_uses_its_queue(conn, queue):
+    starter = queue.put(Job(compositejobs.broadcast_echo, 'hi'))
+    conn.transaction_manager.commit()
+    testing.run_jobs(conn)
+    # it returned the broadcast job, put in its queue, and so waited for it
+    assert starter.result == {}
