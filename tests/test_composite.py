@@ -200,13 +200,15 @@ def _fake_dispatcher(queue, name):
 
 def test_claim_filter_keeps_pinned_job_for_its_dispatcher(conn, queue):
     mine, other = _fake_dispatcher(queue, 1), _fake_dispatcher(queue, 2)
+    assert pins.claim_filter(None, queue, mine.UUID) is None  # no pins
     job = Job(jobs.noop)
     job.pinned_to = other.UUID
-    queue.put(job)
-    assert mine['main'].claimJob() is None
+    pins.register(other, queue.put(job))
+    free = queue.put(Job(jobs.noop))
+    accepts = pins.claim_filter(lambda j: False, queue, other.UUID)
+    assert accepts(job) and not accepts(free)
+    assert mine['main'].claimJobs(5) == [free]
     assert other['main'].claimJob() is job
-    accepts = pins.claim_filter(lambda j: False, other.UUID)
-    assert not accepts(Job(jobs.noop))
 
 
 def test_released_pinned_job_fails_instead_of_moving(conn, queue):

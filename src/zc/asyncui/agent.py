@@ -91,9 +91,8 @@ class Agent(persistent.Persistent):
         """Claim up to ``count`` jobs; returns them in claim order."""
         queue = self.queue
         now = now or utils.now()
-        record = self.__parent__
-        accepts = pins.claim_filter(
-            self.filter, None if record is None else record.UUID)
+        accepts = pins.claim_filter(self.filter, queue,
+                                    self.__parent__.UUID)
         if self.chooser is None:
             jobs = queue.claimMany(count, accepts, now)
         else:
@@ -119,7 +118,7 @@ class Agent(persistent.Persistent):
                 # Queue.claim: the worker only records their timeout.
                 queue.remove(job)
                 return job
-            if accepts(job):
+            if accepts is None or accepts(job):
                 candidates.append(job)
                 if len(candidates) >= CHOOSER_WINDOW:
                     break

@@ -27,14 +27,25 @@ from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED, NEW, PENDING
 INDEX = '_pinned_jobs'
 
 
-def claim_filter(filter, uuid):
-    """The filter an agent of dispatcher ``uuid`` claims with: a pinned
-    job waiting to be called goes only to its own dispatcher (and to any
-    agent of it); any other job is left to the agent's ``filter``."""
+def claim_filter(filter, queue, uuid):
+    """The filter an agent of dispatcher ``uuid`` claims with in
+    ``queue``: a pinned job waiting to be called goes only to its own
+    dispatcher (and to any agent of it); any other job is left to the
+    agent's ``filter``.  When nothing is pinned in the queue this is
+    ``filter`` itself: pins are found in the dispatcher records' indexes
+    by oid, so a claim never loads a job only to look for a pin."""
+    pinned = {}
+    for record in queue.dispatchers.values():
+        index = getattr(record, INDEX, None)
+        if index:
+            pinned.update(dict.fromkeys(index.keys(), record.UUID))
+    if not pinned:
+        return filter
+
     def accepts(job):
-        pin = job.pinned_to
-        if pin is not None and job._status == PENDING:
-            return pin == uuid
+        owner = pinned.get(job._p_oid)
+        if owner is not None and job._status == PENDING:
+            return owner == uuid
         return filter is None or filter(job)
     return accepts
 
