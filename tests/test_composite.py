@@ -252,6 +252,8 @@ def test_broadcast_on_real_dispatcher_and_a_dead_one(db, conn, queue):
     assert result[str(d.UUID)] == __import__('os').getpid()
     assert 'died in the test' in result[gone.UUID].message
     assert outer.annotations[A]['kind'] == 'broadcast'
+    conn.transaction_manager.begin()
+    assert pins.claim_filter(None, queue, 'any') is None  # pins forgotten
 
 
 def _active(db, d):

@@ -190,6 +190,12 @@ class Composite(persistent.Persistent):
         """The callback of each component: put the next (serial), or the
         postprocess when every component has finished."""
         self._events += 1
+        callback = local.getJob()  # this callback; its parent finished
+        component = None if callback is None else callback.parent
+        if component is not None and component.pinned_to is not None:
+            record = self.queue.dispatchers.get(component.pinned_to)
+            if record is not None:
+                pins.forget(record, component)
         self._advance()
 
     def finish(self):

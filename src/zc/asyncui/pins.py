@@ -65,6 +65,15 @@ def register(record, job):
     index[job._p_oid] = job
 
 
+def forget(record, job):
+    """``job`` finished its call: its pin no longer matters (its callbacks
+    run anywhere); drop it from ``record``'s index, so that claims in the
+    queue go back to the agents' own filters."""
+    index = getattr(record, INDEX, None)
+    if index is not None and job._p_oid in index:
+        del index[job._p_oid]
+
+
 def fail_waiting(record, reason, now=None):
     """The dispatcher of ``record`` is deactivated: every job pinned to it
     that is still waiting in its queue finishes with an AbortedError
