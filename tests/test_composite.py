@@ -352,3 +352,12 @@ def test_broadcast_from_a_running_job_uses_its_queue(conn, queue):
     testing.run_jobs(conn)
     # it returned the broadcast job, put in its queue, and so waited for it
     assert starter.result == {}
+
+
+def test_components_of_and_postprocess_of():
+    first = Job(jobs.noop)
+    outer = zc.asyncui.serial(first, jobs.noop)
+    assert composite.components_of(outer)[0] is first
+    assert composite.postprocess_of(outer).status == 'NEW'
+    with pytest.raises(TypeError, match='not a job made by'):
+        composite.components_of(first)

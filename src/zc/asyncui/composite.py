@@ -71,6 +71,17 @@ def extend(outer, *jobs):
     return composite.extend(jobs)
 
 
+def components_of(outer):
+    """The component jobs of a parallel or serial job, in order."""
+    return _composite_of(outer).components
+
+
+def postprocess_of(outer):
+    """The postprocess job of a parallel or serial job (NEW until the
+    outer job runs, then parked until the components have finished)."""
+    return _composite_of(outer).postprocess
+
+
 def outer_of(job):
     """The parallel or serial job that ``job`` is a component of, or None
     (``extend(outer_of(local.getJob()), ...)`` grows one's own
