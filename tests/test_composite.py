@@ -16,7 +16,6 @@ from zc.asyncui import composite
 from zc.asyncui import errors
 from zc.asyncui import patterns
 from zc.asyncui import pins
-from zc.asyncui import recovery
 from zc.asyncui import testing
 from zc.asyncui.agent import Agent
 from zc.asyncui.execution import mark_active
