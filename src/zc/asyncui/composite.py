@@ -14,7 +14,10 @@ of the last component to finish reschedules it to now.  Every component
 callback writes the Composite, and so does ``extend``: two of them
 committing at once conflict and one is retried, seeing the other's
 work, so the last finish is never missed and a component added late is
-never dropped.  All the state is in the database: a process killed at
+never dropped.  The price is contention at wide fan-out: measured on
+FileStorage with one dispatcher, a parallel job of 100 no-op components
+took 0.6 s (100 plain jobs: 0.14 s), and one of 400 took 5 s, most of
+it callbacks retrying conflicts.  All the state is in the database: a process killed at
 any point leaves components that are resumed or retried by the engine,
 and the components that finished are never run again.
 
@@ -38,7 +41,7 @@ from zc.asyncui import errors
 from zc.asyncui import local
 from zc.asyncui import pins
 from zc.asyncui import utils
-from zc.asyncui.job import CALLBACKS, COMPLETED, NEW, PENDING
+from zc.asyncui.job import NEW, PENDING
 from zc.asyncui.job import Job
 
 #: The annotation that describes a composite job and its components.
@@ -152,10 +155,6 @@ def _as_job(item, what):
     return Job(item)
 
 
-def _finished(job):
-    return job._status in (CALLBACKS, COMPLETED)
-
-
 class Composite(persistent.Persistent):
     """The state of one parallel or serial job, in the database.
 
@@ -164,7 +163,12 @@ class Composite(persistent.Persistent):
     module docstring."""
 
     queue = None
-    _events = 0  # written by every writer, so concurrent writers conflict
+    # How many components have finished, counted by their callbacks (a
+    # callback commits once).  Every writer writes the Composite (this,
+    # the component list, or _writes), so concurrent writers conflict.
+    finished_count = 0
+    put_count = 0
+    _writes = 0
 
     def __init__(self, kind, jobs, postprocess=None, label=None):
         self.kind = kind
@@ -189,7 +193,7 @@ class Composite(persistent.Persistent):
         postprocess job, which the outer job then waits for."""
         outer = self.outer
         self.queue = outer.queue
-        self._events += 1
+        self._writes += 1
         jar = outer._p_jar
         for job in self.components + (self.postprocess,):
             if job._p_jar is None:
@@ -200,7 +204,7 @@ class Composite(persistent.Persistent):
     def componentDone(self, result):
         """The callback of each component: put the next (serial), or the
         postprocess when every component has finished."""
-        self._events += 1
+        self.finished_count += 1
         callback = local.getJob()  # this callback; its parent finished
         component = None if callback is None else callback.parent
         if component is not None and component.pinned_to is not None:
@@ -226,7 +230,6 @@ class Composite(persistent.Persistent):
                 self.outer.key, post._status, (NEW,))
         added = tuple(_as_job(j, 'component') for j in jobs)
         self.components += added
-        self._events += 1
         if self.queue is not None:  # running: the new ones may be due now
             jar = self.outer._p_jar
             for job in added:
@@ -237,14 +240,19 @@ class Composite(persistent.Persistent):
     # -- moving on ----------------------------------------------------
 
     def _advance(self):
-        waiting = [(i, j) for i, j in enumerate(self.components)
-                   if not _finished(j)]
-        if self.kind == SERIAL:
-            waiting = waiting[:1]
-        for position, job in waiting:
+        """Put the components whose turn it has come (in order: those
+        before ``put_count`` are put), and release the postprocess when
+        all have finished.  It reads counts, not every component, so the
+        callback of an N-way parallel job loads O(1) jobs, not O(N)."""
+        done, total = self.finished_count, len(self.components)
+        turn = total if self.kind == PARALLEL else min(done + 1, total)
+        for position in range(self.put_count, turn):
+            job = self.components[position]
             if job._status == NEW:
                 self._put(job, position)
-        self._release_postprocess(not waiting)
+        if turn > self.put_count:
+            self.put_count = turn
+        self._release_postprocess(done >= total)
         self._annotate()
 
     def _put(self, job, position):
@@ -285,9 +293,8 @@ class Composite(persistent.Persistent):
                        'components': tuple(j.key for j in self.components),
                        'postprocess': self.postprocess.key}
         if self.kind == SERIAL:
-            description['position'] = next(
-                (i for i, j in enumerate(self.components)
-                 if not _finished(j)), len(self.components))
+            description['position'] = min(self.finished_count,
+                                          len(self.components))
         _set_annotation(self.outer, description)
 
 
