@@ -37,7 +37,7 @@ LAYERS = {
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
     'collapse': MODEL, 'workpile': MODEL, 'quota': MODEL,
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
-    'periodic': MODEL,
+    'periodic': MODEL, 'pins': MODEL, 'composite': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME,

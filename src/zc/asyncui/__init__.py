@@ -31,17 +31,18 @@ from zc.asyncui.filters import PriorityRangeFilter
 from zc.asyncui.filters import QueueTimeFilter
 from zc.asyncui.filters import TagFilter
 
-# Composite work (issue 8; also in zc.asyncui.patterns)
-from zc.asyncui.workpile import WorkPile
-
 # Retry policies
 from zc.asyncui.retry import NeverRetry
 from zc.asyncui.retry import RetryCommonForever
 from zc.asyncui.retry import RetryCommonFourTimes
 from zc.asyncui.retry import RetryPolicy
 
-# Composite work patterns (issue 8)
+# Composite work patterns (also in zc.asyncui.patterns)
+from zc.asyncui.composite import broadcast
+from zc.asyncui.composite import parallel
+from zc.asyncui.composite import serial
 from zc.asyncui.periodic import schedule
+from zc.asyncui.workpile import WorkPile
 
 # Errors
 from zc.asyncui.errors import AsyncUIError
@@ -59,13 +60,11 @@ __all__ = [
     # filters
     'CallablesFilter', 'MinimumPriorityFilter', 'PriorityRangeFilter',
     'QueueTimeFilter', 'TagFilter',
-    # composite work
-    'WorkPile',
     # retry policies
     'NeverRetry', 'RetryCommonForever', 'RetryCommonFourTimes',
     'RetryPolicy',
-    # patterns
-    'schedule',
+    # composite work patterns
+    'parallel', 'serial', 'broadcast', 'schedule', 'WorkPile',
     # errors
     'AsyncUIError', 'BadStatusError', 'QuotaNotFoundError',
     'UnpicklableCallableError',

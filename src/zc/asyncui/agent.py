@@ -15,6 +15,7 @@ import persistent
 import zope.interface
 
 from zc.asyncui import interfaces
+from zc.asyncui import pins
 from zc.asyncui import queue as queue_module
 from zc.asyncui import quota
 from zc.asyncui import settings
@@ -91,12 +92,14 @@ class Agent(persistent.Persistent):
         """Claim up to ``count`` jobs; returns them in claim order."""
         queue = self.queue
         now = now or utils.now()
+        accepts = pins.claim_filter(self.filter, queue,
+                                    self.__parent__.UUID)
         if self.chooser is None:
-            jobs = queue.claimMany(count, self.filter, now)
+            jobs = queue.claimMany(count, accepts, now)
         else:
             jobs = []
             while len(jobs) < count:
-                job = self._choose(queue, now)
+                job = self._choose(queue, now, accepts)
                 if job is None:
                     break
                 jobs.append(job)
@@ -106,7 +109,7 @@ class Agent(persistent.Persistent):
             self._held[job._p_oid] = job
         return jobs
 
-    def _choose(self, queue, now):
+    def _choose(self, queue, now, accepts):
         candidates = []
         for job in queue:
             if job.begin_after > now:
@@ -116,7 +119,7 @@ class Agent(persistent.Persistent):
                 # Queue.claim: the worker only records their timeout.
                 queue.remove(job)
                 return job
-            if ((self.filter is None or self.filter(job))
+            if ((accepts is None or accepts(job))
                     and quota.take(queue, job, check_only=True)):
                 candidates.append(job)
                 if len(candidates) >= CHOOSER_WINDOW:

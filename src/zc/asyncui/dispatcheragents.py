@@ -17,6 +17,7 @@ import zope.interface
 from zc.asyncui import errors
 from zc.asyncui import events
 from zc.asyncui import interfaces
+from zc.asyncui import pins
 from zc.asyncui import recovery
 from zc.asyncui import settings
 from zc.asyncui import utils
@@ -105,6 +106,9 @@ class DispatcherAgents(persistent.Persistent):
             for job in list(agent):
                 outcome = recovery.release_isolated(job, agent, reason, now)
                 counts[outcome] = counts.get(outcome, 0) + 1
+        failed = pins.fail_waiting(self, reason, now)
+        if failed:
+            counts['aborted'] = counts.get('aborted', 0) + failed
         self.activated = None
         self.process_token = None
         events.notify(events.DispatcherDeactivated(self))

@@ -141,6 +141,12 @@ class IJob(Interface):
         "is claimed only while each has room.  Settable while NEW (or "
         "with ``put(..., quota_names=)``).")
     annotations = Attribute("An OOBTree for application metadata.")
+    pinned_to = Attribute(
+        "The UUID string of the one dispatcher whose agents may claim the"
+        " job (whatever their filters), or None.  Set by broadcast before"
+        " the job is put; when that dispatcher is deactivated before the"
+        " job finished, the job fails with AbortedError rather than move"
+        " (zc.asyncui.pins).")
     queue = Attribute("The queue the job was put in, or None.")
     agent = Attribute("The agent that started the job (set when it "
                       "starts), or None.")

@@ -140,6 +140,9 @@ class Job(persistent.Persistent):
     waiting_on = None
     _on_start = None  # called when it starts (zc.asyncui.periodic)
     _cancel_requested = False
+    #: The UUID string of the one dispatcher allowed to call this job (see
+    #: zc.asyncui.pins; set by broadcast), or None.
+    pinned_to = None
     _v_calling = False  # True while __call__ runs (per connection)
 
     def __init__(self, callable, *args, **kwargs):

@@ -17,6 +17,7 @@ import logging
 
 from zc.asyncui import errors
 from zc.asyncui import lifecycle
+from zc.asyncui import pins
 from zc.asyncui import retry
 from zc.asyncui import utils
 from zc.asyncui.failure import Failure
@@ -40,6 +41,10 @@ def release(job, agent, reason, now=None, dispatcher=None):
     if status == CALLBACKS:
         queue.putBack(job)
         return 'resumed'
+    if job.pinned_to is not None:
+        # No other dispatcher may run it (zc.asyncui.pins): it fails.
+        pins.abandon(job, job.pinned_to, reason, now)
+        return 'aborted'
     if status != ACTIVE:
         queue.putBack(job)
         return 'requeued'
