@@ -32,7 +32,8 @@ LAYERS = {
     # The package itself is the curated API of the model: importing
     # ``zc.asyncui`` loads job, queue, agent, filters, retry, failure.
     '__init__': MODEL,
-    'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'agent': MODEL,
+    'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'queues': MODEL,
+    'agent': MODEL,
     'queuekeys': MODEL, 'queueroot': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
     'collapse': MODEL, 'workpile': MODEL, 'quota': MODEL,

@@ -17,7 +17,7 @@ from zc.asyncui.queueroot import install
 from zc.asyncui.queueroot import getQueue
 from zc.asyncui.queueroot import getQueues
 from zc.asyncui.queue import Queue
-from zc.asyncui.queue import Queues
+from zc.asyncui.queues import Queues
 from zc.asyncui.agent import Agent
 
 # Quotas: limits on jobs running at once, across dispatchers (issue 8)

@@ -37,12 +37,16 @@ class _StorabilityChecker(pickle.Pickler):
         return None
 
 
-def check_storable(obj, what):
+def check_storable(obj, what, *what_args):
     """Raise UnpicklableCallableError unless ``obj`` can be stored in ZODB
-    (persistent objects count as references)."""
+    (persistent objects count as references).  ``what % what_args`` names
+    it in the message; it is formatted only then, since a put checks
+    every job and a job's repr is not free."""
     try:
         _StorabilityChecker(io.BytesIO(), 3).dump(obj)
     except Exception as e:
+        if what_args:
+            what = what % what_args
         raise errors.UnpicklableCallableError(
             'Cannot store %s %r in the database: %s. %s'
             % (what, obj, e, _HINT), obj) from None

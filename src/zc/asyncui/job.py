@@ -370,7 +370,7 @@ class Job(persistent.Persistent):
         else:
             job = Job(callback)
         check_storable((job.args, job.kwargs, retry_policy_factory),
-                       'the arguments or retry policy factory of %r' % job)
+                       'the arguments or retry policy factory of %r', job)
         job._parent = self
         job._queue = self._queue
         if failure_log_level is not None:

@@ -1,5 +1,6 @@
-"""Queues: the ``Queues`` mapping in the database root and each ``Queue``
-(installed and found by zc.asyncui.queueroot).
+"""Queue: one named queue of jobs (installed and found by
+zc.asyncui.queueroot; the ``Queues`` mapping that holds them is in
+zc.asyncui.queues).
 
 A queue has two parts, so that a producer never conflicts with a claim:
 
@@ -50,6 +51,8 @@ from zc.asyncui.job import Job
 from zc.asyncui.job import NEW
 from zc.asyncui.job import check_storable
 from zc.asyncui.queuekeys import expired
+# Databases written before Queues moved to zc.asyncui.queues name it here.
+from zc.asyncui.queues import Queues  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -113,41 +116,14 @@ class Queue(persistent.Persistent):
             collapse_key=None, quota_names=None):
         """See IQueue.put."""
         job = item if isinstance(item, Job) else Job(item)
-        if job._status != NEW:
-            job._require('be put in a queue', NEW)
-        keys.check_priority(priority)
-        names = quota.check_names(
-            job.quota_names if quota_names is None else quota_names,
-            self.quotas if self.quotas is not None else ())
-        if names != job.quota_names:
-            job.quota_names = names
-        jar = self._p_jar
-        if jar is None:
-            raise errors.NotInDatabaseError(
-                'Queue %r is not stored in a database yet: put jobs in a'
-                ' queue found with zc.asyncui.getQueue(connection).'
-                % self.name)
+        jar = self._check_putable(job, priority, quota_names)
         if collapse_key is not None:
             pending = collapse.pending(self, collapse_key)
             if pending is not None:
                 return pending
-        check_storable((job.args, job.kwargs), 'the arguments of %r' % job)
-        factory = (job.retry_policy_factory if retry_policy_factory is None
-                   else retry_policy_factory)
-        check_storable(factory, 'the retry policy factory of %r' % job)
         now = utils.now()
-        if begin_after is not None:
-            job.begin_after = begin_after
-        elif job._begin_after_ts is None:
-            job.begin_after = now
-        if begin_by is not None:
-            job.begin_by = begin_by
-        if priority:
-            job.priority = priority
-        if retry_policy_factory is not None:
-            job.retry_policy_factory = retry_policy_factory
-        if failure_log_level is not None:
-            job.failure_log_level = failure_log_level
+        self._set_options(job, now, begin_after, begin_by, priority,
+                          retry_policy_factory, failure_log_level)
         self._check_filter(job)
         if job._p_jar is None:
             jar.add(job)
@@ -160,6 +136,46 @@ class Queue(persistent.Persistent):
         self._receive(job, job._put_ts)
         _wake_after_commit(jar)
         return job
+
+    def _check_putable(self, job, priority, quota_names):
+        """Check what ``put`` is asked before it changes anything but the
+        job's quota names; return the queue's connection."""
+        if job._status != NEW:
+            job._require('be put in a queue', NEW)
+        keys.check_priority(priority)
+        names = quota.check_names(
+            job.quota_names if quota_names is None else quota_names,
+            self.quotas if self.quotas is not None else ())
+        if names != job.quota_names:
+            job.quota_names = names
+        if self._p_jar is None:
+            raise errors.NotInDatabaseError(
+                'Queue %r is not stored in a database yet: put jobs in a'
+                ' queue found with zc.asyncui.getQueue(connection).'
+                % self.name)
+        return self._p_jar
+
+    @staticmethod
+    def _set_options(job, now, begin_after, begin_by, priority,
+                     retry_policy_factory, failure_log_level):
+        """Give the job the options ``put`` was called with, once its
+        arguments and retry policy factory are known to be storable."""
+        check_storable((job.args, job.kwargs), 'the arguments of %r' % job)
+        factory = (job.retry_policy_factory if retry_policy_factory is None
+                   else retry_policy_factory)
+        check_storable(factory, 'the retry policy factory of %r' % job)
+        if begin_after is not None:
+            job.begin_after = begin_after
+        elif job._begin_after_ts is None:
+            job.begin_after = now
+        if begin_by is not None:
+            job.begin_by = begin_by
+        if priority:
+            job.priority = priority
+        if retry_policy_factory is not None:
+            job.retry_policy_factory = retry_policy_factory
+        if failure_log_level is not None:
+            job.failure_log_level = failure_log_level
 
     def _check_filter(self, job):
         """Raise FilterRefusedError when this queue's filter refuses the
@@ -433,105 +449,6 @@ class Queue(persistent.Persistent):
             record.__parent__ = self
             self.dispatchers[uuid] = record
         return record
-
-
-@zope.interface.implementer(interfaces.IQueues)
-class Queues(persistent.Persistent):
-    """See IQueues: the mapping ``root['zc.asyncui']``."""
-
-    def __init__(self):
-        self._data = BTrees.OOBTree.OOBTree()
-
-    def __setitem__(self, name, queue):
-        if not isinstance(name, str):
-            raise TypeError('queue names are strings, not %r (%s): write'
-                            ' queues[%r] = queue'
-                            % (name, type(name).__name__, _as_name(name)))
-        if not interfaces.IQueue.providedBy(queue):
-            raise TypeError('%r is not a queue (IQueue)' % (queue,))
-        queue.name = name
-        queue.__parent__ = self
-        self._data[name] = queue
-        if self._p_jar is not None and queue._p_jar is None:
-            self._p_jar.add(queue)  # usable (put) before the commit
-
-    def __getitem__(self, name):
-        try:
-            return self._data[name]
-        except KeyError:
-            raise errors.QueueNotFoundError(_unknown_queue(name, self)) \
-                from None
-
-    def __delitem__(self, name):
-        queue = self[name]
-        if len(queue):
-            raise ValueError('Queue %r still has %d pending jobs: pull them'
-                             ' first.' % (name, len(queue)))
-        del self._data[name]
-
-    def get(self, name, default=None):
-        return self._data.get(name, default)
-
-    def __contains__(self, name):
-        return name in self._data
-
-    def __iter__(self):
-        return iter(self._data.keys())
-
-    def __len__(self):
-        return len(self._data)
-
-    def keys(self):
-        return list(self._data.keys())
-
-    def values(self):
-        return list(self._data.values())
-
-    def items(self):
-        return list(self._data.items())
-
-    def put(self, item, **kw):
-        """See IQueues.put."""
-        job = item if isinstance(item, Job) else Job(item)
-        if kw.get('priority'):
-            # Set before routing: a filter may look at the priority.
-            keys.check_priority(kw['priority'])
-            job.priority = kw['priority']
-        return self.route(job).put(job, **kw)
-
-    def routingOrder(self):
-        """See IQueues.routingOrder."""
-        named = [queue for name, queue in self._data.items()
-                 if name and queue.filter is not None]
-        default = self._data.get('')
-        return named + ([] if default is None else [default])
-
-    def route(self, job):
-        """See IQueues.route."""
-        for queue in self.routingOrder():
-            if queue.filter is None or queue.filter(job):
-                return queue
-        tried = ', '.join('%r (filter %r)' % (q.name, q.filter)
-                          for q in self.routingOrder())
-        raise errors.QueueNotFoundError(
-            'No queue accepts %r: %s, and there is no unfiltered default'
-            ' queue named "". Install one with zc.asyncui.install(db,'
-            ' names=[""]), or put the job in a queue by name.'
-            % (job, ('the filters of ' + tried + ' refuse it') if tried
-               else 'no queue has a filter'))
-
-
-def _as_name(name):
-    """The string a bad queue name probably meant (for error messages)."""
-    if isinstance(name, bytes):
-        return name.decode('utf-8', 'replace')
-    return '' if name is None else str(name)
-
-
-def _unknown_queue(name, queues):
-    names = ', '.join(repr(n) for n in queues) or 'none'
-    return ('No queue named %r; installed queues: %s. Install it with'
-            ' zc.asyncui.install(db, names=[%r]).' % (name, names, name))
 
 
 # -- waking dispatchers of this process --------------------------------

@@ -12,8 +12,8 @@ from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import utils
 from zc.asyncui.queue import Queue
-from zc.asyncui.queue import Queues
-from zc.asyncui.queue import _as_name
+from zc.asyncui.queues import Queues
+from zc.asyncui.queues import _as_name
 
 
 def _open(db_or_connection):
