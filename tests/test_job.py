@@ -8,6 +8,7 @@ import transaction
 import ZODB.POSException
 import ZODB.utils
 
+from zc.asyncui import calls
 from zc.asyncui import errors
 from zc.asyncui import lifecycle
 from zc.asyncui import recovery
@@ -770,3 +771,13 @@ def test_call_wo_reentry_and_flag_reset_after_error():
     with pytest.raises(ValueError):  # not "called itself"
         job()
     assert job._v_calling is False
+
+
+def test_check_storable_formats_what_only_on_error():
+    class Loud:
+        def __repr__(self):
+            raise AssertionError('formatted although nothing was wrong')
+    calls.check_storable((1, 2), 'the arguments of %r', Loud())
+    with pytest.raises(errors.UnpicklableCallableError,
+                       match='the arguments of 7'):
+        calls.check_storable(threading.Lock(), 'the arguments of %r', 7)
