@@ -8,12 +8,16 @@ import uuid
 import pytest
 import transaction
 import ZODB.POSException
+import zope.interface
+from zope.interface.verify import verifyClass
+from zope.interface.verify import verifyObject
 
 import compositejobs
 import jobs
 import zc.asyncui
 from zc.asyncui import composite
 from zc.asyncui import errors
+from zc.asyncui import interfaces
 from zc.asyncui import patterns
 from zc.asyncui import pins
 from zc.asyncui import testing
@@ -37,6 +41,27 @@ def test_public_names():
     assert patterns.parallel is zc.asyncui.parallel is composite.parallel
     assert patterns.serial is zc.asyncui.serial is composite.serial
     assert patterns.broadcast is zc.asyncui.broadcast
+
+
+def test_composite_provides_icomposite(conn):
+    verifyClass(interfaces.IComposite, composite.Composite)
+    for make in (zc.asyncui.parallel, zc.asyncui.serial):
+        state = composite._composite_of(make(jobs.noop, jobs.noop))
+        verifyObject(interfaces.IComposite, state)
+        interfaces.IComposite.validateInvariants(state)
+        _run(conn, state.outer)
+        assert (state.finished_count, state.put_count) == (2, 2)
+        interfaces.IComposite.validateInvariants(state)
+
+
+def test_icomposite_invariants_refuse_bad_counts():
+    state = composite._composite_of(zc.asyncui.serial(jobs.noop, jobs.noop))
+    state.put_count = 2  # two put while none finished: not serial
+    with pytest.raises(zope.interface.Invalid):
+        interfaces.IComposite.validateInvariants(state)
+    state.kind, state.finished_count = composite.PARALLEL, 3
+    with pytest.raises(zope.interface.Invalid):
+        interfaces.IComposite.validateInvariants(state)
 
 
 def test_parallel_wo_postprocess_results_in_order(conn):

@@ -11,12 +11,13 @@ from zc.asyncui import events
 from zc.asyncui import interfaces
 from zc.asyncui import retry
 from zc.asyncui.agent import Agent
+from zc.asyncui.composite import Composite
 from zc.asyncui.dispatcher import Dispatcher
 from zc.asyncui.dispatcheragents import DispatcherAgents
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
 from zc.asyncui.queue import Queue
-from zc.asyncui.queue import Queues
+from zc.asyncui.queues import Queues
 
 import jobs
 
@@ -118,6 +119,7 @@ def _described(cls):
 
 @pytest.mark.parametrize('cls', [
     Job, Failure, Queue, Queues, Agent, DispatcherAgents, Dispatcher,
+    Composite,
     retry.RetryCommonFourTimes, retry.RetryCommonForever, retry.NeverRetry,
     zc.asyncui.CallablesFilter, zc.asyncui.MinimumPriorityFilter])
 def test_interfaces_describe_every_public_name(cls):

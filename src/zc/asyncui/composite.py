@@ -35,9 +35,11 @@ key and its position).
 import datetime
 
 import persistent
+import zope.interface
 
 from zc.asyncui import calls
 from zc.asyncui import errors
+from zc.asyncui import interfaces
 from zc.asyncui import local
 from zc.asyncui import pins
 from zc.asyncui import utils
@@ -155,8 +157,10 @@ def _as_job(item, what):
     return Job(item)
 
 
+@zope.interface.implementer(interfaces.IComposite)
 class Composite(persistent.Persistent):
-    """The state of one parallel or serial job, in the database.
+    """See IComposite: the state of one parallel or serial job, in the
+    database.
 
     Not conflict-resolving on purpose: the writers (the outer job's run,
     each component's callback, ``extend``) must serialise, see the

@@ -34,6 +34,8 @@ offers a hook the higher one fills in, never an import.
 """
 from zope.interface import Attribute
 from zope.interface import Interface
+from zope.interface import Invalid
+from zope.interface import invariant
 
 #: The key of the ``Queues`` mapping in the database root.
 KEY = 'zc.asyncui'
@@ -396,6 +398,10 @@ class IQueues(Interface):
 
     Queue names are strings; the default queue is ''.  Nothing here
     commits.
+
+    Routing order (``put``, ``route``): defined, never dict order -- the
+    named queues that have a filter, sorted by name, then the default
+    queue '' last; a job goes to the first whose filter accepts it.
     """
 
     def put(item, **kw):
@@ -788,6 +794,85 @@ class IJobContext(Interface):
         finishing commit (or its final abort), and one that raises is
         logged at ERROR.  An exception in ``restore`` is the failure of
         that attempt: the job is never called without its context."""
+
+
+class IComposite(Interface):
+    """The persistent state of one parallel or serial job (made by
+    ``zc.asyncui.patterns.parallel``, ``serial`` or ``broadcast``;
+    zc.asyncui.composite.Composite): the outer job calls ``run``, each
+    component's callback calls ``componentDone``, the postprocess job
+    calls ``finish``.
+
+    Invariants (``validateInvariants`` checks the counting ones):
+
+    - ``kind`` is 'parallel' or 'serial'; ``components`` only grows;
+    - ``finished_count <= len(components)`` and
+      ``put_count <= len(components)``: a component is put once and its
+      callback counts it once;
+    - serial: ``put_count <= finished_count + 1`` (one component at a
+      time, in order);
+    - the postprocess runs once, after every component finished (each
+      writer writes the composite, so concurrent finishes conflict and
+      one retries), and a finished component is never run again.
+
+    Nothing here commits: each method runs in the transaction of the job
+    that calls it (a worker thread).  Not conflict-resolving on purpose.
+    """
+
+    kind = Attribute("'parallel' or 'serial'.")
+    label = Attribute("The kind shown in annotations ('broadcast' for a "
+                      "broadcast, else ``kind``).")
+    outer = Attribute("The outer Job, whose callable is ``run``: the job "
+                      "to put.")
+    components = Attribute("The component Jobs, a tuple, in order.")
+    postprocess = Attribute("The Job that calls ``finish``: put parked "
+                            "when the outer job runs, released when the "
+                            "last component finished.")
+    user_postprocess = Attribute("The callable (or Job) given as "
+                                 "``postprocess=``, or None.")
+    queue = Attribute("The outer job's queue once it ran, else None.")
+    finished_count = Attribute("How many components have finished.")
+    put_count = Attribute("How many components have been put, in order.")
+
+    def run():
+        """The outer job's call: put the components whose turn it is and
+        return the postprocess job, which the outer job waits for."""
+
+    def componentDone(result):
+        """A component's callback: count it, put the next one (serial) or
+        release the postprocess once every component has finished."""
+
+    def finish():
+        """The postprocess job's call: the user's postprocess called with
+        the component jobs, or the list of their results."""
+
+    def extend(jobs):
+        """Add components (NEW Jobs or callables) and return them as a
+        list of Jobs; put at once if the outer job runs.  Raises
+        BadStatusError once the postprocess has been released, and
+        BadStatusError or TypeError for a component that is not a NEW
+        Job or a callable."""
+
+    @invariant
+    def counts_within_components(composite):
+        total = len(composite.components)
+        if not (0 <= composite.finished_count <= total
+                and 0 <= composite.put_count <= total):
+            raise Invalid('finished_count %d and put_count %d must be'
+                          ' within 0..%d components'
+                          % (composite.finished_count, composite.put_count,
+                             total))
+
+    @invariant
+    def serial_one_at_a_time(composite):
+        if composite.kind not in ('parallel', 'serial'):
+            raise Invalid('kind must be parallel or serial, not %r'
+                          % (composite.kind,))
+        if (composite.kind == 'serial'
+                and composite.put_count > composite.finished_count + 1):
+            raise Invalid('a serial job put %d components while %d had'
+                          ' finished' % (composite.put_count,
+                                         composite.finished_count))
 
 
 class IWorkPile(Interface):
