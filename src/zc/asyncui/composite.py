@@ -17,9 +17,10 @@ work, so the last finish is never missed and a component added late is
 never dropped.  The price is contention at wide fan-out: measured on
 FileStorage with one dispatcher, a parallel job of 100 no-op components
 took 0.6 s (100 plain jobs: 0.14 s), and one of 400 took 5 s, most of
-it callbacks retrying conflicts.  All the state is in the database: a process killed at
-any point leaves components that are resumed or retried by the engine,
-and the components that finished are never run again.
+it callbacks retrying conflicts.  All the state is in the database: a
+process killed at any point leaves components that are resumed or
+retried by the engine, and the components that finished are never run
+again.
 
 ``broadcast(callable, *args, queue=...)`` puts a parallel-style job
 whose components are copies of the call pinned to each active

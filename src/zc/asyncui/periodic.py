@@ -135,8 +135,8 @@ def _check_spec(every, cron):
 
 @zope.interface.implementer(interfaces.ISchedule)
 class Schedule(persistent.Persistent):
-    """See ISchedule.  A periodic job: a template job, a period (``every`` or ``cron``),
-    a queue, and the pending run (``job``).
+    """See ISchedule.  A periodic job: a template job, a period
+    (``every`` or ``cron``), a queue, and the pending run (``job``).
 
     Changed only in the transactions that start or cancel its runs, or
     that pause, resume, replace or remove it, so that two dispatchers
