@@ -24,6 +24,7 @@ no job to take it.
 Cost: an append rewrites one part, about 1/SHARDS of the items waiting;
 a pile is meant to be drained often, not to hold a backlog of millions.
 """
+import itertools
 import os
 import struct
 
@@ -46,10 +47,17 @@ TAKEN = 'zc.asyncui.workpile.taken'
 SHARDS = 16
 
 
+#: Appends in this process, in order: breaks ties of the time (a frozen
+#: test clock, two appends in one microsecond).
+_append_count = itertools.count()
+
+
 def _new_key():
-    # Time first, so items are taken in append order; random bits so two
-    # processes appending in the same microsecond never pick one key.
-    return struct.pack('>d', utils.now().timestamp()) + os.urandom(8)
+    # Time first, then this process's append count, so items are taken in
+    # append order; random bits last (they also pick the shard) so two
+    # processes appending at the same moment never pick one key.
+    return (struct.pack('>dQ', utils.now().timestamp(), next(_append_count))
+            + os.urandom(8))
 
 
 @zope.interface.implementer(interfaces.IWorkPile)
