@@ -8,7 +8,8 @@ import pytest
 
 import periodicjobs
 import zc.asyncui
-from test_multiprocess import Cluster
+# The ``cluster`` fixture (a ZEO server and worker subprocesses).
+from test_multiprocess import cluster  # noqa: F401
 from zc.asyncui import errors
 from zc.asyncui import periodic
 from zc.asyncui import testing
@@ -18,15 +19,6 @@ pytestmark = pytest.mark.multiprocess
 
 EVERY = datetime.timedelta(seconds=2)
 RUN_SECONDS = 1.0
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(str(tmp_path))
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def _ledger(conn):

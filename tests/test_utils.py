@@ -289,3 +289,16 @@ def test_retry_transaction_with_disconnect_explains_it(caplog):
                if r.levelname == 'WARNING']
     assert line.startswith('save x: the storage server became unreachable')
     assert 'second phase' in line
+
+
+def test_named_mapping_reads_its_btree_by_name():
+    import BTrees.OOBTree
+    mapping = utils.NamedMapping()
+    mapping._data = BTrees.OOBTree.OOBTree({'b': 2, 'a': 1})
+    assert (list(mapping), mapping.keys(), len(mapping)) == (
+        ['a', 'b'], ['a', 'b'], 2)
+    assert mapping.values() == [1, 2] and mapping.items()[0] == ('a', 1)
+    assert 'a' in mapping and mapping.get('c', 3) == 3
+    for name in mapping:  # a snapshot: changing the mapping is allowed
+        del mapping._data[name]
+    assert len(mapping) == 0

@@ -12,12 +12,14 @@ import zope.interface
 from zc.asyncui import errors
 from zc.asyncui import interfaces
 from zc.asyncui import queuekeys as keys
+from zc.asyncui import utils
 from zc.asyncui.job import Job
 
 
 @zope.interface.implementer(interfaces.IQueues)
-class Queues(persistent.Persistent):
-    """See IQueues: the mapping ``root['zc.asyncui']``."""
+class Queues(utils.NamedMapping, persistent.Persistent):
+    """See IQueues: the mapping ``root['zc.asyncui']`` (reading:
+    utils.NamedMapping)."""
 
     def __init__(self):
         self._data = BTrees.OOBTree.OOBTree()
@@ -48,27 +50,6 @@ class Queues(persistent.Persistent):
             raise ValueError('Queue %r still has %d pending jobs: pull them'
                              ' first.' % (name, len(queue)))
         del self._data[name]
-
-    def get(self, name, default=None):
-        return self._data.get(name, default)
-
-    def __contains__(self, name):
-        return name in self._data
-
-    def __iter__(self):
-        return iter(self._data.keys())
-
-    def __len__(self):
-        return len(self._data)
-
-    def keys(self):
-        return list(self._data.keys())
-
-    def values(self):
-        return list(self._data.values())
-
-    def items(self):
-        return list(self._data.items())
 
     def put(self, item, **kw):
         """See IQueues.put."""

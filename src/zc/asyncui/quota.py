@@ -26,6 +26,7 @@ import zope.interface
 
 from zc.asyncui import errors
 from zc.asyncui import interfaces
+from zc.asyncui import utils
 
 #: The annotation a job gets while the claim skips it for a full quota:
 #: the names of the full quotas (for the monitor and the pages).
@@ -124,8 +125,8 @@ class Quota(persistent.Persistent):
 
 
 @zope.interface.implementer(interfaces.IQuotas)
-class Quotas(persistent.Persistent):
-    """See IQuotas: a queue's quotas by name."""
+class Quotas(utils.NamedMapping, persistent.Persistent):
+    """See IQuotas: a queue's quotas by name (reading: utils.NamedMapping)."""
 
     __parent__ = None  # the queue
 
@@ -153,9 +154,6 @@ class Quotas(persistent.Persistent):
         except KeyError:
             raise errors.QuotaNotFoundError(unknown(self, [name])) from None
 
-    def get(self, name, default=None):
-        return self._data.get(name, default)
-
     def remove(self, name):
         """See IQuotas.remove."""
         quota = self[name]
@@ -165,24 +163,6 @@ class Quotas(persistent.Persistent):
         del self._data[name]
 
     __delitem__ = remove
-
-    def __contains__(self, name):
-        return name in self._data
-
-    def __iter__(self):
-        return iter(list(self._data.keys()))
-
-    def __len__(self):
-        return len(self._data)
-
-    def keys(self):
-        return list(self._data.keys())
-
-    def values(self):
-        return list(self._data.values())
-
-    def items(self):
-        return list(self._data.items())
 
 
 def unknown(quotas, names):

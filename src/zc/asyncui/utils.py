@@ -149,3 +149,30 @@ def explain_commit_error(description, exc):
             ' the transaction nothing is half-written (the server recorded'
             ' the transaction or not), and zc.asyncui goes on from a fresh'
             ' snapshot once the server is back.', description)
+
+
+class NamedMapping:
+    """The reading half of a persistent mapping by name whose items are in
+    the BTree ``self._data`` (Queues, Quotas): names sorted, lists rather
+    than views, so callers may change the mapping while they iterate."""
+
+    def get(self, name, default=None):
+        return self._data.get(name, default)
+
+    def __contains__(self, name):
+        return name in self._data
+
+    def __iter__(self):
+        return iter(list(self._data.keys()))
+
+    def __len__(self):
+        return len(self._data)
+
+    def keys(self):
+        return list(self._data.keys())
+
+    def values(self):
+        return list(self._data.values())
+
+    def items(self):
+        return list(self._data.items())
