@@ -14,7 +14,8 @@ imports inside functions included::
 
     1. contracts         interfaces, errors, events, utils, settings
            |
-    2. persistent model  job, failure, queue, queuekeys, queueroot, agent,
+    2. persistent model  job, failure, queue, queues, queuekeys, queueroot,
+           |             agent,
            |             quota,
            |             dispatcheragents, filters, retry, recovery, local,
            |             jobcontext (and the package ``zc.asyncui``, their API)
