@@ -15,8 +15,7 @@ imports inside functions included::
     1. contracts         interfaces, errors, events, utils, settings
            |
     2. persistent model  job, failure, queue, queues, queuekeys, queueroot,
-           |             agent,
-           |             quota,
+           |             agent, quota, composite, workpile, periodic,
            |             dispatcheragents, filters, retry, recovery, local,
            |             jobcontext (and the package ``zc.asyncui``, their API)
     3. thread runtime    dispatcher, polling, dispatcherstate, liveness,
