@@ -160,10 +160,10 @@ class Queue(persistent.Persistent):
                      retry_policy_factory, failure_log_level):
         """Give the job the options ``put`` was called with, once its
         arguments and retry policy factory are known to be storable."""
-        check_storable((job.args, job.kwargs), 'the arguments of %r' % job)
+        check_storable((job.args, job.kwargs), 'the arguments of %r', job)
         factory = (job.retry_policy_factory if retry_policy_factory is None
                    else retry_policy_factory)
-        check_storable(factory, 'the retry policy factory of %r' % job)
+        check_storable(factory, 'the retry policy factory of %r', job)
         if begin_after is not None:
             job.begin_after = begin_after
         elif job._begin_after_ts is None:
