@@ -490,10 +490,13 @@ class Dispatcher:
         """See IDispatcher.getJobInfo."""
         return self.state.getJobInfo(key)
 
-    def getActiveJobs(self):
+    def getActiveJobs(self, queue_name=None, agent_name=None):
         """See IDispatcher.getActiveJobs."""
         keys = []
-        for workers in list(self._workers.values()):
+        for (queue, agent), workers in list(self._workers.items()):
+            if queue_name is not None and queue != queue_name or \
+                    agent_name is not None and agent != agent_name:
+                continue
             keys.extend(utils.oid_key(o) for o in workers.known_oids())
         return sorted(keys)
 

@@ -48,6 +48,9 @@ class DispatcherState:
             'key': job.key, 'event': event, 'status': job._status,
             'thread': threading.current_thread().name, 'time': time.time(),
             'failed': isinstance(job._result, Failure),
+            'started': job._start_ts, 'ended': job._end_ts,
+            'queue': getattr(job._queue, 'name', None),
+            'agent': getattr(job._agent, 'name', None),
         }
         with self._lock:
             self.jobs.pop(job.key, None)
@@ -58,6 +61,11 @@ class DispatcherState:
     def getJobInfo(self, key):
         with self._lock:
             return dict(self.jobs[key]) if key in self.jobs else None
+
+    def recentJobs(self):
+        """Copies of the remembered job records, oldest first."""
+        with self._lock:
+            return [dict(info) for info in self.jobs.values()]
 
     def getStatusInfo(self, now, running, poll_interval):
         """status, uptime, since_last_poll and polls at monotonic time

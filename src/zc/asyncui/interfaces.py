@@ -714,11 +714,13 @@ class IDispatcher(IJobRunner):
 
     def getJobInfo(key):
         """What this process remembers of job ``key`` (a dict: event,
-        status, thread, time, failed), or None.  Bounded history."""
+        status, thread, time, failed, started and ended (timestamps or
+        None), queue and agent names), or None.  Bounded history."""
 
-    def getActiveJobs():
+    def getActiveJobs(queue_name=None, agent_name=None):
         """Keys of the jobs this process's workers run right now or have
-        waiting in their inboxes (claimed, not yet started)."""
+        waiting in their inboxes (claimed, not yet started); only those
+        of queue ``queue_name`` and agent ``agent_name`` when given."""
 
     def wake():
         """Poll now instead of at the next interval."""
@@ -954,3 +956,24 @@ class ISchedule(Interface):
 
     def next_after(after, period=None):
         """The first period strictly after ``after``."""
+
+
+class IMonitorPlugin(Interface):
+    """A command of the monitor (zc.asyncui.monitor), registered as a
+    named utility: the name is the command word.
+
+    The zc.monitor convention, unchanged, so an old plugin function
+    registers as it is: ``plugin(connection, *args)`` where every arg is
+    a string (the whitespace-separated words after the command) and
+    ``connection.write(text)`` sends text to the client.  The plugin's
+    docstring is its help (``help NAME``; its first line in ``help``).
+    It may return ``zc.asyncui.monitor.INTERACTIVE_MARKER`` or
+    ``QUIT_MARKER`` to change the connection's mode; anything else keeps
+    it.  A plugin that raises gets an ``Error:`` line on its connection
+    only.  Called in a thread of the monitor server; it must not commit
+    the caller's transaction (open its own connection if it reads the
+    database).
+    """
+
+    def __call__(connection, *args):
+        """Run the command, writing its output to ``connection``."""

@@ -167,6 +167,15 @@ IMonitorDirective = zope.interface.interface.InterfaceClass(
     __module__=__name__)
 
 
+class IMonitorStarterDirective(zope.interface.Interface):
+    """Register what serves the monitor (zc.asyncui.monitor's
+    configure.zcml does, for asyncui:monitor to start)."""
+
+    component = zope.configuration.fields.GlobalObject(
+        title='Starter', description='A callable (db, host, port) that'
+        ' starts a monitor server and returns it.')
+
+
 # -- what runs when the database opens ---------------------------------------
 
 class WhenOpened:
@@ -281,6 +290,12 @@ def monitor(_context, host=None, port=None):
         _when_opened('', config.startMonitor)
     _context.action(discriminator=('zc.asyncui:monitor',),
                     callable=register, order=ORDER_MONITOR)
+
+
+def monitorStarter(_context, component):
+    """Handler of asyncui:monitorStarter."""
+    _context.action(discriminator=('zc.asyncui:monitorStarter', component),
+                    callable=config.addMonitorStarter, args=(component,))
 
 
 # -- adapters registered by configure.zcml ------------------------------------
