@@ -34,9 +34,12 @@ def send(srv, data, shutdown=True):
     """Everything the server answers to ``data`` (bytes), until it
     closes."""
     with socket.create_connection(srv.address, 5) as sock:
-        sock.sendall(data)
-        if shutdown:
-            sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(data)
+            if shutdown:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server refused and closed first: read its answer
         return _read_all(sock).decode('utf-8')
 
 

@@ -17,6 +17,7 @@ an ``Error:`` line.  The server keeps serving everyone else.
 The port asks for no password: it listens on loopback unless told
 otherwise, and logs a WARNING when bound elsewhere.
 """
+import atexit
 import inspect
 import ipaddress
 import logging
@@ -38,6 +39,9 @@ MAX_LINE_BYTES = 4096
 MAX_CONNECTIONS = 32
 #: A client that sends no line for this long is dropped.
 IDLE_SECONDS = 30.0
+
+_servers = []
+_servers_lock = threading.Lock()
 
 #: Returned by a plugin to keep the connection open / to close it.
 INTERACTIVE_MARKER = object()
@@ -212,6 +216,9 @@ class MonitorServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             self._thread.join(5.0)
             self._thread = None
         self.server_close()
+        with _servers_lock:
+            if self in _servers:
+                _servers.remove(self)
 
 
 def start(db=None, host=DEFAULT_HOST, port=DEFAULT_PORT, **options):
@@ -220,6 +227,7 @@ def start(db=None, host=DEFAULT_HOST, port=DEFAULT_PORT, **options):
     zc.asyncui.config.startMonitor calls.  Raises OSError when the
     address cannot be used."""
     server = MonitorServer(db, host, port, **options)
+    _stop_at_exit()
     if not is_loopback(host):
         logger.warning(
             'monitor: listening on %s:%d, which is not loopback: the'
@@ -227,4 +235,30 @@ def start(db=None, host=DEFAULT_HOST, port=DEFAULT_PORT, **options):
             ' can read the queues; firewall it or bind to 127.0.0.1',
             *server.address)
     logger.info('monitor: listening on %s:%d', *server.address)
+    with _servers_lock:
+        _servers.append(server)
     return server.start()
+
+
+_atexit_registered = []
+
+
+def _stop_at_exit():
+    # At the first start, not at import: importing has no side effects.
+    if not _atexit_registered:
+        atexit.register(stop_all)
+        _atexit_registered.append(True)
+
+
+def running():
+    """The servers started by ``start`` and not closed yet."""
+    with _servers_lock:
+        return list(_servers)
+
+
+def stop_all():
+    """Close every server started by ``start`` (registered with atexit
+    at the first start, so a ZCML-started monitor stops with the
+    process)."""
+    for server in running():
+        server.close()
