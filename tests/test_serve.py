@@ -195,7 +195,7 @@ def test_password_from_the_environment_and_demo_jobs(tmp_path, env):
     process, url = start_serve(var, env, '--demo', '--monitor-port', '0')
     try:
         assert 'taken from %s' % site.PASSWORD_VARIABLE in process.output
-        assert 'monitor port disabled' in process.output
+        assert 'no monitor' in process.output
         assert not os.path.exists(var / site.PASSWORD_FILE_NAME)
         status, headers, body = get(url + '/++async++/',
                                     basic('admin', 'from-env'))

@@ -21,6 +21,7 @@ import sys
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
 from zc.asyncui.cli import listing
+from zc.asyncui.cli import monitor
 from zc.asyncui.cli import options
 from zc.asyncui.cli import put
 from zc.asyncui.cli import run
@@ -97,6 +98,11 @@ def _add_process_options(p):
     """The options of a long-running process (run, serve): the
     dispatcher's settings, how it stops, connects and logs."""
     options.add_dispatcher_options(p)
+    p.add_argument('--monitor-port', metavar='M', default=None,
+                   type=options.whole_number(0, 65535),
+                   help='serve the monitor on 127.0.0.1:M (default %d,'
+                   ' skipped with a warning when in use; 0 disables it);'
+                   ' ask it with zc-asyncui monitor' % monitor.DEFAULT_PORT)
     p.add_argument('--stop-timeout', metavar='SECONDS', default=30.0,
                    type=options.seconds(inclusive=True),
                    help='how long running jobs may finish at stop'
@@ -125,12 +131,6 @@ def _add_serve(subparsers):
                    type=options.whole_number(0, 65535),
                    help='the HTTP port (default %d; 0: any free port, shown'
                    ' at start)' % serve.DEFAULT_PORT)
-    p.add_argument('--monitor-port', metavar='M',
-                   default=serve.DEFAULT_MONITOR_PORT,
-                   type=options.whole_number(0, 65535),
-                   help='the monitor port (default %d; 0 disables it); only'
-                   ' recorded for now: the monitor server comes with issue 9'
-                   % serve.DEFAULT_MONITOR_PORT)
     p.add_argument('--zeo', metavar='HOST:PORT|SOCKET', type=_address,
                    help='use this ZEO server instead of DIR/Data.fs')
     p.add_argument('--var', metavar='DIR', default=serve.DEFAULT_VAR,
@@ -222,6 +222,22 @@ def _add_zeo(subparsers):
                    zeo_log_level='INFO')
 
 
+def _add_monitor(subparsers):
+    p = subparsers.add_parser(
+        'monitor', help='ask the monitor of a running run or serve',
+        description='Send one monitor command (help, async status,'
+        ' dbinfo, ...) to a running zc-asyncui run or serve and print the'
+        ' answer; exit status 1 for an Error: answer.')
+    p.add_argument('words', metavar='WORD', nargs='+',
+                   help='the command and its arguments, e.g. async status')
+    p.add_argument('--address', metavar='HOST:PORT', type=_address,
+                   default=(monitor.DEFAULT_HOST, monitor.DEFAULT_PORT),
+                   help='the monitor (default %s:%d)'
+                   % (monitor.DEFAULT_HOST, monitor.DEFAULT_PORT))
+    p.set_defaults(func=monitor.monitor_command, check=_check_monitor,
+                   log_level='WARNING')
+
+
 def build_parser():
     parser = _Parser(prog=PROG, description=DESCRIPTION)
     parser.add_argument('--version', action='version',
@@ -229,9 +245,10 @@ def build_parser():
                         help='print the version and exit')
     subparsers = parser.add_subparsers(
         dest='command', metavar='COMMAND', required=True,
-        help='run, serve, put, jobs or zeo; COMMAND --help describes'
-        ' each')
-    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_zeo):
+        help='run, serve, put, jobs, zeo or monitor; COMMAND --help'
+        ' describes each')
+    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_zeo,
+                _add_monitor):
         add(subparsers)
     parser.commands = subparsers.choices  # name -> its parser
     return parser
@@ -332,6 +349,14 @@ def _queue_names(args):
         raise server.UsageError('--no-default-queue leaves no queue to'
                                 ' serve: name one with --queue NAME')
     return names
+
+
+def _check_monitor(args):
+    if isinstance(args.address, str):
+        raise server.UsageError('--address %s: the monitor listens on TCP;'
+                                ' write HOST:PORT, e.g. 127.0.0.1:8081'
+                                % args.address)
+    server.check_client_address(args.address, '--address')
 
 
 def _check_zeo(args):

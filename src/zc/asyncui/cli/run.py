@@ -18,6 +18,7 @@ import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
+from zc.asyncui.cli import monitor
 from zc.asyncui.cli import options
 from zc.asyncui.cli import server
 
@@ -130,14 +131,22 @@ def run_command(args):
 def _start_run(args, stack):
     db, where = open_database(args, stack)
     d = start_dispatcher(args, db, stack)
+    srv = monitor.start_monitor(args, db, stack)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     size = args.main_agent_size
     logger.info(
         'zc-asyncui run ready: dispatcher %s (instance file %s) on %s;'
-        ' queues %s, %s; pid %d: stop with Ctrl-C or kill -TERM %d',
+        ' queues %s, %s; %s; pid %d: stop with Ctrl-C or kill -TERM %d',
         d.UUID, uuid_file, where, ', '.join(repr(q) for q in args.queue),
         'agent "main" of size %d' % size if size else 'no "main" agent',
-        os.getpid(), os.getpid())
+        monitor_text(srv), os.getpid(), os.getpid())
+
+
+def monitor_text(srv):
+    """For the ready line: where the monitor listens."""
+    if srv is None:
+        return 'no monitor'
+    return 'monitor on %s:%d' % srv.address
 
 
 def start_dispatcher(args, db, stack, start=dispatcher.start):

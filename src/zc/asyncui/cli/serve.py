@@ -16,6 +16,7 @@ import waitress
 from zc.asyncui import config
 from zc.asyncui import demo
 from zc.asyncui.browser import wsgi
+from zc.asyncui.cli import monitor
 from zc.asyncui.cli import run
 from zc.asyncui.cli import server
 from zc.asyncui.cli import site
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = '127.0.0.1'
 DEFAULT_PORT = 8080
-DEFAULT_MONITOR_PORT = 8081
+DEFAULT_MONITOR_PORT = monitor.DEFAULT_PORT
 DEFAULT_VAR = 'var'
 #: waitress limits: larger requests are refused (431 and 413).
 MAX_REQUEST_HEADER_BYTES = 64 * 1024
@@ -50,6 +51,7 @@ def _start(args, stack):
     stack.callback(stop_http, http)
     d = run.start_dispatcher(args, db, stack,
                              start=config.startDispatcher)
+    srv = monitor.start_monitor(args, db, stack)
     if args.demo:
         trickle = demo.Trickle(db).start()
         stack.callback(trickle.stop)
@@ -57,16 +59,10 @@ def _start(args, stack):
     host, port = http.server.effective_host, http.server.effective_port
     logger.info(
         'zc-asyncui serve ready: http://%s:%s/++async++/ (login admin);'
-        ' dispatcher %s on %s; %s; monitor port %s; pid %d: stop with'
+        ' dispatcher %s on %s; %s; %s; pid %d: stop with'
         ' Ctrl-C or kill -TERM %d', host, port, d.UUID, where,
         'demo jobs flowing' if args.demo else 'no demo jobs',
-        _monitor_text(args.monitor_port), os.getpid(), os.getpid())
-
-
-def _monitor_text(port):
-    if not port:
-        return 'disabled'
-    return '%d (recorded; the monitor server comes with issue 9)' % port
+        run.monitor_text(srv), os.getpid(), os.getpid())
 
 
 class _HTTP:
