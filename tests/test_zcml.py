@@ -25,6 +25,7 @@ from zc.asyncui import retry
 from zc.asyncui import testing
 from zc.asyncui import zcml
 from zc.asyncui.job import Job
+from zc.asyncui.monitor import server as monitor_server
 
 TEMPLATE = '''<configure xmlns="http://namespaces.zope.org/zope"
            xmlns:asyncui="http://namespaces.zope.org/asyncui">
@@ -337,10 +338,17 @@ def test_unknown_database_name_is_a_clear_error(db):
 def test_monitor_records_the_address_and_calls_starters(db):
     load('<asyncui:monitor />')
     assert config.getMonitorAddress() == ('127.0.0.1', 8081)
+    # The real server (registered by zc.asyncui.monitor's configure.zcml)
+    # starts too: on a free port, not on the default one.
+    config.setMonitorAddress('127.0.0.1', 0)
     calls = []
     config.addMonitorStarter(lambda *args: calls.append(args))
-    opened(db)
-    assert calls == [(db, '127.0.0.1', 8081)]
+    try:
+        opened(db)
+        assert calls == [(db, '127.0.0.1', 0)]
+        assert len(monitor_server.running()) == 1
+    finally:
+        monitor_server.stop_all()
 
 
 def test_monitor_host_and_port():
