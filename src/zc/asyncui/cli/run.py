@@ -130,8 +130,10 @@ def run_command(args):
 
 def _start_run(args, stack):
     db, where = open_database(args, stack)
-    d = start_dispatcher(args, db, stack)
+    # Before the dispatcher, so that it closes after it: a second signal
+    # during the wait for running jobs finds the dispatcher's stop.
     srv = monitor.start_monitor(args, db, stack)
+    d = start_dispatcher(args, db, stack)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     size = args.main_agent_size
     logger.info(

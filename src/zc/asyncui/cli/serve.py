@@ -49,9 +49,9 @@ def _start(args, stack):
     # Bound before anything starts, so that a port in use fails at once.
     http = bind_http(wsgi.make_app(db), args.host, args.port)
     stack.callback(stop_http, http)
+    srv = monitor.start_monitor(args, db, stack)  # closes after the dispatcher
     d = run.start_dispatcher(args, db, stack,
                              start=config.startDispatcher)
-    srv = monitor.start_monitor(args, db, stack)
     if args.demo:
         trickle = demo.Trickle(db).start()
         stack.callback(trickle.stop)
