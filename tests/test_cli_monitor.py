@@ -1,11 +1,14 @@
 """The monitor from the command line: ``run`` and ``serve`` start it,
 ``zc-asyncui monitor`` asks it (real processes, real sockets)."""
+import argparse
+import contextlib
 import json
 import socket
 
 import pytest
 
-from zc.asyncui.cli import main
+from zc.asyncui.cli import main  # noqa: imported for its fixtures' use
+from zc.asyncui.cli import monitor as cli_monitor
 from test_cli import FAST, call_main, cli, env, in_tmp, spawn  # noqa: fixtures
 from test_cli import assert_clean_stop
 
@@ -84,9 +87,6 @@ def test_client_when_nothing_listens(in_tmp, capsys):
 
 
 def test_default_port_in_use_is_a_warning(monkeypatch, caplog):
-    import argparse
-    import contextlib
-    from zc.asyncui.cli import monitor as cli_monitor
     with socket.socket() as taken:
         taken.bind(('127.0.0.1', 0))
         taken.listen()

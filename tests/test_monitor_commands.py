@@ -11,6 +11,7 @@ import zope.component.testing
 import zope.event
 import zope.processlifetime
 from zope.configuration import xmlconfig
+from zope.interface.verify import verifyObject
 
 import zc.asyncui
 from zc.asyncui import config
@@ -245,6 +246,11 @@ def test_zeostatus_with_zeo(tmp_path):
     finally:
         db.close()
         stop()
+
+
+def test_default_commands_provide_imonitorplugin():
+    for func in monitor.DEFAULT_COMMANDS.values():
+        verifyObject(IMonitorPlugin, func, tentative=True)
 
 
 def test_commands_are_registered_by_configure_zcml():
