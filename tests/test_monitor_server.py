@@ -229,3 +229,27 @@ def test_run_command_with_fake_connection():
             out.append(text)
     monitor_server.run_command(Fake(), ['quit'])
     assert out == ['Goodbye.\n']
+
+
+def test_client_trickling_bytes_is_dropped_like_a_silent_one(srv):
+    start = time.monotonic()
+    with socket.create_connection(srv.address, 5) as sock:
+        sock.settimeout(0.1)
+        answer = b''
+        for _ in range(30):  # a byte every 0.1s until the server answers
+            sock.sendall(b'h')
+            try:
+                answer = sock.recv(1000)
+                break
+            except socket.timeout:
+                pass
+        sock.settimeout(5)
+        answer = (answer + _read_all(sock)).decode()
+    assert answer == 'Error: no command within 0.5s; closing\n'
+    assert time.monotonic() - start < 3.5
+
+
+def test_several_lines_in_one_packet_interactive(srv):
+    monitor.register(echo)
+    out = send(srv, b'interactive\necho 1\necho 2\nquit\n')
+    assert out.endswith('1\n2\nGoodbye.\n')

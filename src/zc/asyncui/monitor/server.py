@@ -24,6 +24,7 @@ import logging
 import socket
 import socketserver
 import threading
+import time
 
 import zope.component
 
@@ -80,6 +81,7 @@ class _Handler(socketserver.StreamRequestHandler):
         server = self.server
         self.request.settimeout(server.idle_seconds)
         connection = Connection(self.request, server.db)
+        self._buffer = b''
         interactive = False
         last = None
         while True:
@@ -104,7 +106,7 @@ class _Handler(socketserver.StreamRequestHandler):
         """The words of the next line, or None to close (after writing
         the reason)."""
         try:
-            line = self.rfile.readline(MAX_LINE_BYTES + 2)
+            line = self._read_line()
         except socket.timeout:
             connection.write('Error: no command within %gs; closing\n'
                              % self.server.idle_seconds)
@@ -122,6 +124,26 @@ class _Handler(socketserver.StreamRequestHandler):
         except UnicodeDecodeError:
             connection.write('Error: the line is not UTF-8 text\n')
             return None
+
+    def _read_line(self):
+        """The next line (bytes, at most MAX_LINE_BYTES + 2 of it; b''
+        at the end of input).  The whole line must come within
+        ``idle_seconds``, so a client trickling bytes cannot hold its
+        slot longer than a silent one (socket.timeout)."""
+        deadline = time.monotonic() + self.server.idle_seconds
+        while b'\n' not in self._buffer and \
+                len(self._buffer) <= MAX_LINE_BYTES + 1:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout('line not finished in time')
+            self.request.settimeout(remaining)
+            chunk = self.request.recv(MAX_LINE_BYTES)
+            if not chunk:
+                break
+            self._buffer += chunk
+        line, newline, rest = self._buffer.partition(b'\n')
+        self._buffer = rest
+        return line[:MAX_LINE_BYTES + 2] + newline
 
     def finish(self):
         try:
