@@ -177,9 +177,12 @@ def test_many_clients_at_once(srv):
         t.start()
     for t in threads:
         t.join(10)
-    served = [r for r in results if not r.startswith('Error: too many')]
+    # Under load a refused client may see its connection reset (TCP)
+    # rather than the error line; no client gets anything else.
+    served = [r for r in results if not r.startswith('Error: too many')
+              and 'reset' not in r]
     assert len(results) == 20 and served
-    assert all(r.strip().isdigit() for r in served)
+    assert all(r.strip().isdigit() for r in served), results
 
 
 def test_interactive_until_quit_empty_line_repeats(srv):

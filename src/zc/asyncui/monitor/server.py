@@ -213,6 +213,11 @@ class MonitorServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         try:
             request.sendall(b'Error: too many monitor connections (%d);'
                             b' try again later\n' % self.max_connections)
+            # Read what the client already sent, without waiting: closing
+            # with unread data would reset the connection, and the client
+            # could lose the error line.
+            request.setblocking(False)
+            request.recv(MAX_LINE_BYTES + 2)
         except OSError:
             pass
         self.shutdown_request(request)
