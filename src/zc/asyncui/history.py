@@ -208,7 +208,9 @@ def _shard_keys(shard, exact, since, before):
         if found is None:
             return iter(())
         sets.append(found)
-    source = min(sets, key=len) if sets else shard.entries
+    # Walk the first set (the most selective index first, see _iter);
+    # never len() one: that loads all of its buckets.
+    source = sets[0] if sets else shard.entries
     keys = source.keys(min=lo, max=hi, excludemax=True) if (
         lo is not None or hi is not None) else source.keys()
     others = [s for s in sets if s is not source]
@@ -224,10 +226,11 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
     history = get(conn)
     if history is None:
         return iter(())
-    exact = {name: value for name, value in (
-        ('status', status), ('queue', queue), ('failure_type', failure_type),
+    exact = {name: value for name, value in (   # most selective first
+        ('failure_type', failure_type),
         ('callable', None if callable is None or any(
-            c in callable for c in '*?[') else callable))
+            c in callable for c in '*?[') else callable),
+        ('queue', queue), ('status', status))
         if value is not None}
     streams = []
     for shard in history.shards.values():
