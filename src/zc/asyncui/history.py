@@ -73,7 +73,9 @@ class Shard(persistent.Persistent):
             'status', 'queue', 'callable', 'failure_type')}
         self.counters = BTrees.OOBTree.OOBTree()
 
-    def add(self, job):
+    def add(self, job, tally=None):
+        """Add a finished job (once); its counter increments go to
+        ``tally`` (a dict, see ``addCounts``) when given, else at once."""
         end = job._end_ts or utils.now().timestamp()
         key = (-int(end * 1e6), job.key)
         if key in self.entries:
@@ -89,23 +91,19 @@ class Shard(persistent.Persistent):
         for index, value in fields.items():
             if value is not None:
                 _set(self.indexes[index], value).insert(key)
-        self._count(job, queue, name, failed)
+        own = tally is None
+        tally = {} if own else tally
+        _count(job, queue, name, failed, tally)
+        if own:
+            self.addCounts(tally)
 
-    def _count(self, job, queue, name, failed):
-        def bump(ts, i):
-            if ts is None:
-                return
-            row = (int(ts // 60), queue, name)
-            values = list(self.counters.get(row, (0,) * len(COUNTERS)))
-            values[i] += 1
-            self.counters[row] = tuple(values)
-        bump(job._put_ts, 0)
-        attempts = job._attempts
-        for n, attempt in enumerate(attempts):
-            bump(attempt[0], 1)
-            if n:
-                bump(attempt[0], 4)
-        bump(job._end_ts, 3 if failed else 2)
+    def addCounts(self, tally):
+        """Add ``tally`` ({(minute, queue, callable): [5 ints]}) to the
+        counters: one write per row, however many jobs it counts."""
+        for row, add in tally.items():
+            old = self.counters.get(row)
+            self.counters[row] = tuple(add) if old is None else tuple(
+                a + b for a, b in zip(old, add))
 
     def remove(self, key):
         job, fields = self.entries.pop(key)
@@ -119,6 +117,23 @@ class Shard(persistent.Persistent):
                 found.remove(key)
                 if not found:
                     del tree[value]
+
+
+def _count(job, queue, name, failed, tally):
+    # The job's events, each in the minute it happened, into ``tally``.
+    def bump(ts, i):
+        if ts is not None:
+            row = (int(ts // 60), queue, name)
+            values = tally.get(row)
+            if values is None:
+                values = tally[row] = [0] * len(COUNTERS)
+            values[i] += 1
+    bump(job._put_ts, 0)
+    for n, attempt in enumerate(job._attempts):
+        bump(attempt[0], 1)
+        if n:
+            bump(attempt[0], 4)
+    bump(job._end_ts, 3 if failed else 2)
 
 
 def _set(tree, value):
@@ -170,8 +185,10 @@ def record(conn, jobs, shard):
     found = history.shards.get(shard)
     if found is None:
         found = history.shards[shard] = Shard(shard)
+    tally = {}
     for job in jobs:
-        found.add(job)
+        found.add(job, tally)
+    found.addCounts(tally)
 
 
 # -- queries ------------------------------------------------------------------
