@@ -179,3 +179,18 @@ def test_dispatcher_feeds_the_history(db, conn):
     assert keys(history.query(conn, status='failed')) == [bad.key]
     assert keys(history.query(conn, status='succeeded')) == [ok.key]
     assert history.counts(conn)['started'] == 2
+
+
+def test_dispatcher_applies_the_retention(db, conn):
+    tm = conn.transaction_manager
+    history.configure(conn, max_count=2)
+    queue = zc.asyncui.getQueue(conn)
+    for i in range(5):
+        queue.put(zc.asyncui.Job(jobs.add, i, 1))
+    tm.commit()
+    with testing.dispatcher_running(db):
+        testing.wait_until(
+            lambda: (tm.begin(), history.counts(conn)['succeeded'] == 5
+                     and len(history.get(conn)) == 2)[1],
+            20, 'five jobs recorded, two kept')
+    assert len(history.query(conn)) == 2
