@@ -39,6 +39,7 @@ LAYERS = {
     'collapse': MODEL, 'workpile': MODEL, 'quota': MODEL,
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
     'periodic': MODEL, 'pins': MODEL, 'composite': MODEL,
+    'history': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME,

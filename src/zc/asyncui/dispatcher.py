@@ -24,6 +24,7 @@ import uuid as uuidlib
 import transaction
 
 from zc.asyncui import errors
+from zc.asyncui import history
 from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
 from zc.asyncui import polling
@@ -454,6 +455,9 @@ class Dispatcher:
                 agent.pruneCompleted(now)
         if prune:
             self._last_prune = time.monotonic()
+        # Retention of the durable history: a bounded step each poll,
+        # in this dispatcher's own shard (no other writer).
+        history.prune(self._conn, str(self.UUID), now)
         return result
 
     def _workers_for(self, queue_name, agent_name):

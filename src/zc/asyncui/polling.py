@@ -9,6 +9,7 @@ called by the dispatcher's poll thread inside its poll transaction
 """
 import logging
 
+from zc.asyncui import history
 from zc.asyncui import utils
 
 logger = logging.getLogger('zc.asyncui.dispatcher')
@@ -115,6 +116,9 @@ def flush_completions(agent, workers, done, result):
     for job in jobs:
         agent.remove(job)
     agent.recordCompletions(jobs, [end for _, end in done])
+    # The durable history, in this batched commit of the poll thread:
+    # one writer per shard (this dispatcher), the worker commits untouched.
+    history.record(conn, jobs, agent.__parent__.UUID)
     result.flushed.append((workers, done))
 
 

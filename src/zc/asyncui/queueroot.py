@@ -9,6 +9,7 @@ import transaction
 import ZODB.interfaces
 
 from zc.asyncui import errors
+from zc.asyncui import history
 from zc.asyncui import interfaces
 from zc.asyncui import utils
 from zc.asyncui.queue import Queue
@@ -28,7 +29,8 @@ def _open(db_or_connection):
 
 
 def install(db_or_connection, names=('',)):
-    """Create ``root['zc.asyncui']`` and the named queues if missing.
+    """Create ``root['zc.asyncui']``, the named queues and the history of
+    finished jobs (``root['zc.asyncui.history']``) if missing.
 
     With a database it commits its own transaction; with a connection it
     only adds to the connection's current transaction (the caller
@@ -43,6 +45,11 @@ def install(db_or_connection, names=('',)):
             if queues is None:
                 queues = root[interfaces.KEY] = Queues()
                 conn.add(queues)
+            if root.get(history.KEY) is None:
+                # Here, once, rather than at the first completion: two
+                # dispatchers finishing their first jobs would both write
+                # the root.
+                root[history.KEY] = history.History()
             created = []
             for name in names:
                 if name not in queues:

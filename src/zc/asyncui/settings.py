@@ -293,13 +293,24 @@ MONITOR_SETTINGS = (
             help='The TCP port the monitor listens on (0: any free port).'),
 )
 
+#: The retention of the durable history of finished jobs (issue 9,
+#: zc.asyncui.history): kept on the History object, one per database.
+HISTORY_SETTINGS = (
+    Setting('max_age', datetime.timedelta(days=7), duration,
+            label='history max_age', help=(
+                'How long the history keeps a finished job.')),
+    Setting('max_count', 100000, count, unit='jobs',
+            label='history max_count', help=(
+                'How many finished jobs the history keeps at most.')),
+)
+
 _TABLES = {'dispatcher': DISPATCHER_SETTINGS, 'agent': AGENT_SETTINGS,
-           'monitor': MONITOR_SETTINGS}
+           'monitor': MONITOR_SETTINGS, 'history': HISTORY_SETTINGS}
 
 
 def get(scope, name):
-    """The Setting ``name`` of ``scope`` ('dispatcher', 'agent' or
-    'monitor');
+    """The Setting ``name`` of ``scope`` ('dispatcher', 'agent',
+    'monitor' or 'history');
     ConfigurationError with a suggestion for an unknown name."""
     table = {s.name: s for s in _TABLES[scope]}
     setting = table.get(name)

@@ -23,6 +23,7 @@ from zc.asyncui import instanceuuid
 from zc.asyncui.cli import listing
 from zc.asyncui.cli import monitor
 from zc.asyncui.cli import options
+from zc.asyncui.cli import pack
 from zc.asyncui.cli import put
 from zc.asyncui.cli import run
 from zc.asyncui.cli import serve
@@ -196,6 +197,20 @@ def _add_jobs(subparsers):
     p.set_defaults(func=listing.jobs_command, check=_check_tool)
 
 
+def _add_pack(subparsers):
+    p = subparsers.add_parser(
+        'pack', help='pack the storage (drop old revisions and the jobs'
+        ' the history let go)',
+        description='Pack the storage: keep every current object and the'
+        ' revisions of the last N days; the finished jobs the history'
+        ' dropped (docs/operations.rst) leave Data.fs.  Through a running'
+        ' zc-asyncui run, or --zeo, the server packs.')
+    p.add_argument('--days', metavar='N', type=pack.days, default=0.0,
+                   help='keep revisions newer than N days (default 0)')
+    _add_tool_options(p)
+    p.set_defaults(func=pack.pack_command, check=_check_tool)
+
+
 def _add_tool_options(parser):
     _add_path_options(parser, 'embedded (default): through the socket of a'
                       ' running zc-asyncui run, else the file; direct: the'
@@ -245,10 +260,10 @@ def build_parser():
                         help='print the version and exit')
     subparsers = parser.add_subparsers(
         dest='command', metavar='COMMAND', required=True,
-        help='run, serve, put, jobs, zeo or monitor; COMMAND --help'
+        help='run, serve, put, jobs, pack, zeo or monitor; COMMAND --help'
         ' describes each')
-    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_zeo,
-                _add_monitor):
+    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_pack,
+                _add_zeo, _add_monitor):
         add(subparsers)
     parser.commands = subparsers.choices  # name -> its parser
     return parser

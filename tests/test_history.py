@@ -1,0 +1,196 @@
+"""zc.asyncui.history: the durable history of finished jobs, its indexes,
+counters and retention, on FileStorage."""
+import datetime
+
+import pytest
+import transaction
+
+import jobs
+import zc.asyncui
+from zc.asyncui import errors
+from zc.asyncui import history
+from zc.asyncui import lifecycle
+from zc.asyncui import testing
+from zc.asyncui.failure import Failure
+
+T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+MIN = datetime.timedelta(minutes=1)
+SHARD = 'd1'
+
+
+def finish(conn, func, end, failed=False, attempts=1, queue_name=''):
+    """Put a job in ``queue_name`` and finish it at ``end`` after
+    ``attempts`` attempts (each started a minute earlier)."""
+    queue = zc.asyncui.getQueue(conn, queue_name)
+    with testing.FakeClock(end - attempts * MIN):
+        job = queue.put(func)
+    queue.pull(job)  # out of the queue, as an agent would claim it
+    lifecycle.put(job)
+    lifecycle.start(job, 'uuid', 'main', now=end - attempts * MIN)
+    for n in range(1, attempts):
+        lifecycle.new_attempt(job, 'uuid', 'retry',
+                              now=end - (attempts - n) * MIN)
+    result = Failure(ValueError('boom')) if failed else 42
+    lifecycle.set_result(job, result, end)
+    return job
+
+
+@pytest.fixture
+def seeded(conn):
+    tm = conn.transaction_manager
+    done = []
+    for i in range(10):
+        done.append(finish(conn, jobs.noop if i % 2 else jobs.add,
+                           T0 + i * MIN, failed=(i % 3 == 0)))
+    tm.commit()
+    history.record(conn, done, SHARD)
+    tm.commit()
+    return done
+
+
+def keys(found):
+    return [j.key for j in found]
+
+
+def test_query_newest_first_and_by_each_index(conn, seeded):
+    assert keys(history.query(conn)) == keys(reversed(seeded))
+    failed = [j for j in seeded if j.failed]
+    assert keys(history.query(conn, status='failed')) == keys(
+        reversed(failed))
+    assert len(history.query(conn, status='succeeded')) == 10 - len(failed)
+    assert keys(history.query(conn, callable='jobs.add')) == keys(
+        reversed(seeded[0::2]))
+    assert keys(history.query(conn, callable='jobs.n*')) == keys(
+        reversed(seeded[1::2]))
+    assert history.query(conn, queue='') and not history.query(
+        conn, queue='other')
+    assert keys(history.query(conn, failure_type='ValueError')
+                ) == keys(reversed(failed))
+    assert history.query(conn, failure_type='KeyError') == []
+    # since <= end < before; count
+    assert keys(history.query(conn, since=T0 + 2 * MIN,
+                              before=T0 + 5 * MIN)) == keys(
+        reversed(seeded[2:5]))
+    assert keys(history.query(conn, count=3)) == keys(reversed(seeded))[:3]
+    assert history.count(conn, status='failed', callable='jobs.add',
+                         since=T0 + 3 * MIN) == len(
+        [j for j in seeded[3:] if j.failed and j.callable is jobs.add])
+
+
+def test_query_bad_input(conn, seeded):
+    with pytest.raises(errors.ConfigurationError, match='status must be'):
+        history.query(conn, status='done')
+    with pytest.raises(errors.ConfigurationError, match='aware datetime'):
+        history.query(conn, since=datetime.datetime(2026, 1, 1))
+    with pytest.raises(errors.ConfigurationError, match='count must be'):
+        history.query(conn, count=-1)
+
+
+def test_empty_database(conn):
+    assert history.query(conn) == []
+    assert history.count(conn) == 0
+    assert history.counts(conn)['put'] == 0
+    assert history.prune(conn, SHARD) == 0
+
+
+def test_recording_twice_is_harmless(conn, seeded):
+    history.record(conn, seeded[:3], SHARD)
+    assert len(history.get(conn)) == 10
+
+
+def test_counters_by_minute_queue_and_callable(conn):
+    job = finish(conn, jobs.add, T0 + 10 * MIN, failed=True, attempts=3)
+    history.record(conn, [job], SHARD)
+    total = history.counts(conn)
+    assert total == {'put': 1, 'started': 3, 'succeeded': 0, 'failed': 1,
+                     'retried': 2}
+    # each event in its minute: the last attempt started at T0+9
+    assert history.counts(conn, since=T0 + 9 * MIN) == {
+        'put': 0, 'started': 1, 'succeeded': 0, 'failed': 1, 'retried': 1}
+    assert history.counts(conn, callable='jobs.noop')['started'] == 0
+    assert history.counts(conn, queue='', callable='jobs.*')['failed'] == 1
+
+
+def test_retention_by_age_and_count_in_bounded_steps(conn, seeded):
+    tm = conn.transaction_manager
+    # by count: keep 6 of 10, at most 3 per step
+    history.configure(conn, max_count=6)
+    assert history.prune(conn, SHARD, T0 + 10 * MIN, step=3) == 3
+    assert history.prune(conn, SHARD, T0 + 10 * MIN, step=3) == 1
+    assert history.prune(conn, SHARD, T0 + 10 * MIN, step=3) == 0
+    assert keys(history.query(conn)) == keys(reversed(seeded[4:]))
+    # by age: entries ended before now - max_age go
+    history.configure(conn, max_age=datetime.timedelta(minutes=3))
+    assert history.prune(conn, SHARD, T0 + 10 * MIN) == 3
+    assert keys(history.query(conn)) == keys(reversed(seeded[7:]))
+    assert history.query(conn, status='failed') == [seeded[9]]
+    tm.commit()
+    # old counter rows went too
+    assert history.counts(conn, before=T0 + 7 * MIN)['put'] == 0
+
+
+def test_configure_refuses_bad_values(conn):
+    with pytest.raises(errors.ConfigurationError, match='history max_age'):
+        history.configure(conn, max_age=3)
+    with pytest.raises(errors.ConfigurationError, match='history max_count'):
+        history.configure(conn, max_count=-1)
+    with pytest.raises(errors.ConfigurationError, match='not a history'):
+        history.configure(conn, max_size=1)
+
+
+def test_concurrent_finishing_never_conflicts(db, conn, concurrently):
+    # Two dispatchers record their completions and prune in transactions
+    # begun together: each writes its own shard.
+    tm = conn.transaction_manager
+    a = [finish(conn, jobs.noop, T0 + i * MIN) for i in range(50)]
+    b = [finish(conn, jobs.add, T0 + i * MIN) for i in range(50)]
+    history.record(conn, a[:1], 'A')
+    history.record(conn, b[:1], 'B')
+    tm.commit()
+    history.configure(conn, max_count=60)
+    tm.commit()
+    oids_a = [j._p_oid for j in a]
+    oids_b = [j._p_oid for j in b]
+
+    def writer(name, oids):
+        def write(c):
+            history.record(c, [c.get(o) for o in oids[1:]], name)
+            history.prune(c, name, T0)
+        return write
+    concurrently(writer('A', oids_a), writer('B', oids_b))
+    for _ in range(3):   # and again, pruning both at once
+        concurrently(lambda c: history.prune(c, 'A', T0, step=10),
+                     lambda c: history.prune(c, 'B', T0, step=10))
+    tm.begin()
+    assert len(history.get(conn)) == 60
+    assert history.count(conn, callable='jobs.add') + history.count(
+        conn, callable='jobs.noop') == 60
+
+
+def test_dispatcher_feeds_the_history(db, conn):
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    ok = queue.put(zc.asyncui.Job(jobs.add, 1, 2))
+    bad = queue.put(jobs.fail)
+    tm.commit()
+    with testing.dispatcher_running(db):
+        testing.wait_until(lambda: (tm.begin(), history.count(conn) == 2)[1],
+                           20, 'both jobs in the history')
+    assert keys(history.query(conn, status='failed')) == [bad.key]
+    assert keys(history.query(conn, status='succeeded')) == [ok.key]
+    assert history.counts(conn)['started'] == 2
+
+
+def test_dispatcher_applies_the_retention(db, conn):
+    tm = conn.transaction_manager
+    history.configure(conn, max_count=2)
+    queue = zc.asyncui.getQueue(conn)
+    for i in range(5):
+        queue.put(zc.asyncui.Job(jobs.add, i, 1))
+    tm.commit()
+    with testing.dispatcher_running(db):
+        testing.wait_until(
+            lambda: (tm.begin(), history.counts(conn)['succeeded'] == 5
+                     and len(history.get(conn)) == 2)[1],
+            20, 'five jobs recorded, two kept')
+    assert len(history.query(conn)) == 2
