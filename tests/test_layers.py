@@ -47,7 +47,7 @@ LAYERS = {
     'config': CONFIGURATION, 'patterns': CONFIGURATION,
     'testing': CONFIGURATION, 'inline': CONFIGURATION,
     'requestcontext': CONFIGURATION, 'ftesting': CONFIGURATION,
-    'demo': CONFIGURATION,
+    'demo': CONFIGURATION, 'queries': CONFIGURATION,
     # The command line, and the front-ends to come.
     'cli': FRONT_END, 'monitor': FRONT_END, 'browser': FRONT_END,
     'zcml': FRONT_END,

@@ -9,6 +9,7 @@ name)`` adds a command, exactly as ``zc.monitor.register`` did.
 import zope.component
 
 from zc.asyncui.interfaces import IMonitorPlugin
+from zc.asyncui.monitor import asyncdb
 from zc.asyncui.monitor import asynctool
 from zc.asyncui.monitor import commands
 from zc.asyncui.monitor.server import INTERACTIVE_MARKER  # noqa: API
@@ -20,6 +21,7 @@ from zc.asyncui.monitor.server import start  # noqa: API
 DEFAULT_COMMANDS = {
     'help': commands.help, 'interactive': commands.interactive,
     'quit': commands.quit, 'async': asynctool.async_,
+    'asyncdb': asyncdb.asyncdb,
     'dbinfo': commands.dbinfo, 'zeostatus': commands.zeostatus,
 }
 

@@ -1,0 +1,356 @@
+"""The ``asyncdb`` monitor command: the whole database, read from a
+fresh connection, so it works in a process with no dispatcher.
+
+Tools take states (pending, assigned, active, callbacks, completed,
+succeeded, failed) and filters: callable:GLOB, queue:GLOB, agent:GLOB,
+uuid:UUID (uuid:THIS is this process's dispatcher), and the time
+filters requested_start:, start:, end:, callbacks_completed: valued
+sinceINTERVAL, beforeINTERVAL or both comma-separated (end:since1H,
+start:since2H,before1H); since:1H is short for end:since1H.  The query
+logic is zc.asyncui.queries (shared with the shell commands).
+"""
+import fnmatch
+import inspect
+
+import transaction
+import ZODB.POSException
+
+from zc.asyncui import dispatcher as dispatcher_module
+from zc.asyncui import errors
+from zc.asyncui import interfaces
+from zc.asyncui import queries
+from zc.asyncui import queueroot
+from zc.asyncui import utils
+from zc.asyncui.failure import Failure
+from zc.asyncui.monitor import commands
+from zc.asyncui.monitor import encoding
+from zc.asyncui.monitor.server import CommandError
+
+FILTER_NAMES = queries.FILTERS + ('since',)
+DISPLAYS = ('default', 'repr', 'details')
+DETAILS = ('brief', 'default', 'verbose')
+
+
+def _bounds(name, text, now):
+    """(since, before) datetimes of ``sinceX``/``beforeX`` parts."""
+    since = before = None
+    for part in (text or '').split(','):
+        low = part.lower()
+        if low.startswith('since'):
+            since = now - encoding.parse_interval(part[5:], name)
+        elif low.startswith('before'):
+            before = now - encoding.parse_interval(part[6:], name)
+        else:
+            raise CommandError(
+                '%s:%s: write %s:sinceINTERVAL, %s:beforeINTERVAL or both'
+                ' comma-separated, such as %s:since1H or'
+                ' %s:since2H,before1H' % (name, text, name, name, name, name))
+    return since, before
+
+
+def _query(words, now, extra=()):
+    """(states, filters, extra options) of ``words``."""
+    states, options = encoding.parse_args(
+        words, queries.STATES * 2, FILTER_NAMES + tuple(extra))
+    for state in states:
+        if state not in queries.STATES:
+            raise CommandError('unknown state %r; expected one of %s' % (
+                state, ', '.join(queries.STATES)))
+    if not states:
+        raise CommandError('give at least one state: %s'
+                           % ', '.join(queries.STATES))
+    if len([s for s in states if s in queries.FINISHED]) > 1:
+        raise CommandError('give at most one of completed, succeeded,'
+                           ' failed')
+    filters, rest = {}, {}
+    for name, value in options.items():
+        if name in extra:
+            rest[name] = value
+        elif name == 'since':
+            if 'end' in options:
+                raise CommandError('give since: or end:, not both')
+            filters['end'] = (now - encoding.parse_interval(value, name),
+                              None)
+        elif name in queries.TIMES:
+            filters[name] = _bounds(name, value, now)
+        elif name == 'uuid' and value == 'THIS':
+            d = dispatcher_module.get()
+            if d is None:
+                raise CommandError('uuid:THIS: no dispatcher runs in this'
+                                   ' process; give its UUID')
+            filters['uuid'] = str(d.UUID)
+        else:
+            filters[name] = value
+    return states, filters, rest
+
+
+def _count_option(rest):
+    text = rest.get('count', '10')
+    if not text.isdigit():
+        raise CommandError('count:%s is not a whole number (0 for all)'
+                           % text)
+    return int(text) or None
+
+
+def _display(rest):
+    display = rest.get('display', 'default')
+    if display not in DISPLAYS:
+        raise CommandError('display:%s: expected one of %s' % (
+            display, ', '.join(DISPLAYS)))
+    return display
+
+
+def _show(job, display, now):
+    if display == 'repr':
+        return repr(job)
+    if display == 'details':
+        return summary(job, now)
+    return job.key
+
+
+def summary(job, now):
+    """The job summary object (zc.async's keys)."""
+    result = job.result
+    failed = isinstance(result, Failure)
+    start, end = job.active_start, job.active_end
+    begin = job.begin_after
+    queue = job.queue
+    agent = job.agent
+    return {
+        'key': job.key, 'repr': repr(job),
+        'args': [repr(a) for a in getattr(job, 'args', ())],
+        'kwargs': {k: repr(v) for k, v in
+                   dict(getattr(job, 'kwargs', {}) or {}).items()},
+        'begin after': begin, 'active start': start, 'active end': end,
+        'initial callbacks end': job.callbacks_completed,
+        'wait': None if begin is None else (start or now) - begin,
+        'active': None if start is None else (end or now) - start,
+        'status': queries.state_of(job), 'failed': failed,
+        'result': (result.getTraceback('brief') if failed
+                   else None if result is None else repr(result)),
+        'quota names': list(getattr(job, 'quota_names', ()) or ()),
+        'agent': getattr(agent, 'name', agent),
+        'dispatcher': queries.dispatcher_of(job),
+        'queue': getattr(queue, 'name', None),
+        'callbacks': [c.key for c in (job.callbacks or ())],
+    }
+
+
+def _job_of(conn, words, tool):
+    args, options = encoding.parse_args(words, ('KEY',))
+    if not args:
+        raise CommandError('asyncdb %s KEY: which job? e.g. asyncdb %s'
+                           ' 0x3a1f' % (tool, tool))
+    try:
+        oid = utils.key_to_oid(args[0])
+        job = conn.get(oid)
+        job._p_activate()
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    except (ZODB.POSException.POSKeyError, KeyError):
+        raise CommandError('no job %s in the database; list some with'
+                           ' "asyncdb jobs pending"' % args[0]) from None
+    if not interfaces.IJob.providedBy(job):
+        raise CommandError('%s is not a job (it is a %s)' % (
+            args[0], type(job).__name__))
+    return job
+
+
+# -- the tools ------------------------------------------------------------
+
+def _uuids(conn, now, *words):
+    """UUIDs of the activated dispatchers
+
+        asyncdb UUIDs
+    """
+    encoding.parse_args(words)
+    found = set()
+    for queue in _queues(conn):
+        for uuid, record in queue.dispatchers.items():
+            if record.activated is not None:
+                found.add(str(uuid))
+    return sorted(found)
+
+
+def _queues(conn):
+    queues = queueroot.getQueues(conn)
+    return [queues[name] for name in sorted(queues)]
+
+
+def _status(conn, now, *words):
+    """Queues, their pending counts and their dispatchers
+
+    For each queue: len (pending jobs) and its activated dispatchers with
+    last ping, since ping, dead, ping intervals and agents (size, len,
+    filter).  Optional queue:GLOB, agent:GLOB, uuid:UUID:
+
+        asyncdb status
+        asyncdb status queue:mail*
+    """
+    args, options = encoding.parse_args(words, (),
+                                        ('queue', 'agent', 'uuid'))
+    result = {}
+    for queue in _queues(conn):
+        if not fnmatch.fnmatchcase(queue.name, options.get('queue', '*')):
+            continue
+        dispatchers = {}
+        for uuid, record in queue.dispatchers.items():
+            if record.activated is None or (
+                    'uuid' in options and str(uuid) != options['uuid']):
+                continue
+            agents = {name: {'size': agent.size, 'len': len(agent),
+                             'filter': None if agent.filter is None
+                             else repr(agent.filter)}
+                      for name, agent in record.items()
+                      if fnmatch.fnmatchcase(name,
+                                             options.get('agent', '*'))}
+            dispatchers[str(uuid)] = {
+                'last ping': record.last_ping,
+                'since ping': None if record.last_ping is None
+                else now - record.last_ping,
+                'dead': record.isDead(now),
+                'ping interval': record.ping_interval,
+                'ping death interval': record.ping_death_interval,
+                'agents': agents}
+        result[queue.name] = {'len': len(queue), 'dispatchers': dispatchers}
+    return result
+
+
+def _count(conn, now, *words):
+    """How many jobs are in the STATES and match the filters
+
+        asyncdb count pending
+        asyncdb count failed since:1H
+        asyncdb count completed queue:mail callable:send*
+    """
+    states, filters, rest = _query(words, now)
+    return queries.count(conn, states, filters)
+
+
+def _jobs(conn, now, *words):
+    """The jobs in the STATES matching the filters
+
+    display:default (keys), display:repr or display:details (summaries);
+    count:N (default 10, 0 for all).  Pending first, then held, then
+    finished, newest first:
+
+        asyncdb jobs pending
+        asyncdb jobs failed since:1H display:details count:0
+    """
+    states, filters, rest = _query(words, now, ('display', 'count'))
+    display = _display(rest)
+    return [_show(job, display, now) for job in
+            queries.select(conn, states, filters, _count_option(rest))]
+
+
+def _job(conn, now, *words):
+    """The summary of one job
+
+        asyncdb job 0x3a1f
+    """
+    return summary(_job_of(conn, words, 'job'), now)
+
+
+def _traceback(conn, now, *words):
+    """The traceback of a failed job (null if it did not fail)
+
+    detail:brief, detail:default or detail:verbose:
+
+        asyncdb traceback 0x3a1f
+        asyncdb traceback 0x3a1f detail:verbose
+    """
+    positional = [w for w in words if ':' not in w]
+    named = [w for w in words if ':' in w]
+    args, options = encoding.parse_args(named, (), ('detail',))
+    detail = options.get('detail', 'default')
+    if detail not in DETAILS:
+        raise CommandError('detail:%s: expected one of %s' % (
+            detail, ', '.join(DETAILS)))
+    job = _job_of(conn, positional, 'traceback')
+    result = job.result
+    if not isinstance(result, Failure):
+        return None
+    return result.getTraceback(detail)
+
+
+def _nextpending(conn, now, *words):
+    """The summary of the next pending job, or null
+
+        asyncdb nextpending queue:mail
+    """
+    states, filters, rest = _query(('pending',) + words, now)
+    for name in ('start', 'end', 'callbacks_completed'):
+        if name in filters:
+            raise CommandError('nextpending: %s: does not apply to'
+                               ' pending jobs' % name)
+    for job in queries.select(conn, ['pending'], filters, 1):
+        return summary(job, now)
+    return None
+
+
+def _lastcompleted(conn, now, *words):
+    """The summary of the most recently completed job, or null
+
+        asyncdb lastcompleted callable:send*
+    """
+    states, filters, rest = _query(('completed',) + words, now)
+    for job in queries.select(conn, ['completed'], filters, 1):
+        return summary(job, now)
+    return None
+
+
+TOOLS = {'UUIDs': _uuids, 'status': _status, 'count': _count,
+         'jobs': _jobs, 'job': _job, 'traceback': _traceback,
+         'nextpending': _nextpending, 'lastcompleted': _lastcompleted}
+
+
+def _help(tool_name=None):
+    if tool_name is None:
+        lines = ['Tools:']
+        lines.extend('  %s -- %s' % (name, _summary(TOOLS[name]))
+                     for name in sorted(TOOLS, key=str.lower))
+        lines.append('  help -- this list, or "asyncdb help TOOL"')
+        lines.append('States: ' + ', '.join(queries.STATES))
+        lines.append('Filters: ' + ', '.join(n + ':' for n in FILTER_NAMES))
+        return '\n'.join(lines)
+    tool = TOOLS.get(tool_name)
+    if tool is None:
+        raise CommandError('unknown asyncdb tool %r; try "asyncdb help"'
+                           % tool_name)
+    return inspect.cleandoc(tool.__doc__)
+
+
+def _summary(tool):
+    return tool.__doc__.strip().split('\n')[0]
+
+
+def asyncdb(connection, tool_name='help', *args):
+    """Look at the whole database: jobs, queues, dispatchers
+
+    asyncdb help            the tools, states and filters
+    asyncdb help TOOL       a tool's help
+    asyncdb TOOL ARGS...    e.g. asyncdb count failed since:1H
+
+    Reads a fresh connection; needs no dispatcher in this process.
+    Structured answers are JSON.
+    """
+    if tool_name == 'help':
+        if len(args) > 1:
+            raise CommandError('asyncdb help [TOOL]: one tool at most')
+        return encoding.write(connection, _help(*args))
+    tool = TOOLS.get(tool_name)
+    if tool is None:
+        raise CommandError('unknown asyncdb tool %r; try "asyncdb help"'
+                           % tool_name)
+    db = commands._database(connection)
+    tm = transaction.TransactionManager()
+    conn = db.open(tm)
+    try:
+        try:
+            value = tool(conn, utils.now(), *args)
+        except errors.ConfigurationError as e:
+            raise CommandError(str(e)) from None
+        encoding.write(connection, value)
+    finally:
+        tm.abort()
+        conn.close()

@@ -1,0 +1,179 @@
+"""Queries over the whole database, shared by the ``asyncdb`` monitor
+command and the shell commands: jobs by state and filters (zc.async's
+asyncdb grammar).  Finished jobs come from zc.asyncui.history's indexes.
+
+States: pending, assigned, active, callbacks, completed, succeeded,
+failed.  Filters: callable (glob on the dotted name; without a dot, on
+its last segment), queue, agent (globs), uuid (a dispatcher's UUID),
+and the time filters requested_start, start, end, callbacks_completed
+whose value is a (since, before) pair of aware datetimes or None.
+"""
+import fnmatch
+import itertools
+
+from zc.asyncui import errors
+from zc.asyncui import filters as filters_module
+from zc.asyncui import history
+from zc.asyncui import queueroot
+from zc.asyncui.failure import Failure
+from zc.asyncui.job import JobStatus
+
+LIVE = ('pending', 'assigned', 'active', 'callbacks')
+FINISHED = ('completed', 'succeeded', 'failed')
+STATES = LIVE + FINISHED
+FILTERS = ('callable', 'queue', 'agent', 'uuid', 'requested_start',
+           'start', 'end', 'callbacks_completed')
+TIMES = {'requested_start': 'begin_after', 'start': 'active_start',
+         'end': 'active_end', 'callbacks_completed': 'callbacks_completed'}
+
+
+def check(states, filters):
+    """Raise ConfigurationError for unknown or conflicting states and
+    unknown filters."""
+    if not states:
+        raise errors.ConfigurationError(
+            'give at least one state: %s' % ', '.join(STATES))
+    for state in states:
+        if state not in STATES:
+            raise errors.ConfigurationError(
+                'unknown state %r; expected one of %s' % (
+                    state, ', '.join(STATES)))
+    if len([s for s in states if s in FINISHED]) > 1:
+        raise errors.ConfigurationError(
+            'give at most one of completed, succeeded, failed')
+    for name in filters:
+        if name not in FILTERS:
+            raise errors.ConfigurationError(
+                'unknown filter %r; expected one of %s' % (
+                    name, ', '.join(FILTERS)))
+
+
+def _glob_match(pattern, name):
+    if pattern is None:
+        return True
+    return fnmatch.fnmatchcase(name or '', pattern)
+
+
+def _callable_match(pattern, job):
+    if pattern is None:
+        return True
+    name = filters_module.callable_name(job) or ''
+    if '.' not in pattern:
+        name = name.rsplit('.', 1)[-1]
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _in_range(value, bounds):
+    if bounds is None:
+        return True
+    since, before = bounds
+    if value is None:
+        return False
+    return ((since is None or value > since) and
+            (before is None or value < before))
+
+
+def agent_of(job, holder=None):
+    """The name of the agent holding or running ``job``, or None."""
+    if holder is not None:
+        return holder
+    agent = job.agent
+    if agent is None:
+        attempts = getattr(job, '_attempts', ())
+        return attempts[-1][3] if attempts else None
+    return getattr(agent, 'name', agent)
+
+
+def _matches(job, filters, holder=None):
+    queue = getattr(job.queue, 'name', '')
+    agent_name = agent_of(job, holder)
+    if not _glob_match(filters.get('queue'), queue):
+        return False
+    if 'agent' in filters and (agent_name is None or not _glob_match(
+            filters['agent'], str(agent_name))):
+        return False
+    if 'uuid' in filters and str(dispatcher_of(job) or '') != str(
+            filters['uuid']):
+        return False
+    if not _callable_match(filters.get('callable'), job):
+        return False
+    return all(_in_range(getattr(job, TIMES[name]), filters[name])
+               for name in TIMES if name in filters)
+
+
+def _state(job):
+    status = job.status
+    if status == JobStatus.COMPLETED:
+        return 'failed' if isinstance(job.result, Failure) else 'succeeded'
+    return str(status).lower()
+
+
+def _live(conn, states):
+    queues = queueroot.getQueues(conn)
+    chosen = [queues[name] for name in sorted(queues)]
+    if 'pending' in states:
+        for queue in chosen:
+            yield from ((job, None) for job in queue)
+    wanted = set(states) - {'pending'}
+    if wanted:
+        for queue in chosen:
+            for record in queue.dispatchers.values():
+                for name, agent in record.items():
+                    yield from ((job, name) for job in agent
+                                if _state(job) in wanted)
+
+
+def _finished(conn, state, filters):
+    since = before = None
+    if 'end' in filters:
+        since, before = filters['end']
+    queue = filters.get('queue')
+    exact_queue = queue if queue is not None and not any(
+        c in queue for c in '*?[') else None
+    status = None if state == 'completed' else state
+    for job in _iter_history(conn, status, exact_queue, since, before):
+        yield job, None
+
+
+def _iter_history(conn, status, queue, since, before):
+    for key, shard in history._iter(conn, status, queue, None, since,
+                                    before, None, None):
+        yield shard.entries[key][0]
+
+
+def select(conn, states, filters=None, count=None):
+    """The jobs in ``states`` matching ``filters`` (a dict, see the
+    module docstring): pending, then held, then finished newest first;
+    at most ``count`` (None: all)."""
+    filters = dict(filters or {})
+    check(states, filters)
+    live = [s for s in states if s in LIVE]
+    finished = [s for s in states if s in FINISHED]
+    streams = []
+    if live:
+        streams.append(_live(conn, live))
+    if finished:
+        streams.append(_finished(conn, finished[0], filters))
+    seen = set()
+    found = (job for job, holder in itertools.chain(*streams)
+             if _matches(job, filters, holder))
+    unique = (seen.add(job.key) or job for job in found
+              if job.key not in seen)
+    return itertools.islice(unique, count)
+
+
+def count(conn, states, filters=None):
+    """How many jobs ``select`` would give."""
+    return sum(1 for _ in select(conn, states, filters))
+
+
+def dispatcher_of(job):
+    """The UUID of the dispatcher of the job's last attempt, or None."""
+    attempts = getattr(job, '_attempts', ())
+    return attempts[-1][2] if attempts else None
+
+
+def state_of(job):
+    """The lower-case state word of a job (incl. new, succeeded,
+    failed)."""
+    return _state(job)
