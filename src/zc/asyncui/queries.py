@@ -85,6 +85,8 @@ def agent_of(job, holder=None):
 
 
 def _matches(job, filters, holder=None):
+    if not filters:
+        return True  # do not load the job
     queue = getattr(job.queue, 'name', '')
     agent_name = agent_of(job, holder)
     if not _glob_match(filters.get('queue'), queue):
@@ -108,18 +110,18 @@ def _state(job):
     return str(status).lower()
 
 
-def _live(conn, states):
+def _live(conn, states, filters):
     queues = queueroot.getQueues(conn)
     chosen = [queues[name] for name in sorted(queues)]
     if 'pending' in states:
         for queue in chosen:
-            yield from ((job, None) for job in queue)
+            yield from ((job, None, filters) for job in queue)
     wanted = set(states) - {'pending'}
     if wanted:
         for queue in chosen:
             for record in queue.dispatchers.values():
                 for name, agent in record.items():
-                    yield from ((job, name) for job in agent
+                    yield from ((job, name, filters) for job in agent
                                 if _state(job) in wanted)
 
 
@@ -131,8 +133,12 @@ def _finished(conn, state, filters):
     exact_queue = queue if queue is not None and not any(
         c in queue for c in '*?[') else None
     status = None if state == 'completed' else state
+    # What the indexes answered need not be checked again (nor the
+    # job loaded to check it).
+    rest = {name: value for name, value in filters.items()
+            if name != 'end' and not (name == 'queue' and exact_queue)}
     for job in _iter_history(conn, status, exact_queue, since, before):
-        yield job, None
+        yield job, None, rest
 
 
 def _iter_history(conn, status, queue, since, before):
@@ -151,12 +157,15 @@ def select(conn, states, filters=None, count=None):
     finished = [s for s in states if s in FINISHED]
     streams = []
     if live:
-        streams.append(_live(conn, live))
+        streams.append(_live(conn, live, filters))
     if finished:
         streams.append(_finished(conn, finished[0], filters))
     seen = set()
-    found = (job for job, holder in itertools.chain(*streams)
-             if _matches(job, filters, holder))
+    if not live:   # the history holds each job once: no need to dedupe
+        return itertools.islice((job for job, holder, rest in streams[0]
+                                 if _matches(job, rest, holder)), count)
+    found = (job for job, holder, rest in itertools.chain(*streams)
+             if _matches(job, rest, holder))
     unique = (seen.add(job.key) or job for job in found
               if job.key not in seen)
     return itertools.islice(unique, count)
