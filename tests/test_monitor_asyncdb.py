@@ -244,3 +244,45 @@ def test_over_the_socket(db, seeded):
         assert ask_sock('help asyncdb').startswith('Help for asyncdb:')
     finally:
         srv.close()
+
+
+def test_jobstats(db, seeded):
+    stats = ask_json(db, 'jobstats', 'pending', 'assigned', 'completed')
+    assert {k: stats[k] for k in ('pending', 'assigned', 'active',
+                                  'callbacks', 'succeeded', 'failed')} == {
+        'pending': 2, 'assigned': 1, 'active': 0, 'callbacks': 0,
+        'succeeded': 4, 'failed': 3}
+    assert stats['longest active'][0] == {'minutes': 1}
+    assert stats['shortest active'][0] == {'minutes': 1}
+    # shortest is the shortest (zc.async computed it as the longest)
+    assert stats['shortest wait'][0] != stats['longest wait'][0]
+    # the unstarted jobs wait until now; the finished ones started at once
+    assert stats['longest wait'][1] == seeded['held'].key
+    assert stats['shortest wait'][0] == {'seconds': 0.0}
+    details = ask_json(db, 'jobstats', 'failed', 'display:repr')
+    assert details['failed'] == 3
+    assert isinstance(details['longest active'][1], str)
+    assert ask_json(db, 'jobstats', 'failed', 'queue:none')[
+        'longest wait'] is None
+
+
+def test_dispatchers(db, seeded):
+    info = ask_json(db, 'dispatchers')
+    assert list(info) == [UUID]
+    assert info[UUID]['queues'] == {'': ['main']}
+    assert info[UUID]['host'] == 'host' and info[UUID]['dead'] is False
+    assert ask_json(db, 'dispatchers', 'uuid:other') == {}
+    assert ask(db, 'dispatchers', 'x').startswith('Error: too many')
+
+
+def test_pending_by_agent_is_what_the_agents_would_accept(db, conn, seeded):
+    assert ask_json(db, 'count', 'pending', 'agent:main') == 2
+    assert ask_json(db, 'count', 'pending', 'agent:other') == 0
+    assert ask_json(db, 'count', 'pending', 'uuid:' + UUID) == 2
+    queue = zc.asyncui.getQueue(conn)
+    record = queue.getDispatcherAgents(UUID)
+    record['picky'] = zc.asyncui.Agent(
+        filter=zc.asyncui.filters.CallablesFilter('*.noop'))
+    conn.transaction_manager.commit()
+    assert ask_json(db, 'count', 'pending', 'agent:picky') == 0
+    assert ask_json(db, 'count', 'pending', 'agent:*') == 2

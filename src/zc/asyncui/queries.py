@@ -14,6 +14,7 @@ import itertools
 from zc.asyncui import errors
 from zc.asyncui import filters as filters_module
 from zc.asyncui import history
+from zc.asyncui import pins
 from zc.asyncui import queueroot
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import JobStatus
@@ -114,8 +115,24 @@ def _live(conn, states, filters):
     queues = queueroot.getQueues(conn)
     chosen = [queues[name] for name in sorted(queues)]
     if 'pending' in states:
+        by_agents = 'agent' in filters or 'uuid' in filters
+        rest = {k: v for k, v in filters.items()
+                if k not in ('agent', 'uuid')}
         for queue in chosen:
-            yield from ((job, None, filters) for job in queue)
+            if not by_agents:
+                yield from ((job, None, filters) for job in queue)
+                continue
+            # A pending job matches agent:/uuid: when one of the matching
+            # agents would accept it (zc.async's meaning).
+            accepts = [pins.claim_filter(agent.filter, queue, record.UUID)
+                       for uuid, record in queue.dispatchers.items()
+                       if str(uuid) == str(filters.get('uuid', uuid))
+                       for name, agent in record.items()
+                       if _glob_match(filters.get('agent'), name)]
+            if not accepts:
+                continue
+            yield from ((job, None, rest) for job in queue
+                        if any(a is None or a(job) for a in accepts))
     wanted = set(states) - {'pending'}
     if wanted:
         for queue in chosen:

@@ -299,7 +299,71 @@ def _lastcompleted(conn, now, *words):
     return None
 
 
-TOOLS = {'UUIDs': _uuids, 'status': _status, 'count': _count,
+def _jobstats(conn, now, *words):
+    """Counts by state and the longest and shortest waits and runs
+
+    Counts pending, assigned, active, callbacks, succeeded, failed (of
+    the STATES given); longest/shortest wait (start, or now, minus
+    begin after) and active (end, or now, minus start), each null or
+    [duration, job per display:]:
+
+        asyncdb jobstats pending assigned active failed since:1H
+    """
+    states, filters, rest = _query(words, now, ('display',))
+    display = _display(rest)
+    counts = {name: 0 for name in ('pending', 'assigned', 'active',
+                                   'callbacks', 'succeeded', 'failed')}
+    extremes = {}
+
+    def note(kind, value, job):
+        if value is None:
+            return
+        longest, shortest = ('longest ' + kind), ('shortest ' + kind)
+        if longest not in extremes or value > extremes[longest][0]:
+            extremes[longest] = (value, job)
+        if shortest not in extremes or value < extremes[shortest][0]:
+            extremes[shortest] = (value, job)
+
+    for job in queries.select(conn, states, filters):
+        counts[queries.state_of(job)] += 1
+        begin, start, end = job.begin_after, job.active_start, job.active_end
+        if begin is not None:
+            note('wait', (start or now) - begin, job)
+        if start is not None:
+            note('active', (end or now) - start, job)
+    for kind in ('wait', 'active'):
+        for which in ('longest ', 'shortest '):
+            found = extremes.get(which + kind)
+            counts[which + kind] = None if found is None else [
+                found[0], _show(found[1], display, now)]
+    return counts
+
+
+def _dispatchers(conn, now, *words):
+    """Every dispatcher recorded in the queues, activated or not
+
+    For each UUID: activated (time or null), host, pid, last ping,
+    dead, and its queues with their agents' names.  Optional uuid:UUID:
+
+        asyncdb dispatchers
+    """
+    args, options = encoding.parse_args(words, (), ('uuid',))
+    result = {}
+    for queue in _queues(conn):
+        for uuid, record in queue.dispatchers.items():
+            uuid = str(uuid)
+            if 'uuid' in options and uuid != options['uuid']:
+                continue
+            info = result.setdefault(uuid, {
+                'activated': record.activated, 'host': record.host,
+                'pid': record.pid, 'last ping': record.last_ping,
+                'dead': record.isDead(now), 'queues': {}})
+            info['queues'][queue.name] = sorted(record.keys())
+    return result
+
+
+TOOLS = {'jobstats': _jobstats, 'dispatchers': _dispatchers,
+'UUIDs': _uuids, 'status': _status, 'count': _count,
          'jobs': _jobs, 'job': _job, 'traceback': _traceback,
          'nextpending': _nextpending, 'lastcompleted': _lastcompleted}
 
