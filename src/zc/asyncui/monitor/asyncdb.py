@@ -51,7 +51,8 @@ def _bounds(name, text, now):
 def _query(words, now, extra=()):
     """(states, filters, extra options) of ``words``."""
     states, options = encoding.parse_args(
-        words, queries.STATES * 2, FILTER_NAMES + tuple(extra))
+        words, ('STATE',) * len(queries.STATES),
+        FILTER_NAMES + tuple(extra))
     for state in states:
         if state not in queries.STATES:
             raise CommandError('unknown state %r; expected one of %s' % (
