@@ -286,3 +286,27 @@ def test_pending_by_agent_is_what_the_agents_would_accept(db, conn, seeded):
     conn.transaction_manager.commit()
     assert ask_json(db, 'count', 'pending', 'agent:picky') == 0
     assert ask_json(db, 'count', 'pending', 'agent:*') == 2
+
+
+def test_a_zeo_client_with_no_dispatcher(tmp_path):
+    """A process that only monitors: a ZEO client, a job put by another
+    client, asyncdb sees it."""
+    import ZEO
+    import transaction
+    address, stop = ZEO.server(path=str(tmp_path / 'z.fs'))
+    writer = ZEO.DB(address)
+    reader = ZEO.DB(address)
+    try:
+        zc.asyncui.install(writer)
+        tm = transaction.TransactionManager()
+        conn = writer.open(tm)
+        job = zc.asyncui.getQueue(conn).put(jobs.noop)
+        tm.commit()
+        conn.close()
+        reader.storage.sync()  # the invalidation has reached the reader
+        assert ask_json(reader, 'jobs', 'pending') == [job.key]
+        assert ask_json(reader, 'count', 'completed') == 0
+    finally:
+        reader.close()
+        writer.close()
+        stop()
