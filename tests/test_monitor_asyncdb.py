@@ -303,8 +303,11 @@ def test_a_zeo_client_with_no_dispatcher(tmp_path):
         job = zc.asyncui.getQueue(conn).put(jobs.noop)
         tm.commit()
         conn.close()
-        reader.storage.sync()  # the invalidation has reached the reader
-        assert ask_json(reader, 'jobs', 'pending') == [job.key]
+        # ZEO delivers the writer's invalidation to the reader
+        # asynchronously: wait for it.
+        testing.wait_until(
+            lambda: ask_json(reader, 'jobs', 'pending') == [job.key], 10,
+            'the reader sees the pending job')
         assert ask_json(reader, 'count', 'completed') == 0
     finally:
         reader.close()
