@@ -313,3 +313,12 @@ def test_a_zeo_client_with_no_dispatcher(tmp_path):
         reader.close()
         writer.close()
         stop()
+
+
+def test_callbacks_completed_and_start_before(db, seeded):
+    assert ask_json(db, 'count', 'completed',
+                    'callbacks_completed:since25M') == 2
+    assert ask_json(db, 'count', 'completed', 'start:before1H') == 2
+    assert ask_json(db, 'count', 'pending', 'start:since1H') == 0
+    assert ask(db, 'count', 'failed', 'since:1H', 'end:since1H') == (
+        'Error: give since: or end:, not both\n')
