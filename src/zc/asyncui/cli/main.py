@@ -20,6 +20,7 @@ import sys
 
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
+from zc.asyncui.cli import jobinfo
 from zc.asyncui.cli import listing
 from zc.asyncui.cli import monitor
 from zc.asyncui.cli import options
@@ -193,8 +194,39 @@ def _add_jobs(subparsers):
                    default=listing.DEFAULT_LIMIT,
                    help='at most N lines (default %d; 0: all)'
                    % listing.DEFAULT_LIMIT)
+    p.add_argument('--json', action='store_true',
+                   help='print a JSON list of objects (the fields of'
+                   ' zc-asyncui job --json) instead of lines')
     _add_tool_options(p)
-    p.set_defaults(func=listing.jobs_command, check=_check_tool)
+    p.set_defaults(func=_jobs_command, check=_check_tool)
+
+
+def _jobs_command(args):
+    if args.json:
+        return jobinfo.jobs_json_command(args)
+    return listing.jobs_command(args)
+
+
+def _add_job(subparsers):
+    p = subparsers.add_parser(
+        'job', help='show every field of one job',
+        description='Show one job: status, times, attempts with their'
+        ' outcomes, the result or traceback, callbacks, annotations.')
+    p.add_argument('key', metavar='KEY', help='the job key (0x3a1f)')
+    p.add_argument('--json', action='store_true',
+                   help='print one JSON object instead of lines')
+    _add_tool_options(p)
+    p.set_defaults(func=jobinfo.job_command, check=_check_tool)
+
+
+def _add_cancel(subparsers):
+    p = subparsers.add_parser(
+        'cancel', help='cancel a pending or running job',
+        description='Cancel the job KEY: a pending or assigned job leaves'
+        ' its queue; a running one is asked to stop (Job.cancel).')
+    p.add_argument('key', metavar='KEY', help='the job key (0x3a1f)')
+    _add_tool_options(p)
+    p.set_defaults(func=jobinfo.cancel_command, check=_check_tool)
 
 
 def _add_pack(subparsers):
@@ -260,9 +292,10 @@ def build_parser():
                         help='print the version and exit')
     subparsers = parser.add_subparsers(
         dest='command', metavar='COMMAND', required=True,
-        help='run, serve, put, jobs, pack, zeo or monitor; COMMAND --help'
-        ' describes each')
-    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_pack,
+        help='run, serve, put, jobs, job, cancel, pack, zeo or monitor;'
+        ' COMMAND --help describes each')
+    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_job,
+                _add_cancel, _add_pack,
                 _add_zeo, _add_monitor):
         add(subparsers)
     parser.commands = subparsers.choices  # name -> its parser
