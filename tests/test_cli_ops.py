@@ -1,5 +1,8 @@
 """Operator commands of zc-asyncui (issue 9): job, cancel, --json."""
 import json
+import os
+import subprocess
+import time
 import re
 
 import pytest
@@ -102,3 +105,136 @@ def test_job_needs_a_key(installed, capsys):
         main.main(['job'])
     assert e.value.code == 2
     assert 'KEY' in capsys.readouterr().err
+
+
+# -- put --stdin ----------------------------------------------------------
+
+def pending_keys(tmp_path):
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(
+        str(tmp_path / 'var' / 'Data.fs'), read_only=True))
+    try:
+        conn = db.open()
+        queue = zc.asyncui.getQueues(conn)['']
+        return {job.key: job for job in queue}, conn, db
+    except Exception:
+        db.close()
+        raise
+
+
+def lines_of(*specs):
+    return ''.join(
+        (spec if isinstance(spec, str) else json.dumps(spec)) + '\n'
+        for spec in specs)
+
+
+def test_put_stdin_ten_thousand_jobs_in_seconds(installed, cli):
+    text = lines_of(*({'callable': 'jobs.add', 'args': [n, 1],
+                       'options': {'in': 3600, 'priority': n % 3}}
+                      for n in range(10000)))
+    started = time.monotonic()
+    result = subprocess.run(CLI + ['put', '--stdin'], input=text,
+                            cwd=str(installed), env=env_with_tests(),
+                            capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    keys = result.stdout.split()
+    assert len(keys) == len(set(keys)) == 10000
+    assert elapsed < 30, elapsed
+    pending, conn, db = pending_keys(installed)
+    try:
+        assert set(keys) == set(pending)
+        job = pending[keys[7]]
+        assert list(job.args) == [7, 1] and job.priority == 1
+        assert job.annotations['zc.asyncui.cli.name'] == 'jobs.add'
+    finally:
+        db.close()
+
+
+def env_with_tests():
+    here = os.path.dirname(os.path.abspath(__file__))
+    environment = dict(os.environ)
+    environment['PYTHONPATH'] = os.pathsep.join(
+        [here] + [p for p in [environment.get('PYTHONPATH')] if p])
+    return environment
+
+
+def put_stdin(tmp_path, text, *options):
+    return subprocess.run(CLI + ['put', '--stdin'] + list(options),
+                          input=text, cwd=str(tmp_path),
+                          env=env_with_tests(), capture_output=True,
+                          text=True, timeout=DEADLINE)
+
+
+def test_put_stdin_options_and_blank_lines(installed):
+    result = put_stdin(installed, lines_of(
+        {'callable': 'jobs.noop', 'kwargs': {'x': 'a'},
+         'options': {'collapse_key': 'k', 'in': 60}},
+        '   ',
+        {'callable': 'jobs.noop', 'kwargs': {'x': 'b'},
+         'options': {'collapse_key': 'k', 'in': 60}},
+        {'callable': 'jobs:add', 'args': [1, 2], 'options': {'priority': 9}}))
+    assert result.returncode == 0, result.stderr
+    first, collapsed, third = result.stdout.split()
+    assert first == collapsed  # the collapse key kept the first job
+    pending, conn, db = pending_keys(installed)
+    try:
+        assert set(pending) == {first, third}
+        assert pending[third].priority == 9
+        assert pending[first].begin_after is not None
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize('bad, message', [
+    ('not json', 'line 3: not JSON'),
+    ('[1, 2]', 'line 3: a JSON object is expected, not list'),
+    ('{"callable": "jobs.add", "arg": [1]}', "line 3: unknown field 'arg'"),
+    ('{"args": [1]}', 'line 3: "callable" must be a dotted name'),
+    ('{"callable": "nosuch.f"}', "line 3: cannot import 'nosuch.f'"),
+    ('{"callable": "jobs.add", "args": 1}', 'line 3: "args" must be a'),
+    ('{"callable": "jobs.add", "options": {"prio": 1}}',
+     "line 3: unknown option 'prio'"),
+    ('{"callable": "jobs.add", "options": {"in": -1}}',
+     'line 3: "in" must be a number of seconds'),
+    ('{"callable": "jobs.add", "options": {"priority": "high"}}',
+     'line 3: "priority" must be a whole number'),
+    ('{"callable": "jobs.add", "options": {"queue": "nosuch"}}',
+     "line 3: No queue named 'nosuch'"),
+])
+def test_put_stdin_bad_line_commits_no_part_of_its_batch(installed, bad,
+                                                         message):
+    good = {'callable': 'jobs.noop', 'options': {'in': 60}}
+    result = put_stdin(installed, lines_of(good, good, bad, good),
+                       '--batch', '2')
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert 'lines 1-2 were committed, line 3 and its batch were not' \
+        in result.stderr
+    assert len(result.stdout.split()) == 2
+    pending, conn, db = pending_keys(installed)
+    try:
+        assert set(pending) == set(result.stdout.split())
+    finally:
+        db.close()
+
+
+def test_put_stdin_bad_line_in_first_batch_commits_nothing(installed):
+    result = put_stdin(installed, lines_of(
+        {'callable': 'jobs.noop', 'options': {'in': 60}}, '{'))
+    assert result.returncode == 2
+    assert 'line 2: not JSON' in result.stderr
+    assert 'nothing was committed' in result.stderr
+    pending, conn, db = pending_keys(installed)
+    db.close()
+    assert pending == {}
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['put', '--stdin', 'jobs.add'], 'does not go with a NAME'),
+    (['put', '--stdin', '--queue', 'q'], 'does not go with --queue'),
+    (['put', '--stdin', '--in', '0'], 'does not go with --in'),
+    (['put'], 'put needs a NAME'),
+])
+def test_put_stdin_usage_errors(installed, cli, argv, message):
+    assert message in one_line_error(cli(*argv))

@@ -26,6 +26,7 @@ from zc.asyncui.cli import monitor
 from zc.asyncui.cli import options
 from zc.asyncui.cli import pack
 from zc.asyncui.cli import put
+from zc.asyncui.cli import putmany
 from zc.asyncui.cli import run
 from zc.asyncui.cli import serve
 from zc.asyncui.cli import server
@@ -157,9 +158,17 @@ def _add_put(subparsers):
         ' else a plain string; KEY=VALUE passes VALUE as the keyword'
         ' argument KEY (to pass a string containing "=" by position,'
         """ quote it for Python: '"a=b"').  Options may come anywhere.""")
-    p.add_argument('callable', metavar='NAME', help='the callable:'
-                   ' module.function, module:function or a built-in such as'
-                   ' print')
+    p.add_argument('callable', metavar='NAME', nargs='?', help='the'
+                   ' callable: module.function, module:function or a'
+                   ' built-in such as print')
+    p.add_argument('--stdin', action='store_true', help='put one job per'
+                   ' line of standard input instead, each a JSON object'
+                   ' {"callable": ..., "args": [...], "kwargs": {...},'
+                   ' "options": {"priority", "in", "queue",'
+                   ' "collapse_key"}}; prints the keys')
+    p.add_argument('--batch', metavar='N', default=putmany.BATCH_SIZE,
+                   type=options.whole_number(1), help='with --stdin: jobs'
+                   ' per transaction (default %d)' % putmany.BATCH_SIZE)
     p.add_argument('args', metavar='ARG', nargs='*', default=[],
                    help='an argument of the call (KEY=VALUE: a keyword'
                    ' argument)')
@@ -179,7 +188,32 @@ def _add_put(subparsers):
     _add_tool_options(p)
     p.dash_hint = ('an ARG that starts with "-" goes after "--", as in'
                    ' zc-asyncui put NAME -- -x')
-    p.set_defaults(func=put.put_command, check=_check_tool)
+    p.set_defaults(func=_put_command, check=_check_put)
+
+
+def _put_command(args):
+    if args.stdin:
+        return putmany.put_stdin_command(args)
+    return put.put_command(args)
+
+
+def _check_put(args):
+    if args.stdin:
+        given = [text for text, present in (
+            ('a NAME', args.callable is not None), ('ARGs', args.args),
+            ('--queue', args.queue != ''), ('--in', args.in_seconds is not None),
+            ('--priority', args.priority), ('--collapse-key',
+                                            args.collapse_key))
+            if present]
+        if given:
+            raise server.UsageError(
+                '--stdin reads every call and its options from its lines:'
+                ' it does not go with %s (put them in "options")'
+                % ', '.join(given))
+    elif args.callable is None:
+        raise server.UsageError('put needs a NAME (module.function), or'
+                                ' --stdin to read JSON lines')
+    _check_tool(args)
 
 
 def _add_jobs(subparsers):
