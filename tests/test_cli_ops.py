@@ -238,3 +238,57 @@ def test_put_stdin_bad_line_in_first_batch_commits_nothing(installed):
 ])
 def test_put_stdin_usage_errors(installed, cli, argv, message):
     assert message in one_line_error(cli(*argv))
+
+
+# -- status ---------------------------------------------------------------
+
+def test_status_alive_then_dead_dispatcher(spawn, cli):
+    process, uuid = start_run(spawn)
+    running = cli('put', 'jobs.sleep', '60').stdout.strip()
+    later = cli('put', 'jobs.noop', '--in', '3600').stdout.strip()
+
+    def active():
+        info = json.loads(cli('status', '--json').stdout)
+        return info['queues'][0]['active'] == 1 and info
+    info = wait_until(active, 'the sleep job running')
+    queue, = info['queues']
+    assert queue == {'name': '', 'pending': 0, 'scheduled': 1,
+                     'active': 1, 'latency_seconds': None}
+    dispatcher, = info['dispatchers']
+    assert dispatcher['uuid'] == uuid and dispatcher['state'] == 'alive'
+    assert dispatcher['last_ping'] is not None
+    assert [(j['key'], j['status'], j['dead_dispatcher'])
+            for j in dispatcher['jobs']] == [(running, 'ACTIVE', False)]
+    text = cli('status')
+    assert text.returncode == 0, text.stderr
+    assert "queue '': 0 pending, 1 scheduled, 1 active, latency -" \
+        in text.stdout
+    assert 'dispatcher %s' % uuid in text.stdout and 'alive' in text.stdout
+    assert later  # scheduled, counted above
+
+    process.kill()  # no clean stop: its job stays ACTIVE, its pings stop
+    time.sleep(5.5)  # the ping death interval of FAST
+    after = json.loads(cli('status', '--json').stdout)
+    dispatcher, = after['dispatchers']
+    assert dispatcher['state'] == 'dead'
+    assert dispatcher['jobs'][0]['dead_dispatcher'] is True
+    text = cli('status').stdout
+    assert 'its dispatcher is dead' in text
+
+
+def test_status_latency_of_a_due_job(installed, cli):
+    cli('put', 'jobs.noop')
+    time.sleep(0.5)
+    info = json.loads(cli('status', '--json').stdout)
+    queue, = info['queues']
+    assert queue['pending'] == 1 and queue['latency_seconds'] >= 0.5
+    assert info['dispatchers'] == []
+
+
+def test_status_without_queues_says_what_to_do(tmp_path, cli):
+    (tmp_path / 'var').mkdir()
+    ZODB.DB(ZODB.FileStorage.FileStorage(
+        str(tmp_path / 'var' / 'Data.fs'))).close()
+    result = cli('status')
+    assert result.returncode == 1
+    assert 'zc-asyncui run installs them' in result.stderr

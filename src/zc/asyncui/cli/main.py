@@ -31,6 +31,7 @@ from zc.asyncui.cli import run
 from zc.asyncui.cli import serve
 from zc.asyncui.cli import server
 from zc.asyncui.cli import site
+from zc.asyncui.cli import status
 
 PROG = 'zc-asyncui'
 DESCRIPTION = ('Run zc.asyncui jobs from the shell: a dispatcher on a'
@@ -253,6 +254,20 @@ def _add_job(subparsers):
     p.set_defaults(func=jobinfo.job_command, check=_check_tool)
 
 
+def _add_status(subparsers):
+    p = subparsers.add_parser(
+        'status', help='queues (pending, scheduled, active, latency) and'
+        ' dispatchers (liveness, last ping, jobs held)',
+        description='Show each queue with its pending, scheduled and'
+        ' active counts and its latency (the age of the oldest due job),'
+        ' and each dispatcher with its liveness, last ping and the jobs'
+        ' it holds.')
+    p.add_argument('--json', action='store_true',
+                   help='print one JSON object instead of lines')
+    _add_tool_options(p)
+    p.set_defaults(func=status.status_command, check=_check_tool)
+
+
 def _add_cancel(subparsers):
     p = subparsers.add_parser(
         'cancel', help='cancel a pending or running job',
@@ -326,10 +341,11 @@ def build_parser():
                         help='print the version and exit')
     subparsers = parser.add_subparsers(
         dest='command', metavar='COMMAND', required=True,
-        help='run, serve, put, jobs, job, cancel, pack, zeo or monitor;'
+        help='run, serve, put, jobs, job, cancel, status, pack, zeo or'
+        ' monitor;'
         ' COMMAND --help describes each')
     for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_job,
-                _add_cancel, _add_pack,
+                _add_cancel, _add_status, _add_pack,
                 _add_zeo, _add_monitor):
         add(subparsers)
     parser.commands = subparsers.choices  # name -> its parser
