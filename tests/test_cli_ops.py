@@ -292,3 +292,43 @@ def test_status_without_queues_says_what_to_do(tmp_path, cli):
     result = cli('status')
     assert result.returncode == 1
     assert 'zc-asyncui run installs them' in result.stderr
+
+
+# -- retry ----------------------------------------------------------------
+
+def test_retry_a_failed_job_runs_it_again(spawn, cli):
+    process, uuid = start_run(spawn)
+    bad = cli('put', 'jobs.fail', 'once').stdout.strip()
+    good = cli('put', 'jobs.add', '1', '2').stdout.strip()
+
+    def completed(key):
+        return json.loads(cli('job', key, '--json').stdout)[
+            'status'] == 'COMPLETED'
+    wait_until(lambda: completed(bad) and completed(good), 'both done')
+
+    refused = one_line_error(cli('retry', good))
+    assert 'cannot be retried' in refused and 'successful' in refused
+
+    retried = cli('retry', bad)
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == \
+        '%s: PENDING again in its queue, for attempt 2' % bad
+
+    def failed_twice():
+        info = json.loads(cli('job', bad, '--json').stdout)
+        return info['status'] == 'COMPLETED' and \
+            len(info['attempts']) == 2 and info
+    info = wait_until(failed_twice, 'the retried job failed again')
+    assert 'once' in info['failure']['message']
+    assert all(a['outcome'] for a in info['attempts'])
+    assert_clean_stop(process)
+
+
+def test_retry_refuses_a_pending_job(installed, cli):
+    key = cli('put', 'jobs.noop', '--in', '60').stdout.strip()
+    err = one_line_error(cli('retry', key))
+    assert 'cannot be retried' in err and 'PENDING' in err
+
+
+def test_retry_bad_key(installed, cli):
+    assert 'no job 0xfffff' in one_line_error(cli('retry', '0xfffff'))

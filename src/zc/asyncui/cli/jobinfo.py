@@ -1,6 +1,7 @@
-"""``zc-asyncui job KEY`` and ``zc-asyncui cancel KEY``: one job, whole.
+"""``zc-asyncui job KEY``, ``cancel KEY`` and ``retry KEY``: one job.
 
-``job`` shows every field of a job (times, attempts with their outcomes,
+``retry`` puts a failed COMPLETED job back in its queue for a new
+attempt.  ``job`` shows every field of a job (times, attempts with their outcomes,
 the result or the failure's traceback, callbacks, annotations), as text
 or, with ``--json``, as one JSON object for scripts.  A job is found by
 its key (its oid), whether pending, held, recently completed or kept by
@@ -162,6 +163,25 @@ def job_command(args):
     else:
         for line in format_text(info):
             print(line)
+    return 0
+
+
+def retry_command(args):
+    """``zc-asyncui retry KEY``: a failed COMPLETED job is put back in its
+    queue for a new attempt (Queue.retry, lifecycle.retry_failed)."""
+    def work(job):
+        if job.queue is None:
+            raise server.UsageError(
+                'job %s was never put in a queue (a callback, or an inline'
+                ' job): put a new job instead' % args.key)
+        try:
+            job.queue.retry(job)
+        except errors.BadStatusError as e:
+            raise server.UsageError(str(e)) from None
+        return len(job.attempts)
+    attempts = _with_job(args, work, commit=True)
+    print('%s: PENDING again in its queue, for attempt %d'
+          % (args.key, attempts + 1))
     return 0
 
 

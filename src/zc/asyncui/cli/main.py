@@ -254,6 +254,16 @@ def _add_job(subparsers):
     p.set_defaults(func=jobinfo.job_command, check=_check_tool)
 
 
+def _add_retry(subparsers):
+    p = subparsers.add_parser(
+        'retry', help='put a failed job back in its queue',
+        description='Put the failed COMPLETED job KEY back in its queue as'
+        ' a new attempt (its earlier attempts are kept).')
+    p.add_argument('key', metavar='KEY', help='the job key (0x3a1f)')
+    _add_tool_options(p)
+    p.set_defaults(func=jobinfo.retry_command, check=_check_tool)
+
+
 def _add_status(subparsers):
     p = subparsers.add_parser(
         'status', help='queues (pending, scheduled, active, latency) and'
@@ -341,11 +351,11 @@ def build_parser():
                         help='print the version and exit')
     subparsers = parser.add_subparsers(
         dest='command', metavar='COMMAND', required=True,
-        help='run, serve, put, jobs, job, cancel, status, pack, zeo or'
-        ' monitor;'
+        help='run, serve, put, jobs, job, cancel, retry, status, pack, zeo'
+        ' or monitor;'
         ' COMMAND --help describes each')
     for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_job,
-                _add_cancel, _add_status, _add_pack,
+                _add_cancel, _add_retry, _add_status, _add_pack,
                 _add_zeo, _add_monitor):
         add(subparsers)
     parser.commands = subparsers.choices  # name -> its parser
