@@ -32,8 +32,8 @@ def test_move_along_the_forward_path():
 
 
 @pytest.mark.parametrize('current, to', [
-    ('COMPLETED', 'NEW'), ('NEW', 'COMPLETED'), ('PENDING', 'CALLBACKS'),
-    ('CALLBACKS', 'ACTIVE'), ('COMPLETED', 'ACTIVE'), ('ACTIVE', 'NEW')])
+    ('COMPLETED', 'PENDING'), ('COMPLETED', 'NEW'), ('NEW', 'COMPLETED'),
+    ('PENDING', 'CALLBACKS'), ('CALLBACKS', 'ACTIVE'), ('COMPLETED', 'ACTIVE'), ('ACTIVE', 'NEW')])
 def test_move_not_in_table_refused(current, to):
     job = _job(current)
     with pytest.raises(errors.BadStatusError) as info:

@@ -45,14 +45,21 @@ TRANSITIONS = {
 }
 
 
+#: Moves made only by the function of that name (``move(job, to,
+#: only=NAME)``), never by a plain move: an operator's decision.
+ONLY_BY_NAME = frozenset(['retry failed'])
+
+
 def move(job, to, only=None):
     """Change the job's status to ``to`` if ``TRANSITIONS`` allows it
     (and names the move ``only``, when given); returns the name of the
     move.  Raises BadStatusError otherwise."""
     current = job._status
     name = TRANSITIONS.get((current, to))
-    if name is None or only is not None and name != only:
-        allowed = sorted(f for (f, t) in TRANSITIONS if t == to)
+    if name is None or name != (only or name) or (
+            name in ONLY_BY_NAME and only != name):
+        allowed = sorted(f for (f, t), n in TRANSITIONS.items()
+                         if t == to and n not in ONLY_BY_NAME)
         raise errors.BadStatusError(
             'Job %s cannot move from %s to %s: a job reaches %s only from'
             ' %s. Was it changed by two processes, or by hand?'
