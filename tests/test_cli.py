@@ -446,7 +446,7 @@ def in_tmp(tmp_path, monkeypatch):
     (['run', '--path', ''], '--path needs a file path, not an empty'
      ' string'),
     (['run', '--uuid-file', ''], '--uuid-file needs a file path'),
-    (['put'], 'the following arguments are required: NAME (see'),
+    (['put'], 'put needs a NAME (module.function), or --stdin'),
     (['run', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0 is for a'
      ' server'),
     (['jobs', '--zeo', '127.0.0.1:0'], '--zeo 127.0.0.1:0: port 0'),

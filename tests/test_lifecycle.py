@@ -32,8 +32,8 @@ def test_move_along_the_forward_path():
 
 
 @pytest.mark.parametrize('current, to', [
-    ('COMPLETED', 'PENDING'), ('NEW', 'COMPLETED'), ('PENDING', 'CALLBACKS'),
-    ('CALLBACKS', 'ACTIVE'), ('COMPLETED', 'ACTIVE'), ('ACTIVE', 'NEW')])
+    ('COMPLETED', 'PENDING'), ('COMPLETED', 'NEW'), ('NEW', 'COMPLETED'),
+    ('PENDING', 'CALLBACKS'), ('CALLBACKS', 'ACTIVE'), ('COMPLETED', 'ACTIVE'), ('ACTIVE', 'NEW')])
 def test_move_not_in_table_refused(current, to):
     job = _job(current)
     with pytest.raises(errors.BadStatusError) as info:
@@ -117,3 +117,33 @@ def _init_status_line():
     lines, first = inspect.getsourcelines(Job.__init__)
     return first + next(i for i, line in enumerate(lines)
                         if 'self._status = NEW' in line)
+
+
+def test_retry_failed_clears_the_result_and_keeps_attempts(queue):
+    from zc.asyncui.failure import Failure
+    job = queue.put(Job(jobs.noop))
+    queue.claim()
+    lifecycle.start(job, 'd', 'main', T0)
+    lifecycle.set_result(job, Failure(ValueError('x')), T0)
+    queue.retry(job)
+    assert job.status == 'PENDING' and job.result is None
+    assert job.active_end is None and len(job.attempts) == 1
+    assert job in queue
+    with pytest.raises(errors.BadStatusError):
+        queue.retry(job)  # PENDING now
+
+
+def test_retry_failed_refuses_success_and_callbacks(queue):
+    from zc.asyncui.failure import Failure
+    ok = queue.put(Job(jobs.noop))
+    queue.claim()
+    lifecycle.start(ok, 'd', 'main', T0)
+    lifecycle.set_result(ok, 1, T0)
+    with pytest.raises(errors.BadStatusError, match='successful'):
+        lifecycle.retry_failed(ok)
+    job = Job(jobs.noop)
+    job._status = 'COMPLETED'  # a fixture, not a move
+    job._result = Failure(ValueError('x'))
+    job._callbacks = (Job(jobs.noop),)
+    with pytest.raises(errors.BadStatusError, match='callback'):
+        lifecycle.retry_failed(job)

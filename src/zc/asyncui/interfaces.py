@@ -298,6 +298,12 @@ class IQueue(Interface):
         """Put a job back to begin after the aware datetime
         ``begin_after`` (a retry policy's delay)."""
 
+    def retry(job):
+        """Put a failed job of this queue (COMPLETED with a Failure, no
+        callbacks) back as PENDING, due now, for a new attempt; its
+        earlier attempts are kept (``zc-asyncui retry``).  ValueError for
+        a job of another queue; BadStatusError for any other job."""
+
     def getDispatcherAgents(uuid, create=False):
         """The IDispatcherAgents record of dispatcher ``uuid`` in this
         queue, created when ``create`` is true; else None if missing."""

@@ -40,16 +40,26 @@ TRANSITIONS = {
     (ACTIVE, COMPLETED): 'complete',           # result stored, no callbacks
     (CALLBACKS, COMPLETED): 'complete after callbacks',
     (PENDING, COMPLETED): 'cancel',            # Job.cancel, before a start
+    (COMPLETED, PENDING): 'retry failed',      # an operator retries a
+                                               # failed job (Queue.retry)
 }
 
 
-def move(job, to):
-    """Change the job's status to ``to`` if ``TRANSITIONS`` allows it;
-    returns the name of the move.  Raises BadStatusError otherwise."""
+#: Moves made only by the function of that name (``move(job, to,
+#: only=NAME)``), never by a plain move: an operator's decision.
+ONLY_BY_NAME = frozenset(['retry failed'])
+
+
+def move(job, to, only=None):
+    """Change the job's status to ``to`` if ``TRANSITIONS`` allows it
+    (and names the move ``only``, when given); returns the name of the
+    move.  Raises BadStatusError otherwise."""
     current = job._status
     name = TRANSITIONS.get((current, to))
-    if name is None:
-        allowed = sorted(f for (f, t) in TRANSITIONS if t == to)
+    if name is None or name != (only or name) or (
+            name in ONLY_BY_NAME and only != name):
+        allowed = sorted(f for (f, t), n in TRANSITIONS.items()
+                         if t == to and n not in ONLY_BY_NAME)
         raise errors.BadStatusError(
             'Job %s cannot move from %s to %s: a job reaches %s only from'
             ' %s. Was it changed by two processes, or by hand?'
@@ -76,7 +86,7 @@ def requeue(job):
     (ACTIVE -> PENDING); a PENDING one (claimed, not started) and one in
     CALLBACKS (a worker resumes them) keep their status."""
     if job._status not in (PENDING, CALLBACKS):
-        move(job, PENDING)
+        move(job, PENDING, only='retry')
 
 
 def start(job, dispatcher_uuid, agent, now=None):
@@ -164,6 +174,33 @@ def cancel(job, failure, now):
     job._end_ts = job._callbacks_ts = now.timestamp()
     events.notify(events.JobFailed(job))
     _call_start_hook(job)
+
+
+def retry_failed(job):
+    """COMPLETED with a Failure -> PENDING: an operator retries a failed
+    job as a new attempt (``Queue.retry``, ``zc-asyncui retry``).  Its
+    result, end times, cancel request and retry counters are cleared; its
+    attempts are kept, so the next one is added to them.  A job with
+    callbacks is refused: they already ran with the failure."""
+    if job._status != COMPLETED or not isinstance(job._result, Failure):
+        raise errors.BadStatusError(
+            'Job %s cannot be retried: only a COMPLETED job whose result is'
+            ' a failure can be, and its status is %s%s.'
+            % (job.key or '(unsaved)', job._status,
+               ' with a successful result' if job._status == COMPLETED
+               else ''), job.key, job._status, (COMPLETED,))
+    if job._callbacks:
+        raise errors.BadStatusError(
+            'Job %s cannot be retried: its %d callback(s) already ran with'
+            ' its failure; put a new job instead.'
+            % (job.key, len(job._callbacks)), job.key, job._status,
+            (COMPLETED,))
+    move(job, PENDING, only='retry failed')
+    job._result = None
+    job._end_ts = job._callbacks_ts = None
+    if job._cancel_requested:
+        job._cancel_requested = False
+    save_counts(job, {})
 
 
 def request_cancel(job):

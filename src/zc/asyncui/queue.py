@@ -287,6 +287,20 @@ class Queue(persistent.Persistent):
             self._insert(job)
         _wake_after_commit(self._p_jar)
 
+    def retry(self, job):
+        """Put a failed COMPLETED job of this queue back as PENDING, for a
+        new attempt (see lifecycle.retry_failed); it is due at once."""
+        if job._queue is not self:
+            raise ValueError('Job %s is not a job of queue %r.'
+                             % (job.key, self.name))
+        lifecycle.retry_failed(job)
+        if job._agent is not None:
+            job._agent = None
+        job._begin_after_ts = utils.now().timestamp()
+        job._arrival = None
+        self._insert(job)
+        _wake_after_commit(self._p_jar)
+
     def reschedule(self, job, begin_after):
         """Put a job back to begin after ``begin_after`` (used by retry
         policies that ask for a delay)."""

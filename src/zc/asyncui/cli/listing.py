@@ -45,7 +45,9 @@ def jobs_command(args):
     return 0
 
 
-def _list_rows(db, queue_name, status, limit):
+def _list_rows(db, queue_name, status, limit, row=None):
+    """``row(job, now)`` of each job listed (default job_columns)."""
+    row = row or job_columns
     tm = transaction.TransactionManager()
     conn = db.open(tm)
     try:
@@ -55,7 +57,7 @@ def _list_rows(db, queue_name, status, limit):
         jobs = (job for job in _unique(_jobs_of(queues, status, limit))
                 if status is None or job.status == status)
         now = utils.now()
-        return [job_columns(job, now)
+        return [row(job, now)
                 for job in itertools.islice(jobs, limit or None)]
     finally:
         tm.abort()

@@ -20,15 +20,18 @@ import sys
 
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
+from zc.asyncui.cli import jobinfo
 from zc.asyncui.cli import listing
 from zc.asyncui.cli import monitor
 from zc.asyncui.cli import options
 from zc.asyncui.cli import pack
 from zc.asyncui.cli import put
+from zc.asyncui.cli import putmany
 from zc.asyncui.cli import run
 from zc.asyncui.cli import serve
 from zc.asyncui.cli import server
 from zc.asyncui.cli import site
+from zc.asyncui.cli import status
 
 PROG = 'zc-asyncui'
 DESCRIPTION = ('Run zc.asyncui jobs from the shell: a dispatcher on a'
@@ -156,9 +159,17 @@ def _add_put(subparsers):
         ' else a plain string; KEY=VALUE passes VALUE as the keyword'
         ' argument KEY (to pass a string containing "=" by position,'
         """ quote it for Python: '"a=b"').  Options may come anywhere.""")
-    p.add_argument('callable', metavar='NAME', help='the callable:'
-                   ' module.function, module:function or a built-in such as'
-                   ' print')
+    p.add_argument('callable', metavar='NAME', nargs='?', help='the'
+                   ' callable: module.function, module:function or a'
+                   ' built-in such as print')
+    p.add_argument('--stdin', action='store_true', help='put one job per'
+                   ' line of standard input instead, each a JSON object'
+                   ' {"callable": ..., "args": [...], "kwargs": {...},'
+                   ' "options": {"priority", "in", "queue",'
+                   ' "collapse_key"}}; prints the keys')
+    p.add_argument('--batch', metavar='N', default=putmany.BATCH_SIZE,
+                   type=options.whole_number(1), help='with --stdin: jobs'
+                   ' per transaction (default %d)' % putmany.BATCH_SIZE)
     p.add_argument('args', metavar='ARG', nargs='*', default=[],
                    help='an argument of the call (KEY=VALUE: a keyword'
                    ' argument)')
@@ -178,7 +189,32 @@ def _add_put(subparsers):
     _add_tool_options(p)
     p.dash_hint = ('an ARG that starts with "-" goes after "--", as in'
                    ' zc-asyncui put NAME -- -x')
-    p.set_defaults(func=put.put_command, check=_check_tool)
+    p.set_defaults(func=_put_command, check=_check_put)
+
+
+def _put_command(args):
+    if args.stdin:
+        return putmany.put_stdin_command(args)
+    return put.put_command(args)
+
+
+def _check_put(args):
+    if args.stdin:
+        given = [text for text, present in (
+            ('a NAME', args.callable is not None), ('ARGs', args.args),
+            ('--queue', args.queue != ''), ('--in', args.in_seconds is not None),
+            ('--priority', args.priority), ('--collapse-key',
+                                            args.collapse_key))
+            if present]
+        if given:
+            raise server.UsageError(
+                '--stdin reads every call and its options from its lines:'
+                ' it does not go with %s (put them in "options")'
+                % ', '.join(given))
+    elif args.callable is None:
+        raise server.UsageError('put needs a NAME (module.function), or'
+                                ' --stdin to read JSON lines')
+    _check_tool(args)
 
 
 def _add_jobs(subparsers):
@@ -193,8 +229,63 @@ def _add_jobs(subparsers):
                    default=listing.DEFAULT_LIMIT,
                    help='at most N lines (default %d; 0: all)'
                    % listing.DEFAULT_LIMIT)
+    p.add_argument('--json', action='store_true',
+                   help='print a JSON list of objects (the fields of'
+                   ' zc-asyncui job --json) instead of lines')
     _add_tool_options(p)
-    p.set_defaults(func=listing.jobs_command, check=_check_tool)
+    p.set_defaults(func=_jobs_command, check=_check_tool)
+
+
+def _jobs_command(args):
+    if args.json:
+        return jobinfo.jobs_json_command(args)
+    return listing.jobs_command(args)
+
+
+def _add_job(subparsers):
+    p = subparsers.add_parser(
+        'job', help='show every field of one job',
+        description='Show one job: status, times, attempts with their'
+        ' outcomes, the result or traceback, callbacks, annotations.')
+    p.add_argument('key', metavar='KEY', help='the job key (0x3a1f)')
+    p.add_argument('--json', action='store_true',
+                   help='print one JSON object instead of lines')
+    _add_tool_options(p)
+    p.set_defaults(func=jobinfo.job_command, check=_check_tool)
+
+
+def _add_retry(subparsers):
+    p = subparsers.add_parser(
+        'retry', help='put a failed job back in its queue',
+        description='Put the failed COMPLETED job KEY back in its queue as'
+        ' a new attempt (its earlier attempts are kept).')
+    p.add_argument('key', metavar='KEY', help='the job key (0x3a1f)')
+    _add_tool_options(p)
+    p.set_defaults(func=jobinfo.retry_command, check=_check_tool)
+
+
+def _add_status(subparsers):
+    p = subparsers.add_parser(
+        'status', help='queues (pending, scheduled, active, latency) and'
+        ' dispatchers (liveness, last ping, jobs held)',
+        description='Show each queue with its pending, scheduled and'
+        ' active counts and its latency (the age of the oldest due job),'
+        ' and each dispatcher with its liveness, last ping and the jobs'
+        ' it holds.')
+    p.add_argument('--json', action='store_true',
+                   help='print one JSON object instead of lines')
+    _add_tool_options(p)
+    p.set_defaults(func=status.status_command, check=_check_tool)
+
+
+def _add_cancel(subparsers):
+    p = subparsers.add_parser(
+        'cancel', help='cancel a pending or running job',
+        description='Cancel the job KEY: a pending or assigned job leaves'
+        ' its queue; a running one is asked to stop (Job.cancel).')
+    p.add_argument('key', metavar='KEY', help='the job key (0x3a1f)')
+    _add_tool_options(p)
+    p.set_defaults(func=jobinfo.cancel_command, check=_check_tool)
 
 
 def _add_pack(subparsers):
@@ -260,9 +351,11 @@ def build_parser():
                         help='print the version and exit')
     subparsers = parser.add_subparsers(
         dest='command', metavar='COMMAND', required=True,
-        help='run, serve, put, jobs, pack, zeo or monitor; COMMAND --help'
-        ' describes each')
-    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_pack,
+        help='run, serve, put, jobs, job, cancel, retry, status, pack, zeo'
+        ' or monitor;'
+        ' COMMAND --help describes each')
+    for add in (_add_run, _add_serve, _add_put, _add_jobs, _add_job,
+                _add_cancel, _add_retry, _add_status, _add_pack,
                 _add_zeo, _add_monitor):
         add(subparsers)
     parser.commands = subparsers.choices  # name -> its parser
