@@ -188,3 +188,13 @@ def test_ping_intervals_are_seconds_like_the_dispatchers(record):
 def test_ping_interval_bad_value_refused(record, value):
     with pytest.raises(errors.ConfigurationError, match='ping_interval'):
         record.ping_interval = value
+
+
+def test_livenessState_words():
+    record = DispatcherAgents('u')
+    assert record.livenessState() == 'inactive'
+    now = datetime.datetime.now(datetime.timezone.utc)
+    record.activate('host', 1, 'token', now)
+    assert record.livenessState(now) == 'alive'
+    later = now + datetime.timedelta(seconds=record.ping_death_interval + 1)
+    assert record.livenessState(later) == 'dead'

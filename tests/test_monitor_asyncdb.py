@@ -9,6 +9,7 @@ import pytest
 import zope.component.testing
 
 import jobs
+from monitorfixtures import FakeConnection
 import zc.asyncui
 from zc.asyncui import config
 from zc.asyncui import errors
@@ -34,23 +35,6 @@ def registry():
     yield
     config.reset()
     zope.component.testing.tearDown()
-
-
-class FakeConnection:
-
-    def __init__(self, db=None):
-        self.db = db
-        self.out = []
-
-    def write(self, text):
-        self.out.append(text)
-
-    @property
-    def text(self):
-        return ''.join(self.out)
-
-    def json(self):
-        return json.loads(self.text)
 
 
 def finish(conn, func, end, failed=False, queue_name=''):

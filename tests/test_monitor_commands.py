@@ -25,6 +25,7 @@ from zc.asyncui.monitor.asynctool import async_
 from zc.asyncui.monitor.server import CommandError
 
 import jobs
+from monitorfixtures import FakeConnection
 
 
 @pytest.fixture(autouse=True)
@@ -34,23 +35,6 @@ def registry():
     yield
     config.reset()
     zope.component.testing.tearDown()
-
-
-class FakeConnection:
-
-    def __init__(self, db=None):
-        self.db = db
-        self.out = []
-
-    def write(self, text):
-        self.out.append(text)
-
-    @property
-    def text(self):
-        return ''.join(self.out)
-
-    def json(self):
-        return json.loads(self.text)
 
 
 def run(func, *args, db=None):

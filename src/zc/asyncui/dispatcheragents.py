@@ -87,6 +87,13 @@ class DispatcherAgents(persistent.Persistent):
         death = datetime.timedelta(seconds=self.ping_death_interval)
         return seen + death < (now or utils.now())
 
+    def livenessState(self, now=None):
+        """'inactive', 'dead' or 'alive': the word the status pages and
+        commands show for this record."""
+        if self.activated is None:
+            return 'inactive'
+        return 'dead' if self.isDead(now) else 'alive'
+
     @property
     def dead(self):
         return self.isDead()

@@ -586,6 +586,10 @@ class IDispatcherAgents(Interface):
     def isDead(now=None):
         """True when activated and not seen for ``ping_death_interval``."""
 
+    def livenessState(now=None):
+        """'inactive' (not activated), 'dead' (activated but silent for
+        ``ping_death_interval``) or 'alive'."""
+
     def activate(host, pid, token, now=None):
         """Mark the record active for this process (and pinged now);
         notifies DispatcherActivated."""

@@ -18,12 +18,7 @@ def _format_time(value):
 
 def dispatcher_row(queue_name, record, now):
     """One dispatcher's record in one queue, as plain data."""
-    if record.activated is None:
-        state = 'inactive'
-    elif record.isDead(now):
-        state = 'dead'
-    else:
-        state = 'alive'
+    state = record.livenessState(now)
     return {
         'uuid': record.UUID, 'queue': repr(queue_name), 'state': state,
         'host': record.host or '-', 'pid': record.pid or '-',

@@ -40,12 +40,7 @@ def _queue_info(name, queue, now):
 
 
 def _dispatcher_info(name, record, now):
-    if record.activated is None:
-        state = 'inactive'
-    elif record.isDead(now):
-        state = 'dead'
-    else:
-        state = 'alive'
+    state = record.livenessState(now)
     held = []
     for agent_name, agent in sorted(record.items()):
         for job in agent:
