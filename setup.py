@@ -18,6 +18,9 @@ TESTS_REQUIRE = [
     'zope.testing',
     'zope.testbrowser',
     'WebTest',
+    # The exposition format of @@metrics is checked with Prometheus's own
+    # parser (tests/test_browser_metrics.py).
+    'prometheus_client',
 ]
 
 setup(
