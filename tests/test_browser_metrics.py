@@ -3,6 +3,7 @@ metrics): the Prometheus text format, checked with prometheus_client's
 own parser; who may read it; one real scrape over HTTP with waitress."""
 import base64
 import datetime
+import json
 import math
 import os
 import urllib.error
@@ -22,6 +23,10 @@ from zc.asyncui import metrics
 from zc.asyncui import testing
 from zc.asyncui.browser import wsgi
 from zc.asyncui.cli import serve
+from zc.asyncui.cli import site
+
+from test_cli import wait_until
+from test_serve import basic, env, get, start_serve  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 layer = testing.FunctionalLayer(
@@ -247,3 +252,31 @@ def test_real_scrape_over_http(functional):
             assert parse(response.read().decode('utf-8'))
     finally:
         serve.stop_http(http)
+
+
+def test_serve_metrics_loopback_and_log_buffer(tmp_path, env):
+    """``zc-asyncui serve --metrics-loopback`` (a real subprocess):
+    Prometheus on this machine scrapes without credentials; the log page
+    shows the records of the demo jobs' failures from its buffer."""
+    env = dict(env, **{site.PASSWORD_VARIABLE: 'secret'})
+    process, url = start_serve(tmp_path / 'var', env, '--demo',
+                               '--monitor-port', '0', '--metrics-loopback')
+    try:
+        def failed_demo_job():
+            status, headers, body = get(url + '/++async++/@@metrics')
+            assert status == 200
+            return any(name == 'zc_asyncui_jobs_failed_total' and value
+                       for (name, labels), value in parse(
+                           body.decode('utf-8')).items())
+        wait_until(failed_demo_job, 'a failed demo job counted', timeout=30)
+        status, headers, body = get(url + '/++async++/@@log.json')
+        assert status == 401     # the log page needs credentials
+        status, headers, body = get(url + '/++async++/@@log.json?level=ERROR',
+                                    basic('admin', 'secret'))
+        data = json.loads(body)
+        assert data['buffer'] is True and data['failures']
+        assert any('zc.asyncui.demo.fail' in r['message']
+                   for r in data['records'])
+        assert process.stop() == 0
+    finally:
+        process.kill()
