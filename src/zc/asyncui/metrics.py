@@ -22,6 +22,7 @@ Layer: configuration (imports the model).
 import math
 
 from zc.asyncui import history
+from zc.asyncui import queue as queue_module
 from zc.asyncui import queueroot
 from zc.asyncui import utils
 from zc.asyncui.job import JobStatus
@@ -146,23 +147,14 @@ def job_durations(conn):
 
 def queue_summary(queue, now):
     """(due, scheduled, active, latency seconds) of one queue: latency
-    is the age of the oldest job that could start now (0 if none)."""
-    due = scheduled = 0
-    oldest = None
-    for job in queue:
-        begin = job.begin_after
-        if begin is not None and begin > now:
-            scheduled += 1
-            continue
-        due += 1
-        start = begin or job.put_time
-        if start is not None and (oldest is None or start < oldest):
-            oldest = start
+    is the age of the oldest job that could start now (0 if none).  Read
+    from the queue's keys (zc.asyncui.queue.summarize): no pending job
+    is loaded."""
+    due, scheduled, oldest = queue_module.summarize(queue, now)
     active = sum(1 for record in queue.dispatchers.values()
                  for agent in record.values() for job in agent
                  if job.status == JobStatus.ACTIVE)
-    latency = 0.0 if oldest is None else max(
-        0.0, (now - oldest).total_seconds())
+    latency = 0.0 if oldest is None else max(0.0, now.timestamp() - oldest)
     return due, scheduled, active, latency
 
 
