@@ -225,3 +225,61 @@ def test_unknown_queue_and_dispatcher_are_404_pages(app):
     b.open(BASE + '/queues/~/dispatchers/nouuid')
     assert status(b) == 404
     assert "No dispatcher 'nouuid'" in b.contents
+
+
+# -- the queue page --------------------------------------------------------
+
+def test_queue_page_lists_pending_and_scheduled(app, site_db):
+    import datetime
+    keys = [put(site_db, jobs.record, 'q%d' % n) for n in range(3)]
+    later = put(site_db, jobs.record, 'later',
+                begin_after=utils.now() + datetime.timedelta(hours=1))
+    b = browser(app)
+    b.open(BASE + '/queues/~')
+    assert status(b) == 200
+    assert "Queue ''" in b.contents
+    for key in keys:
+        assert key in b.contents
+    assert later not in b.contents
+    b.getLink('scheduled').click()
+    assert later in b.contents
+    assert keys[0] not in b.contents
+    b.open(BASE + '/queues/~/@@queue.json?status=pending&size=1&order=newest')
+    data = json.loads(b.contents)
+    assert data['counts']['scheduled'] >= 1
+    assert len(data['jobs']) == 1
+    assert data['more']
+
+
+def test_queue_page_filters(app, site_db):
+    key = put(site_db, jobs.add, 40, 2)
+    b = browser(app)
+    b.open(BASE + '/queues/~')
+    b.getControl('Callable').value = 'add'
+    b.getControl('Arguments contain').value = '40'
+    b.getControl('Filter').click()
+    assert status(b) == 200
+    assert key in b.contents
+    b.open(BASE + '/queues/~?callable=nomatch')
+    assert key not in b.contents
+    assert 'No jobs.' in b.contents
+
+
+@pytest.mark.parametrize('query, message', [
+    ('size=0', 'size=0 is out of range'),
+    ('size=abc', 'size=abc is not a whole number'),
+    ('start=-1', 'is not a whole number'),
+    ('start=99999999999999999999', 'is not a whole number'),
+    ('status=bogus', 'status=bogus is not one of'),
+    ('order=sideways', 'order=sideways is unknown'),
+    ('callable=' + 'x' * 5000, 'the callable filter is 5000 characters'),
+    ('size=1&size=2', 'size is given 2 times'),
+])
+def test_queue_page_bad_parameters_are_400(app, query, message):
+    b = browser(app)
+    b.open(BASE + '/queues/~?' + query)
+    assert status(b) == 400
+    assert message in b.contents
+    b.open(BASE + '/queues/~/@@queue.json?' + query)
+    assert status(b) == 400
+    assert message in json.loads(b.contents)['problem']
