@@ -283,3 +283,104 @@ def test_queue_page_bad_parameters_are_400(app, query, message):
     b.open(BASE + '/queues/~/@@queue.json?' + query)
     assert status(b) == 400
     assert message in json.loads(b.contents)['problem']
+
+
+# -- finished jobs: the Failed, Retries, Scheduled and Dead pages -----------
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+@pytest.fixture(scope='module')
+def finished(site_db):
+    """Jobs of queue 'lists' run inline and recorded in the history:
+    succeeded, failed (with HTML in its message), dead (failed after a
+    retry), and one waiting a minute for its retry."""
+    from zc.asyncui import RetryPolicy
+    from zc.asyncui import history
+    zc.asyncui.install(site_db, names=['lists'])
+    no_wait = RetryPolicy(max_attempts=2, retry_on=(OSError,),
+                          backoff=jobs.no_backoff)
+    later = RetryPolicy(max_attempts=3, retry_on=(OSError,),
+                        backoff=jobs.one_minute_backoff)
+    specs = {'ok': ((jobs.add, 1, 2), {}),
+             'failed': ((jobs.fail, HOSTILE), {}),
+             'dead': ((jobs.flaky, 'pages-dead', 5),
+                      {'retry_policy_factory': no_wait}),
+             'retry': ((jobs.flaky, 'pages-retry', 1),
+                       {'retry_policy_factory': later})}
+    tm = transaction.TransactionManager()
+    conn = site_db.open(tm)
+    try:
+        with tm:
+            queue = zc.asyncui.getQueues(conn)['lists']
+            made = {name: queue.put(zc.asyncui.Job(*args), **kw)
+                    for name, (args, kw) in specs.items()}
+        testing.run_jobs(conn, queue_names=['lists'])
+        with tm:
+            history.record(conn, [j for n, j in made.items()
+                                  if n != 'retry'], 'pages-test')
+        return {name: job.key for name, job in made.items()}
+    finally:
+        conn.close()
+
+
+def test_failed_page(app, finished):
+    b = browser(app)
+    b.open(BASE + '/')
+    b.getLink('Failed').click()
+    assert status(b) == 200
+    assert finished['failed'] in b.contents
+    assert finished['dead'] in b.contents
+    assert finished['ok'] not in b.contents
+    # the hostile message is shown as text, never as markup
+    assert HOSTILE not in b.contents
+    assert '&lt;script&gt;' in b.contents
+    b.open(BASE + '/@@failed?error=OSError')
+    assert finished['dead'] in b.contents
+    assert finished['failed'] not in b.contents
+    b.open(BASE + '/@@failed.json?callable=fail')
+    data = json.loads(b.contents)
+    assert [row['key'] for row in data['jobs']] == [finished['failed']]
+
+
+def test_dead_page(app, finished):
+    b = browser(app)
+    b.open(BASE + '/@@dead')
+    assert status(b) == 200
+    assert finished['dead'] in b.contents
+    assert finished['failed'] not in b.contents
+
+
+def test_retries_and_scheduled_pages(app, finished):
+    b = browser(app)
+    b.open(BASE + '/@@retries')
+    assert status(b) == 200
+    assert finished['retry'] in b.contents
+    assert 'retry later' in b.contents
+    b.open(BASE + '/@@scheduled?queue=lists')
+    assert finished['retry'] in b.contents
+    b.open(BASE + '/@@scheduled.json?queue=nosuchqueue')
+    assert json.loads(b.contents)['jobs'] == []
+
+
+def test_job_page_of_a_failed_job(app, finished):
+    b = browser(app)
+    b.open(BASE + '/jobs/' + finished['failed'])
+    assert status(b) == 200
+    assert 'Traceback' in b.contents
+    assert HOSTILE not in b.contents
+    assert '&lt;script&gt;' in b.contents
+    b.open(BASE + '/jobs/%s/@@job.json' % finished['dead'])
+    data = json.loads(b.contents)
+    assert data['state'] == 'failed'
+    assert len(data['attempts']) == 2
+    assert data['failure']['type'] == 'OSError'
+
+
+def test_queue_page_lists_finished_jobs(app, finished):
+    b = browser(app)
+    b.open(BASE + '/queues/lists?status=failed')
+    assert finished['failed'] in b.contents
+    b.open(BASE + '/queues/lists?status=succeeded')
+    assert finished['ok'] in b.contents
+    assert finished['failed'] not in b.contents
