@@ -212,7 +212,8 @@ def test_bad_filter_is_a_400_page_that_says_what_to_do(functional):
         browser.contents
     browser.open(URL + '.json?job=%3Cb%3E')
     assert browser.headers['status'].startswith('400')
-    assert 'not a job key' in json.loads(browser.contents)['error']
+    answer = json.loads(browser.contents)
+    assert answer['status'] == 400 and 'not a job key' in answer['problem']
 
 
 def test_anonymous_and_user_without_view_are_refused(functional):

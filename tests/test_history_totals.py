@@ -81,3 +81,21 @@ def test_shard_written_before_the_totals_is_seeded_from_its_counters(conn):
 def test_empty_database(conn):
     assert history.totals(conn) == {}
     assert history.durations(conn) == {}
+
+
+def test_a_job_aborted_after_an_interruption_is_dead(conn):
+    import zc.asyncui
+    from zc.asyncui import errors
+    from zc.asyncui import lifecycle
+    from zc.asyncui.failure import Failure
+    assert not history.gave_up(finish(conn, jobs.add, T0 + MIN, failed=True))
+    queue = zc.asyncui.getQueue(conn)
+    job = queue.put(jobs.add)
+    queue.pull(job)
+    lifecycle.put(job)
+    lifecycle.start(job, 'uuid', 'main', now=T0)
+    lifecycle.set_result(job, Failure(errors.AbortedError('gave up')),
+                         T0 + MIN)
+    assert history.gave_up(job)
+    history.record(conn, [job], SHARD)
+    assert history.totals(conn)[('', 'jobs.add')]['dead'] == 1

@@ -1,18 +1,25 @@
-"""zc.asyncui.queue.summarize: due and scheduled counts and the oldest
-due arrival of a queue, read from its keys without loading jobs (what
-@@metrics reports as depth and latency), checked against the jobs
-themselves."""
+"""Queue.countScheduled and Queue.oldestDue, read from the queue's keys
+without loading jobs (what @@metrics reports as depth and latency),
+checked against the jobs themselves for a mix of priorities (the
+extremes too), begin_after times, and jobs in the inbox or moved to the
+claim trees."""
 import datetime
 
 import pytest
 
 import jobs
 import zc.asyncui
-from zc.asyncui import queue as queue_module
 from zc.asyncui import testing
 
 T0 = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
 S = datetime.timedelta(seconds=1)
+
+
+def summarize(queue, now):
+    scheduled = queue.countScheduled(now)
+    oldest = queue.oldestDue(now)
+    return (len(queue) - scheduled, scheduled,
+            None if oldest is None else oldest.timestamp())
 
 
 def reference(queue, now):
@@ -45,9 +52,9 @@ def test_summarize_agrees_with_the_jobs(conn, drained, later):
             assert queue.claim(filter=lambda job: False) is None
     now = T0 + later * S
     with testing.FakeClock(now):
-        assert queue_module.summarize(queue, now) == reference(queue, now)
+        assert summarize(queue, now) == reference(queue, now)
 
 
 def test_summarize_empty_queue(conn):
     queue = zc.asyncui.getQueue(conn)
-    assert queue_module.summarize(queue, T0) == (0, 0, None)
+    assert summarize(queue, T0) == (0, 0, None)

@@ -31,7 +31,7 @@ started, succeeded, failed, retried, dead)``, and a duration histogram
 per queue; retention never prunes them, so they never go down.  A shard
 names at most ``TOTAL_CALLABLES`` callables in them, the first it sees;
 the others count as ``OTHER``: the label stays bounded and stable.
-*dead*: failed after at least one retry (its policy gave up).
+*dead*: failed after retrying or an interruption (``gave_up``).
 
 Indexes (per shard, each an OOBTree of name -> OOTreeSet of entry keys):
 status ('succeeded'/'failed'), queue name, callable (dotted name) and
@@ -126,7 +126,7 @@ class Shard(persistent.Persistent):
 
     def _observe(self, job, queue, name, failed):
         # Dead and duration: once per job, when it is added.
-        if failed and len(job._attempts) > 1:
+        if gave_up(job):
             row = (queue, self._label(name))
             old = self.totals.get(row, (0,) * len(TOTALS))
             self.totals[row] = old[:-1] + (old[-1] + 1,)
@@ -188,6 +188,18 @@ class Shard(persistent.Persistent):
                 found.remove(key)
                 if not found:
                     del tree[value]
+
+
+#: The failure of a job whose policy gave up after an interruption.
+ABORTED = 'zc.asyncui.errors.AbortedError'
+
+
+def gave_up(job):
+    """True for a *dead* job: it failed after retrying (more than one
+    attempt) or after an interruption (AbortedError)."""
+    result = job._result
+    return isinstance(result, Failure) and (
+        len(job._attempts) > 1 or result.type_name == ABORTED)
 
 
 def _count(job, queue, name, failed, tally):

@@ -22,10 +22,9 @@ Layer: configuration (imports the model).
 import math
 
 from zc.asyncui import history
-from zc.asyncui import queue as queue_module
+from zc.asyncui import queries
 from zc.asyncui import queueroot
 from zc.asyncui import utils
-from zc.asyncui.job import JobStatus
 
 #: The Content-Type of the text format.
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -145,19 +144,6 @@ def job_durations(conn):
     return family
 
 
-def queue_summary(queue, now):
-    """(due, scheduled, active, latency seconds) of one queue: latency
-    is the age of the oldest job that could start now (0 if none).  Read
-    from the queue's keys (zc.asyncui.queue.summarize): no pending job
-    is loaded."""
-    due, scheduled, oldest = queue_module.summarize(queue, now)
-    active = sum(1 for record in queue.dispatchers.values()
-                 for agent in record.values() for job in agent
-                 if job.status == JobStatus.ACTIVE)
-    latency = 0.0 if oldest is None else max(0.0, now.timestamp() - oldest)
-    return due, scheduled, active, latency
-
-
 def queue_gauges(queues, now):
     families = [
         Family('queue_pending_jobs', 'gauge',
@@ -171,7 +157,11 @@ def queue_gauges(queues, now):
                ' waits).'),
     ]
     for name in sorted(queues):
-        values = queue_summary(queues[name], now)
+        # The counts of zc-asyncui status and the overview, read from the
+        # queue's keys: no pending job is loaded.
+        row = queries.queue_row(name, queues[name], now)
+        values = (row['pending'], row['scheduled'], row['active'],
+                  row['latency_seconds'] or 0.0)
         for family, value in zip(families, values):
             family.add(value, queue=name)
     return families

@@ -30,8 +30,8 @@ bucket existed: only possible with several producers) conflicts and is
 retried instead of adding a job nobody would find.
 """
 import heapq
+import itertools
 import logging
-import struct
 
 import BTrees.Length
 import BTrees.OOBTree
@@ -399,17 +399,27 @@ class Queue(persistent.Persistent):
                              for tree in self._due),
                            *self._inbox_items(keys.DUE), key=keys.key_of)
 
-    def _iter_scheduled(self):
-        """(key, job) of the jobs that wait, by begin_after."""
-        return heapq.merge(
-            self._scheduled.items(min=keys.FIRST, excludemin=True),
-            *self._inbox_items(keys.LATER), key=keys.key_of)
+    def _iter_scheduled(self, after=keys.FIRST, reverse=False, load=True):
+        """(key, job) of the jobs that wait, by begin_after (``reverse``:
+        latest first), keys after ``after`` only; ``load=False`` gives
+        keys alone."""
+        trees = [self._scheduled.items(min=after, excludemin=True)
+                 if load else self._scheduled.keys(min=after,
+                                                   excludemin=True)]
+        trees += self._inbox_items(keys.LATER, after)
+        if not load:
+            return itertools.chain(*trees)
+        if reverse:
+            trees = [reversed(list(items)) for items in trees]
+        return heapq.merge(*trees, key=keys.key_of, reverse=reverse)
 
-    def _inbox_items(self, kind):
+    def _inbox_items(self, kind, after=None):
         """One iterator per inbox bucket of its (key, job) of ``kind``, the
-        key without its tag, in key order."""
+        key without its tag, in key order (after ``after``)."""
+        low = kind if after is None else kind + after
         return [((key[1:], job) for key, job in bucket.items(
-            min=kind, max=bytes([kind[0] + 1]), excludemax=True))
+            min=low, max=bytes([kind[0] + 1]), excludemin=after is not None,
+            excludemax=True))
             for bucket in self._inbox_buckets()]
 
     def hasDue(self, now=None):
@@ -449,6 +459,33 @@ class Queue(persistent.Persistent):
     def __contains__(self, job):
         return self._find(job)[0] is not None
 
+    def scheduled(self, now=None, reverse=False):
+        """See IQueue.scheduled."""
+        bound = keys.until((now or utils.now()).timestamp())
+        later = self._iter_scheduled(after=bound, reverse=reverse)
+        return (job for _, job in later)
+
+    def countScheduled(self, now=None):
+        """See IQueue.countScheduled."""
+        return sum(1 for _ in self._iter_scheduled(after=keys.until(
+            (now or utils.now()).timestamp()), load=False))
+
+    def oldestDue(self, now=None):
+        """See IQueue.oldestDue.  Reads keys only: the first key of each
+        priority level of each due tree and inbox bucket, and the first
+        scheduled keys."""
+        bound = keys.time_prefix((now or utils.now()).timestamp())
+        buckets = list(self._inbox_buckets())
+        firsts = [keys.arrival_prefix(key) for tree in self._due
+                  for key in keys.level_firsts(tree)]
+        firsts += [keys.arrival_prefix(key) for bucket in buckets
+                   for key in keys.level_firsts(bucket, keys.DUE)]
+        later = [keys.first_key(self._scheduled)] + [
+            keys.first_key_after(bucket, keys.LATER) for bucket in buckets]
+        firsts += [key[:8] for key in later
+                   if key is not None and key[:8] <= bound]
+        return keys.prefix_time(min(firsts)) if firsts else None
+
     def __repr__(self):
         return '<%s %r>' % (type(self).__name__, self.name)
 
@@ -464,53 +501,6 @@ class Queue(persistent.Persistent):
             record.__parent__ = self
             self.dispatchers[uuid] = record
         return record
-
-
-# -- counting from the keys (for metrics) -------------------------------------
-
-def summarize(queue, now=None):
-    """(due, scheduled, oldest due timestamp or None) of ``queue`` at
-    ``now``, read from its keys alone: no job is loaded, so a scrape of
-    the metrics stays cheap with many pending jobs.  ``due`` jobs could
-    start now; the oldest of them has waited since its arrival (put time,
-    or begin_after)."""
-    now_ts = (now or utils.now()).timestamp()
-    bound = keys.until(now_ts)
-    later = sum(1 for _ in queue._scheduled.keys(min=bound, excludemin=True))
-    arrivals = [_first_due_arrival(tree) for tree in queue._due]
-    first = keys.first_key(queue._scheduled)
-    if first is not None and first <= bound:
-        arrivals.append(_ts(first[:8]))
-    for bucket in queue._inbox_buckets():
-        for tagged in bucket.keys(min=keys.FIRST, excludemin=True):
-            key = tagged[1:]
-            if tagged[:1] == keys.DUE:
-                arrivals.append(_ts(key[4:12]))
-            elif key > bound:
-                later += 1
-            else:
-                arrivals.append(_ts(key[:8]))
-    arrivals = [a for a in arrivals if a is not None]
-    return len(queue) - later, later, min(arrivals) if arrivals else None
-
-
-def _ts(prefix):
-    return struct.unpack('>Q', prefix)[0] / 1e6
-
-
-def _first_due_arrival(tree):
-    # Keys sort by priority, then arrival: the oldest job is the first of
-    # some priority, so visit the first key of each priority only.
-    oldest, key = None, keys.first_key(tree)
-    while key is not None:
-        arrival = _ts(key[4:12])
-        oldest = arrival if oldest is None else min(oldest, arrival)
-        priority = struct.unpack('>I', key[:4])[0]
-        if priority == 0xFFFFFFFF:   # the lowest priority there is
-            break
-        key = next(iter(tree.keys(min=struct.pack('>I', priority + 1))),
-                   None)
-    return oldest
 
 
 # -- waking dispatchers of this process --------------------------------

@@ -28,6 +28,9 @@ JOB_KEY = re.compile(r'0x[0-9a-f]{1,16}\Z')
 MAX_VALUE_LENGTH = 100
 
 
+ADVICE = 'Leave the parameter out, or give a value as the message says.'
+
+
 class BadFilter(ValueError):
     """A query parameter of the log page is not acceptable; the message
     says what is."""
@@ -90,6 +93,10 @@ def log_data(queues, filters):
     for record in records:
         record['time'] = _iso(record['time'])
         del record['levelno']
+        # Failure lines carry their traceback in the message: the page
+        # shows the first line and folds the rest.
+        record['summary'], _, record['detail'] = record['message'].partition(
+            '\n')
     wanted = logging.getLevelName(filters['level'] or 'DEBUG')
     failures = [] if wanted > logging.ERROR else logbuffer.stored_failures(
         queues, job=filters['job'], dispatcher=filters['dispatcher'],
@@ -139,12 +146,14 @@ class LogPage(_LogView):
 
 
 class LogJSON(_LogView):
-    """The log page's data as JSON; a bad filter is 400 with
-    {"error": message}."""
+    """The log page's data as JSON; a bad filter is 400 with {"error",
+    "status", "problem", "advice"}, like the other JSON twins."""
 
     def __call__(self):
         self.update()
         self.request.response.setHeader('Content-Type',
                                         'application/json')
-        body = {'error': self.error} if self.error else self.data
+        body = self.data if self.error is None else {
+            'error': 'Bad request', 'status': 400, 'problem': self.error,
+            'advice': ADVICE}   # as traversal.ErrorPage answers JSON
         return json.dumps(body, indent=1, sort_keys=True)
