@@ -39,6 +39,7 @@ import zope.interface
 
 from zc.asyncui import collapse
 from zc.asyncui import errors
+from zc.asyncui import history
 from zc.asyncui import interfaces
 from zc.asyncui import jobcontext
 from zc.asyncui import queuekeys as keys
@@ -351,6 +352,7 @@ class Queue(persistent.Persistent):
         lifecycle.cancel(job, Failure(errors.JobCancelledError(
             'job %s was cancelled before it started' % job.key)),
             utils.now())
+        history.note(job)  # no agent ran it: a poll records it
         for callback in job._callbacks:
             self.put(callback)  # each gets the cancellation failure
 

@@ -108,7 +108,8 @@ def _show(job, display, now):
 
 
 def summary(job, now):
-    """The job summary object (zc.async's keys)."""
+    """The job summary object (zc.async's keys, plus key and parent: the
+    key of the job whose callback this is, or null)."""
     result = job.result
     failed = isinstance(result, Failure)
     start, end = job.active_start, job.active_end
@@ -132,6 +133,7 @@ def summary(job, now):
         'dispatcher': queries.dispatcher_of(job),
         'queue': getattr(queue, 'name', None),
         'callbacks': [c.key for c in (job.callbacks or ())],
+        'parent': None if job.parent is None else job.parent.key,
     }
 
 
