@@ -69,8 +69,6 @@ COUNTERS = ('put', 'started', 'succeeded', 'failed', 'retried')
 #: Entries (and counter rows) one prune step removes at most: a small
 #: transaction, whatever the backlog.
 PRUNE_STEP = 200
-#: The first key of ``History.noted``, never removed (see ``note``).
-NOTED_SENTINEL = (-1, '')
 
 
 class Shard(persistent.Persistent):
@@ -174,6 +172,10 @@ class History(persistent.Persistent):
     def notedCount(self):
         """How many noted jobs wait for a poll to record them."""
         return 0 if self.noted is None else len(self.noted) - 1
+
+
+#: The first key of ``History.noted``, never removed (see ``note``).
+NOTED_SENTINEL = (-1, '')
 
 
 def _noted_tree():
