@@ -222,3 +222,26 @@ def test_anonymous_and_user_without_view_are_refused(functional):
             browser = browser_for(login)
             browser.open(url)
             assert browser.headers['status'].startswith(('401', '403'))
+
+
+def test_failed_callback_shown_with_its_job(functional):
+    conn = functional.getRootFolder()._p_jar
+    job = zc.asyncui.getQueue(conn).put(zc.asyncui.Job(jobs.noop, 'x'))
+    callback = job.addCallback(jobs.fail)
+    transaction.commit()
+    testing.wait_for_result(callback)
+
+    def recorded():
+        transaction.begin()
+        return history.count(conn, status='failed') == 1
+    testing.wait_until(recorded, 10, 'the history to record the callback')
+    data = json.loads(browser_contents(URL + '.json?job=' + job.key))
+    assert [(f['key'], f['parent']) for f in data['failures']] == [
+        (callback.key, job.key)]
+    browser = browser_for()
+    browser.open(URL)
+    assert 'callback of' in browser.contents.split('id="failures"')[1]
+    # an unknown key or another object's key: no failure, no error
+    for key in ('0x7fffffff', '0x0'):
+        data = json.loads(browser_contents(URL + '.json?job=' + key))
+        assert data['failures'] == []

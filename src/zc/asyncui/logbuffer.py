@@ -33,6 +33,7 @@ from zc.asyncui import local
 from zc.asyncui import queries
 from zc.asyncui import settings
 from zc.asyncui import utils
+from zc.asyncui.job import Job
 
 LOGGER = 'zc.asyncui'
 #: Characters of a message, and of a traceback, kept at most.
@@ -150,8 +151,10 @@ SCAN_LIMIT = 5000
 def failure_row(job):
     """A failed job as plain data, for the log page."""
     failure = job.result
+    parent = getattr(job.parent, 'key', None)   # a callback's job
     return {'time': job.active_end.timestamp() if job.active_end else None,
-            'key': job.key, 'callable': filters.callable_name(job) or '',
+            'key': job.key, 'parent': parent,
+            'callable': filters.callable_name(job) or '',
             'queue': getattr(job.queue, 'name', '') or '',
             'dispatcher': str(queries.dispatcher_of(job) or ''),
             'attempts': len(job.attempts),
@@ -161,14 +164,16 @@ def failure_row(job):
 
 def stored_failures(conn, job=None, dispatcher=None, count=100):
     """Failed jobs kept by the history (zc.asyncui.history), newest
-    first, as ``failure_row`` dicts: the one with the key ``job`` (if it
-    failed), or those whose last attempt ran in ``dispatcher`` (a UUID
-    string; among the newest SCAN_LIMIT failures), at most ``count``."""
+    first, as ``failure_row`` dicts (``parent``: the key of the job whose
+    callback failed, else None): the job with the key ``job`` and its
+    callbacks, those that failed, or the failures whose last attempt ran
+    in ``dispatcher`` (a UUID string; among the newest SCAN_LIMIT
+    failures); at most ``count``."""
     conn = getattr(conn, '_p_jar', None) or conn
-    if job is not None:
-        found = _failed_job(conn, job)
-        rows = [] if found is None else [failure_row(found)]
-        return [r for r in rows if dispatcher in (None, r['dispatcher'])]
+    if job is not None:   # the job's failure and its callbacks'
+        rows = [failure_row(j) for j in _failed_job(conn, job)]
+        return [r for r in rows if dispatcher in (None, r['dispatcher'])
+                ][:count]
     found = history.query(conn, status=history.FAILED,
                           count=count if dispatcher is None else SCAN_LIMIT)
     rows = (failure_row(j) for j in found)
@@ -177,11 +182,12 @@ def stored_failures(conn, job=None, dispatcher=None, count=100):
 
 
 def _failed_job(conn, key):
+    # The job with ``key`` and its callbacks, those that failed.
     try:
         found = conn.get(utils.key_to_oid(key))
     except (ValueError, ZODB.POSException.POSKeyError):
-        return None
-    if getattr(found, 'failed', False) is not True or \
-            queries.state_of(found) != 'failed':
-        return None
-    return found
+        return []
+    if not isinstance(found, Job):
+        return []
+    return [j for j in (found,) + tuple(found.callbacks)
+            if isinstance(j, Job) and queries.state_of(j) == 'failed']
