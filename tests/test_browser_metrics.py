@@ -280,3 +280,20 @@ def test_serve_metrics_loopback_and_log_buffer(tmp_path, env):
         assert process.stop() == 0
     finally:
         process.kill()
+
+
+def test_registered_with_view_like_every_page(functional):
+    # What a walk over the registered views sees (the page checks the
+    # same permission itself, see Metrics.allowed).
+    import zope.component
+    from zope.publisher.interfaces.browser import IBrowserRequest
+    from zope.security.checker import getCheckerForInstancesOf
+    from zc.asyncui import interfaces
+    found = [reg for reg in
+             zope.component.getGlobalSiteManager().registeredAdapters()
+             if reg.name == 'metrics' and len(reg.required) == 2
+             and reg.required[0] is interfaces.IQueues
+             and reg.required[1].isOrExtends(IBrowserRequest)]
+    [reg] = found
+    checker = getCheckerForInstancesOf(reg.factory)
+    assert checker.get_permissions['__call__'] == 'zc.asyncui.View'

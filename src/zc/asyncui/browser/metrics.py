@@ -1,18 +1,21 @@
 """``/++async++/@@metrics``: zc.asyncui's metrics in the Prometheus text
 format (zc.asyncui.metrics).
 
-The page is registered public (zope.Public) and checks access itself: a
-principal with zc.asyncui.View reads it; so does an anonymous request
-from this machine when ``zc.asyncui.config.setMetricsAccess(
-loopback_without_credentials=True)`` (the ``asyncui:metrics`` directive,
-``zc-asyncui serve --metrics-loopback``) and the request carries no
-proxy header.  Everyone else gets Unauthorized: the publisher's 401 with
-a Basic challenge, so a scraper with credentials gets in.
+The page is registered with zc.asyncui.View, what it needs, but checks
+that permission itself (its class's security checker lets the publisher
+call it): a principal with zc.asyncui.View reads it; so does an
+anonymous request from this machine when ``zc.asyncui.config.
+setMetricsAccess(loopback_without_credentials=True)`` (the
+``asyncui:metrics`` directive, ``zc-asyncui serve --metrics-loopback``)
+and the request carries no proxy header.  Everyone else gets
+Unauthorized: the publisher's 401 with a Basic challenge, so a scraper
+with credentials gets in.
 """
 import ipaddress
 
 import zope.publisher.browser
 import zope.security
+import zope.security.checker
 import zope.security.interfaces
 import zope.security.proxy
 
@@ -40,6 +43,13 @@ def is_loopback_request(request):
 
 class Metrics(zope.publisher.browser.BrowserPage):
     """The exposition text of the database's metrics."""
+
+    # The publisher proxies the page with this checker rather than the
+    # one its registration defines (zc.asyncui.View on __call__), so that
+    # ``allowed`` can also admit a configured loopback scrape.
+    __Security_checker__ = zope.security.checker.NamesChecker(
+        ['__call__', 'browserDefault', 'publishTraverse', '__name__',
+         '__parent__'])
 
     def allowed(self):
         if zope.security.checkPermission(PERMISSION, self.context):
