@@ -96,6 +96,7 @@ def test_collect_on_an_empty_database(conn):
     assert parse(text)[('zc_asyncui_queue_pending_jobs',
                         (('queue', ''),))] == 0
     assert parse(text)[('zc_asyncui_history_jobs', ())] == 0
+    assert parse(text)[('zc_asyncui_history_noted_jobs', ())] == 0
 
 
 def test_queue_depth_scheduled_and_latency(conn):
@@ -131,6 +132,13 @@ def test_counters_never_go_down_when_the_history_is_pruned(conn):
     assert before[('zc_asyncui_jobs_failed_total', (
         ('callable', 'jobs.add'), ('queue', '')))] == 1
     assert after[('zc_asyncui_history_jobs', ())] == 0
+    # a job cancelled before it started waits for a poll to record it
+    job = zc.asyncui.getQueue(conn).put(jobs.noop)
+    conn.transaction_manager.commit()
+    job.cancel()
+    conn.transaction_manager.commit()
+    noted = parse(metrics.render(metrics.collect(conn)))
+    assert noted[('zc_asyncui_history_noted_jobs', ())] == 1
 
 
 # -- the page ---------------------------------------------------------------

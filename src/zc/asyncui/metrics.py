@@ -110,9 +110,21 @@ def collect(conn, now=None):
     queues = queueroot.getQueues(conn)
     return (job_counters(conn) + [job_durations(conn)] +
             queue_gauges(queues, now) + dispatcher_gauges(queues, now) +
-            [Family('history_jobs', 'gauge',
-                    'Finished jobs the history keeps now.').add(
-                        len(history.get(conn) or ()))])
+            history_gauges(conn))
+
+
+def history_gauges(conn):
+    """The history's size, and the jobs noted for a poll to record."""
+    found = history.get(conn)
+    return [
+        Family('history_jobs', 'gauge',
+               'Finished jobs the history keeps now.').add(
+                   0 if found is None else len(found)),
+        Family('history_noted_jobs', 'gauge',
+               'Jobs cancelled before they started that wait for a'
+               " dispatcher's poll to record them.").add(
+                   0 if found is None else found.notedCount()),
+    ]
 
 
 def job_counters(conn):
