@@ -6,7 +6,9 @@ The job counters come from the history's running totals, whose size
 depends on queues x callables, not on the number of jobs; queue depth
 and latency walk the pending jobs of each queue, so the pending count is
 what a scrape's time follows.  Prints the median time, warm and cold
-(cache emptied: a fresh reader), for each size.
+(cache emptied: a fresh reader), for each size; then what the log page
+reads from the history (the newest failures, and those of one
+dispatcher, read from its own part of the history).
 
 Usage: python bench/metrics.py [--finished 100000] [--pending 1000 10000]
 """
@@ -17,10 +19,12 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 
 import transaction
 
 import zc.asyncui
+from zc.asyncui import logbuffer
 from zc.asyncui import metrics
 from zc.asyncui import utils
 
@@ -38,6 +42,19 @@ def timed(func, conn=None, repeat=7):
         func()
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000
+
+
+def log_reads(conn):
+    """What the log page reads from the database."""
+    other = str(uuid.uuid4())
+    return {
+        'log page, stored failures (newest 100)': lambda: (
+            logbuffer.stored_failures(conn)),
+        "log page, one dispatcher's failures (newest 100)": lambda: (
+            logbuffer.stored_failures(conn, dispatcher=history_bench.SHARD)),
+        'log page, a dispatcher that recorded none': lambda: (
+            logbuffer.stored_failures(conn, dispatcher=other)),
+    }
 
 
 def add_pending(conn, tm, n):
@@ -70,6 +87,9 @@ def main():
                   ' cold (%d bytes of text)' % (
                       args.finished, pending, timed(scrape),
                       timed(scrape, conn), size))
+        for name, read in log_reads(conn).items():
+            print('%s: %.1f ms warm, %.1f ms cold' % (
+                name, timed(read), timed(read, conn)))
         conn.close()
         db.close()
     finally:

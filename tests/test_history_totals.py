@@ -99,3 +99,11 @@ def test_a_job_aborted_after_an_interruption_is_dead(conn):
     assert history.gave_up(job)
     history.record(conn, [job], SHARD)
     assert history.totals(conn)[('', 'jobs.add')]['dead'] == 1
+
+
+def test_query_one_shard(conn, seeded):
+    other = finish(conn, jobs.add, T0 + 30 * MIN)
+    history.record(conn, [other], 'd2')
+    assert history.query(conn, shard='d2') == [other]
+    assert len(history.query(conn, shard=SHARD)) == len(seeded)
+    assert history.query(conn, shard='nobody') == []

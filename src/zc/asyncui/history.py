@@ -374,7 +374,7 @@ def _shard_keys(shard, exact, since, before):
 
 
 def _iter(conn, status, queue, callable, since, before, failure_type,
-          count):
+          count, shard=None):
     _check(status, count)
     since, before = _micro(since, 'since'), _micro(before, 'before')
     history = get(conn)
@@ -387,7 +387,9 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
         ('queue', queue), ('status', status))
         if value is not None}
     streams = []
-    for shard in history.shards.values():
+    shards = history.shards.values() if shard is None else [
+        found for found in (history.shards.get(shard),) if found is not None]
+    for shard in shards:
         keys = _shard_keys(shard, exact, since, before)
         streams.append(((key, shard) for key in keys))
     merged = heapq.merge(*streams, key=lambda pair: pair[0])
@@ -400,14 +402,17 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
 
 
 def query(conn, status=None, queue=None, callable=None, since=None,
-          before=None, failure_type=None, count=None):
+          before=None, failure_type=None, count=None, shard=None):
     """Finished jobs, newest first, that match every filter given:
     ``status`` ('succeeded' or 'failed'), ``queue`` (name), ``callable``
     (dotted name, or a glob such as 'myapp.*'), ``since`` <= end <
     ``before`` (aware datetimes), ``failure_type`` (dotted exception
-    class), at most ``count``."""
+    class), ``shard`` (a dispatcher's UUID string: the jobs its polls
+    recorded, those it ran and the cancelled ones it noted), at most
+    ``count``."""
     return [shard.entries[key][0] for key, shard in _iter(
-        conn, status, queue, callable, since, before, failure_type, count)]
+        conn, status, queue, callable, since, before, failure_type, count,
+        shard)]
 
 
 def count(conn, status=None, queue=None, callable=None, since=None,

@@ -144,7 +144,8 @@ def uninstall():
 
 # -- failures kept in the database ------------------------------------------
 
-#: Failed history entries a dispatcher filter looks through at most.
+#: Failed entries of a dispatcher's history shard a dispatcher filter
+#: looks through at most.
 SCAN_LIMIT = 5000
 
 
@@ -168,17 +169,27 @@ def stored_failures(conn, job=None, dispatcher=None, count=100):
     callback failed, else None): the job with the key ``job`` and its
     callbacks, those that failed, or the failures whose last attempt ran
     in ``dispatcher`` (a UUID string; among the newest SCAN_LIMIT
-    failures); at most ``count``."""
+    failures its part of the history holds); at most ``count``."""
     conn = getattr(conn, '_p_jar', None) or conn
     if job is not None:   # the job's failure and its callbacks'
         rows = [failure_row(j) for j in _failed_job(conn, job)]
         return [r for r in rows if dispatcher in (None, r['dispatcher'])
                 ][:count]
-    found = history.query(conn, status=history.FAILED,
-                          count=count if dispatcher is None else SCAN_LIMIT)
-    rows = (failure_row(j) for j in found)
-    return list(itertools.islice(
-        (r for r in rows if dispatcher in (None, r['dispatcher'])), count))
+    if dispatcher is None:
+        return [failure_row(j) for j in history.query(
+            conn, status=history.FAILED, count=count)]
+    # A dispatcher's failures are in its own shard of the history (its
+    # polls record what it ran), with the cancelled jobs it noted: read
+    # ``count`` of them, more only if some were not its own.
+    size = count
+    while True:
+        found = history.query(conn, status=history.FAILED, shard=dispatcher,
+                              count=size)
+        rows = [failure_row(j) for j in found
+                if str(queries.dispatcher_of(j) or '') == dispatcher]
+        if len(rows) >= count or len(found) < size or size >= SCAN_LIMIT:
+            return rows[:count]
+        size = min(size * 4, SCAN_LIMIT)
 
 
 def _failed_job(conn, key):
