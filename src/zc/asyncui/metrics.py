@@ -10,7 +10,7 @@ The job counters are the history's running totals (zc.asyncui.history:
 one per queue and callable, never pruned, so they only go up), counted
 when a job finishes: a job is counted as put, started, ... when the
 history records it, a poll after it finished.  ``dead`` counts the jobs
-that failed after at least one retry (their policy gave up).  The
+whose policy gave up (``history.gave_up``).  The
 callable label is bounded: each dispatcher's history names at most
 ``history.TOTAL_CALLABLES`` callables, the first it saw; the others are
 counted under ``callable="other"``.  Queue depth and latency are read
@@ -37,8 +37,8 @@ JOB_COUNTERS = {
     'succeeded': 'Jobs that finished with a result.',
     'failed': 'Jobs that finished with a failure.',
     'retried': 'Attempts after the first (retries).',
-    'dead': 'Jobs that failed after at least one retry (their retry'
-            ' policy gave up).',
+    'dead': 'Jobs that failed after retrying or an interruption (their'
+            ' retry policy gave up).',
 }
 
 
