@@ -246,6 +246,7 @@ def test_real_scrape_over_http(functional):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(url, timeout=10)
         assert refused.value.code == 401
+        refused.value.close()   # its connection, before the server stops
         request = urllib.request.Request(url, headers={
             'Authorization': 'Basic ' + base64.b64encode(
                 b'mgr:mgrpw').decode('ascii')})
