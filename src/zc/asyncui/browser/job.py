@@ -164,7 +164,9 @@ def job_data(job, request, now=None):
         'status': job.status.value, 'state': queries.state_of(job),
         'callable': call_name(job), 'call': describe_call(job),
         'args': args, 'kwargs': kwargs,
-        'queue': queue_name, 'queue_url': (
+        'queue': queue_name,
+        'queue_title': format.queue_title(queue_name),
+        'queue_url': (
             None if queue_name is None
             else traversal.queue_url(request, queue_name)),
         'agent': queries.agent_of(job), 'priority': job.priority,

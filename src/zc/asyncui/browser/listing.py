@@ -210,7 +210,8 @@ def job_row(job, request, now):
         key = getattr(job, 'key', None)
         return {'key': key, 'url': key and traversal.job_url(request, key),
                 'state': '?', 'status': '?', 'call': '<unavailable: %s>'
-                % format.safe_text(e, 200), 'queue': None, 'priority': '',
+                % format.safe_text(e, 200), 'queue': None,
+                'queue_title': '-', 'priority': '',
                 'put': '-', 'begin_after': '-', 'begin_after_iso': None,
                 'end': '-', 'end_iso': None, 'duration': '-',
                 'attempts': 0, 'agent': None, 'error': None,
@@ -226,6 +227,8 @@ def _row(job, request, now):
         'state': queries.state_of(job), 'status': job.status.value,
         'call': job_page.describe_call(job),
         'queue': getattr(job.queue, 'name', None),
+        'queue_title': format.queue_title(getattr(job.queue, 'name', None))
+        if job.queue is not None else '-',
         'priority': job.priority,
         'put': format.format_age(job.put_time, now),
         'begin_after': format.format_age(job.begin_after, now),

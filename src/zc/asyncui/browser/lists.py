@@ -141,6 +141,7 @@ def list_data(kind, queues, request, form, now=None):
         'json_url': '%s.json?%s' % (url, selection.query()),
         'selection': selection.as_dict(),
         'jobs': listing.rows(page.jobs, request, now),
+        'first': selection.start + 1,
         'last': selection.start + len(page.jobs),
         'more': page.more, 'truncated': page.truncated,
         'scan_limit': listing.SCAN_LIMIT,

@@ -104,7 +104,8 @@ def queue_data(queue, request, form, now=None):
     page = listing.page_of(source, selection, listing.matcher(filters))
     url = traversal.queue_url(request, queue.name)
     return {
-        'name': queue.name, 'title': repr(queue.name), 'url': url,
+        'name': queue.name, 'title': format.queue_title(queue.name),
+        'url': url,
         'counts': counts(queue, conn, now),
         'dispatchers': [{
             'uuid': uuid, 'state': record.livenessState(now),
@@ -118,6 +119,7 @@ def queue_data(queue, request, form, now=None):
         'selection': selection.as_dict(),
         'jobs': listing.rows(page.jobs, request, now),
         'json_url': '%s/@@queue.json?%s' % (url, selection.query()),
+        'first': selection.start + 1,
         'last': selection.start + len(page.jobs),
         'more': page.more, 'truncated': page.truncated,
         'scan_limit': listing.SCAN_LIMIT, 'note': note,
