@@ -439,3 +439,84 @@ def test_overview_shows_a_running_dispatcher(site_db, app):
         rows = json.loads(b.contents)['dispatchers']
         assert any(r['state'] == 'alive' and r['uptime_seconds'] is not None
                    for r in rows)
+
+
+# -- hostile jobs ----------------------------------------------------------
+
+def test_job_whose_repr_raises_or_is_huge(app, site_db):
+    raising = put(site_db, jobs.noop, jobs.RaisingRepr())
+    huge = put(site_db, jobs.noop, 'x' * (5 * 1024 * 1024))
+    b = browser(app)
+    b.open(BASE + '/jobs/' + raising)
+    assert status(b) == 200
+    assert 'RaisingRepr' in b.contents
+    b.open(BASE + '/jobs/' + huge)
+    assert status(b) == 200
+    assert len(b.contents) < 100000
+    assert 'more characters' in b.contents
+    b.open(BASE + '/jobs/%s/@@job.json' % huge)
+    assert len(b.contents) < 100000
+    for url in ('/queues/~', '/queues/~?args=xxx', '/@@overview.json'):
+        b.open(BASE + url)
+        assert status(b) == 200
+        assert len(b.contents) < 200000
+
+
+# -- hostile HTTP through a real waitress server -----------------------------
+
+@pytest.fixture
+def served(app):
+    from zc.asyncui.cli import serve
+    http = serve.bind_http(app, '127.0.0.1', 0)
+    http.thread.start()
+    try:
+        yield 'http://127.0.0.1:%s' % http.server.effective_port
+    finally:
+        serve.stop_http(http)
+
+
+def http_get(url, authorization=ADMIN, timeout=20):
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url, headers={
+        'Authorization': authorization} if authorization else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.mark.parametrize('path, expected', [
+    ('/++async++/jobs/0xffffffffffff', 404),
+    ('/++async++/jobs/%00%ff%fe', 400),
+    ('/++async++/jobs/%00', 404),
+    ('/++async++/jobs/' + 'a' * 20000, 404),
+    ('/++async++/queues/%E2%80%AE%3Cscript%3E', 404),
+    ('/++async++/queues/~/dispatchers/' + 'u' * 5000, 404),
+    ('/++async++/queues/~?size=' + '9' * 5000, 400),
+    ('/++async++/queues/~?callable=' + 'c' * 50000, 400),
+    # beyond zc-asyncui serve's header limit: waitress answers itself
+    ('/++async++/queues/~?callable=' + 'c' * 100000, 431),
+    ('/++async++/queues/~?' + '&'.join('x%d=1' % i for i in range(3000)),
+     200),
+    ('/++async++/queues/~?%zz=%ff&&==&start=%ff', 400),
+    ('/++async++/@@failed?size=1&size=2&size=3', 400),
+    ('/++async++/@@failed?error=%ff%fe', 400),
+    ('/++async++/@@failed?error=%C3%A9t%C3%A9', 200),
+    ('/++async++/?refresh=%ff', 400),
+])
+def test_hostile_requests_answer_4xx_never_500(served, path, expected):
+    code, body = http_get(served + path)
+    assert code == expected, body[:500]
+    assert len(body) < 100000
+    # the server still answers at once: no worker thread is stuck
+    code, body = http_get(served + '/++async++/', timeout=10)
+    assert code == 200
+
+
+def test_hostile_anonymous_requests_are_challenged(served):
+    for path in ('/++async++/jobs/nonsense', '/++async++/queues/~?size=x',
+                 '/++async++/@@failed?start=-1'):
+        code, body = http_get(served + path, authorization=None)
+        assert code == 401

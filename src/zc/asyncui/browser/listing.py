@@ -74,7 +74,8 @@ def _one(form, name):
         raise BadParameter('%s is given %d times: give it once.'
                            % (name, len(value)))
     if value is not None and not isinstance(value, str):
-        raise BadParameter('%s must be text.' % name)
+        raise BadParameter('%s must be text (UTF-8, percent-encoded).'
+                           % name)
     return value
 
 
