@@ -520,3 +520,50 @@ def test_hostile_anonymous_requests_are_challenged(served):
                  '/++async++/@@failed?start=-1'):
         code, body = http_get(served + path, authorization=None)
         assert code == 401
+
+
+# -- the job page in detail --------------------------------------------------
+
+def _failure_with_locals():
+    secret_local = '<i>local value</i>'  # noqa: F841 (captured)
+    try:
+        raise KeyError('missing')
+    except KeyError as e:
+        return Failure(e, capture_locals=True)
+
+
+def test_job_page_shows_callbacks_annotations_and_locals(app, site_db):
+    def work(conn):
+        job = zc.asyncui.Job(jobs.add, 1, 2)
+        conn.add(job)
+        first = job.addCallback(jobs.noop)
+        first.addCallback(jobs.record)
+        job.annotations['progress'] = 0.5
+        lifecycle.put(job)
+        lifecycle.start(job, 'pages-test', 'main')
+        lifecycle.set_result(job, _failure_with_locals(), utils.now())
+        return job.key, first.key
+    key, first = in_db(site_db, work)
+    b = browser(app)
+    b.open(BASE + '/jobs/' + key)
+    assert status(b) == 200
+    assert '<details id="locals">' in b.contents
+    assert 'secret_local' in b.contents
+    assert '&lt;i&gt;local value&lt;/i&gt;' in b.contents
+    assert 'progress' in b.contents and '0.5' in b.contents
+    b.getLink(first).click()
+    assert b.url == BASE + '/jobs/' + first
+    assert 'Callback of' in b.contents
+    data = json.loads(browser_json(app, '/jobs/%s/@@job.json' % key))
+    tree = data['callbacks']['nodes']
+    assert tree[0]['key'] == first
+    assert len(tree[0]['callbacks']['nodes']) == 1
+    assert data['failure']['frames'][-1]['locals']
+    assert data['annotations'] == [{'name': 'progress', 'value': '0.5'}]
+
+
+def browser_json(app, path):
+    b = browser(app)
+    b.open(BASE + path)
+    assert b.headers['Content-Type'].startswith('application/json')
+    return b.contents
