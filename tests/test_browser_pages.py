@@ -8,6 +8,8 @@ import json
 
 import pytest
 import transaction
+import zope.publisher.browser
+import zope.security.checker
 import zope.testbrowser.wsgi
 import zope.testing.cleanup
 
@@ -567,3 +569,60 @@ def browser_json(app, path):
     b.open(BASE + path)
     assert b.headers['Content-Type'].startswith('application/json')
     return b.contents
+
+
+# -- dispatcher and agent URLs (their pages are the management helper's) ---
+
+class _NamePage(zope.publisher.browser.BrowserPage):
+    """A stand-in page: the URL and name of what it was reached on."""
+
+    __Security_checker__ = zope.security.checker.NamesChecker(
+        ['__call__', 'browserDefault', 'publishTraverse'])
+
+    def __call__(self):
+        import zope.security.proxy
+        ob = zope.security.proxy.removeSecurityProxy(self.context)
+        return '%s %s' % (ob.__class__.__name__, self.request.getURL(1))
+
+
+@pytest.fixture
+def name_pages():
+    import zope.component
+    from zope.publisher.interfaces.browser import IDefaultBrowserLayer
+    from zc.asyncui import interfaces
+    gsm = zope.component.getGlobalSiteManager()
+    for iface in (interfaces.IDispatcherAgents, interfaces.IAgent):
+        gsm.registerAdapter(_NamePage, (iface, IDefaultBrowserLayer),
+                            zope.interface.Interface, 'index.html')
+    yield
+    for iface in (interfaces.IDispatcherAgents, interfaces.IAgent):
+        gsm.unregisterAdapter(_NamePage, (iface, IDefaultBrowserLayer),
+                              zope.interface.Interface, 'index.html')
+
+
+def test_dispatcher_and_agent_urls(app, site_db, finished, name_pages):
+    from zc.asyncui.agent import Agent
+
+    def work(conn):
+        queue = zc.asyncui.getQueues(conn)['lists']
+        record = queue.getDispatcherAgents('disp-1', create=True)
+        if 'odd name' not in record:
+            record['odd name'] = Agent(size=2)
+    in_db(site_db, work)
+    b = browser(app)
+    url = BASE + '/queues/lists/dispatchers/disp-1'
+    b.open(url)
+    assert status(b) == 200, b.contents
+    assert b.contents == 'DispatcherAgents ' + url
+    agent_url = url + '/' + traversal.name_to_segment('odd name')
+    b.open(agent_url)
+    assert b.contents == 'Agent ' + agent_url
+    from zope.publisher.browser import TestRequest
+    request = TestRequest(environ={'SERVER_URL': 'http://localhost'})
+    assert traversal.agent_url(request, 'lists', 'disp-1',
+                               'odd name') == agent_url
+    b.open(url + '/nosuchagent')
+    assert status(b) == 404
+    assert "no agent 'nosuchagent'" in b.contents
+    b.open(BASE + '/queues/lists/dispatchers/')
+    assert b.url.rstrip('/') == BASE
