@@ -263,14 +263,20 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
 
 
 def query(conn, status=None, queue=None, callable=None, since=None,
-          before=None, failure_type=None, count=None):
+          before=None, failure_type=None, count=None, start=0):
     """Finished jobs, newest first, that match every filter given:
     ``status`` ('succeeded' or 'failed'), ``queue`` (name), ``callable``
     (dotted name, or a glob such as 'myapp.*'), ``since`` <= end <
     ``before`` (aware datetimes), ``failure_type`` (dotted exception
-    class), at most ``count``."""
-    return [shard.entries[key][0] for key, shard in _iter(
-        conn, status, queue, callable, since, before, failure_type, count)]
+    class), at most ``count``, the first ``start`` skipped (by their
+    index keys: a deep page loads only its own entries)."""
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise errors.ConfigurationError(
+            'start must be an int >= 0, not %r' % (start,))
+    found = _iter(conn, status, queue, callable, since, before,
+                  failure_type, None if count is None else start + count)
+    return [shard.entries[key][0]
+            for key, shard in itertools.islice(found, start, None)]
 
 
 def count(conn, status=None, queue=None, callable=None, since=None,

@@ -13,11 +13,12 @@ answers a 400 page saying which and what to give (``BadParameter``).
 
 Work per request is bounded: unfiltered pages slice the sources (queue
 iteration, the history's indexes) and load only the jobs shown; a
-filtered page examines at most SCAN_LIMIT jobs and says so when it
-stopped there.
+filtered page examines at most SCAN_LIMIT jobs, for at most
+SCAN_SECONDS, and says so when it stopped there.
 """
 import fnmatch
 import itertools
+import time
 import urllib.parse
 
 from zc.asyncui import queries
@@ -29,8 +30,9 @@ from zc.asyncui.failure import Failure
 
 DEFAULT_SIZE = 50
 MAX_SIZE = 500
-#: Jobs a filtered page examines at most per request.
+#: Jobs a filtered page examines at most per request, and for how long.
 SCAN_LIMIT = 5000
+SCAN_SECONDS = 0.15
 #: Longest filter value accepted.
 MAX_FILTER_LENGTH = 200
 MAX_START = 10 ** 6
@@ -171,18 +173,22 @@ class Page:
         self.scanned = scanned
 
 
-def page_of(source, selection, match=None):
+def page_of(source, selection, match=None, at_start=False):
     """The page of ``source`` (an iterator of jobs, in the order shown)
-    that ``selection`` asks for; ``match`` filters (bounded scan)."""
-    start, size = selection.start, selection.size
+    that ``selection`` asks for (``at_start``: the source starts at the
+    page already); ``match`` filters, in a scan bounded by SCAN_LIMIT
+    jobs and SCAN_SECONDS."""
+    start, size = (0 if at_start else selection.start), selection.size
     if match is None:
         found = list(itertools.islice(source, start, start + size + 1))
         return Page(found[:size], len(found) > size)
     found, scanned, skipped = [], 0, 0
+    deadline = time.monotonic() + SCAN_SECONDS
     for job in source:
         scanned += 1
-        if scanned > SCAN_LIMIT:
-            return Page(found, True, truncated=True, scanned=SCAN_LIMIT)
+        if scanned > SCAN_LIMIT or (
+                scanned % 20 == 0 and time.monotonic() > deadline):
+            return Page(found, True, truncated=True, scanned=scanned - 1)
         if not _safe_match(match, job):
             continue
         if skipped < start:
