@@ -626,3 +626,31 @@ def test_dispatcher_and_agent_urls(app, site_db, finished, name_pages):
     assert "no agent 'nosuchagent'" in b.contents
     b.open(BASE + '/queues/lists/dispatchers/')
     assert b.url.rstrip('/') == BASE
+
+
+# -- bounded scans ---------------------------------------------------------
+
+def test_page_of_stops_a_filtered_scan_at_its_limits(monkeypatch):
+    from zc.asyncui.browser import listing
+    selection = listing.parse({'size': '2'}, ('x',), 'x')
+    page = listing.page_of(iter(range(10)), selection)
+    assert page.jobs == [0, 1] and page.more and not page.truncated
+    page = listing.page_of(iter(range(10)), selection, lambda n: n % 2)
+    assert page.jobs == [1, 3] and page.more and not page.truncated
+    monkeypatch.setattr(listing, 'SCAN_LIMIT', 5)
+    page = listing.page_of(iter(range(100)), selection, lambda n: n > 50)
+    assert page.jobs == [] and page.truncated and page.scanned == 5
+    monkeypatch.setattr(listing, 'SCAN_LIMIT', 10 ** 9)
+    monkeypatch.setattr(listing, 'SCAN_SECONDS', -1)  # no time left
+    page = listing.page_of(iter(range(10 ** 6)), selection, lambda n: False)
+    assert page.truncated and page.scanned < 100
+
+
+def test_truncated_scan_says_so(app, site_db, monkeypatch):
+    from zc.asyncui.browser import listing
+    put(site_db, jobs.noop)
+    monkeypatch.setattr(listing, 'SCAN_LIMIT', 1)
+    b = browser(app)
+    b.open(BASE + '/queues/~?callable=nothing.matches')
+    assert status(b) == 200
+    assert 'Only the first' in b.contents

@@ -77,6 +77,17 @@ def test_query_newest_first_and_by_each_index(conn, seeded):
         [j for j in seeded[3:] if j.failed and j.callable is jobs.add])
 
 
+def test_query_start_skips_a_page(conn, seeded):
+    newest_first = keys(reversed(seeded))
+    assert keys(history.query(conn, start=3, count=4)) == newest_first[3:7]
+    assert keys(history.query(conn, start=8)) == newest_first[8:]
+    assert history.query(conn, start=20, count=5) == []
+    failed = keys(reversed([j for j in seeded if j.failed]))
+    assert keys(history.query(conn, status='failed', start=1)) == failed[1:]
+    with pytest.raises(errors.ConfigurationError, match='start must be'):
+        history.query(conn, start=-1)
+
+
 def test_query_bad_input(conn, seeded):
     with pytest.raises(errors.ConfigurationError, match='status must be'):
         history.query(conn, status='done')
