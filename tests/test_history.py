@@ -258,3 +258,31 @@ def test_cancelling_concurrently_never_conflicts(db, conn, concurrently):
     tm.commit()
     assert history.count(conn, status='failed') == 3
     assert history.record_noted(conn, SHARD) == 0
+
+
+def test_finished_jobs_are_recorded_when_the_poll_writes_or_urgently(
+        conn, monkeypatch):
+    from zc.asyncui import polling
+    tm = conn.transaction_manager
+    job = finish(conn, jobs.noop, T0)
+    tm.commit()
+    finished = polling.FinishedJobs()
+    finished.note(job)
+    result = polling.PollResult()
+    # An idle poll writes nothing for one fresh completion ...
+    polling.record_finished(conn, SHARD, finished, False, result)
+    assert result.finished == [] and history.count(conn) == 0
+    # ... but records it in a poll that commits anyway,
+    polling.record_finished(conn, SHARD, finished, True, result)
+    assert result.finished == [job._p_oid] and history.count(conn) == 1
+    tm.commit()
+    finished.drop(result.finished)
+    assert finished.take() == ([], False)
+    # or once it waited FLUSH_SECONDS.
+    later = finish(conn, jobs.noop, T0 + MIN)
+    tm.commit()
+    monkeypatch.setattr(polling.FinishedJobs, 'FLUSH_SECONDS', 0.0)
+    finished.note(later)
+    result = polling.PollResult()
+    polling.record_finished(conn, SHARD, finished, False, result)
+    assert result.finished == [later._p_oid] and history.count(conn) == 2
