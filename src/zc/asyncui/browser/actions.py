@@ -11,18 +11,16 @@ or forged token, an oversized request) answers a 4xx page that says what
 was wrong, never a 500, and changes nothing.  What each action does to
 the engine is in zc.asyncui.browser.operations.
 """
-import re
-
+import zope.proxy
 import zope.publisher.browser
 import zope.security.proxy
-import zope.traversing.browser
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
-import zc.asyncui
 from zc.asyncui import filters
-from zc.asyncui import utils
 from zc.asyncui.browser import csrf
+from zc.asyncui.browser import format
 from zc.asyncui.browser import operations
+from zc.asyncui.browser import traversal
 from zc.asyncui.browser.operations import Refused
 
 #: Bytes of a request body an action accepts (a thousand job keys are
@@ -53,7 +51,8 @@ def bad_request(message):
 def unwrap(obj):
     """The engine's object behind the security and location proxies; the
     page's permission was checked on the way here."""
-    return zope.security.proxy.removeSecurityProxy(obj)
+    return zope.proxy.removeAllProxies(
+        zope.security.proxy.removeSecurityProxy(obj))
 
 
 class ActionPage(zope.publisher.browser.BrowserPage):
@@ -99,7 +98,7 @@ class ActionPage(zope.publisher.browser.BrowserPage):
             raise Problem(405, 'Method not allowed',
                           'This action answers GET (a confirmation form)'
                           ' and POST (the form itself), not %s.'
-                          % utils_safe(method, 20))
+                          % _safe(method, 20))
 
     #: True when the page acts on one object (a refusal is then a 409).
     single = True
@@ -121,7 +120,7 @@ class ActionPage(zope.publisher.browser.BrowserPage):
             length = int(length)
         except ValueError:
             raise bad_request('Content-Length %r is not a number.'
-                              % utils_safe(length, 40)) from None
+                              % _safe(length, 40)) from None
         if length > MAX_BODY_BYTES:
             raise Problem(413, 'Request too large',
                           'The request body has %d bytes; an action takes'
@@ -137,7 +136,7 @@ class ActionPage(zope.publisher.browser.BrowserPage):
             raise bad_request(
                 'Unknown field%s %s; this action takes %s.'
                 % ('s' if len(unknown) > 1 else '',
-                   ', '.join(repr(utils_safe(n, 40)) for n in unknown[:10]),
+                   ', '.join(repr(_safe(n, 40)) for n in unknown[:10]),
                    ', '.join(sorted(self.fields)) or 'no fields'))
 
     def field(self, name, required=True, default=None):
@@ -161,7 +160,7 @@ class ActionPage(zope.publisher.browser.BrowserPage):
         value = self.field(name)
         if value not in choices:
             raise bad_request('%r is not an action here; the actions are:'
-                              ' %s.' % (utils_safe(value, 40),
+                              ' %s.' % (_safe(value, 40),
                                         ', '.join(choices)))
         return value
 
@@ -186,11 +185,8 @@ class ActionPage(zope.publisher.browser.BrowserPage):
         return self.object_url()
 
     def object_url(self):
-        try:
-            return zope.traversing.browser.absoluteURL(self.context,
-                                                       self.request)
-        except Exception:  # an object without a location: the overview
-            return overview_url(self.request)
+        """The page of the object acted on (the overview here)."""
+        return overview_url(self.request)
 
     def overview_url(self):
         return overview_url(self.request)
@@ -202,7 +198,7 @@ class ActionPage(zope.publisher.browser.BrowserPage):
 
 
 def overview_url(request):
-    return request.getApplicationURL() + '/++async++/'
+    return traversal.page_url(request)
 
 
 def _is_local(url, request):
@@ -220,9 +216,8 @@ def _times(value):
         return 'as a %s' % type(value).__name__
 
 
-def utils_safe(text, limit):
-    text = str(text)
-    return text if len(text) <= limit else text[:limit] + '...'
+def _safe(text, limit):
+    return format.safe_text(text, limit)
 
 
 def _transaction_of(obj):
@@ -249,10 +244,13 @@ class JobActionPage(ActionPage):
     def question(self):
         return '%s job %s (%s, %s)?' % (
             operations.JOB_ACTIONS[self.action][0], self.job.key,
-            utils_safe(_callable_name(self.job), 200), self.job.status)
+            _safe(_callable_name(self.job), 200), self.job.status)
 
     def perform(self):
         return operations.apply_to_jobs(self.action, [self.job])
+
+    def object_url(self):
+        return traversal.job_url(self.request, self.job.key)
 
 
 def _callable_name(job):
@@ -312,12 +310,12 @@ class BulkJobActionPage(ActionPage):
         context = unwrap(self.context)
         jobs, missing = [], []
         for key in keys:
-            if not JOB_KEY.match(key):
+            if not traversal.JOB_KEY.match(key):
                 raise bad_request(
                     '%r is not a job key: a key is the hex oid that'
                     ' listings show, such as 0x3a1f (lower case, with 0x).'
-                    % utils_safe(key, 40))
-            found = find_job(context._p_jar, key)
+                    % _safe(key, 40))
+            found = traversal.find_job(context._p_jar, key)
             if isinstance(found, str):
                 missing.append(found)
             elif getattr(context, 'dispatchers', None) is not None and (
@@ -341,22 +339,11 @@ class BulkJobActionPage(ActionPage):
         done, refused = operations.apply_to_jobs(self.action, self.jobs)
         return done, self.missing + refused
 
-
-#: A job key: the canonical hex oid, as Job.key gives it.
-JOB_KEY = re.compile(r'0x[0-9a-f]{1,16}\Z')
-
-
-def find_job(conn, key):
-    """The job of a well-formed ``key`` in ``conn``'s database, or a
-    sentence saying why there is none."""
-    try:
-        job = conn.get(utils.key_to_oid(key))
-    except Exception:  # POSKeyError, or an object that cannot load
-        return ('There is no job %s in this database: it may have been'
-                ' removed and packed away.' % key)
-    if not isinstance(job, zc.asyncui.Job):
-        return '%s is not a job but a %s.' % (key, type(job).__name__)
-    return job
+    def object_url(self):
+        context = unwrap(self.context)
+        if getattr(context, 'dispatchers', None) is not None:
+            return traversal.queue_url(self.request, context.name)
+        return overview_url(self.request)
 
 
 # -- a queue, an agent, a dispatcher -------------------------------------
@@ -377,6 +364,9 @@ class QueueActionPage(ActionPage):
 
     def perform(self):
         return _one(self.function, self.queue)
+
+    def object_url(self):
+        return traversal.queue_url(self.request, self.queue.name)
 
 
 class PauseQueue(QueueActionPage):
@@ -405,6 +395,11 @@ class AgentActionPage(ActionPage):
     def perform(self):
         return _one(self.function, self.agent)
 
+    def object_url(self):
+        record = self.agent.dispatcher_record
+        return traversal.agent_url(self.request, record.queue.name,
+                                   record.UUID, self.agent.name)
+
 
 class DeactivateAgent(AgentActionPage):
     action = 'deactivate'
@@ -424,6 +419,7 @@ class DeactivateDispatcher(ActionPage):
     def parse(self):
         record = unwrap(self.context)
         self.uuid = record.UUID
+        self.queue_name = record.queue.name
         self.queues = record.queue.__parent__
         self.heading = 'Deactivate dispatcher %s' % self.uuid
 
@@ -440,6 +436,10 @@ class DeactivateDispatcher(ActionPage):
                 self.queues, self.uuid, who), []
         except Refused as e:
             return [], [str(e)]
+
+    def object_url(self):
+        return traversal.dispatcher_url(self.request, self.queue_name,
+                                        self.uuid)
 
 
 def _one(function, obj):
