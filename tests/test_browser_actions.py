@@ -234,8 +234,6 @@ def test_deactivate_live_dispatcher_is_refused(functional):
 def post(layer, url, data, login=fx.MANAGER, token='t0k3n', cookie=True):
     b = browser(layer, login)
     if cookie:
-        b.testapp.set_cookie(csrf.COOKIE, token) if hasattr(
-            b, 'testapp') else None
         b.addHeader('Cookie', '%s=%s' % (csrf.COOKIE, token))
     b.post(url, data)
     return b
