@@ -7,7 +7,7 @@ them; and a database holding one object of every kind the pages show.
 import datetime
 import os
 
-import transaction
+import transaction  # noqa: F401 (tests use fx.transaction)
 import zope.testbrowser.wsgi
 
 import zc.asyncui
