@@ -1,5 +1,5 @@
-"""The agent page, its JSON twin and its edit form (zope.formlib), and the
-dispatcher page, with zope.testbrowser."""
+"""The agent page, its JSON twin and its edit form (zope.formlib), with
+zope.testbrowser."""
 import json
 
 import pytest
