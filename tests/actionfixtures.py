@@ -11,6 +11,7 @@ import transaction  # noqa: F401 (tests use fx.transaction)
 import zope.testbrowser.wsgi
 
 import zc.asyncui
+from zc.asyncui import history
 from zc.asyncui import lifecycle
 from zc.asyncui import testing
 from zc.asyncui import utils
@@ -94,6 +95,9 @@ def populate(layer):
         hours=2))
     record2['worker'] = other_agent = Agent(size=1)
     assert other_agent.claimJobs(1) == [held]
+    # As a dispatcher's poll records finished jobs (the list pages read
+    # the history).
+    history.record(conn, [made['failed'], succeeded], DEAD_UUID)
     transaction.commit()
     keys = {name: job.key for name, job in made.items()}
     keys['agent'] = agent

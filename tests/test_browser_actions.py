@@ -340,3 +340,57 @@ def test_run_now_refuses_a_due_job(functional, made):
     with pytest.raises(operations.Refused, match='already due'):
         operations.run_now(pending, utils.now() + datetime.timedelta(
             seconds=1))
+
+
+# -- bulk on a filtered selection ----------------------------------------------
+
+def test_bulk_on_a_queue_selection_confirms_the_jobs_it_takes(functional,
+                                                              made):
+    b = browser(functional)
+    b.open(fx.queue_url('') + '/@@jobs-action?action=cancel&select=1'
+           '&status=pending&callable=add')
+    assert status(b) == 200
+    assert made['pending'] in b.contents
+    assert made['retrying'] not in b.contents     # jobs.fail
+    assert "pending queue '' where callable=add" in b.contents
+    b.getForm(id='confirm-form').submit()
+    assert 'Job %s was cancelled' % made['pending'] in b.contents
+    assert job(functional, made['pending']).status == JobStatus.COMPLETED
+    assert job(functional, made['retrying']).status == JobStatus.PENDING
+
+
+def test_bulk_requeue_every_failed_job_of_the_failed_list(functional, made):
+    b = browser(functional)
+    b.open(BASE + '/@@jobs-action?action=requeue&select=1&kind=failed'
+           '&error=ValueError')
+    assert status(b) == 200, b.contents
+    assert made['failed'] in b.contents
+    b.getForm(id='confirm-form').submit()
+    assert 'for attempt 2' in b.contents
+    assert job(functional, made['failed']).status == JobStatus.PENDING
+
+
+def test_bulk_selection_posted_directly_acts(functional, made):
+    b = post(functional, fx.queue_url('') + '/@@jobs-action',
+             'action=run-now&select=1&status=scheduled&__csrftoken__=t0k3n')
+    assert status(b) == 200
+    assert 'Job %s is due now' % made['scheduled'] in b.contents
+
+
+@pytest.mark.parametrize('url, problem', [
+    (BASE + '/@@jobs-action?action=requeue&select=1&kind=nope',
+     'kind=nope is not a list'),
+    (BASE + '/@@jobs-action?action=requeue&select=1',
+     'kind=None is not a list'),
+    (fx.queue_url('') + '/@@jobs-action?action=cancel&select=1&status=x',
+     'status=x is not one of'),
+    (fx.queue_url('') + '/@@jobs-action?action=cancel&select=1&key=0x1',
+     'not both'),
+    (fx.queue_url('') + '/@@jobs-action?action=cancel&select=1&callable='
+     + 'x' * 300, 'characters long'),
+])
+def test_bad_selection_is_400(functional, made, url, problem):
+    b = browser(functional)
+    b.open(url)
+    assert status(b) == 400
+    assert problem in b.contents

@@ -18,8 +18,11 @@ from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import filters
 from zc.asyncui.browser import csrf
+from zc.asyncui import utils
 from zc.asyncui.browser import format
+from zc.asyncui.browser import listing
 from zc.asyncui.browser import operations
+from zc.asyncui.browser import selection
 from zc.asyncui.browser import traversal
 from zc.asyncui.browser.operations import Refused
 
@@ -277,21 +280,50 @@ RemoveJob = job_action_page('remove')
 # -- many jobs -----------------------------------------------------------
 
 class BulkJobActionPage(ActionPage):
-    """A job action on many jobs at once, by key (``key`` repeated, the
-    checkboxes of a list): on the Queues mapping (any job) or on a queue
+    """A job action on many jobs at once: by key (``key`` repeated, the
+    checkboxes of a list), or every job a list's filters select
+    (``select=1`` and the list's query parameters, see browser.selection;
+    the confirmation page lists them and its form sends their keys).  On
+    the Queues mapping (any job; ``kind`` names the list) or on a queue
     (its jobs only)."""
 
-    fields = frozenset(['action', 'key'])
+    fields = frozenset(['action', 'key', 'select', 'kind']) | \
+        selection.FIELDS
     heading = 'Act on jobs'
     single = False
+    #: When the selection matched more than MAX_KEYS jobs.
+    more = False
+    described = None
 
     def parse(self):
         self.action = self.choice('action', list(operations.JOB_ACTIONS))
         self.button = operations.JOB_ACTIONS[self.action][0]
+        if self.field('select', required=False):
+            self._parse_selection()
+        else:
+            self._parse_keys()
+        self.heading = '%s %d job%s' % (self.button, len(self.keys),
+                                         '' if len(self.keys) == 1 else 's')
+
+    def _parse_selection(self):
+        if 'key' in self.request.form:
+            raise bad_request('Send either job keys (key) or a selection'
+                              ' (select=1 and filters), not both.')
+        try:
+            jobs, self.more, self.described = selection.select(
+                unwrap(self.context), self.request.form, MAX_KEYS,
+                utils.now())
+        except listing.BadParameter as e:
+            raise bad_request(str(e)) from None
+        self.jobs, self.missing = list(jobs), []
+        self.keys = [job.key for job in self.jobs]
+
+    def _parse_keys(self):
         keys = self.request.form.get('key')
         if keys is None:
             raise bad_request('No job is selected (field "key"): tick the'
-                              ' jobs to act on.')
+                              ' jobs to act on, or send select=1 with the'
+                              ' filters of a list.')
         if isinstance(keys, str):
             keys = [keys]
         if not isinstance(keys, (list, tuple)) or not all(
@@ -303,8 +335,6 @@ class BulkJobActionPage(ActionPage):
                               ' most %d at once.' % (len(keys), MAX_KEYS))
         self.keys = list(dict.fromkeys(keys))
         self.jobs, self.missing = self._find_jobs(self.keys)
-        self.heading = '%s %d job%s' % (self.button, len(self.keys),
-                                         '' if len(self.keys) == 1 else 's')
 
     def _find_jobs(self, keys):
         context = unwrap(self.context)
@@ -330,10 +360,15 @@ class BulkJobActionPage(ActionPage):
         return [('action', self.action)] + [('key', k) for k in self.keys]
 
     def question(self):
-        return '%s %d job%s: %s?' % (
+        if not self.keys:
+            return 'No job matches %s.' % self.described
+        return '%s %d job%s%s: %s%s?' % (
             self.button, len(self.keys), '' if len(self.keys) == 1 else 's',
+            ' (%s)' % self.described if self.described else '',
             ', '.join(self.keys[:20]) + (' ...' if len(self.keys) > 20
-                                         else ''))
+                                         else ''),
+            ' (more match: this takes the first %d; act again for the'
+            ' rest)' % MAX_KEYS if self.more else '')
 
     def perform(self):
         done, refused = operations.apply_to_jobs(self.action, self.jobs)
