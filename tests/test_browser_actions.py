@@ -394,3 +394,64 @@ def test_bad_selection_is_400(functional, made, url, problem):
     b.open(url)
     assert status(b) == 400
     assert problem in b.contents
+
+
+# -- the buttons on the pages ------------------------------------------------
+
+def test_job_page_buttons_act_and_link_back(functional, made):
+    b = browser(functional)
+    b.open(fx.job_url(made['failed']))
+    assert status(b) == 200
+    b.getControl('Requeue').click()
+    assert 'for attempt 2' in b.contents
+    b.getLink(id='back').click()
+    assert b.url == fx.job_url(made['failed'])
+    assert 'Requeue' not in b.contents     # pending now: no requeue
+    assert b.getControl('Cancel') is not None
+
+
+def test_scheduled_job_offers_run_now_and_no_retry(functional, made):
+    b = browser(functional)
+    b.open(fx.job_url(made['scheduled']))
+    b.getControl('Run now')
+    with pytest.raises(LookupError):
+        b.getControl('Retry now')
+    b.open(fx.job_url(made['retrying']))
+    b.getControl('Retry now').click()
+    assert 'is due now' in b.contents
+
+
+def test_viewer_sees_no_buttons(functional, made):
+    b = browser(functional, login=fx.VIEWER)
+    b.open(fx.job_url(made['failed']))
+    assert status(b) == 200
+    assert 'action-buttons' not in b.contents
+    b.open(fx.queue_url(''))
+    assert 'action-buttons' not in b.contents
+
+
+def test_queue_page_pause_button_and_selection_form(functional, made):
+    b = browser(functional)
+    b.open(fx.queue_url('') + '?status=scheduled')
+    b.getControl('Pause queue').click()
+    assert "Queue '' is paused" in b.contents
+    b.getLink(id='back').click()
+    assert 'id="paused"' in b.contents
+    b.open(fx.queue_url('') + '?status=scheduled&callable=add')
+    form = b.getForm(id='selection-form')
+    form.getControl(name='action').value = ['run-now']
+    form.submit()
+    assert made['scheduled'] in b.contents
+    assert made['retrying'] not in b.contents
+    b.getForm(id='confirm-form').submit()
+    assert 'Job %s is due now' % made['scheduled'] in b.contents
+
+
+def test_failed_list_offers_requeue_of_every_match(functional, made):
+    b = browser(functional)
+    b.open(BASE + '/@@failed')
+    assert status(b) == 200
+    b.getForm(id='selection-form').submit()
+    assert made['failed'] in b.contents
+    b.getForm(id='confirm-form').submit()
+    assert 'for attempt 2' in b.contents
