@@ -427,7 +427,7 @@ def test_viewer_sees_no_buttons(functional, made):
     assert status(b) == 200
     assert 'action-buttons' not in b.contents
     b.open(fx.queue_url(''))
-    assert 'action-buttons' not in b.contents
+    assert 'action-buttons' not in b.contents   # (not paused)
 
 
 def test_queue_page_pause_button_and_selection_form(functional, made):
@@ -437,6 +437,10 @@ def test_queue_page_pause_button_and_selection_form(functional, made):
     assert "Queue '' is paused" in b.contents
     b.getLink(id='back').click()
     assert 'id="paused"' in b.contents
+    viewer = browser(functional, login=fx.VIEWER)
+    viewer.open(fx.queue_url(''))
+    assert 'id="paused"' in viewer.contents
+    assert 'Resume queue' not in viewer.contents
     b.open(fx.queue_url('') + '?status=scheduled&callable=add')
     form = b.getForm(id='selection-form')
     form.getControl(name='action').value = ['run-now']

@@ -4,7 +4,8 @@ context/@@action-buttons``; a list page passes its kind:
 ``python: path('nocall:context/@@action-buttons').render(view.kind)``).
 
 Only a principal who may act (zc.asyncui.Manage) gets buttons; anyone
-else gets an empty string.  A job gets one POST form per action that
+else gets an empty string (or, on a paused queue's page, the note that
+it is paused).  A job gets one POST form per action that
 applies to it now (with the CSRF token: one click acts, and the answer
 says what was done); a queue gets pause or resume and a form that acts
 on every job its list selects; a list page the same for its list.  The
@@ -67,18 +68,20 @@ class ActionButtons(zope.publisher.browser.BrowserPage):
         return self.render()
 
     def render(self, kind=None):
-        if not zope.security.checkPermission(MANAGE, self.context):
-            return ''
         obj = unwrap(self.context)
-        self.token = csrf.token(self.request)
-        self.posts, self.selection, self.paused = [], None, False
-        if getattr(obj, 'dispatchers', None) is not None:      # a queue
-            self._queue(obj)
-        elif hasattr(obj, 'attempts'):                          # a job
-            self._job(obj)
-        elif kind is not None:                                  # a list
-            self._list(kind)
-        if not self.posts and not self.selection:
+        is_queue = getattr(obj, 'dispatchers', None) is not None
+        self.posts, self.selection = [], None
+        # Everyone who sees the queue page is told it is paused.
+        self.paused = is_queue and bool(obj.paused)
+        if zope.security.checkPermission(MANAGE, self.context):
+            self.token = csrf.token(self.request)
+            if is_queue:
+                self._queue(obj)
+            elif hasattr(obj, 'attempts'):                      # a job
+                self._job(obj)
+            elif kind is not None:                              # a list
+                self._list(kind)
+        if not (self.posts or self.selection or self.paused):
             return ''
         return self.template()
 
@@ -90,7 +93,6 @@ class ActionButtons(zope.publisher.browser.BrowserPage):
 
     def _queue(self, queue):
         base = traversal.queue_url(self.request, queue.name)
-        self.paused = bool(queue.paused)
         name = 'resume' if queue.paused else 'pause'
         self.posts.append({'url': '%s/@@%s' % (base, name),
                            'title': '%s queue' % (
