@@ -11,6 +11,7 @@ from zc.asyncui import utils
 from zc.asyncui.browser import actions
 from zc.asyncui.browser import csrf
 from zc.asyncui.browser import operations
+from zc.asyncui.browser import wsgi
 from zc.asyncui.job import JobStatus
 
 import actionfixtures as fx
@@ -459,3 +460,25 @@ def test_failed_list_offers_requeue_of_every_match(functional, made):
     assert made['failed'] in b.contents
     b.getForm(id='confirm-form').submit()
     assert 'for attempt 2' in b.contents
+
+
+# -- the standalone site's body limit ----------------------------------------
+
+def _inner(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'inner']
+
+
+@pytest.mark.parametrize('length, expected', [
+    (None, '200 OK'), ('10', '200 OK'), (str(wsgi.MAX_BODY_BYTES), '200 OK'),
+    (str(wsgi.MAX_BODY_BYTES + 1), '413 Request Entity Too Large'),
+    ('lots', '413 Request Entity Too Large'),
+])
+def test_body_size_guard(length, expected):
+    seen = []
+    environ = {} if length is None else {'CONTENT_LENGTH': length}
+    body = wsgi.BodySizeGuard(_inner)(
+        environ, lambda status, headers: seen.append(status))
+    assert seen == [expected]
+    if expected.startswith('413'):
+        assert b'at most %d' % wsgi.MAX_BODY_BYTES in b''.join(body)
