@@ -147,6 +147,19 @@ def test_viewer_posts_are_refused_and_change_nothing(functional, made,
     assert queues[''].dispatchers[fx.DEAD_UUID]['worker'].active
 
 
+def test_anonymous_posts_are_challenged(functional, made, views):
+    for iface, name, permission in views:
+        if permission != MANAGE:
+            continue
+        url = url_of(iface, name, made)
+        b = browser(functional, login=None)
+        b.addHeader('Cookie', '%s=tok' % csrf.COOKIE)
+        b.post(url, 'action=cancel&key=%s&%s=tok' % (made['pending'],
+                                                      csrf.FIELD))
+        assert status(b) == 401, (url, status(b))
+    assert fx.layer.getJob(made['pending']).status == JobStatus.PENDING
+
+
 def test_user_without_permissions_is_refused_everywhere(functional, made,
                                                         views):
     b = browser(functional, login=fx.USER)
