@@ -384,3 +384,58 @@ def test_queue_page_lists_finished_jobs(app, finished):
     b.open(BASE + '/queues/lists?status=succeeded')
     assert finished['ok'] in b.contents
     assert finished['failed'] not in b.contents
+
+
+# -- the overview ----------------------------------------------------------
+
+def test_overview_lists_queues_with_counts_and_links(app, site_db, finished):
+    b = browser(app)
+    b.open(BASE + '/')
+    assert status(b) == 200
+    assert b.getLink("'lists'").url == BASE + '/queues/lists'
+    assert b.getLink("''").url == BASE + '/queues/~'
+    assert 'Last hour, per minute' in b.contents
+    assert '<svg' in b.contents
+    assert 'pause' in b.contents
+    b.getLink('pause').click()
+    assert 'Automatic reload is paused' in b.contents
+    assert 'http-equiv="refresh"' not in b.contents
+
+
+def test_overview_json(app, finished):
+    b = browser(app)
+    b.open(BASE + '/@@overview.json')
+    assert status(b) == 200
+    assert b.headers['Content-Type'].startswith('application/json')
+    data = json.loads(b.contents)
+    lists = [q for q in data['queues'] if q['name'] == 'lists'][0]
+    assert lists['failed_24h'] == 2
+    assert lists['succeeded_24h'] == 1
+    assert lists['scheduled'] == 1  # the job waiting for its retry
+    hour = data['graphs'][0]
+    assert len(hour['points']) == 60
+    assert sum(p['failed'] for p in hour['points']) >= 2
+
+
+@pytest.mark.parametrize('query', ['refresh=-1', 'refresh=x',
+                                   'refresh=99999', 'refresh=1&refresh=2'])
+def test_overview_bad_refresh_is_400(app, query):
+    b = browser(app)
+    b.open(BASE + '/?' + query)
+    assert status(b) == 400
+    assert 'refresh' in b.contents
+
+
+def test_overview_shows_a_running_dispatcher(site_db, app):
+    with testing.dispatcher_running(site_db) as d:
+        testing.run_until_idle(d)
+        b = browser(app)
+        b.open(BASE + '/')
+        assert str(d.UUID) in b.contents
+        link = b.getLink(str(d.UUID))
+        assert link.url.startswith(BASE + '/queues/')
+        assert 'alive' in b.contents
+        b.open(BASE + '/@@overview.json')
+        rows = json.loads(b.contents)['dispatchers']
+        assert any(r['state'] == 'alive' and r['uptime_seconds'] is not None
+                   for r in rows)

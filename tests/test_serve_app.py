@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 import transaction
 import webtest
+import zope.publisher.browser
 import zope.testbrowser.wsgi
 import zope.site.folder
 import zope.testing.cleanup
@@ -149,7 +150,7 @@ def test_testbrowser_sees_dispatcher_liveness(site_db):
     browser.open('http://localhost/++async++/')
     assert browser.headers['status'] == '200 Ok'
     states = [s for s in ('alive', 'dead', 'inactive')
-              if '<td class="state">%s</td>' % s in browser.contents]
+              if '<td class="state %s">%s</td>' % (s, s) in browser.contents]
     assert states == ['alive', 'dead', 'inactive']
     assert 'here' in browser.contents and 'there' in browser.contents
 
@@ -294,13 +295,13 @@ def test_unwritable_var_is_an_error(tmp_path):
 
 # -- the overview's data ---------------------------------------------------
 
-def test_summarize_lists_queues_and_dispatchers(db):
+def test_overview_data_lists_queues_and_dispatchers(db):
     zc.asyncui.install(db, names=['', 'reports'])
-    queues_rows, dispatcher_rows = overview.summarize(
-        zc.asyncui.getQueues(db.open()))
-    assert [(q['title'], q['pending']) for q in queues_rows] == [
+    info = overview.overview_data(zc.asyncui.getQueues(db.open()),
+                                  zope.publisher.browser.TestRequest())
+    assert [(q['title'], q['pending']) for q in info['queues']] == [
         ("''", 0), ("'reports'", 0)]
-    assert dispatcher_rows == []
+    assert info['dispatchers'] == []
 
 
 # -- the demo ----------------------------------------------------------------

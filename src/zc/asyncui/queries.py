@@ -392,16 +392,11 @@ def queue_row(name, queue, now):
     held (held by agents, any status), dispatchers (how many are
     recorded), latency_seconds (how long the oldest due job has waited
     since it could start; None when none is due)."""
-    due = scheduled = 0
-    oldest = None
-    for job in queue:
-        start = job.begin_after or job.put_time
-        if job.begin_after is not None and job.begin_after > now:
-            scheduled += 1
-            continue
-        due += 1
-        if start is not None and (oldest is None or start < oldest):
-            oldest = start
+    # Counted from the queue's keys (Queue.countScheduled, oldestDue):
+    # no pending job is loaded, so this stays cheap with 100,000 of them.
+    scheduled = queue.countScheduled(now)
+    due = len(queue) - scheduled
+    oldest = queue.oldestDue(now)
     held = [job for record in queue.dispatchers.values()
             for agent in record.values() for job in agent]
     return {'name': name, 'pending': due, 'scheduled': scheduled,

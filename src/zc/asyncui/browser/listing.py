@@ -78,7 +78,9 @@ def _one(form, name):
     return value
 
 
-def _number(form, name, default, low, high):
+def number(form, name, default, low, high):
+    """The whole number parameter ``name`` of ``form`` (``default`` when
+    absent), between ``low`` and ``high``; BadParameter otherwise."""
     text = _one(form, name)
     if text in (None, ''):
         return default
@@ -105,8 +107,8 @@ def parse(form, statuses, default_status):
     if order not in ORDERS:
         raise BadParameter('order=%s is unknown: give oldest or newest.'
                            % format.truncate(order, 40))
-    start = _number(form, 'start', 0, 0, MAX_START)
-    size = _number(form, 'size', DEFAULT_SIZE, 1, MAX_SIZE)
+    start = number(form, 'start', 0, 0, MAX_START)
+    size = number(form, 'size', DEFAULT_SIZE, 1, MAX_SIZE)
     filters = {}
     for name in FILTERS:
         value = _one(form, name)
