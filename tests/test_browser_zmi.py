@@ -1,0 +1,99 @@
+"""zc.asyncui's pages as ZMI management screens: an application on the
+Rotterdam skin (tests/zmiftesting.zcml) shows them with Rotterdam's
+chrome and a ``zmi_views`` tab per page; the same application without
+``++skin++Rotterdam`` shows them in zc.asyncui's own layout.
+"""
+import os
+import re
+
+import pytest
+import zope.testbrowser.wsgi
+
+from zc.asyncui import testing
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROTTERDAM = 'http://localhost/++skin++Rotterdam'
+STANDALONE = 'http://localhost'
+
+layer = testing.FunctionalLayer(os.path.join(HERE, 'zmiftesting.zcml'),
+                                name='zmiftesting')
+functional = pytest.fixture(testing.functional_fixture(layer))
+
+
+def browser(layer, login='mgr:mgrpw'):
+    b = zope.testbrowser.wsgi.Browser(wsgi_app=layer.make_wsgi_app())
+    b.handleErrors = False
+    b.raiseHttpErrors = False
+    if login:
+        b.addHeader('Authorization', 'Basic %s' % login)
+    return b
+
+
+def tabs(b):
+    """The ZMI tabs of the page in ``b``: {title: link}."""
+    html = b.contents
+    if 'class="itemViews"' not in html:
+        return {}
+    start = html.index('class="itemViews"')
+    block = html[start:html.index('</div>', start)]
+    return dict((title.strip(), url) for url, title in re.findall(
+        r'<a href="([^"]*)"[^>]*>\s*([^<]*?)\s*</a>', block))
+
+
+def test_site_root_has_an_async_tab(functional):
+    b = browser(functional)
+    b.open(ROTTERDAM + '/@@index.html')
+    assert tabs(b)['Async'] == ROTTERDAM + '/++async++/'
+
+
+
+
+def test_overview_through_rotterdam_has_its_tab_and_chrome(functional):
+    b = browser(functional)
+    b.open(ROTTERDAM + '/++async++/')
+    assert b.headers['status'] == '200 Ok'
+    assert tabs(b) == {'Overview': ROTTERDAM + '/++async++/@@index.html'}
+    assert 'class="selected">Overview</a>' in b.contents
+    # Rotterdam's chrome: its style sheet, breadcrumbs and user box
+    assert 'zope3_tablelayout.css' in b.contents
+    assert 'id="breadcrumbs"' in b.contents
+    assert 'Manager' in b.contents
+    # the page itself
+    assert '<table id="queues"' in b.contents
+    assert '<title>zc.asyncui</title>' in b.contents
+
+
+def test_overview_tab_leads_to_the_overview(functional):
+    b = browser(functional)
+    b.open(ROTTERDAM + '/@@index.html')
+    b.getLink('Async').click()
+    assert b.url == ROTTERDAM + '/++async++/'
+    b.getLink('Overview').click()
+    assert b.headers['status'] == '200 Ok'
+    assert '<table id="queues"' in b.contents
+
+
+def test_overview_through_the_standalone_layout(functional):
+    b = browser(functional)
+    b.open(STANDALONE + '/++async++/')
+    assert b.headers['status'] == '200 Ok'
+    assert tabs(b) == {}
+    assert 'zope3_tablelayout.css' not in b.contents
+    assert '<p><a href="/++async++/">zc.asyncui</a></p>' in b.contents
+    assert '<table id="queues"' in b.contents
+
+
+def test_anonymous_is_challenged_through_rotterdam(functional):
+    b = browser(functional, login=None)
+    b.handleErrors = True
+    b.open(ROTTERDAM + '/++async++/')
+    assert b.headers['status'].startswith('401')
+    assert 'WWW-Authenticate' in b.headers
+
+
+def test_no_async_tab_without_the_view_permission(functional):
+    b = browser(functional, login='user:userpw')
+    b.open(ROTTERDAM + '/@@index.html')
+    assert b.headers['status'] == '200 Ok'
+    assert 'Application' in tabs(b)
+    assert 'Async' not in tabs(b)
