@@ -59,9 +59,9 @@ def browser_required(environ=os.environ):
     return environ.get(REQUIRE_VARIABLE, '') not in ('', '0')
 
 
-def chromium(window_size=WINDOW_SIZE):
-    """A headless Chromium WebDriver that sends the admin's credentials
-    with every request (through the DevTools protocol: Chromium does not
+def chromium(window_size=WINDOW_SIZE, authorization=ADMIN):
+    """A headless Chromium WebDriver that sends ``authorization`` (the
+    admin's Basic credentials by default) with every request (through the DevTools protocol: Chromium does not
     reuse credentials written in URLs for the links it follows)."""
     options = selenium.webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -75,11 +75,19 @@ def chromium(window_size=WINDOW_SIZE):
         driver.set_page_load_timeout(30)
         driver.execute_cdp_cmd('Network.enable', {})
         driver.execute_cdp_cmd('Network.setExtraHTTPHeaders',
-                               {'headers': {'Authorization': ADMIN}})
+                               {'headers': {'Authorization': authorization}})
     except BaseException:
         driver.quit()
         raise
     return driver
+
+
+def serve_http(app):
+    """Serve the WSGI ``app`` with waitress on a free loopback port, as
+    ``zc-asyncui serve`` does; (server for serve.stop_http, base URL)."""
+    http = serve.bind_http(app, '127.0.0.1', 0)
+    http.thread.start()
+    return http, 'http://127.0.0.1:%s' % http.server.effective_port
 
 
 class Site:
@@ -96,9 +104,7 @@ class Site:
         site.configure(site.PROJECT_ZCML, PASSWORD)
         self.db = testing.file_storage_db(self.directory)
         site.bootstrap(self.db)
-        self.http = serve.bind_http(wsgi.make_app(self.db), '127.0.0.1', 0)
-        self.http.thread.start()
-        self.url = 'http://127.0.0.1:%s' % self.http.server.effective_port
+        self.http, self.url = serve_http(wsgi.make_app(self.db))
         self.dispatcher = config.startDispatcher(
             self.db, poll_interval=0.1, ping_interval=1.0,
             ping_death_interval=30.0,

@@ -7,6 +7,11 @@ import os
 import re
 
 import pytest
+import zope.configuration.config
+import zope.configuration.exceptions
+import zope.browsermenu.field
+import zope.browsermenu.metaconfigure
+import zope.configuration.xmlconfig
 import zope.testbrowser.wsgi
 
 from zc.asyncui import testing
@@ -97,3 +102,22 @@ def test_no_async_tab_without_the_view_permission(functional):
     assert b.headers['status'] == '200 Ok'
     assert 'Application' in tabs(b)
     assert 'Async' not in tabs(b)
+
+
+def test_zmi_zcml_without_the_menus_names_them(monkeypatch):
+    # Parsed only (execute=False): the layer's registry stays as it is.
+    # A declared menu stays importable from zope.app.menus and registered
+    # as a utility (zmiftesting.zcml's are, once the layer has run):
+    # hide both, as in an application that never declared it.
+    monkeypatch.delattr(zope.browsermenu.metaconfigure.menus, 'zmi_views',
+                        raising=False)
+    monkeypatch.setattr(zope.browsermenu.field, 'queryUtility',
+                        lambda *args, **kw: None)
+    context = zope.configuration.config.ConfigurationMachine()
+    zope.configuration.xmlconfig.registerCommonDirectives(context)
+    with pytest.raises(zope.configuration.exceptions.ConfigurationError,
+                       match="Couldn't import zmi_views"):
+        zope.configuration.xmlconfig.string(
+            '<configure xmlns="http://namespaces.zope.org/zope">'
+            '<include package="zc.asyncui.browser" file="zmi.zcml" />'
+            '</configure>', context=context, execute=False)
