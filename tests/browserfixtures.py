@@ -120,15 +120,16 @@ class Site:
         config.reset()
         zope.testing.cleanup.cleanUp()
 
-    def put(self, *args, **kw):
-        """Put ``zc.asyncui.Job(*args, **kw)`` in the default queue and
-        commit; its key."""
+    def put(self, *args, begin_after=None):
+        """Put ``zc.asyncui.Job(*args)`` in the default queue (to start
+        at ``begin_after`` if given) and commit; its key."""
         tm = transaction.TransactionManager()
         conn = self.db.open(tm)
         try:
             with tm:
-                job = zc.asyncui.getQueue(conn).put(zc.asyncui.Job(*args,
-                                                                   **kw))
+                queue = zc.asyncui.getQueue(conn)
+                job = queue.put(zc.asyncui.Job(*args),
+                                begin_after=begin_after)
             return job.key
         finally:
             conn.close()
