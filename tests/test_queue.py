@@ -929,3 +929,34 @@ class TestQueueConformance(testing.QueueConformance):
 
     def makeQueue(self):
         return Queue()
+
+
+# -- reading for pages: scheduled, countScheduled, oldestDue ---------------
+
+def test_scheduled_count_and_oldest_due(conn, clock):
+    queue = zc.asyncui.getQueue(conn)
+    assert queue.oldestDue() is None
+    assert queue.countScheduled() == 0
+    first = queue.put(Job(jobs.record, 'a'))
+    clock.advance(seconds=5)
+    queue.put(Job(jobs.record, 'b'), priority=5)
+    later = [queue.put(Job(jobs.record, tag), begin_after=T0 + delta)
+             for tag, delta in (('c', datetime.timedelta(hours=2)),
+                                ('d', datetime.timedelta(hours=1)))]
+    # the inbox, then the claim trees: the same answers
+    for _ in range(2):
+        assert queue.countScheduled() == 2
+        assert _tags(queue.scheduled()) == ['d', 'c']
+        assert _tags(queue.scheduled(reverse=True)) == ['c', 'd']
+        # the head of claim order is 'b' (priority 5), due since T0 + 5s
+        assert queue.oldestDue() == T0 + datetime.timedelta(seconds=5)
+        transaction.commit()
+        queue.claimMany(0)  # drains the inbox to the claim trees
+    clock.advance(hours=1, seconds=1)
+    # 'd' became due (not yet moved to the due trees): it counts as due
+    assert queue.countScheduled() == 1
+    assert _tags(queue.scheduled()) == ['c']
+    assert queue.oldestDue() == T0 + datetime.timedelta(seconds=5)
+    queue.remove(first)
+    assert queue.claim().args[0] == 'b'
+    assert queue.oldestDue() == later[1].begin_after

@@ -332,6 +332,22 @@ class IQueue(Interface):
     def __contains__(job):
         """True when ``job`` is pending in this queue."""
 
+    def scheduled(now=None, reverse=False):
+        """The pending jobs that may not start before a time after
+        ``now`` (default: the clock), soonest first (``reverse``: latest
+        first); lazy, for pages that list them."""
+
+    def countScheduled(now=None):
+        """How many pending jobs may not start before a time after
+        ``now``; ``len(queue) - countScheduled()`` are due.  Counts keys:
+        loads no job."""
+
+    def oldestDue(now=None):
+        """When the next job to be claimed became due (its arrival, or
+        the begin_after of a due job not yet moved to the due jobs),
+        an aware datetime; None when no job is due.  ``now - oldestDue()``
+        is the queue's latency (how long its head has waited)."""
+
 
 class IQuota(Interface):
     """A limit on how many jobs naming it run at once, in one queue.

@@ -29,7 +29,9 @@ its sentinel too, so that a put still adding to it (begun before a newer
 bucket existed: only possible with several producers) conflicts and is
 retried instead of adding a job nobody would find.
 """
+import datetime
 import heapq
+import itertools
 import logging
 
 import BTrees.Length
@@ -398,17 +400,27 @@ class Queue(persistent.Persistent):
                              for tree in self._due),
                            *self._inbox_items(keys.DUE), key=keys.key_of)
 
-    def _iter_scheduled(self):
-        """(key, job) of the jobs that wait, by begin_after."""
-        return heapq.merge(
-            self._scheduled.items(min=keys.FIRST, excludemin=True),
-            *self._inbox_items(keys.LATER), key=keys.key_of)
+    def _iter_scheduled(self, after=keys.FIRST, reverse=False, load=True):
+        """(key, job) of the jobs that wait, by begin_after (``reverse``:
+        latest first), keys after ``after`` only; ``load=False`` gives
+        keys alone."""
+        trees = [self._scheduled.items(min=after, excludemin=True)
+                 if load else self._scheduled.keys(min=after,
+                                                   excludemin=True)]
+        trees += self._inbox_items(keys.LATER, after)
+        if not load:
+            return itertools.chain(*trees)
+        if reverse:
+            trees = [reversed(list(items)) for items in trees]
+        return heapq.merge(*trees, key=keys.key_of, reverse=reverse)
 
-    def _inbox_items(self, kind):
+    def _inbox_items(self, kind, after=None):
         """One iterator per inbox bucket of its (key, job) of ``kind``, the
-        key without its tag, in key order."""
+        key without its tag, in key order (after ``after``)."""
+        low = kind if after is None else kind + after
         return [((key[1:], job) for key, job in bucket.items(
-            min=kind, max=bytes([kind[0] + 1]), excludemax=True))
+            min=low, max=bytes([kind[0] + 1]), excludemin=after is not None,
+            excludemax=True))
             for bucket in self._inbox_buckets()]
 
     def hasDue(self, now=None):
@@ -447,6 +459,29 @@ class Queue(persistent.Persistent):
 
     def __contains__(self, job):
         return self._find(job)[0] is not None
+
+    def scheduled(self, now=None, reverse=False):
+        """See IQueue.scheduled."""
+        bound = keys.until((now or utils.now()).timestamp())
+        later = self._iter_scheduled(after=bound, reverse=reverse)
+        return (job for _, job in later)
+
+    def countScheduled(self, now=None):
+        """See IQueue.countScheduled."""
+        return sum(1 for _ in self._iter_scheduled(after=keys.until(
+            (now or utils.now()).timestamp()), load=False))
+
+    def oldestDue(self, now=None):
+        """See IQueue.oldestDue."""
+        now_ts = (now or utils.now()).timestamp()
+        starts = [job._arrival for _, job in itertools.islice(
+            self._iter_due(), 1)]
+        first = keys.first_key(self._scheduled)
+        if first is not None and first[:8] <= keys.time_prefix(now_ts):
+            starts.append(self._scheduled[first]._begin_after_ts)
+        starts = [ts for ts in starts if ts is not None]
+        return (datetime.datetime.fromtimestamp(min(starts), utils.UTC)
+                if starts else None)
 
     def __repr__(self):
         return '<%s %r>' % (type(self).__name__, self.name)
