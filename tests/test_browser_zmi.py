@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+import transaction
 import zope.configuration.config
 import zope.configuration.exceptions
 import zope.browsermenu.field
@@ -14,7 +15,10 @@ import zope.browsermenu.metaconfigure
 import zope.configuration.xmlconfig
 import zope.testbrowser.wsgi
 
+import zc.asyncui
 from zc.asyncui import testing
+
+import jobs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROTTERDAM = 'http://localhost/++skin++Rotterdam'
@@ -57,8 +61,9 @@ def test_overview_through_rotterdam_has_its_tab_and_chrome(functional):
     b = browser(functional)
     b.open(ROTTERDAM + '/++async++/')
     assert b.headers['status'] == '200 Ok'
-    assert tabs(b) == {'Overview': ROTTERDAM + '/++async++/@@index.html'}
+    assert tabs(b)['Overview'] == ROTTERDAM + '/++async++/@@index.html'
     assert 'class="selected">Overview</a>' in b.contents
+    assert 'id="async-nav"' not in b.contents  # the standalone layout's
     # Rotterdam's chrome: its style sheet, breadcrumbs and user box
     assert 'zope3_tablelayout.css' in b.contents
     assert 'id="breadcrumbs"' in b.contents
@@ -84,8 +89,49 @@ def test_overview_through_the_standalone_layout(functional):
     assert b.headers['status'] == '200 Ok'
     assert tabs(b) == {}
     assert 'zope3_tablelayout.css' not in b.contents
-    assert '<p><a href="/++async++/">zc.asyncui</a></p>' in b.contents
+    assert 'id="async-nav"' in b.contents
     assert '<table id="queues"' in b.contents
+
+
+def put_failing_job(layer):
+    queue = zc.asyncui.getQueue(layer.getRootFolder())
+    job = queue.put(zc.asyncui.Job(jobs.fail, 'zmi <b>boom</b>'))
+    transaction.commit()
+    testing.wait_for_result(job)
+    return job.key
+
+
+def test_every_overview_tab_leads_to_a_page(functional):
+    b = browser(functional)
+    b.open(ROTTERDAM + '/++async++/')
+    found = tabs(b)
+    for title, url in sorted(found.items()):
+        b.open(url)
+        assert b.headers['status'] == '200 Ok', (title, url)
+
+
+def test_job_through_rotterdam(functional):
+    key = put_failing_job(functional)
+    b = browser(functional)
+    b.open(ROTTERDAM + '/++async++/jobs/' + key)
+    assert b.headers['status'] == '200 Ok'
+    job_url = ROTTERDAM + '/++async++/jobs/' + key
+    assert tabs(b) == {'Job': job_url + '/@@index.html'}
+    assert 'class="selected">Job</a>' in b.contents
+    assert 'zope3_tablelayout.css' in b.contents
+    assert '<pre id="traceback">' in b.contents
+    assert 'zmi &lt;b&gt;boom&lt;/b&gt;' in b.contents
+    assert 'zmi <b>boom</b>' not in b.contents
+
+
+def test_job_through_the_standalone_layout(functional):
+    key = put_failing_job(functional)
+    b = browser(functional)
+    b.open(STANDALONE + '/++async++/jobs/' + key)
+    assert b.headers['status'] == '200 Ok'
+    assert tabs(b) == {}
+    assert 'id="async-nav"' in b.contents
+    assert '<pre id="traceback">' in b.contents
 
 
 def test_anonymous_is_challenged_through_rotterdam(functional):

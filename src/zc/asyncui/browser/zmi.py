@@ -19,6 +19,7 @@ two things from here:
 """
 import zope.app.rotterdam.standardmacros
 import zope.browsermenu.menu
+import zope.component
 import zope.traversing.browser.absoluteurl
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
@@ -31,9 +32,12 @@ class Tab(zope.browsermenu.menu.BrowserMenuItem):
     """A ``zmi_views`` tab whose ``action`` (as registered: ``@@name`` or
     a relative path) is made absolute from its object's URL.
 
-    zmi.zcml always registers a permission with it, so ``available()``
-    checks that permission and never traverses the action (which is no
-    longer relative once read).
+    ``available()`` checks the tab's permission (zmi.zcml always gives
+    one) and, for an action that names a view (``@@name``), that the
+    view is registered: zmi.zcml can name the pages of every part of
+    the UI, and an application shows those it has.  It never traverses
+    the action as zope.browsermenu does (it is no longer relative once
+    read).
     """
 
     relative_action = ''
@@ -48,6 +52,15 @@ class Tab(zope.browsermenu.menu.BrowserMenuItem):
     def action(self, value):
         # MenuItemFactory sets the action given in ZCML.
         self.relative_action = value
+
+    def available(self):
+        if not super().available():
+            return False
+        if not self.relative_action.startswith('@@'):
+            return True
+        name = self.relative_action[2:]
+        return zope.component.queryMultiAdapter(
+            (self.context, self.request), name=name) is not None
 
     def selected(self):
         """True on the page the tab leads to, with or without its
