@@ -79,3 +79,15 @@ def test_overview_loads(site, driver):
     states = [cell.text for cell in by_css(driver, '#dispatchers .state')]
     assert states == ['alive']
     assert os.path.getsize(screenshot(driver, 'overview')) > 1000
+
+
+def test_job_page_shows_the_traceback_and_markup_as_text(site, driver):
+    driver.get(site.url + '/++async++/jobs/' + site.failed)
+    traceback = by_css(driver, 'pre#traceback')[0]
+    assert traceback.is_displayed()
+    assert 'ValueError' in traceback.text
+    assert HOSTILE in traceback.text  # shown as text...
+    # ... and never run or rendered as markup
+    assert driver.execute_script('return window.zcAsyncuiInjected') is None
+    assert not by_css(driver, 'pre#traceback b')
+    screenshot(driver, 'job-failed')
