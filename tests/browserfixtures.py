@@ -120,16 +120,16 @@ class Site:
         config.reset()
         zope.testing.cleanup.cleanUp()
 
-    def put(self, *args, begin_after=None):
-        """Put ``zc.asyncui.Job(*args)`` in the default queue (to start
-        at ``begin_after`` if given) and commit; its key."""
+    def put(self, *args, **options):
+        """Put ``zc.asyncui.Job(*args)`` in the default queue with the
+        put ``options`` (begin_after, retry_policy_factory, ...) and
+        commit; its key."""
         tm = transaction.TransactionManager()
         conn = self.db.open(tm)
         try:
             with tm:
                 queue = zc.asyncui.getQueue(conn)
-                job = queue.put(zc.asyncui.Job(*args),
-                                begin_after=begin_after)
+                job = queue.put(zc.asyncui.Job(*args), **options)
             return job.key
         finally:
             conn.close()

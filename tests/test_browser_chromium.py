@@ -6,7 +6,10 @@ Without the browser these tests skip and say what to install; with
 ZC_ASYNCUI_REQUIRE_BROWSER=1 (as .ci/run sets) they fail instead.
 Screenshots go to test-artifacts/ (not in git).
 """
+import logging
 import os
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -91,3 +94,20 @@ def test_job_page_shows_the_traceback_and_markup_as_text(site, driver):
     assert driver.execute_script('return window.zcAsyncuiInjected') is None
     assert not by_css(driver, 'pre#traceback b')
     screenshot(driver, 'job-failed')
+
+
+def test_unknown_url_is_a_clean_404(site, caplog):
+    # Every page load asks for /favicon.ico; zope.app.exception's
+    # NotFound page fills standard_macros/dialog, which the standalone
+    # layout must have, or each 404 logs a traceback.
+    request = urllib.request.Request(
+        site.url + '/favicon.ico',
+        headers={'Authorization': browserfixtures.ADMIN})
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=30)
+    assert raised.value.code == 404
+    page = raised.value.read().decode('utf-8')
+    assert 'non-existing page' in page  # zope.app.exception's page
+    assert 'A server error occurred' not in page
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR
+                and not r.name.startswith('zc.asyncui')]  # the failed job

@@ -25,12 +25,12 @@ sys.path.insert(0, os.path.join(ROOT, 'tests'))
 import transaction  # noqa: E402
 
 import zc.asyncui  # noqa: E402
+from zc.asyncui import demo  # noqa: E402
 from zc.asyncui import testing  # noqa: E402
 from zc.asyncui import utils  # noqa: E402
 from zc.asyncui.cli import serve  # noqa: E402
 
 import browserfixtures  # noqa: E402
-import jobs  # noqa: E402
 
 #: A screenshot over this size is too big for the docs.
 MAX_BYTES = 200 * 1024
@@ -38,17 +38,20 @@ WINDOW_SIZE = (1000, 700)
 
 
 def put_demo_jobs(site):
-    """Jobs for the pages to show; the key of the failed job."""
+    """Jobs of zc.asyncui.demo (as ``serve --demo`` puts) for the pages
+    to show; the key of the failed job."""
     for a in range(3):
-        site.wait_until_completed(site.put(jobs.add, a, 40))
-    failed = site.put(jobs.fail, 'the report could not be sent')
+        site.wait_until_completed(site.put(demo.add, a, 40))
+    failed = site.put(demo.fail, 'the customer has no address')
     site.wait_until_completed(failed)
+    site.put(demo.flaky, 9, retry_policy_factory=demo.FLAKY_RETRY)
     later = utils.now() + datetime.timedelta(hours=1)
-    site.put(jobs.record, 'nightly report', begin_after=later)
+    site.put(demo.add, 1, 1, begin_after=later)
     return failed
 
 
-def shoot(driver, url, path):
+def shoot(driver, url, path, height=WINDOW_SIZE[1]):
+    driver.set_window_size(WINDOW_SIZE[0], height)
     driver.get(url)
     driver.save_screenshot(path)
     size = os.path.getsize(path)
@@ -60,9 +63,11 @@ def shoot(driver, url, path):
 
 
 def standalone_pages(site, failed):
-    """(file name, path) of each page of the standalone site."""
+    """(file name, path, window height) of each page of the standalone
+    site."""
     return [
-        ('overview.png', '/++async++/'),
+        ('overview.png', '/++async++/', 500),
+        ('job.png', '/++async++/jobs/' + failed, 1150),
     ]
 
 
@@ -74,8 +79,9 @@ def shoot_standalone(out):
         failed = put_demo_jobs(site)
         driver = browserfixtures.chromium(WINDOW_SIZE)
         try:
-            for name, path in standalone_pages(site, failed):
-                ok &= shoot(driver, site.url + path, os.path.join(out, name))
+            for name, path, height in standalone_pages(site, failed):
+                ok &= shoot(driver, site.url + path, os.path.join(out, name),
+                            height)
         finally:
             driver.quit()
     finally:
@@ -94,14 +100,14 @@ def shoot_zmi(out):
         tm = transaction.TransactionManager()
         conn = layer.db.open(tm)
         with tm:
-            zc.asyncui.getQueue(conn).put(zc.asyncui.Job(jobs.add, 1, 2))
+            zc.asyncui.getQueue(conn).put(zc.asyncui.Job(demo.add, 1, 2))
         conn.close()
         http, url = browserfixtures.serve_http(layer.make_wsgi_app())
         driver = browserfixtures.chromium(WINDOW_SIZE,
                                           authorization='Basic mgr:mgrpw')
         try:
             ok &= shoot(driver, url + '/++skin++Rotterdam/++async++/',
-                        os.path.join(out, 'zmi-overview.png'))
+                        os.path.join(out, 'zmi-overview.png'), 450)
         finally:
             driver.quit()
             serve.stop_http(http)
