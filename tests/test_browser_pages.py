@@ -225,3 +225,162 @@ def test_unknown_queue_and_dispatcher_are_404_pages(app):
     b.open(BASE + '/queues/~/dispatchers/nouuid')
     assert status(b) == 404
     assert "No dispatcher 'nouuid'" in b.contents
+
+
+# -- the queue page --------------------------------------------------------
+
+def test_queue_page_lists_pending_and_scheduled(app, site_db):
+    import datetime
+    keys = [put(site_db, jobs.record, 'q%d' % n) for n in range(3)]
+    later = put(site_db, jobs.record, 'later',
+                begin_after=utils.now() + datetime.timedelta(hours=1))
+    b = browser(app)
+    b.open(BASE + '/queues/~')
+    assert status(b) == 200
+    assert "Queue ''" in b.contents
+    for key in keys:
+        assert key in b.contents
+    assert later not in b.contents
+    b.getLink('scheduled').click()
+    assert later in b.contents
+    assert keys[0] not in b.contents
+    b.open(BASE + '/queues/~/@@queue.json?status=pending&size=1&order=newest')
+    data = json.loads(b.contents)
+    assert data['counts']['scheduled'] >= 1
+    assert len(data['jobs']) == 1
+    assert data['more']
+
+
+def test_queue_page_filters(app, site_db):
+    key = put(site_db, jobs.add, 40, 2)
+    b = browser(app)
+    b.open(BASE + '/queues/~')
+    b.getControl('Callable').value = 'add'
+    b.getControl('Arguments contain').value = '40'
+    b.getControl('Filter').click()
+    assert status(b) == 200
+    assert key in b.contents
+    b.open(BASE + '/queues/~?callable=nomatch')
+    assert key not in b.contents
+    assert 'No jobs.' in b.contents
+
+
+@pytest.mark.parametrize('query, message', [
+    ('size=0', 'size=0 is out of range'),
+    ('size=abc', 'size=abc is not a whole number'),
+    ('start=-1', 'is not a whole number'),
+    ('start=99999999999999999999', 'is not a whole number'),
+    ('status=bogus', 'status=bogus is not one of'),
+    ('order=sideways', 'order=sideways is unknown'),
+    ('callable=' + 'x' * 5000, 'the callable filter is 5000 characters'),
+    ('size=1&size=2', 'size is given 2 times'),
+])
+def test_queue_page_bad_parameters_are_400(app, query, message):
+    b = browser(app)
+    b.open(BASE + '/queues/~?' + query)
+    assert status(b) == 400
+    assert message in b.contents
+    b.open(BASE + '/queues/~/@@queue.json?' + query)
+    assert status(b) == 400
+    assert message in json.loads(b.contents)['problem']
+
+
+# -- finished jobs: the Failed, Retries, Scheduled and Dead pages -----------
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+@pytest.fixture(scope='module')
+def finished(site_db):
+    """Jobs of queue 'lists' run inline and recorded in the history:
+    succeeded, failed (with HTML in its message), dead (failed after a
+    retry), and one waiting a minute for its retry."""
+    from zc.asyncui import RetryPolicy
+    from zc.asyncui import history
+    zc.asyncui.install(site_db, names=['lists'])
+    no_wait = RetryPolicy(max_attempts=2, retry_on=(OSError,),
+                          backoff=jobs.no_backoff)
+    later = RetryPolicy(max_attempts=3, retry_on=(OSError,),
+                        backoff=jobs.one_minute_backoff)
+    specs = {'ok': ((jobs.add, 1, 2), {}),
+             'failed': ((jobs.fail, HOSTILE), {}),
+             'dead': ((jobs.flaky, 'pages-dead', 5),
+                      {'retry_policy_factory': no_wait}),
+             'retry': ((jobs.flaky, 'pages-retry', 1),
+                       {'retry_policy_factory': later})}
+    tm = transaction.TransactionManager()
+    conn = site_db.open(tm)
+    try:
+        with tm:
+            queue = zc.asyncui.getQueues(conn)['lists']
+            made = {name: queue.put(zc.asyncui.Job(*args), **kw)
+                    for name, (args, kw) in specs.items()}
+        testing.run_jobs(conn, queue_names=['lists'])
+        with tm:
+            history.record(conn, [j for n, j in made.items()
+                                  if n != 'retry'], 'pages-test')
+        return {name: job.key for name, job in made.items()}
+    finally:
+        conn.close()
+
+
+def test_failed_page(app, finished):
+    b = browser(app)
+    b.open(BASE + '/')
+    b.getLink('Failed').click()
+    assert status(b) == 200
+    assert finished['failed'] in b.contents
+    assert finished['dead'] in b.contents
+    assert finished['ok'] not in b.contents
+    # the hostile message is shown as text, never as markup
+    assert HOSTILE not in b.contents
+    assert '&lt;script&gt;' in b.contents
+    b.open(BASE + '/@@failed?error=OSError')
+    assert finished['dead'] in b.contents
+    assert finished['failed'] not in b.contents
+    b.open(BASE + '/@@failed.json?callable=fail')
+    data = json.loads(b.contents)
+    assert [row['key'] for row in data['jobs']] == [finished['failed']]
+
+
+def test_dead_page(app, finished):
+    b = browser(app)
+    b.open(BASE + '/@@dead')
+    assert status(b) == 200
+    assert finished['dead'] in b.contents
+    assert finished['failed'] not in b.contents
+
+
+def test_retries_and_scheduled_pages(app, finished):
+    b = browser(app)
+    b.open(BASE + '/@@retries')
+    assert status(b) == 200
+    assert finished['retry'] in b.contents
+    assert 'retry later' in b.contents
+    b.open(BASE + '/@@scheduled?queue=lists')
+    assert finished['retry'] in b.contents
+    b.open(BASE + '/@@scheduled.json?queue=nosuchqueue')
+    assert json.loads(b.contents)['jobs'] == []
+
+
+def test_job_page_of_a_failed_job(app, finished):
+    b = browser(app)
+    b.open(BASE + '/jobs/' + finished['failed'])
+    assert status(b) == 200
+    assert 'Traceback' in b.contents
+    assert HOSTILE not in b.contents
+    assert '&lt;script&gt;' in b.contents
+    b.open(BASE + '/jobs/%s/@@job.json' % finished['dead'])
+    data = json.loads(b.contents)
+    assert data['state'] == 'failed'
+    assert len(data['attempts']) == 2
+    assert data['failure']['type'] == 'OSError'
+
+
+def test_queue_page_lists_finished_jobs(app, finished):
+    b = browser(app)
+    b.open(BASE + '/queues/lists?status=failed')
+    assert finished['failed'] in b.contents
+    b.open(BASE + '/queues/lists?status=succeeded')
+    assert finished['ok'] in b.contents
+    assert finished['failed'] not in b.contents

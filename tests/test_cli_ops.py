@@ -252,7 +252,8 @@ def test_status_alive_then_dead_dispatcher(spawn, cli):
     info = wait_until(active, 'the sleep job running')
     queue, = info['queues']
     assert queue == {'name': '', 'pending': 0, 'scheduled': 1,
-                     'active': 1, 'latency_seconds': None}
+                     'active': 1, 'held': 1, 'dispatchers': 1,
+                     'latency_seconds': None}
     dispatcher, = info['dispatchers']
     assert dispatcher['uuid'] == uuid and dispatcher['state'] == 'alive'
     assert dispatcher['last_ping'] is not None

@@ -177,7 +177,7 @@ def test_help(db):
     (['jobs', 'failed', 'display:fancy'], 'display:fancy: expected one of'),
     (['job'], 'asyncdb job KEY: which job?'),
     (['job', 'xyz'], "'xyz' is not a job key"),
-    (['job', '0x7fffff'], 'no job 0x7fffff in the database'),
+    (['job', '0x7fffff'], 'no job 0x7fffff in this database'),
     (['traceback', '0x1', 'detail:huge'], 'detail:huge: expected one of'),
     (['nextpending', 'end:since1H'], 'nextpending: end: does not apply'),
 ])
@@ -253,8 +253,12 @@ def test_jobstats(db, seeded):
 def test_dispatchers(db, seeded):
     info = ask_json(db, 'dispatchers')
     assert list(info) == [UUID]
-    assert info[UUID]['queues'] == {'': ['main']}
+    assert info[UUID]['queues'] == {'': {'state': 'alive', 'agents': {
+        'main': {'size': 3, 'filter': None,
+                 'jobs': [[seeded['held'].key, 'ASSIGNED']]}}}}
     assert info[UUID]['host'] == 'host' and info[UUID]['dead'] is False
+    assert info[UUID]['state'] == 'alive' and info[UUID]['held'] == 1
+    assert info[UUID]['last ping'].endswith('Z')
     assert ask_json(db, 'dispatchers', 'uuid:other') == {}
     assert ask(db, 'dispatchers', 'x').startswith('Error: too many')
 
@@ -306,3 +310,44 @@ def test_callbacks_completed_and_start_before(db, seeded):
     assert ask_json(db, 'count', 'pending', 'start:since1H') == 0
     assert ask(db, 'count', 'failed', 'since:1H', 'end:since1H') == (
         'Error: give since: or end:, not both\n')
+
+
+def test_jobsummary_by_callable_by_default(db, seeded):
+    info = ask_json(db, 'jobsummary')
+    assert info['by'] == 'callable'
+    assert info['total'] == {'pending': 2, 'assigned': 1, 'active': 0,
+                             'callbacks': 0, 'succeeded': 4, 'failed': 3}
+    assert info['groups'] == {
+        'jobs.add': {'pending': 2, 'succeeded': 2, 'failed': 2},
+        'jobs.noop': {'assigned': 1, 'succeeded': 2, 'failed': 1}}
+
+
+def test_jobsummary_states_filters_and_groups(db, seeded):
+    info = ask_json(db, 'jobsummary', 'failed', 'since:1H', 'by:failure')
+    assert info['total'] == {'failed': 2}
+    assert info['groups'] == {'ValueError': {'failed': 2}}
+    info = ask_json(db, 'jobsummary', 'pending', 'completed', 'by:queue')
+    assert info['groups'] == {'': {'pending': 2, 'succeeded': 4,
+                                   'failed': 3}}
+    # agent and dispatcher need the jobs; pending jobs have neither
+    info = ask_json(db, 'jobsummary', 'pending', 'assigned', 'completed',
+                    'by:agent')
+    assert info['groups'] == {'(none)': {'pending': 2},
+                              'main': {'assigned': 1, 'succeeded': 4,
+                                       'failed': 3}}
+    info = ask_json(db, 'jobsummary', 'completed', 'callable:noop',
+                    'by:dispatcher')
+    assert info['groups'] == {UUID: {'succeeded': 2, 'failed': 1}}
+    assert ask_json(db, 'jobsummary', 'succeeded', 'queue:none')[
+        'groups'] == {}
+
+
+@pytest.mark.parametrize('words, error', [
+    (['by:colour'], "cannot group by 'colour'; expected one of callable,"),
+    (['zombie'], "unknown state 'zombie'"),
+    (['succeeded', 'failed'], 'give at most one of completed'),
+    (['pending', 'nope:1'], "unknown argument 'nope:'"),
+])
+def test_jobsummary_bad_input(db, seeded, words, error):
+    text = ask(db, 'jobsummary', *words)
+    assert text.startswith('Error: ' + error), text

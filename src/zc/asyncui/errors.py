@@ -135,3 +135,15 @@ class JobCancelledError(AsyncUIError):
     before it started: its callable is never called; its callbacks run
     and see this failure.  A running job that was asked to stop (see
     ``zc.asyncui.local.cancelled()``) may raise it too."""
+
+
+class JobNotFoundError(AsyncUIError, LookupError):
+    """Raised by ``zc.asyncui.queries.find_job`` when a key names no job in
+    the database (never existed, packed away after the history let it go,
+    or a key of another database) or names an object that is not a job.
+    ``key`` is the key asked for; list real keys with ``zc-asyncui jobs``
+    or ``asyncdb jobs``."""
+
+    def __init__(self, message, key=None):
+        super().__init__(message)
+        self.key = key

@@ -6,16 +6,16 @@ the result or the failure's traceback, callbacks, annotations), as text
 or, with ``--json``, as one JSON object for scripts.  A job is found by
 its key (its oid), whether pending, held, recently completed or kept by
 zc.asyncui.history; a key that names nothing, or something that is not a
-job, is one line of error and exit status 2.  ``cancel`` calls
-Job.cancel, which goes through zc.asyncui.lifecycle.
+job, is one line of error and exit status 2.  Finding and describing a
+job is zc.asyncui.queries' (shared with ``asyncdb`` and the web pages).
+``cancel`` calls Job.cancel, which goes through zc.asyncui.lifecycle.
 """
 import json
 
 import transaction
-import ZODB.POSException
 
-import zc.asyncui
 from zc.asyncui import errors
+from zc.asyncui import queries
 from zc.asyncui import utils
 from zc.asyncui.cli import listing
 from zc.asyncui.cli import server
@@ -23,83 +23,19 @@ from zc.asyncui.job import JobStatus
 
 
 def find_job(conn, key):
-    """The job of ``key`` in ``conn``; UsageError if there is none."""
+    """The job of ``key`` in ``conn`` (queries.find_job); UsageError if
+    there is none."""
     try:
-        oid = utils.key_to_oid(key)
-    except ValueError as e:
+        return queries.find_job(conn, key)
+    except errors.JobNotFoundError as e:
+        raise server.UsageError(
+            '%s: zc-asyncui jobs lists the keys' % e) from None
+    except errors.ConfigurationError as e:
         raise server.UsageError(str(e)) from None
-    try:
-        job = conn.get(oid)
-    except ZODB.POSException.POSKeyError:
-        raise server.UsageError(
-            'no job %s in this database (packed away, or a key of another'
-            ' database): zc-asyncui jobs lists the keys' % key) from None
-    if not isinstance(job, zc.asyncui.Job):
-        raise server.UsageError(
-            '%s is not a job but a %s: zc-asyncui jobs lists the keys'
-            % (key, type(job).__name__))
-    return job
 
 
-def _type_name(cls):
-    if isinstance(cls, str):
-        return cls
-    return '%s.%s' % (getattr(cls, '__module__', '?'),
-                      getattr(cls, '__qualname__', cls))
-
-
-def _iso(when):
-    return None if when is None else when.isoformat()
-
-
-def _plain(value):
-    """A JSON-friendly rendering of an argument, result or annotation."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return repr(value)
-
-
-def describe(job):
-    """Every field of ``job`` as a dict of JSON-friendly values."""
-    result = job.result
-    failure = isinstance(result, zc.asyncui.Failure)
-    try:
-        args = [_plain(a) for a in job.args]
-        kwargs = {k: _plain(v) for k, v in job.kwargs.items()}
-    except Exception as e:  # cannot be loaded here
-        args, kwargs = '<cannot load: %s>' % e, {}
-    return {
-        'key': job.key,
-        'status': job.status.value,
-        'queue': getattr(job.queue, 'name', None),
-        'callable': listing.call_name(job),
-        'args': args,
-        'kwargs': kwargs,
-        'priority': job.priority,
-        'put_time': _iso(job.put_time),
-        'begin_after': _iso(job.begin_after),
-        'active_start': _iso(job.active_start),
-        'active_end': _iso(job.active_end),
-        'callbacks_completed': _iso(job.callbacks_completed),
-        'cancel_requested': bool(job.cancel_requested),
-        'attempts': [{name: (_iso(v) if name in ('start', 'end')
-                             else _plain(v)) for name, v in a.items()}
-                     for a in job.attempts],
-        'result': None if failure else _plain(result),
-        'failure': (None if not failure else {
-            'type': _type_name(result.type),
-            'message': result.getErrorMessage(),
-            'traceback': result.getTraceback()}),
-        'callbacks': [{'key': cb.key, 'status': cb.status.value,
-                       'call': listing.describe_call(cb)}
-                      for cb in job.callbacks],
-        'annotations': {str(k): _plain(v)
-                        for k, v in job.annotations.items()},
-    }
+#: Every field of a job as plain data (see queries.job_detail).
+describe = queries.job_detail
 
 
 def format_text(info):
@@ -108,7 +44,7 @@ def format_text(info):
         'key', 'status')]
     lines.append('queue:               %r' % (info['queue'],))
     lines += ['%-20s %s' % (name + ':', info[name]) for name in (
-        'callable', 'args', 'kwargs', 'priority',
+        'parent', 'callable', 'args', 'kwargs', 'priority',
         'put_time', 'begin_after', 'active_start', 'active_end',
         'callbacks_completed', 'cancel_requested')
         if info[name] not in (None, [], {})]

@@ -6,7 +6,6 @@ completions, newest first.  A call is shown by the name it was put with
 (``os.getpid``, not ``posix.getpid``): the name typed at ``put``, else
 the public module that offers the function.
 """
-import importlib
 import itertools
 import reprlib
 import sys
@@ -14,6 +13,7 @@ import sys
 import transaction
 
 import zc.asyncui
+from zc.asyncui import queries
 from zc.asyncui import utils
 from zc.asyncui.cli import put
 from zc.asyncui.cli import server
@@ -23,9 +23,6 @@ from zc.asyncui.job import JobStatus
 DEFAULT_LIMIT = 50
 #: Columns are padded to their widest cell, up to this width.
 MAX_COLUMN_WIDTH = 50
-#: Modules whose functions live in an implementation module.
-_PUBLIC_MODULES = {'posix': 'os', 'nt': 'os', 'posixpath': 'os.path',
-                   'ntpath': 'os.path'}
 
 
 def jobs_command(args):
@@ -145,44 +142,9 @@ def job_columns(job, now):
         '  '.join(details)]
 
 
-def describe_call(job):
-    """``name(args)`` for the job's call, by the name it was put with."""
-    try:
-        args = [_short.repr(a) for a in job.args] + [
-            '%s=%s' % (k, _short.repr(v)) for k, v in job.kwargs.items()]
-        return '%s(%s)' % (call_name(job), ', '.join(args))
-    except Exception:  # a callable or argument that cannot be loaded here
-        return repr(job)
-
-
-def call_name(job):
-    """The dotted name of the job's callable, as a user would write it."""
-    name = job.annotations.get(put.NAME_ANNOTATION)
-    if name is not None:
-        return name
-    func = job.callable
-    module = getattr(func, '__module__', None)
-    qualname = getattr(func, '__qualname__', None)
-    if qualname is None or isinstance(func, zc.asyncui.Job):
-        return repr(func)
-    if not module or module == 'builtins':
-        return qualname
-    return '%s.%s' % (_public_module(module, qualname, func), qualname)
-
-
-def _public_module(module, qualname, func):
-    """``module``, or the public module that offers the same function
-    (``operator`` for ``_operator``, ``os`` for ``posix``)."""
-    public = _PUBLIC_MODULES.get(module, module.lstrip('_'))
-    if public == module or not public:
-        return module
-    try:
-        offered = importlib.import_module(public)
-        for attr in qualname.split('.'):
-            offered = getattr(offered, attr)
-    except Exception:  # not importable here, or not offered there
-        return module
-    return public if offered is func else module
+#: ``name(args)`` and the dotted name of a job's call (zc.asyncui.queries).
+describe_call = queries.describe_call
+call_name = queries.call_name
 
 
 def _describe_times(job, status, now):

@@ -21,11 +21,12 @@ import transaction
 
 import zc.asyncui
 from zc.asyncui import errors
+from zc.asyncui import queries
 from zc.asyncui import utils
 from zc.asyncui.cli import server
 
 #: Where a job put from the shell keeps the name its callable was given.
-NAME_ANNOTATION = 'zc.asyncui.cli.name'
+NAME_ANNOTATION = queries.NAME_ANNOTATION
 #: The highest (and, negated, lowest) priority Queue.put accepts.
 MAX_PRIORITY = 2 ** 31 - 1
 _KEYWORD = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=(.*)\Z', re.DOTALL)

@@ -6,68 +6,28 @@ of the oldest due job (how long it has been waiting since it could
 start).  Per dispatcher and queue: alive, dead or inactive, its last
 ping, and the jobs its agents hold; the ACTIVE jobs of a dead dispatcher
 are marked, as recovery will retry them.  ``--json`` prints the same as
-one object.
+one object.  The numbers come from zc.asyncui.queries.status (shared
+with ``asyncdb`` and the web pages).
 """
 import json
 
 import transaction
 
+from zc.asyncui import queries
 from zc.asyncui import utils
-from zc.asyncui.cli import jobinfo
 from zc.asyncui.cli import put
 from zc.asyncui.cli import server
-from zc.asyncui.job import JobStatus
-
-
-def _queue_info(name, queue, now):
-    due = scheduled = 0
-    oldest = None
-    for job in queue:
-        start = job.begin_after or job.put_time
-        if job.begin_after is not None and job.begin_after > now:
-            scheduled += 1
-            continue
-        due += 1
-        if start is not None and (oldest is None or start < oldest):
-            oldest = start
-    active = sum(1 for record in queue.dispatchers.values()
-                 for agent in record.values() for job in agent
-                 if job.status == JobStatus.ACTIVE)
-    return {'name': name, 'pending': due, 'scheduled': scheduled,
-            'active': active,
-            'latency_seconds': (None if oldest is None else round(
-                max(0.0, (now - oldest).total_seconds()), 3))}
-
-
-def _dispatcher_info(name, record, now):
-    state = record.livenessState(now)
-    held = []
-    for agent_name, agent in sorted(record.items()):
-        for job in agent:
-            status = job.status.value
-            held.append({'key': job.key, 'status': status,
-                         'agent': agent_name,
-                         'dead_dispatcher': state == 'dead'
-                         and status == JobStatus.ACTIVE.value})
-    return {'uuid': str(record.UUID), 'queue': name, 'state': state,
-            'host': record.host, 'pid': record.pid,
-            'last_ping': jobinfo._iso(record.last_ping),
-            'jobs': held}
 
 
 def collect(conn, now):
-    """The status as a dict of JSON-friendly values."""
-    queues = put.get_queues(conn)
-    info = {'now': now.isoformat(), 'queues': [], 'dispatchers': []}
-    for name in sorted(queues):
-        queue = queues[name]
-        info['queues'].append(_queue_info(name, queue, now))
-        for uuid, record in sorted(queue.dispatchers.items()):
-            info['dispatchers'].append(_dispatcher_info(name, record, now))
-    return info
+    """The status as plain data (queries.status); CommandError when the
+    database has no queues."""
+    put.get_queues(conn)   # the shell's message when none are installed
+    return queries.status(conn, now)
 
 
 def format_text(info):
+    """Lines of ``collect``'s dict, for people."""
     lines = []
     for q in info['queues']:
         lines.append('queue %r: %d pending, %d scheduled, %d active,'

@@ -13,11 +13,9 @@ import fnmatch
 import inspect
 
 import transaction
-import ZODB.POSException
 
 from zc.asyncui import dispatcher as dispatcher_module
 from zc.asyncui import errors
-from zc.asyncui import interfaces
 from zc.asyncui import queries
 from zc.asyncui import queueroot
 from zc.asyncui import utils
@@ -143,18 +141,10 @@ def _job_of(conn, words, tool):
         raise CommandError('asyncdb %s KEY: which job? e.g. asyncdb %s'
                            ' 0x3a1f' % (tool, tool))
     try:
-        oid = utils.key_to_oid(args[0])
-        job = conn.get(oid)
-        job._p_activate()
-    except ValueError as e:
-        raise CommandError(str(e)) from None
-    except (ZODB.POSException.POSKeyError, KeyError):
-        raise CommandError('no job %s in the database; list some with'
-                           ' "asyncdb jobs pending"' % args[0]) from None
-    if not interfaces.IJob.providedBy(job):
-        raise CommandError('%s is not a job (it is a %s)' % (
-            args[0], type(job).__name__))
-    return job
+        return queries.find_job(conn, args[0])
+    except errors.JobNotFoundError as e:
+        raise CommandError('%s; list some with "asyncdb jobs pending'
+                           ' completed"' % e) from None
 
 
 # -- the tools ------------------------------------------------------------
@@ -341,30 +331,83 @@ def _jobstats(conn, now, *words):
 
 
 def _dispatchers(conn, now, *words):
-    """Every dispatcher recorded in the queues, activated or not
+    """Every dispatcher recorded in the queues, with what it holds
 
-    For each UUID: activated (time or null), host, pid, last ping,
-    dead, and its queues with their agents' names.  Optional uuid:UUID:
+    For each UUID: state (alive, dead: no ping within its ping death
+    interval, or inactive), host, pid, activated, last ping, since ping,
+    dead, held (how many jobs its agents hold) and per queue its state
+    and agents (size, filter, jobs: [key, status] held, the ACTIVE ones
+    of a dead dispatcher flagged "recovery retries it").  Optional
+    uuid:UUID:
 
         asyncdb dispatchers
+        asyncdb dispatchers uuid:6f1c4a...
     """
     args, options = encoding.parse_args(words, (), ('uuid',))
     result = {}
-    for queue in _queues(conn):
-        for uuid, record in queue.dispatchers.items():
-            uuid = str(uuid)
-            if 'uuid' in options and uuid != options['uuid']:
-                continue
-            info = result.setdefault(uuid, {
-                'activated': record.activated, 'host': record.host,
-                'pid': record.pid, 'last ping': record.last_ping,
-                'dead': record.isDead(now), 'queues': {}})
-            info['queues'][queue.name] = sorted(record.keys())
+    for row in queries.dispatcher_rows(conn, now):
+        uuid = row['uuid']
+        if 'uuid' in options and uuid != options['uuid']:
+            continue
+        record = _record(conn, row)
+        info = result.setdefault(uuid, {
+            'state': 'inactive', 'host': record.host, 'pid': record.pid,
+            'activated': record.activated, 'last ping': record.last_ping,
+            'since ping': None, 'dead': False, 'held': 0, 'queues': {}})
+        _merge_liveness(info, record, row['state'], now)
+        info['held'] += len(row['jobs'])
+        info['queues'][row['queue']] = {'state': row['state'], 'agents': {
+            agent['name']: {
+                'size': agent['size'], 'filter': agent['filter'],
+                'jobs': [[job['key'], job['status']] + (
+                    ['dead dispatcher: recovery retries it']
+                    if job['dead_dispatcher'] else [])
+                    for job in row['jobs'] if job['agent'] == agent['name']]}
+            for agent in row['agents']}}
     return result
 
 
+#: The liveness a dispatcher shows when its queues disagree: the best.
+_LIVENESS_ORDER = ('inactive', 'dead', 'alive')
+
+
+def _record(conn, row):
+    return queueroot.getQueues(conn)[row['queue']].dispatchers[row['uuid']]
+
+
+def _merge_liveness(info, record, state, now):
+    if _LIVENESS_ORDER.index(state) > _LIVENESS_ORDER.index(info['state']):
+        info['state'] = state
+    info['dead'] = info['state'] == 'dead'
+    for name, value in (('activated', record.activated),
+                        ('last ping', record.last_ping)):
+        if value is not None and (info[name] is None or value > info[name]):
+            info[name] = value
+    if info['last ping'] is not None:
+        info['since ping'] = now - info['last ping']
+
+
+def _jobsummary(conn, now, *words):
+    """How many jobs per state, in all and per callable (or by:GROUP)
+
+    STATES are optional (default: all; completed counts as succeeded
+    and failed); the filters as for count; by:callable (default),
+    by:queue, by:agent, by:dispatcher or by:failure (the exception
+    type).  Finished jobs are counted from the history's indexes:
+
+        asyncdb jobsummary
+        asyncdb jobsummary pending active failed since:1H by:queue
+        asyncdb jobsummary failed since:1D by:failure
+    """
+    if not [w for w in words if ':' not in w]:
+        words = queries.LIVE + ('completed',) + words
+    states, filters, rest = _query(words, now, ('by',))
+    return queries.summarize(conn, states, filters,
+                             rest.get('by', 'callable'))
+
+
 TOOLS = {'jobstats': _jobstats, 'dispatchers': _dispatchers,
-'UUIDs': _uuids, 'status': _status, 'count': _count,
+         'jobsummary': _jobsummary, 'UUIDs': _uuids, 'status': _status, 'count': _count,
          'jobs': _jobs, 'job': _job, 'traceback': _traceback,
          'nextpending': _nextpending, 'lastcompleted': _lastcompleted}
 

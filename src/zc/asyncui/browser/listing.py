@@ -1,0 +1,246 @@
+"""Lists of jobs on the pages: the query parameters that select and page
+them, and the rows shown for each job.
+
+Parameters (the same on the queue page, the Failed, Retries, Scheduled
+and Dead pages and their JSON twins; the actions of the management pages
+take the same selection): ``status``, ``order`` ('oldest' or 'newest'),
+``start`` (jobs skipped, a number), ``size`` (jobs shown, 1 to
+MAX_SIZE), and the filters ``callable`` (a glob on the dotted name, or on
+its last part when it has no dot), ``args`` (text in the call's repr),
+``error`` (a failure type, dotted as ``Failure.type_name`` writes it, or
+a glob), ``agent`` (a glob) and ``queue`` (a queue name).  A bad value
+answers a 400 page saying which and what to give (``BadParameter``).
+
+Work per request is bounded: unfiltered pages slice the sources (queue
+iteration, the history's indexes) and load only the jobs shown; a
+filtered page examines at most SCAN_LIMIT jobs and says so when it
+stopped there.
+"""
+import fnmatch
+import itertools
+import urllib.parse
+
+from zc.asyncui import queries
+from zc.asyncui import utils
+from zc.asyncui.browser import format
+from zc.asyncui.browser import job as job_page
+from zc.asyncui.browser import traversal
+from zc.asyncui.failure import Failure
+
+DEFAULT_SIZE = 50
+MAX_SIZE = 500
+#: Jobs a filtered page examines at most per request.
+SCAN_LIMIT = 5000
+#: Longest filter value accepted.
+MAX_FILTER_LENGTH = 200
+MAX_START = 10 ** 6
+ORDERS = ('oldest', 'newest')
+FILTERS = ('callable', 'args', 'error', 'agent', 'queue')
+
+
+class BadParameter(ValueError):
+    """A query parameter that cannot be used; its text says which, why,
+    and what to give instead."""
+
+
+class Selection:
+    """What a list shows: status, order, paging and filters, validated
+    (see the module docstring)."""
+
+    def __init__(self, status, order, start, size, filters):
+        self.status = status
+        self.order = order
+        self.start = start
+        self.size = size
+        self.filters = filters
+
+    def query(self, **changes):
+        """The query string of this selection with ``changes``."""
+        values = dict(self.filters, status=self.status, order=self.order,
+                      start=self.start, size=self.size)
+        values.update(changes)
+        return urllib.parse.urlencode(
+            [(k, v) for k, v in sorted(values.items())
+             if v not in (None, '')])
+
+    def as_dict(self):
+        return dict(status=self.status, order=self.order, start=self.start,
+                    size=self.size, filters=dict(self.filters))
+
+
+def _one(form, name):
+    value = form.get(name)
+    if isinstance(value, (list, tuple)):
+        raise BadParameter('%s is given %d times: give it once.'
+                           % (name, len(value)))
+    if value is not None and not isinstance(value, str):
+        raise BadParameter('%s must be text.' % name)
+    return value
+
+
+def _number(form, name, default, low, high):
+    text = _one(form, name)
+    if text in (None, ''):
+        return default
+    if not text.isdigit() or len(text) > 9:
+        raise BadParameter(
+            '%s=%s is not a whole number: give %s between %d and %d.'
+            % (name, format.truncate(text, 40), name, low, high))
+    value = int(text)
+    if not low <= value <= high:
+        raise BadParameter('%s=%d is out of range: give %s between %d'
+                           ' and %d.' % (name, value, name, low, high))
+    return value
+
+
+def parse(form, statuses, default_status):
+    """A Selection from the request's ``form``; BadParameter for a bad
+    value.  ``statuses`` are those this list accepts."""
+    status = _one(form, 'status') or default_status
+    if status not in statuses:
+        raise BadParameter('status=%s is not one of this list\'s: give one'
+                           ' of %s.' % (format.truncate(status, 40),
+                                        ', '.join(statuses)))
+    order = _one(form, 'order') or ORDERS[0]
+    if order not in ORDERS:
+        raise BadParameter('order=%s is unknown: give oldest or newest.'
+                           % format.truncate(order, 40))
+    start = _number(form, 'start', 0, 0, MAX_START)
+    size = _number(form, 'size', DEFAULT_SIZE, 1, MAX_SIZE)
+    filters = {}
+    for name in FILTERS:
+        value = _one(form, name)
+        if value is None or (value == '' and name != 'queue'):
+            continue
+        if len(value) > MAX_FILTER_LENGTH:
+            raise BadParameter(
+                'the %s filter is %d characters long: give at most %d.'
+                % (name, len(value), MAX_FILTER_LENGTH))
+        filters[name] = value
+    return Selection(status, order, start, size, filters)
+
+
+# -- matching -----------------------------------------------------------------
+
+def _glob(pattern, text):
+    return fnmatch.fnmatchcase(text or '', pattern)
+
+
+def error_of(job):
+    """The failure type of a failed job, else None."""
+    result = job.result
+    return result.type_name if isinstance(result, Failure) else None
+
+
+def matcher(filters):
+    """A predicate job -> bool for the filters a source did not apply
+    (None when there is none left)."""
+    checks = []
+    if 'callable' in filters:
+        pattern = filters['callable']
+        checks.append(lambda job: _glob(
+            pattern, job_page.call_name(job) if '.' in pattern
+            else job_page.call_name(job).rsplit('.', 1)[-1]))
+    if 'args' in filters:
+        text = filters['args']
+        checks.append(lambda job: text in job_page.describe_call(job, 2000))
+    if 'error' in filters:
+        pattern = filters['error']
+        checks.append(lambda job: _glob(pattern, error_of(job)) or _glob(
+            pattern, (error_of(job) or '').rsplit('.', 1)[-1]))
+    if 'agent' in filters:
+        pattern = filters['agent']
+        checks.append(lambda job: _glob(
+            pattern, str(queries.agent_of(job) or '')))
+    if not checks:
+        return None
+    return lambda job: all(check(job) for check in checks)
+
+
+class Page:
+    """One page of a list: ``jobs``, whether there are ``more``, and
+    whether the scan stopped at SCAN_LIMIT (``truncated``)."""
+
+    def __init__(self, jobs, more, truncated=False, scanned=0):
+        self.jobs = jobs
+        self.more = more
+        self.truncated = truncated
+        self.scanned = scanned
+
+
+def page_of(source, selection, match=None):
+    """The page of ``source`` (an iterator of jobs, in the order shown)
+    that ``selection`` asks for; ``match`` filters (bounded scan)."""
+    start, size = selection.start, selection.size
+    if match is None:
+        found = list(itertools.islice(source, start, start + size + 1))
+        return Page(found[:size], len(found) > size)
+    found, scanned, skipped = [], 0, 0
+    for job in source:
+        scanned += 1
+        if scanned > SCAN_LIMIT:
+            return Page(found, True, truncated=True, scanned=SCAN_LIMIT)
+        if not _safe_match(match, job):
+            continue
+        if skipped < start:
+            skipped += 1
+            continue
+        if len(found) == size:
+            return Page(found, True, scanned=scanned)
+        found.append(job)
+    return Page(found, False, scanned=scanned)
+
+
+def _safe_match(match, job):
+    try:
+        return match(job)
+    except Exception:  # a job that cannot be loaded here matches nothing
+        return False
+
+
+# -- rows ---------------------------------------------------------------------
+
+def job_row(job, request, now):
+    """What a list shows of a job, as plain data."""
+    try:
+        return _row(job, request, now)
+    except Exception as e:  # never let one broken job break the list
+        key = getattr(job, 'key', None)
+        return {'key': key, 'url': key and traversal.job_url(request, key),
+                'state': '?', 'status': '?', 'call': '<unavailable: %s>'
+                % format.safe_text(e, 200), 'queue': None, 'priority': '',
+                'put': '-', 'begin_after': '-', 'begin_after_iso': None,
+                'end': '-', 'end_iso': None, 'duration': '-',
+                'attempts': 0, 'agent': None, 'error': None,
+                'outcome': None}
+
+
+def _row(job, request, now):
+    attempts = job.attempts
+    result = job.result
+    failure = isinstance(result, Failure)
+    return {
+        'key': job.key, 'url': traversal.job_url(request, job.key),
+        'state': queries.state_of(job), 'status': job.status.value,
+        'call': job_page.describe_call(job),
+        'queue': getattr(job.queue, 'name', None),
+        'priority': job.priority,
+        'put': format.format_age(job.put_time, now),
+        'begin_after': format.format_age(job.begin_after, now),
+        'begin_after_iso': format.iso(job.begin_after),
+        'end': format.format_age(job.active_end, now),
+        'end_iso': format.iso(job.active_end),
+        'duration': format.format_duration(format.seconds_between(
+            job.active_start, job.active_end)),
+        'attempts': len(attempts),
+        'agent': queries.agent_of(job),
+        'error': ('%s: %s' % (result.type_name, format.safe_text(
+            result.message, 200))) if failure else None,
+        'outcome': (format.safe_text(attempts[-1]['outcome'] or '', 200)
+                    if attempts else None),
+    }
+
+
+def rows(jobs, request, now=None):
+    now = now or utils.now()
+    return [job_row(job, request, now) for job in jobs]
