@@ -18,6 +18,7 @@ import zope.testing.cleanup
 
 import zc.asyncui
 from zc.asyncui import config
+from zc.asyncui import history
 from zc.asyncui import testing
 from zc.asyncui import utils
 from zc.asyncui.browser import wsgi
@@ -146,6 +147,21 @@ class Site:
                 raise AssertionError('job %s not completed in %.0fs: %s'
                                      % (key, timeout, job.status))
             time.sleep(0.1)
+
+    def wait_until_recorded(self, key, timeout=30.0):
+        """Wait until the finished job ``key`` is in the history (the
+        Failed and Dead pages read it): the dispatcher records idle
+        completions after a few seconds (worker.COMPLETION_FLUSH_SECONDS).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.connection() as conn:
+                if key in [job.key for job in history.query(conn)]:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError('job %s not in the history after %.0fs'
+                                     % (key, timeout))
+            time.sleep(0.2)
 
     @contextlib.contextmanager
     def connection(self):

@@ -33,6 +33,7 @@ def site(tmp_path_factory):
     try:
         served.failed = served.put(jobs.fail, HOSTILE)
         served.wait_until_completed(served.failed)
+        served.wait_until_recorded(served.failed)
         yield served
     finally:
         served.stop()
@@ -109,3 +110,16 @@ def test_unknown_url_is_a_clean_404(site, caplog):
     assert 'non-existing page' in page  # zope.app.exception's page
     assert 'A server error occurred' not in page
     assert 'Exception while rendering view on exception' not in caplog.text
+
+
+def test_follow_a_failed_job_to_its_traceback(site, driver):
+    from selenium.webdriver.common.by import By
+    driver.get(site.url + '/++async++/')
+    driver.find_element(By.LINK_TEXT, 'Failed').click()
+    assert driver.current_url == site.url + '/++async++/@@failed'
+    screenshot(driver, 'failed')
+    driver.find_element(By.LINK_TEXT, site.failed).click()
+    assert driver.current_url == site.url + '/++async++/jobs/' + site.failed
+    traceback = by_css(driver, 'pre#traceback')[0]
+    assert 'ValueError' in traceback.text
+    screenshot(driver, 'job-traceback')

@@ -44,6 +44,7 @@ def put_demo_jobs(site):
         site.wait_until_completed(site.put(demo.add, a, 40))
     failed = site.put(demo.fail, 'the customer has no address')
     site.wait_until_completed(failed)
+    site.wait_until_recorded(failed)
     site.put(demo.flaky, 9, retry_policy_factory=demo.FLAKY_RETRY)
     later = utils.now() + datetime.timedelta(hours=1)
     site.put(demo.add, 1, 1, begin_after=later)
