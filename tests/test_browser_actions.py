@@ -184,6 +184,8 @@ def test_pause_and_resume_queue(functional, made):
                            fx.queue_url('') + '/@@pause')
     assert "Queue '' is paused" in b.contents
     assert zc.asyncui.getQueue(functional.getRootFolder()).paused
+    b.open(BASE + '/')
+    assert '(paused)' in b.contents          # the overview says so
     b = confirm_and_submit(browser(functional),
                            fx.queue_url('') + '/@@pause')
     assert status(b) == 409 and 'already paused' in b.contents
