@@ -257,7 +257,8 @@ class IQueue(Interface):
         """Stop claims from this queue, in every dispatcher, until
         ``resume()``: ``claim``, ``claimMany`` and agents' claims return
         nothing and ``hasDue`` is False (expired jobs wait too).  Jobs
-        already claimed or running are not touched; puts still work.
+        already claimed or running are not touched, nor callbacks, which
+        their parent's worker runs without a claim; puts still work.
         Notifies QueuePaused.  Returns False (and notifies nothing) if
         it was already paused, else True.  Writes only the queue object,
         which claims and puts do not write, so it conflicts with
