@@ -18,6 +18,9 @@ TESTS_REQUIRE = [
     'zope.testing',
     'zope.testbrowser',
     'WebTest',
+    # tests/test_browser_chromium.py drives Debian's chromium through its
+    # chromedriver (.ci/run installs both)
+    'selenium >= 4.10',
 ]
 
 setup(

@@ -7,7 +7,8 @@ logged traceback.  ``BasicAuthGuard`` answers those requests itself with
 401 and the same Basic challenge as Zope's, before the publisher sees
 them.  Likewise a path that is not UTF-8 once percent-decoded
 (``/%ff``) makes zope.publisher raise UnicodeDecodeError (500): the
-guard answers it with 400.
+guard answers it with 400.  ``BodySizeGuard`` answers a request with a
+huge body 413 before the publisher parses it.
 """
 import base64
 import binascii
@@ -79,9 +80,42 @@ class BasicAuthGuard:
         return [body]
 
 
+#: Bytes of a request body the pages accept; the action pages need far
+#: less (see zc.asyncui.browser.actions.MAX_BODY_BYTES).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodySizeGuard:
+    """WSGI middleware: a request whose declared body is larger than
+    ``limit`` bytes answers 413 before the publisher reads and parses it
+    (the publisher would hold its form fields in memory)."""
+
+    def __init__(self, app, limit=MAX_BODY_BYTES):
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ, start_response):
+        try:
+            length = int(environ.get('CONTENT_LENGTH') or 0)
+        except ValueError:
+            length = self.limit + 1   # unreadable: refuse, do not guess
+        if length <= self.limit:
+            return self.app(environ, start_response)
+        body = ('413 Request Entity Too Large: the body has a declared'
+                ' length of %r bytes; this site accepts at most %d. Act on'
+                ' fewer jobs at once.\n' % (
+                    environ.get('CONTENT_LENGTH'), self.limit)
+                ).encode('utf-8')
+        start_response('413 Request Entity Too Large', [
+            ('Content-Type', 'text/plain; charset=utf-8'),
+            ('Content-Length', str(len(body))), ('Connection', 'close')])
+        return [body]
+
+
 def make_app(db, handle_errors=True):
     """The site's WSGI application on ``db`` (whose root folder exists:
-    see zc.asyncui.cli.site.bootstrap), guarded by BasicAuthGuard."""
+    see zc.asyncui.cli.site.bootstrap), guarded by BasicAuthGuard and
+    BodySizeGuard."""
     app = zope.app.wsgi.WSGIPublisherApplication(
         db, handle_errors=handle_errors)
-    return BasicAuthGuard(app)
+    return BodySizeGuard(BasicAuthGuard(app))
