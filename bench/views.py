@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 
-import transaction
 import webtest
 
 import zc.asyncui

@@ -78,19 +78,9 @@ def in_db(db, work):
 
 
 def put(db, *args, **kw):
-    def work(conn):
-        job = zc.asyncui.getQueue(conn).put(zc.asyncui.Job(*args), **kw)
-        conn.add(job)
-        transaction.get  # noqa
-        return job
-    tm = transaction.TransactionManager()
-    conn = db.open(tm)
-    try:
-        with tm:
-            job = work(conn)
-        return job.key
-    finally:
-        conn.close()
+    """Put ``Job(*args)`` in the default queue; its key."""
+    return in_db(db, lambda conn: zc.asyncui.getQueue(conn).put(
+        zc.asyncui.Job(*args), **kw)).key
 
 
 def status(b):
@@ -144,8 +134,8 @@ def test_format_duration(seconds, text):
 
 
 def test_format_age_and_time():
-    now = utils.now()
     import datetime
+    now = utils.now()
     assert format.format_age(now - datetime.timedelta(seconds=3), now) == \
         '3.0 s ago'
     assert format.format_age(now + datetime.timedelta(seconds=3), now) == \
@@ -160,8 +150,6 @@ def test_layout_has_the_navigation(app):
     b = browser(app)
     b.open(BASE + '/')
     assert status(b) == 200
-    nav = [link.text for link in b.getControl  # noqa
-           ] if False else None
     for title in ('Overview', 'Failed', 'Retries', 'Scheduled', 'Dead',
                   'Log', 'Metrics'):
         assert b.getLink(title).url.startswith(BASE)

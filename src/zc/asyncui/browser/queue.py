@@ -14,7 +14,6 @@ import zope.security.proxy
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import history
-from zc.asyncui import queries
 from zc.asyncui import utils
 from zc.asyncui.browser import format
 from zc.asyncui.browser import listing
