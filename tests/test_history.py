@@ -297,3 +297,10 @@ def test_finished_jobs_are_recorded_when_the_poll_writes_or_urgently(
     result = polling.PollResult()
     polling.record_finished(conn, SHARD, finished, False, result)
     assert result.finished == [later._p_oid] and history.count(conn) == 2
+
+
+def test_iter_query_is_lazy_and_checks_at_once(conn, seeded):
+    found = history.iter_query(conn, start=2)
+    assert next(found).key == keys(reversed(seeded))[2]
+    with pytest.raises(errors.ConfigurationError, match='start must be'):
+        history.iter_query(conn, start='1')

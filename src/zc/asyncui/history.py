@@ -324,13 +324,22 @@ def query(conn, status=None, queue=None, callable=None, since=None,
     ``before`` (aware datetimes), ``failure_type`` (dotted exception
     class), at most ``count``, the first ``start`` skipped (by their
     index keys: a deep page loads only its own entries)."""
+    return list(iter_query(conn, status, queue, callable, since, before,
+                           failure_type, count, start))
+
+
+def iter_query(conn, status=None, queue=None, callable=None, since=None,
+               before=None, failure_type=None, count=None, start=0):
+    """``query`` as a lazy iterator: each entry is looked up when it is
+    reached, so a reader that stops early (a page scanning for matches
+    within a time limit) pays only for what it read."""
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise errors.ConfigurationError(
             'start must be an int >= 0, not %r' % (start,))
     found = _iter(conn, status, queue, callable, since, before,
                   failure_type, None if count is None else start + count)
-    return [shard.entries[key][0]
-            for key, shard in itertools.islice(found, start, None)]
+    return (shard.entries[key][0]
+            for key, shard in itertools.islice(found, start, None))
 
 
 def count(conn, status=None, queue=None, callable=None, since=None,

@@ -50,10 +50,10 @@ def _index_filters(selection):
 def failed_source(queues, conn, selection, now):
     kw, left = _index_filters(selection)
     if left:
-        return iter(history.query(
+        return iter(history.iter_query(
             conn, status='failed', count=selection.start
             + listing.SCAN_LIMIT + 1, **kw)), listing.matcher(left), False
-    return iter(history.query(
+    return iter(history.iter_query(
         conn, status='failed', start=selection.start,
         count=selection.size + 1, **kw)), None, True
 
@@ -67,10 +67,10 @@ def is_dead(job):
 
 def dead_source(queues, conn, selection, now):
     kw, left = _index_filters(selection)
-    jobs = history.query(conn, status='failed', count=selection.start
+    jobs = history.iter_query(conn, status='failed', count=selection.start
                          + listing.SCAN_LIMIT + 1, **kw)
     match = listing.matcher(left)
-    return iter(jobs), (is_dead if match is None
+    return jobs, (is_dead if match is None
                         else lambda job: is_dead(job) and match(job)), False
 
 

@@ -51,15 +51,12 @@ def _history_source(conn, queue_name, selection):
     left = dict(selection.filters)
     left.pop('queue', None)
     kw = index_filters(left)
+    kw.update(status=selection.status, queue=queue_name)
     if left:  # a filtered scan: listing.page_of skips and bounds it
-        jobs = history.query(conn, status=selection.status, queue=queue_name,
-                             count=selection.start + listing.SCAN_LIMIT + 1,
-                             **kw)
-        return iter(jobs), left, False
-    jobs = history.query(conn, status=selection.status, queue=queue_name,
-                         start=selection.start, count=selection.size + 1,
-                         **kw)
-    return iter(jobs), left, True
+        return history.iter_query(conn, count=selection.start
+                                  + listing.SCAN_LIMIT + 1, **kw), left, False
+    return history.iter_query(conn, start=selection.start,
+                              count=selection.size + 1, **kw), left, True
 
 
 def index_filters(left):
