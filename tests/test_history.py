@@ -77,6 +77,17 @@ def test_query_newest_first_and_by_each_index(conn, seeded):
         [j for j in seeded[3:] if j.failed and j.callable is jobs.add])
 
 
+def test_query_start_skips_a_page(conn, seeded):
+    newest_first = keys(reversed(seeded))
+    assert keys(history.query(conn, start=3, count=4)) == newest_first[3:7]
+    assert keys(history.query(conn, start=8)) == newest_first[8:]
+    assert history.query(conn, start=20, count=5) == []
+    failed = keys(reversed([j for j in seeded if j.failed]))
+    assert keys(history.query(conn, status='failed', start=1)) == failed[1:]
+    with pytest.raises(errors.ConfigurationError, match='start must be'):
+        history.query(conn, start=-1)
+
+
 def test_query_bad_input(conn, seeded):
     with pytest.raises(errors.ConfigurationError, match='status must be'):
         history.query(conn, status='done')
@@ -258,3 +269,38 @@ def test_cancelling_concurrently_never_conflicts(db, conn, concurrently):
     tm.commit()
     assert history.count(conn, status='failed') == 3
     assert history.record_noted(conn, SHARD) == 0
+
+
+def test_finished_jobs_are_recorded_when_the_poll_writes_or_urgently(
+        conn, monkeypatch):
+    from zc.asyncui import polling
+    tm = conn.transaction_manager
+    job = finish(conn, jobs.noop, T0)
+    tm.commit()
+    finished = polling.FinishedJobs()
+    finished.note(job)
+    result = polling.PollResult()
+    # An idle poll writes nothing for one fresh completion ...
+    polling.record_finished(conn, SHARD, finished, False, result)
+    assert result.finished == [] and history.count(conn) == 0
+    # ... but records it in a poll that commits anyway,
+    polling.record_finished(conn, SHARD, finished, True, result)
+    assert result.finished == [job._p_oid] and history.count(conn) == 1
+    tm.commit()
+    finished.drop(result.finished)
+    assert finished.take() == ([], False)
+    # or once it waited FLUSH_SECONDS.
+    later = finish(conn, jobs.noop, T0 + MIN)
+    tm.commit()
+    monkeypatch.setattr(polling.FinishedJobs, 'FLUSH_SECONDS', 0.0)
+    finished.note(later)
+    result = polling.PollResult()
+    polling.record_finished(conn, SHARD, finished, False, result)
+    assert result.finished == [later._p_oid] and history.count(conn) == 2
+
+
+def test_iter_query_is_lazy_and_checks_at_once(conn, seeded):
+    found = history.iter_query(conn, start=2)
+    assert next(found).key == keys(reversed(seeded))[2]
+    with pytest.raises(errors.ConfigurationError, match='start must be'):
+        history.iter_query(conn, start='1')

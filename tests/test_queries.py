@@ -101,9 +101,11 @@ def test_queue_summary_counts_and_latency(db, conn, queue, clock):
     rows = queries.queue_summary(conn)
     assert rows == [
         {'name': '', 'pending': 2, 'scheduled': 1, 'active': 0,
-         'held': 0, 'dispatchers': 0, 'latency_seconds': 15.0},
+         'held': 0, 'dispatchers': 0, 'latency_seconds': 15.0,
+         'paused': False},
         {'name': 'mail', 'pending': 0, 'scheduled': 0, 'active': 0,
-         'held': 0, 'dispatchers': 0, 'latency_seconds': None}]
+         'held': 0, 'dispatchers': 0, 'latency_seconds': None,
+         'paused': False}]
 
 
 def test_dispatcher_rows_alive_then_dead(conn, queue, clock):

@@ -14,6 +14,7 @@ import BTrees.OOBTree
 import persistent
 import zope.interface
 
+from zc.asyncui import events
 from zc.asyncui import interfaces
 from zc.asyncui import pins
 from zc.asyncui import queue as queue_module
@@ -45,6 +46,8 @@ class Agent(persistent.Persistent):
 
     name = None
     __parent__ = None
+    #: See IAgent.active (agents stored before it existed read True).
+    active = True
 
     def __init__(self, *, size=settings.default('agent', 'size'),
                  filter=None, chooser=None, retry_policy_factory=None,
@@ -91,6 +94,8 @@ class Agent(persistent.Persistent):
     def claimJobs(self, count, now=None):
         """Claim up to ``count`` jobs; returns them in claim order."""
         queue = self.queue
+        if not self.active or queue.paused:
+            return []
         now = now or utils.now()
         accepts = pins.claim_filter(self.filter, queue,
                                     self.__parent__.UUID)
@@ -132,6 +137,33 @@ class Agent(persistent.Persistent):
         quota.take(queue, job)
         queue.remove(job)
         return job
+
+    # -- activation ---------------------------------------------------
+
+    def deactivate(self):
+        """See IAgent.deactivate."""
+        if not self.active:
+            return False
+        self.active = False
+        logger.info('agent %r of dispatcher %s deactivated: it claims no'
+                    ' job until it is activated', self.name,
+                    getattr(self.__parent__, 'UUID', None))
+        events.notify(events.AgentDeactivated(self))
+        return True
+
+    def activate(self):
+        """See IAgent.activate."""
+        if self.active:
+            return False
+        self.active = True
+        logger.info('agent %r of dispatcher %s activated: it claims jobs'
+                    ' again', self.name, getattr(self.__parent__, 'UUID',
+                                                 None))
+        events.notify(events.AgentActivated(self))
+        if self._p_jar is not None:
+            # The dispatchers of this process poll after the commit.
+            queue_module._wake_after_commit(self._p_jar)
+        return True
 
     # -- holding ------------------------------------------------------
 

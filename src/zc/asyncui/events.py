@@ -54,3 +54,29 @@ class DispatcherActivated(_DispatcherEvent):
 @zope.interface.implementer(interfaces.IDispatcherDeactivated)
 class DispatcherDeactivated(_DispatcherEvent):
     """See IDispatcherDeactivated."""
+
+
+class _ObjectEvent:
+
+    def __init__(self, obj):
+        self.object = obj
+
+
+@zope.interface.implementer(interfaces.IQueuePaused)
+class QueuePaused(_ObjectEvent):
+    """See IQueuePaused."""
+
+
+@zope.interface.implementer(interfaces.IQueueResumed)
+class QueueResumed(_ObjectEvent):
+    """See IQueueResumed."""
+
+
+@zope.interface.implementer(interfaces.IAgentActivated)
+class AgentActivated(_ObjectEvent):
+    """See IAgentActivated."""
+
+
+@zope.interface.implementer(interfaces.IAgentDeactivated)
+class AgentDeactivated(_ObjectEvent):
+    """See IAgentDeactivated."""

@@ -402,17 +402,34 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
 
 
 def query(conn, status=None, queue=None, callable=None, since=None,
-          before=None, failure_type=None, count=None, shard=None):
+          before=None, failure_type=None, count=None, start=0,
+          shard=None):
     """Finished jobs, newest first, that match every filter given:
     ``status`` ('succeeded' or 'failed'), ``queue`` (name), ``callable``
     (dotted name, or a glob such as 'myapp.*'), ``since`` <= end <
     ``before`` (aware datetimes), ``failure_type`` (dotted exception
     class), ``shard`` (a dispatcher's UUID string: the jobs its polls
     recorded, those it ran and the cancelled ones it noted), at most
-    ``count``."""
-    return [shard.entries[key][0] for key, shard in _iter(
-        conn, status, queue, callable, since, before, failure_type, count,
-        shard)]
+    ``count``, the first ``start`` skipped (by their index keys: a deep
+    page loads only its own entries)."""
+    return list(iter_query(conn, status, queue, callable, since, before,
+                           failure_type, count, start, shard))
+
+
+def iter_query(conn, status=None, queue=None, callable=None, since=None,
+               before=None, failure_type=None, count=None, start=0,
+               shard=None):
+    """``query`` as a lazy iterator: each entry is looked up when it is
+    reached, so a reader that stops early (a page scanning for matches
+    within a time limit) pays only for what it read."""
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise errors.ConfigurationError(
+            'start must be an int >= 0, not %r' % (start,))
+    found = _iter(conn, status, queue, callable, since, before,
+                  failure_type, None if count is None else start + count,
+                  shard)
+    return (part.entries[key][0]
+            for key, part in itertools.islice(found, start, None))
 
 
 def count(conn, status=None, queue=None, callable=None, since=None,

@@ -250,6 +250,25 @@ class IQueue(Interface):
     filter = Attribute("None, or an IFilter deciding which jobs "
                        "``Queues.put`` routes here.")
     quotas = Attribute("The queue's IQuotas (name -> IQuota).")
+    paused = Attribute("True between ``pause()`` and ``resume()``: no job "
+                       "is claimed from the queue (puts still work).")
+
+    def pause():
+        """Stop claims from this queue, in every dispatcher, until
+        ``resume()``: ``claim``, ``claimMany`` and agents' claims return
+        nothing and ``hasDue`` is False (expired jobs wait too).  Jobs
+        already claimed or running are not touched, nor callbacks, which
+        their parent's worker runs without a claim; puts still work.
+        Notifies QueuePaused.  Returns False (and notifies nothing) if
+        it was already paused, else True.  Writes only the queue object,
+        which claims and puts do not write, so it conflicts with
+        neither."""
+
+    def resume():
+        """Allow claims again after ``pause()``; the dispatchers of this
+        process poll once the transaction commits.  Notifies
+        QueueResumed.  Returns False (and notifies nothing) if it was
+        not paused, else True."""
 
     def put(item, begin_after=None, begin_by=None, priority=0,
             retry_policy_factory=None, failure_log_level=None,
@@ -532,6 +551,20 @@ class IAgent(Interface):
     completed = Attribute("Recent completions, newest first (bounded by "
                           "``completed_max_count`` and "
                           "``completed_max_age``).")
+    active = Attribute("False between ``deactivate()`` and "
+                       "``activate()``: the agent claims nothing.")
+
+    def deactivate():
+        """Stop this agent from claiming jobs until ``activate()``; the
+        jobs it holds still run.  Unlike a size of 0 it keeps the size,
+        and the dispatcher keeps its worker threads.  Notifies
+        AgentDeactivated.  Returns False (and notifies nothing) if it was
+        already inactive, else True."""
+
+    def activate():
+        """Let a deactivated agent claim jobs again.  Notifies
+        AgentActivated.  Returns False (and notifies nothing) if it was
+        active, else True."""
 
     def claimJob(now=None):
         """Claim one job from the queue into this agent, or return None."""
@@ -790,6 +823,38 @@ class IDispatcherEvent(Interface):
     """An event about a dispatcher.  A subscriber that raises is logged at
     ERROR and the event's outcome stands."""
     object = Attribute("The IDispatcherAgents record.")
+
+
+class IQueueEvent(Interface):
+    """An event about a queue.  A subscriber that raises is logged at
+    ERROR and the event's outcome stands."""
+    object = Attribute("The IQueue.")
+
+
+class IQueuePaused(IQueueEvent):
+    """A queue was paused (``IQueue.pause``), inside the transaction that
+    pauses it, in the thread that called it."""
+
+
+class IQueueResumed(IQueueEvent):
+    """A paused queue was resumed (``IQueue.resume``), inside the
+    transaction that resumes it, in the thread that called it."""
+
+
+class IAgentEvent(Interface):
+    """An event about an agent.  A subscriber that raises is logged at
+    ERROR and the event's outcome stands."""
+    object = Attribute("The IAgent.")
+
+
+class IAgentActivated(IAgentEvent):
+    """A deactivated agent was activated again (``IAgent.activate``),
+    inside that transaction, in the thread that called it."""
+
+
+class IAgentDeactivated(IAgentEvent):
+    """An agent was deactivated (``IAgent.deactivate``), inside that
+    transaction, in the thread that called it."""
 
 
 class IDispatcherActivated(IDispatcherEvent):

@@ -391,7 +391,8 @@ def queue_row(name, queue, now):
     (begin_after in the future), active (held by agents and running),
     held (held by agents, any status), dispatchers (how many are
     recorded), latency_seconds (how long the oldest due job has waited
-    since it could start; None when none is due)."""
+    since it could start; None when none is due), paused (True while no
+    job is claimed from it: IQueue.pause)."""
     # Counted from the queue's keys (Queue.countScheduled, oldestDue):
     # no pending job is loaded, so this stays cheap with 100,000 of them.
     scheduled = queue.countScheduled(now)
@@ -404,7 +405,8 @@ def queue_row(name, queue, now):
                           if job.status == JobStatus.ACTIVE),
             'held': len(held), 'dispatchers': len(queue.dispatchers),
             'latency_seconds': (None if oldest is None
-                                else _seconds(now - oldest))}
+                                else _seconds(now - oldest)),
+            'paused': bool(queue.paused)}
 
 
 def queue_summary(conn, now=None):

@@ -40,6 +40,7 @@ import zope.interface
 
 from zc.asyncui import collapse
 from zc.asyncui import errors
+from zc.asyncui import events
 from zc.asyncui import interfaces
 from zc.asyncui import jobcontext
 from zc.asyncui import queuekeys as keys
@@ -103,6 +104,9 @@ class Queue(persistent.Persistent):
     #: Queues stored by an older release have none until ``install``
     #: (zc.asyncui.queueroot) calls ``_upgrade`` (issue 8).
     quotas = None
+
+    #: See IQueue.paused (queues stored before it existed read False).
+    paused = False
 
     def _upgrade(self):
         """Add what a queue stored by an older release lacks (written only
@@ -319,6 +323,30 @@ class Queue(persistent.Persistent):
         self._insert(job)
         _wake_after_commit(self._p_jar)
 
+    # -- pausing ------------------------------------------------------
+
+    def pause(self):
+        """See IQueue.pause."""
+        if self.paused:
+            return False
+        self.paused = True
+        logger.info('queue %r paused: no job is claimed from it until it'
+                    ' is resumed', self.name)
+        events.notify(events.QueuePaused(self))
+        return True
+
+    def resume(self):
+        """See IQueue.resume."""
+        if not self.paused:
+            return False
+        self.paused = False
+        logger.info('queue %r resumed: its jobs are claimed again',
+                    self.name)
+        events.notify(events.QueueResumed(self))
+        if self._p_jar is not None:
+            _wake_after_commit(self._p_jar)
+        return True
+
     # -- taking out ---------------------------------------------------
 
     def remove(self, job):
@@ -376,6 +404,8 @@ class Queue(persistent.Persistent):
     def claimMany(self, count, filter=None, now=None):
         """Remove and return up to ``count`` due jobs that ``filter``
         accepts, in claim order (one pass over the queue)."""
+        if self.paused:
+            return []
         now_ts = (now or utils.now()).timestamp()
         self._drain()
         if self._scheduled_due(now_ts):
@@ -426,6 +456,8 @@ class Queue(persistent.Persistent):
 
     def hasDue(self, now=None):
         """True when a job could be claimed now (cheap: no filter)."""
+        if self.paused:
+            return False
         if any(keys.has_jobs(tree) for tree in self._due):
             return True
         now_ts = (now or utils.now()).timestamp()

@@ -8,16 +8,19 @@ take the same selection): ``status``, ``order`` ('oldest' or 'newest'),
 MAX_SIZE), and the filters ``callable`` (a glob on the dotted name, or on
 its last part when it has no dot), ``args`` (text in the call's repr),
 ``error`` (a failure type, dotted as ``Failure.type_name`` writes it, or
-a glob), ``agent`` (a glob) and ``queue`` (a queue name).  A bad value
-answers a 400 page saying which and what to give (``BadParameter``).
+a glob), ``agent`` (a glob) and ``queue`` (a queue name), and ``from``
+(jobs a filtered scan skips: where a scan that stopped at its limits
+continues).  A bad value answers a 400 page saying which and what to
+give (``BadParameter``).
 
 Work per request is bounded: unfiltered pages slice the sources (queue
 iteration, the history's indexes) and load only the jobs shown; a
-filtered page examines at most SCAN_LIMIT jobs and says so when it
-stopped there.
+filtered page examines at most SCAN_LIMIT jobs, for at most
+SCAN_SECONDS, and says so when it stopped there.
 """
 import fnmatch
 import itertools
+import time
 import urllib.parse
 
 from zc.asyncui import queries
@@ -29,8 +32,9 @@ from zc.asyncui.failure import Failure
 
 DEFAULT_SIZE = 50
 MAX_SIZE = 500
-#: Jobs a filtered page examines at most per request.
+#: Jobs a filtered page examines at most per request, and for how long.
 SCAN_LIMIT = 5000
+SCAN_SECONDS = 0.15
 #: Longest filter value accepted.
 MAX_FILTER_LENGTH = 200
 MAX_START = 10 ** 6
@@ -47,16 +51,20 @@ class Selection:
     """What a list shows: status, order, paging and filters, validated
     (see the module docstring)."""
 
-    def __init__(self, status, order, start, size, filters):
+    def __init__(self, status, order, start, size, filters, scan_from=0):
         self.status = status
         self.order = order
         self.start = start
         self.size = size
         self.filters = filters
+        #: Jobs of the source a filtered scan skips (the "continue"
+        #: link of a page whose scan stopped at its limits).
+        self.scan_from = scan_from
 
     def query(self, **changes):
         """The query string of this selection with ``changes``."""
-        values = dict(self.filters, status=self.status, order=self.order,
+        values = {'from': self.scan_from or None}
+        values.update(self.filters, status=self.status, order=self.order,
                       start=self.start, size=self.size)
         values.update(changes)
         return urllib.parse.urlencode(
@@ -65,7 +73,8 @@ class Selection:
 
     def as_dict(self):
         return dict(status=self.status, order=self.order, start=self.start,
-                    size=self.size, filters=dict(self.filters))
+                    size=self.size, filters=dict(self.filters),
+                    scan_from=self.scan_from)
 
 
 def _one(form, name):
@@ -74,7 +83,8 @@ def _one(form, name):
         raise BadParameter('%s is given %d times: give it once.'
                            % (name, len(value)))
     if value is not None and not isinstance(value, str):
-        raise BadParameter('%s must be text.' % name)
+        raise BadParameter('%s must be text (UTF-8, percent-encoded).'
+                           % name)
     return value
 
 
@@ -119,7 +129,8 @@ def parse(form, statuses, default_status):
                 'the %s filter is %d characters long: give at most %d.'
                 % (name, len(value), MAX_FILTER_LENGTH))
         filters[name] = value
-    return Selection(status, order, start, size, filters)
+    scan_from = number(form, 'from', 0, 0, MAX_START) if filters else 0
+    return Selection(status, order, start, size, filters, scan_from)
 
 
 # -- matching -----------------------------------------------------------------
@@ -170,18 +181,22 @@ class Page:
         self.scanned = scanned
 
 
-def page_of(source, selection, match=None):
+def page_of(source, selection, match=None, at_start=False):
     """The page of ``source`` (an iterator of jobs, in the order shown)
-    that ``selection`` asks for; ``match`` filters (bounded scan)."""
-    start, size = selection.start, selection.size
+    that ``selection`` asks for (``at_start``: the source starts at the
+    page already); ``match`` filters, in a scan bounded by SCAN_LIMIT
+    jobs and SCAN_SECONDS."""
+    start, size = (0 if at_start else selection.start), selection.size
     if match is None:
         found = list(itertools.islice(source, start, start + size + 1))
         return Page(found[:size], len(found) > size)
     found, scanned, skipped = [], 0, 0
+    deadline = time.monotonic() + SCAN_SECONDS
     for job in source:
         scanned += 1
-        if scanned > SCAN_LIMIT:
-            return Page(found, True, truncated=True, scanned=SCAN_LIMIT)
+        if scanned > SCAN_LIMIT or (
+                scanned % 20 == 0 and time.monotonic() > deadline):
+            return Page(found, True, truncated=True, scanned=scanned - 1)
         if not _safe_match(match, job):
             continue
         if skipped < start:
@@ -191,6 +206,34 @@ def page_of(source, selection, match=None):
             return Page(found, True, scanned=scanned)
         found.append(job)
     return Page(found, False, scanned=scanned)
+
+
+def paging(url, selection, page):
+    """The paging part of a list's data: first and last (counted from
+    1), the URLs of the next and previous pages, and when a filtered scan
+    stopped at its limits, the URL that continues it (``from``)."""
+    start, size = selection.start, selection.size
+    return {
+        'first': start + 1, 'last': start + len(page.jobs),
+        'more': page.more, 'truncated': page.truncated,
+        'scanned': page.scanned,
+        'scanned_from': selection.scan_from + 1,
+        'scanned_to': selection.scan_from + page.scanned,
+        'next_url': page.more and not page.truncated and '%s?%s' % (
+            url, selection.query(start=start + size)),
+        'previous_url': start > 0 and '%s?%s' % (
+            url, selection.query(start=max(0, start - size))),
+        'continue_url': page.truncated and '%s?%s' % (
+            url, selection.query(start=0, **{
+                'from': selection.scan_from + page.scanned})),
+    }
+
+
+def skip_scanned(source, selection):
+    """``source`` without the jobs a continued scan already checked."""
+    if not selection.scan_from:
+        return source
+    return itertools.islice(source, selection.scan_from, None)
 
 
 def _safe_match(match, job):
@@ -210,7 +253,8 @@ def job_row(job, request, now):
         key = getattr(job, 'key', None)
         return {'key': key, 'url': key and traversal.job_url(request, key),
                 'state': '?', 'status': '?', 'call': '<unavailable: %s>'
-                % format.safe_text(e, 200), 'queue': None, 'priority': '',
+                % format.safe_text(e, 200), 'queue': None,
+                'queue_title': '-', 'priority': '',
                 'put': '-', 'begin_after': '-', 'begin_after_iso': None,
                 'end': '-', 'end_iso': None, 'duration': '-',
                 'attempts': 0, 'agent': None, 'error': None,
@@ -226,6 +270,8 @@ def _row(job, request, now):
         'state': queries.state_of(job), 'status': job.status.value,
         'call': job_page.describe_call(job),
         'queue': getattr(job.queue, 'name', None),
+        'queue_title': format.queue_title(getattr(job.queue, 'name', None))
+        if job.queue is not None else '-',
         'priority': job.priority,
         'put': format.format_age(job.put_time, now),
         'begin_after': format.format_age(job.begin_after, now),

@@ -32,10 +32,12 @@ def format_text(info):
     lines = []
     for q in info['queues']:
         lines.append('queue %r: %d pending, %d scheduled, %d active,'
-                     ' latency %s' % (
+                     ' latency %s%s' % (
                          q['name'], q['pending'], q['scheduled'],
                          q['active'], '-' if q['latency_seconds'] is None
-                         else '%.1fs' % q['latency_seconds']))
+                         else '%.1fs' % q['latency_seconds'],
+                         ', PAUSED (nothing is claimed until it is'
+                         ' resumed)' if q.get('paused') else ''))
     for d in info['dispatchers']:
         lines.append('dispatcher %s (queue %r): %s, last ping %s, pid %s'
                      ' on %s, %d job%s held' % (

@@ -1,0 +1,125 @@
+"""The pages in a real browser: headless Chromium (Debian's chromium and
+chromium-driver, driven by Selenium) on the standalone site served by
+waitress, with a dispatcher and a failing job.
+
+Without the browser these tests skip and say what to install; with
+ZC_ASYNCUI_REQUIRE_BROWSER=1 (as .ci/run sets) they fail instead.
+Screenshots go to test-artifacts/ (not in git).
+"""
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+
+import browserfixtures
+import jobs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ARTIFACTS = os.path.join(os.path.dirname(HERE), 'test-artifacts')
+#: A job whose error message is markup: the pages must show it as text.
+HOSTILE = '<script>window.zcAsyncuiInjected = 1</script><b>boom</b>'
+
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    problem = browserfixtures.missing_browser()
+    if problem and browserfixtures.browser_required():
+        pytest.fail(problem)
+    if problem:
+        pytest.skip(problem)
+    served = browserfixtures.Site(str(tmp_path_factory.mktemp('chromium')))
+    served.start()
+    try:
+        served.failed = served.put(jobs.fail, HOSTILE)
+        served.wait_until_completed(served.failed)
+        served.wait_until_recorded(served.failed)
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture(scope='module')
+def driver(site):
+    browser = browserfixtures.chromium()
+    yield browser
+    browser.quit()
+
+
+def screenshot(driver, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    path = os.path.join(ARTIFACTS, name + '.png')
+    assert driver.save_screenshot(path), path
+    return path
+
+
+def by_css(driver, selector):
+    from selenium.webdriver.common.by import By
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def test_missing_browser_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(browserfixtures, 'CHROMIUM', '/nonexistent/chromium')
+    problem = browserfixtures.missing_browser()
+    assert '/nonexistent/chromium' in problem
+    assert 'apt-get install -y chromium chromium-driver' in problem
+    assert browserfixtures.REQUIRE_VARIABLE in problem
+
+
+@pytest.mark.parametrize('value, required', [
+    ('', False), ('0', False), ('1', True), ('yes', True)])
+def test_browser_required_by_the_environment(value, required):
+    environ = {browserfixtures.REQUIRE_VARIABLE: value}
+    assert browserfixtures.browser_required(environ) is required
+    assert browserfixtures.browser_required({}) is False
+
+
+def test_overview_loads(site, driver):
+    driver.get(site.url + '/++async++/')
+    assert driver.title == 'zc.asyncui'
+    queues = by_css(driver, 'table#queues td.queue')
+    assert [cell.text for cell in queues] == ["''"]
+    states = [cell.text for cell in by_css(driver, '#dispatchers .state')]
+    assert states == ['alive']
+    assert os.path.getsize(screenshot(driver, 'overview')) > 1000
+
+
+def test_job_page_shows_the_traceback_and_markup_as_text(site, driver):
+    driver.get(site.url + '/++async++/jobs/' + site.failed)
+    traceback = by_css(driver, 'pre#traceback')[0]
+    assert traceback.is_displayed()
+    assert 'ValueError' in traceback.text
+    assert HOSTILE in traceback.text  # shown as text...
+    # ... and never run or rendered as markup
+    assert driver.execute_script('return window.zcAsyncuiInjected') is None
+    assert not by_css(driver, 'pre#traceback b')
+    screenshot(driver, 'job-failed')
+
+
+def test_unknown_url_is_a_clean_404(site, caplog):
+    # Every page load asks for /favicon.ico; zope.app.exception's
+    # NotFound page fills standard_macros/dialog, which the standalone
+    # layout must have, or each 404 logs a traceback.
+    request = urllib.request.Request(
+        site.url + '/favicon.ico',
+        headers={'Authorization': browserfixtures.ADMIN})
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=30)
+    assert raised.value.code == 404
+    page = raised.value.read().decode('utf-8')
+    assert 'non-existing page' in page  # zope.app.exception's page
+    assert 'A server error occurred' not in page
+    assert 'Exception while rendering view on exception' not in caplog.text
+
+
+def test_follow_a_failed_job_to_its_traceback(site, driver):
+    from selenium.webdriver.common.by import By
+    driver.get(site.url + '/++async++/')
+    driver.find_element(By.LINK_TEXT, 'Failed').click()
+    assert driver.current_url == site.url + '/++async++/@@failed'
+    screenshot(driver, 'failed')
+    driver.find_element(By.LINK_TEXT, site.failed).click()
+    assert driver.current_url == site.url + '/++async++/jobs/' + site.failed
+    traceback = by_css(driver, 'pre#traceback')[0]
+    assert 'ValueError' in traceback.text
+    screenshot(driver, 'job-traceback')

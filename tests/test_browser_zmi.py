@@ -1,0 +1,169 @@
+"""zc.asyncui's pages as ZMI management screens: an application on the
+Rotterdam skin (tests/zmiftesting.zcml) shows them with Rotterdam's
+chrome and a ``zmi_views`` tab per page; the same application without
+``++skin++Rotterdam`` shows them in zc.asyncui's own layout.
+"""
+import os
+import re
+
+import pytest
+import transaction
+import zope.configuration.config
+import zope.configuration.exceptions
+import zope.browsermenu.field
+import zope.browsermenu.metaconfigure
+import zope.configuration.xmlconfig
+import zope.testbrowser.wsgi
+
+import zc.asyncui
+from zc.asyncui import testing
+
+import jobs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROTTERDAM = 'http://localhost/++skin++Rotterdam'
+STANDALONE = 'http://localhost'
+
+layer = testing.FunctionalLayer(os.path.join(HERE, 'zmiftesting.zcml'),
+                                name='zmiftesting')
+functional = pytest.fixture(testing.functional_fixture(layer))
+
+
+def browser(layer, login='mgr:mgrpw'):
+    b = zope.testbrowser.wsgi.Browser(wsgi_app=layer.make_wsgi_app())
+    b.handleErrors = False
+    b.raiseHttpErrors = False
+    if login:
+        b.addHeader('Authorization', 'Basic %s' % login)
+    return b
+
+
+def tabs(b):
+    """The ZMI tabs of the page in ``b``: {title: link}."""
+    html = b.contents
+    if 'class="itemViews"' not in html:
+        return {}
+    start = html.index('class="itemViews"')
+    block = html[start:html.index('</div>', start)]
+    return dict((title.strip(), url) for url, title in re.findall(
+        r'<a href="([^"]*)"[^>]*>\s*([^<]*?)\s*</a>', block))
+
+
+def test_site_root_has_an_async_tab(functional):
+    b = browser(functional)
+    b.open(ROTTERDAM + '/@@index.html')
+    assert tabs(b)['Async'] == ROTTERDAM + '/++async++/'
+
+
+
+
+def test_overview_through_rotterdam_has_its_tab_and_chrome(functional):
+    b = browser(functional)
+    b.open(ROTTERDAM + '/++async++/')
+    assert b.headers['status'] == '200 Ok'
+    assert tabs(b)['Overview'] == ROTTERDAM + '/++async++/@@index.html'
+    assert 'class="selected">Overview</a>' in b.contents
+    assert 'id="async-nav"' not in b.contents  # the standalone layout's
+    # Rotterdam's chrome: its style sheet, breadcrumbs and user box
+    assert 'zope3_tablelayout.css' in b.contents
+    assert 'id="breadcrumbs"' in b.contents
+    assert 'Manager' in b.contents
+    # the page itself
+    assert '<table id="queues"' in b.contents
+    assert '<title>zc.asyncui</title>' in b.contents
+
+
+def test_overview_tab_leads_to_the_overview(functional):
+    b = browser(functional)
+    b.open(ROTTERDAM + '/@@index.html')
+    b.getLink('Async').click()
+    assert b.url == ROTTERDAM + '/++async++/'
+    b.getLink('Overview').click()
+    assert b.headers['status'] == '200 Ok'
+    assert '<table id="queues"' in b.contents
+
+
+def test_overview_through_the_standalone_layout(functional):
+    b = browser(functional)
+    b.open(STANDALONE + '/++async++/')
+    assert b.headers['status'] == '200 Ok'
+    assert tabs(b) == {}
+    assert 'zope3_tablelayout.css' not in b.contents
+    assert 'id="async-nav"' in b.contents
+    assert '<table id="queues"' in b.contents
+
+
+def put_failing_job(layer):
+    queue = zc.asyncui.getQueue(layer.getRootFolder())
+    job = queue.put(zc.asyncui.Job(jobs.fail, 'zmi <b>boom</b>'))
+    transaction.commit()
+    testing.wait_for_result(job)
+    return job.key
+
+
+def test_every_overview_tab_leads_to_a_page(functional):
+    b = browser(functional)
+    b.open(ROTTERDAM + '/++async++/')
+    found = tabs(b)
+    for title, url in sorted(found.items()):
+        b.open(url)
+        assert b.headers['status'] == '200 Ok', (title, url)
+
+
+def test_job_through_rotterdam(functional):
+    key = put_failing_job(functional)
+    b = browser(functional)
+    b.open(ROTTERDAM + '/++async++/jobs/' + key)
+    assert b.headers['status'] == '200 Ok'
+    job_url = ROTTERDAM + '/++async++/jobs/' + key
+    assert tabs(b) == {'Job': job_url + '/@@index.html'}
+    assert 'class="selected">Job</a>' in b.contents
+    assert 'zope3_tablelayout.css' in b.contents
+    assert '<pre id="traceback">' in b.contents
+    assert 'zmi &lt;b&gt;boom&lt;/b&gt;' in b.contents
+    assert 'zmi <b>boom</b>' not in b.contents
+
+
+def test_job_through_the_standalone_layout(functional):
+    key = put_failing_job(functional)
+    b = browser(functional)
+    b.open(STANDALONE + '/++async++/jobs/' + key)
+    assert b.headers['status'] == '200 Ok'
+    assert tabs(b) == {}
+    assert 'id="async-nav"' in b.contents
+    assert '<pre id="traceback">' in b.contents
+
+
+def test_anonymous_is_challenged_through_rotterdam(functional):
+    b = browser(functional, login=None)
+    b.handleErrors = True
+    b.open(ROTTERDAM + '/++async++/')
+    assert b.headers['status'].startswith('401')
+    assert 'WWW-Authenticate' in b.headers
+
+
+def test_no_async_tab_without_the_view_permission(functional):
+    b = browser(functional, login='user:userpw')
+    b.open(ROTTERDAM + '/@@index.html')
+    assert b.headers['status'] == '200 Ok'
+    assert 'Application' in tabs(b)
+    assert 'Async' not in tabs(b)
+
+
+def test_zmi_zcml_without_the_menus_names_them(monkeypatch):
+    # Parsed only (execute=False): the layer's registry stays as it is.
+    # A declared menu stays importable from zope.app.menus and registered
+    # as a utility (zmiftesting.zcml's are, once the layer has run):
+    # hide both, as in an application that never declared it.
+    monkeypatch.delattr(zope.browsermenu.metaconfigure.menus, 'zmi_views',
+                        raising=False)
+    monkeypatch.setattr(zope.browsermenu.field, 'queryUtility',
+                        lambda *args, **kw: None)
+    context = zope.configuration.config.ConfigurationMachine()
+    zope.configuration.xmlconfig.registerCommonDirectives(context)
+    with pytest.raises(zope.configuration.exceptions.ConfigurationError,
+                       match="Couldn't import zmi_views"):
+        zope.configuration.xmlconfig.string(
+            '<configure xmlns="http://namespaces.zope.org/zope">'
+            '<include package="zc.asyncui.browser" file="zmi.zcml" />'
+            '</configure>', context=context, execute=False)

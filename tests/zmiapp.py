@@ -1,0 +1,22 @@
+"""What tests/zmiftesting.zcml's ZMI application needs besides
+zope.app.rotterdam: the ``login_logout`` view its chrome renders (pitfall
+Z8 of zope3_stack.md: no package provides it any more)."""
+import zope.publisher.browser
+from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
+
+
+class LoginLogout(zope.publisher.browser.BrowserView):
+    """Nothing to show: the test application uses Basic authentication."""
+
+    def __call__(self):
+        return ''
+
+
+class RootPage(zope.publisher.browser.BrowserPage):
+    """The application's own management screen of the site root (a real
+    application has Contents there): a tab beside zc.asyncui's."""
+
+    template = ViewPageTemplateFile('zmiroot.pt')
+
+    def __call__(self):
+        return self.template()
