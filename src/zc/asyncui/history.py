@@ -402,8 +402,7 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
 
 
 def query(conn, status=None, queue=None, callable=None, since=None,
-          before=None, failure_type=None, count=None, start=0,
-          shard=None):
+          before=None, failure_type=None, count=None, shard=None, start=0):
     """Finished jobs, newest first, that match every filter given:
     ``status`` ('succeeded' or 'failed'), ``queue`` (name), ``callable``
     (dotted name, or a glob such as 'myapp.*'), ``since`` <= end <
@@ -413,12 +412,12 @@ def query(conn, status=None, queue=None, callable=None, since=None,
     ``count``, the first ``start`` skipped (by their index keys: a deep
     page loads only its own entries)."""
     return list(iter_query(conn, status, queue, callable, since, before,
-                           failure_type, count, start, shard))
+                           failure_type, count, shard, start))
 
 
 def iter_query(conn, status=None, queue=None, callable=None, since=None,
-               before=None, failure_type=None, count=None, start=0,
-               shard=None):
+               before=None, failure_type=None, count=None, shard=None,
+               start=0):
     """``query`` as a lazy iterator: each entry is looked up when it is
     reached, so a reader that stops early (a page scanning for matches
     within a time limit) pays only for what it read."""
@@ -428,8 +427,8 @@ def iter_query(conn, status=None, queue=None, callable=None, since=None,
     found = _iter(conn, status, queue, callable, since, before,
                   failure_type, None if count is None else start + count,
                   shard)
-    return (part.entries[key][0]
-            for key, part in itertools.islice(found, start, None))
+    return (found_shard.entries[key][0]
+            for key, found_shard in itertools.islice(found, start, None))
 
 
 def count(conn, status=None, queue=None, callable=None, since=None,
