@@ -26,9 +26,7 @@ from zc.asyncui import utils
 from zc.asyncui.browser import listing
 from zc.asyncui.browser import queue as queue_page
 from zc.asyncui.browser import traversal
-from zc.asyncui.failure import Failure
 
-ABORTED = 'zc.asyncui.errors.AbortedError'
 
 
 def _queues(queues, selection):
@@ -60,10 +58,9 @@ def failed_source(queues, conn, selection, now):
 
 
 def is_dead(job):
-    """A failed job that gave up after retrying or interruptions."""
-    result = job.result
-    return isinstance(result, Failure) and (
-        len(job.attempts) > 1 or result.type_name == ABORTED)
+    """A failed job that gave up after retrying or interruptions (the
+    history's rule, which @@metrics counts as dead too)."""
+    return history.gave_up(job)
 
 
 def dead_source(queues, conn, selection, now):
