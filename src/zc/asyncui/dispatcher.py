@@ -254,6 +254,13 @@ class Dispatcher:
                 ' database failed with %s: %s. Is the database closed? Start'
                 ' the dispatcher on an open database.'
                 % (self.UUID, type(e).__name__, e)) from e
+        try:
+            self._check_databases(conn)
+        except BaseException:
+            self.stopped = True
+            tm.abort()
+            conn.close()
+            raise
         thread = threading.Thread(
             target=self._run, daemon=True,
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
@@ -272,6 +279,28 @@ class Dispatcher:
                     ' %gs, dead after %gs of silence)', self.UUID,
                     self.poll_interval, self.ping_interval,
                     self.ping_death_interval)
+
+    def _check_databases(self, conn):
+        """Refuse to start where the jobs' other databases are missing:
+        every job that refers to their objects would fail to load, and
+        with it every poll of its queue."""
+        queues = conn.root().get(interfaces.KEY)
+        linked = getattr(queues, 'linked_databases', ())
+        conn.transaction_manager.abort()
+        opened = getattr(self.db, 'databases', {})
+        missing = [name for name in linked if name not in opened]
+        if missing:
+            raise errors.DispatcherError(
+                'dispatcher %s cannot start: the queues of database %r are'
+                ' used from database(s) %s, whose objects jobs may refer to,'
+                ' but this process opened only %s. Open them together as a'
+                ' multi-database (ZODB.DB(storage, databases=dbs,'
+                ' database_name=NAME) for each, sharing the dict dbs; in'
+                ' zope.conf one <zodb NAME> section each; on the command'
+                ' line --db and --async-db).' % (
+                    self.UUID, self.db.database_name,
+                    ', '.join(map(repr, missing)),
+                    ', '.join(map(repr, sorted(opened)))))
 
     def wake(self):
         self._wake_event.set()
@@ -469,7 +498,11 @@ class Dispatcher:
         return workers
 
     def _grow_pool(self, delta):
-        self.db.setPoolSize(max(7, self.db.getPoolSize() + delta))
+        # Each worker's connection opens one connection to every other
+        # database its jobs reach: grow their pools alike.
+        databases = getattr(self.db, 'databases', {}) or {'': self.db}
+        for db in {id(d): d for d in databases.values()}.values():
+            db.setPoolSize(max(7, db.getPoolSize() + delta))
 
     def findAgent(self, conn, queue_name, agent_name):
         """See IJobRunner.findAgent."""
