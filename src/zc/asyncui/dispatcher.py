@@ -28,6 +28,7 @@ from zc.asyncui import history
 from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
 from zc.asyncui import polling
+from zc.asyncui import queueroot
 from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.dispatcherstate import DispatcherState
@@ -246,7 +247,7 @@ class Dispatcher:
         """See IDispatcher.start."""
         tm = transaction.TransactionManager()
         try:
-            conn = self.db.open(tm)
+            primary, conn = queueroot.openConnection(self.db, tm)
         except Exception as e:
             self.stopped = True
             raise errors.DispatcherError(
@@ -259,20 +260,20 @@ class Dispatcher:
         except BaseException:
             self.stopped = True
             tm.abort()
-            conn.close()
+            primary.close()
             raise
         thread = threading.Thread(
             target=self._run, daemon=True,
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
         try:
-            self._tm, self._conn = tm, conn
+            self._tm, self._conn, self._primary = tm, conn, primary
             self.state.start_time = time.monotonic()
             self.activated = True
             thread.start()
         except BaseException:
             self.activated = False
             self.stopped = True
-            conn.close()
+            primary.close()
             raise
         self._thread = thread
         logger.info('dispatcher %s: started (poll every %.1fs, ping every'
@@ -370,7 +371,7 @@ class Dispatcher:
         for workers in self._workers.values():
             workers.join(time.monotonic() + 1.0)
         self._tm.abort()
-        self._conn.close()
+        self._primary.close()
         self.activated = False
         logger.info('dispatcher %s: stopped; %d workers still busy at the'
                     ' %.1fs timeout; the jobs it held: %s', self.UUID,
@@ -390,7 +391,7 @@ class Dispatcher:
             return {}
         deadline = time.monotonic() + seconds
         tm = transaction.TransactionManager()
-        conn = self.db.open(tm)
+        primary, conn = queueroot.openConnection(self.db, tm)
         totals = {}
 
         def work():
@@ -412,7 +413,7 @@ class Dispatcher:
                 ' dispatcher (or this one, restarted) recovers its jobs'
                 ' after %gs of silence', self.UUID, self.ping_death_interval)
         finally:
-            conn.close()
+            primary.close()
         return totals
 
     # -- polling ------------------------------------------------------

@@ -9,6 +9,9 @@ database's root holds them, and the root of the application's database
 refers to them under the same key (a cross-database reference), so
 ``getQueue(obj)`` finds them from any application object.
 """
+import threading
+import weakref
+
 import transaction
 import ZODB.interfaces
 
@@ -19,6 +22,11 @@ from zc.asyncui import utils
 from zc.asyncui.queue import Queue
 from zc.asyncui.queues import Queues
 from zc.asyncui.queues import _as_name
+
+# queue database -> name of the database its connections are opened
+# through (see openConnection)
+_through = weakref.WeakKeyDictionary()
+_through_lock = threading.Lock()
 
 
 def _open(db_or_connection):
@@ -120,6 +128,8 @@ def _link(conn, target):
     if name not in queues.linked_databases:
         queues.linked_databases = tuple(sorted(
             queues.linked_databases + (name,)))
+        with _through_lock:
+            _through.pop(target.db(), None)
 
 
 def _name_of(obj):
@@ -235,3 +245,57 @@ def _connection_of(obj):
             '%r is not stored in a database: pass a connection, or an object'
             ' that has been added to one.' % (obj,))
     return jar
+
+
+def openConnection(db, transaction_manager=None):
+    """``(primary, conn)``: ``conn`` a connection to ``db`` (a database
+    holding queues) in ``transaction_manager``; close ``primary``, never
+    ``conn``, when done.
+
+    Where the application's database refers to these queues (their
+    ``linked_databases``) and is in this process's multi-database, the
+    connection is opened through it, as the application opens its own:
+    ``primary`` is a connection to the application's database and
+    ``conn`` its secondary connection to ``db``.  Why: ZODB pools only
+    primary connections, each keeping its secondaries.  A primary
+    opened on ``db`` whose jobs load application objects would take a
+    pooled application connection together with *its* connection to
+    ``db``: two connections to ``db`` in one transaction, whose commit
+    then blocks on the storage's commit lock.  Elsewhere ``primary`` is
+    ``conn``.
+    """
+    name = _through_name(db)
+    if name == db.database_name:
+        conn = db.open(transaction_manager)
+        return conn, conn
+    primary = db.databases[name].open(transaction_manager)
+    try:
+        return primary, primary.get_connection(db.database_name)
+    except BaseException:
+        primary.close()
+        raise
+
+
+def _through_name(db):
+    with _through_lock:
+        name = _through.get(db)
+    if name is not None:
+        return name
+    name = db.database_name
+    opened = getattr(db, 'databases', {})
+    if len(opened) > 1:
+        # Read directly: linked_databases is a tuple of names, so no
+        # other database is reached.
+        tm = transaction.TransactionManager()
+        conn = db.open(tm)
+        try:
+            queues = conn.root().get(interfaces.KEY)
+            linked = [n for n in getattr(queues, 'linked_databases', ())
+                      if n in opened]
+        finally:
+            tm.abort()
+            conn.close()
+        name = linked[0] if linked else name
+    with _through_lock:
+        _through[db] = name
+    return name
