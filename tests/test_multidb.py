@@ -391,3 +391,205 @@ def test_worker_pools_grow_in_every_database(dbs, main_conn, tmp_path):
     for job in put:
         testing.wait_for_result(job)
     assert dbs[MAIN].getPoolSize() == dbs[ASYNC].getPoolSize() > 7
+
+
+# -- ZCML ------------------------------------------------------------------------
+
+ZCML = '''<configure xmlns="http://namespaces.zope.org/zope"
+           xmlns:asyncui="http://namespaces.zope.org/asyncui">
+  <include package="zc.asyncui" />
+  <asyncui:queue name="" database="async" />
+  <asyncui:queue name="reports" database="async" />
+  <asyncui:agent name="reporter" queue="reports" database="async" />
+  <asyncui:dispatcher database="async" poll_interval="0.1"
+                      ping_interval="0.5" ping_death_interval="3"
+                      uuid_file="%s" />
+  <asyncui:monitor database="async" host="127.0.0.1" port="0" />
+</configure>
+'''
+
+
+@pytest.fixture
+def zcml_registry():
+    import zope.component.testing
+    zope.component.testing.setUp()
+    yield
+    config.reset()
+    zope.component.testing.tearDown()
+
+
+def test_zcml_database_names_where_the_queues_are(
+        dbs, tmp_path, zcml_registry):
+    import zope.event
+    import zope.processlifetime
+    from zope.configuration import xmlconfig
+    from zc.asyncui.monitor import server as monitor_server
+    xmlconfig.string(ZCML % (tmp_path / 'uuid.txt'))
+    started = []
+    config.addMonitorStarter(lambda *args: started.append(args))
+    try:
+        zope.event.notify(
+            zope.processlifetime.DatabaseOpenedWithRoot(dbs[MAIN]))
+        assert [args[0] for args in started] == [dbs[ASYNC]]
+    finally:
+        monitor_server.stop_all()
+    d = zc.asyncui.dispatcher.get()
+    assert d.db is dbs[ASYNC]
+    tm = transaction.TransactionManager()
+    conn = dbs[MAIN].open(tm)
+    conn.root()['tally'] = tally = multidbjobs.Tally()
+    tm.commit()
+    # The IQueue adapter of application objects finds the queues.
+    queue = interfaces.IQueue(tally)
+    assert db_name(queue) == ASYNC and queue.name == ''
+    job = zc.asyncui.getQueue(tally, 'reports').put(Job(tally.report, 'z'))
+    tm.commit()
+    assert testing.wait_for_result(job) is tally.reports['z']
+    agents = zc.asyncui.getQueue(tally, 'reports').getDispatcherAgents(
+        d.UUID)
+    assert sorted(agents) == ['main', 'reporter']
+    conn.close()
+
+
+def test_zcml_unknown_database_is_a_clear_error(dbs, zcml_registry):
+    import zope.event
+    import zope.processlifetime
+    from zope.configuration import xmlconfig
+    xmlconfig.string(ZCML.replace('"async"', '"asynch"') % 'uuid.txt')
+    with pytest.raises(errors.ConfigurationError) as info:
+        zope.event.notify(
+            zope.processlifetime.DatabaseOpenedWithRoot(dbs[MAIN]))
+    assert "No database named 'asynch'" in str(info.value)
+    assert "'async', 'main'" in str(info.value)
+
+
+# -- ZEO: one server with two storages, worker processes ------------------------
+
+ZEO_CONF = '''<zeo>
+  address 127.0.0.1:%(port)d
+</zeo>
+<filestorage main>
+  path %(dir)s/main.fs
+</filestorage>
+<filestorage async>
+  path %(dir)s/async.fs
+</filestorage>
+'''
+
+
+class ZeoMultidb:
+    """A ZEO server serving 'main' and 'async', worker processes, and
+    this test's own client multi-database."""
+
+    def __init__(self, directory):
+        from test_multiprocess import Process, free_port, port_open
+        self.Process, self.directory = Process, directory
+        self.port = free_port()
+        conf = directory / 'zeo.conf'
+        conf.write_text(ZEO_CONF % dict(port=self.port, dir=directory))
+        self.processes = []
+        self.server = self.spawn([sys.executable, '-m', 'ZEO.runzeo', '-C',
+                                  str(conf)], 'zeo.log')
+        testing.wait_until(lambda: port_open(self.port), 60,
+                           'the ZEO server on port %d' % self.port)
+        self.db = multidbjobs.open_zeo(('127.0.0.1', self.port))
+        self.tm = transaction.TransactionManager()
+        self.conn = self.db.open(self.tm)
+
+    def spawn(self, argv, log_name):
+        process = self.Process(argv, str(self.directory / log_name),
+                               str(self.directory))
+        self.processes.append(process)
+        return process
+
+    def worker(self, name, names='main,async'):
+        process = self.spawn([sys.executable, multidbjobs.__file__,
+                              '127.0.0.1:%d' % self.port,
+                              str(self.directory / (name + '.uuid')), names],
+                             name + '.log')
+        testing.wait_until(
+            lambda: 'worker ready' in process.output() or not process.alive,
+            60, 'worker %s to start' % name)
+        return process
+
+    def close(self):
+        self.tm.abort()
+        self.conn.close()
+        for db in set(self.db.databases.values()):
+            db.close()
+        for process in reversed(self.processes):
+            process.terminate()
+
+
+@pytest.fixture
+def zeo(tmp_path):
+    cluster = ZeoMultidb(tmp_path)
+    yield cluster
+    cluster.close()
+
+
+def _calls(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.split() for line in f]
+
+
+def test_zeo_workers_run_jobs_of_main_objects_exactly_once_and_recover(
+        zeo, tmp_path):
+    import BTrees.OOBTree
+    zc.asyncui.install(zeo.db, database=ASYNC)
+    zeo.tm.begin()
+    root = zeo.conn.root()
+    tallies = root['tallies'] = BTrees.OOBTree.OOBTree()
+    tags = ['t%02d' % i for i in range(20)] + ['slow']
+    for tag in tags:
+        tallies[tag] = multidbjobs.Tally()
+        zeo.conn.add(tallies[tag])
+    zeo.tm.commit()
+    workers = [zeo.worker('w1'), zeo.worker('w2')]
+    calls = str(tmp_path / 'calls.txt')
+    release = str(tmp_path / 'release')
+    queue = zc.asyncui.getQueue(tallies['slow'])
+    slow = queue.put(Job(tallies['slow'].add, 'slow', wait_for=release,
+                         calls_file=calls))
+    quick = [queue.put(Job(tallies[tag].report, tag)) for tag in tags[:-1]]
+    zeo.tm.commit()
+    for job in quick:
+        report = testing.wait_for_result(job, timeout=60)
+        tally, tag = job.callable.__self__, job.args[0]
+        # The two storages' invalidations arrive separately: 'async' may
+        # show the job done before 'main' shows its report.
+        testing.wait_until(lambda: (zeo.tm.begin(), tag in tally.reports)[1],
+                           10, "the report in 'main'")
+        assert report is tally.reports[tag]
+        assert db_name(report) == MAIN
+    # The slow job runs in one worker: kill -9 that one.
+    testing.wait_until(lambda: _calls(calls), 60, 'the slow job to start')
+    (tag, pid), = _calls(calls)
+    victim, = [w for w in workers if str(w.pid) == pid]
+    victim.kill()
+    open(release, 'w').close()
+    assert testing.wait_for_result(slow, timeout=60) == 'slow'
+    survivor, = [w for w in workers if w is not victim]
+    assert [pid for tag, pid in _calls(calls)] == [
+        str(victim.pid), str(survivor.pid)]
+    assert slow.attempts[0]['outcome'].startswith('interrupted')
+    # Committed exactly once, the killed run's write never.
+    testing.wait_until(
+        lambda: (zeo.tm.begin(), 'slow' in tallies['slow'].counts)[1], 10,
+        "the slow job's count in 'main'")
+    assert dict(tallies['slow'].counts) == {'slow': 1}
+    assert all(dict(tallies[tag].reports).keys() == {tag}
+               for tag in tags[:-1])
+    assert 'Traceback' not in survivor.output(), survivor.output()
+
+
+def test_zeo_worker_without_main_refuses_to_start(zeo):
+    zc.asyncui.install(zeo.db, database=ASYNC)
+    process = zeo.spawn([sys.executable, multidbjobs.__file__,
+                         '127.0.0.1:%d' % zeo.port,
+                         str(zeo.directory / 'alone.uuid'), ASYNC],
+                        'alone.log')
+    assert process.popen.wait(60) != 0
+    assert "this process opened only 'async'" in process.output()
