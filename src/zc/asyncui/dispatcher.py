@@ -10,8 +10,9 @@ them.
 Work is found without waiting for the next poll: a job put by this
 process wakes the dispatcher when its transaction commits, and the poll
 thread checks the storage's last transaction id every few milliseconds (a
-cheap in-memory read, also for ZEO clients), polling the queues only when
-it changed.  ``poll_interval`` is the safety net.
+cheap in-memory read, also for ZEO clients; on RelStorage, one small
+query: ``zc.asyncui.changes``), polling the queues only when it changed.
+``poll_interval`` is the safety net.
 """
 import atexit
 import logging
@@ -23,6 +24,7 @@ import uuid as uuidlib
 
 import transaction
 
+from zc.asyncui import changes
 from zc.asyncui import errors
 from zc.asyncui import history
 from zc.asyncui import instanceuuid
@@ -259,6 +261,7 @@ class Dispatcher:
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
         try:
             self._tm, self._conn = tm, conn
+            self._changes = changes.watch(self.db)
             self.state.start_time = time.monotonic()
             self.activated = True
             thread.start()
@@ -294,7 +297,7 @@ class Dispatcher:
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
-        last_tid = self.db.lastTransaction()
+        last_tid = self._changes.lastChange()
         while not self._stopping:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -302,7 +305,7 @@ class Dispatcher:
             if self._wake_event.wait(min(CHANGE_CHECK_SECONDS, remaining)):
                 self._wake_event.clear()
                 return
-            tid = self.db.lastTransaction()
+            tid = self._changes.lastChange()
             if tid != last_tid:
                 last_tid = tid
                 if self._wants_work():
@@ -342,6 +345,7 @@ class Dispatcher:
             workers.join(time.monotonic() + 1.0)
         self._tm.abort()
         self._conn.close()
+        self._changes.close()
         self.activated = False
         logger.info('dispatcher %s: stopped; %d workers still busy at the'
                     ' %.1fs timeout; the jobs it held: %s', self.UUID,
