@@ -247,3 +247,20 @@ def test_unreachable_postgres_is_one_line(in_tmp, capsys, postgres_cluster):
         ' postgres://postgres:***@127.0.0.1' in err
     assert 'nosuchdb' in err and 'pw@' not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_serve_on_postgres(tmp_path, postgres_uri):
+    from test_serve import basic, env as _env, get, password_of, start_serve
+    environment = _env.__wrapped__()
+    var = tmp_path / 'var'
+    process, url = start_serve(var, environment, '--db', postgres_uri,
+                               '--monitor-port', '0')
+    try:
+        assert '(opened directly)' in process.output
+        assert not os.path.exists(var / 'Data.fs')
+        status, headers, body = get(url + '/++async++/',
+                                    basic('admin', password_of(var)))
+        assert status == 200 and b'alive' in body
+        assert process.stop() == 0
+    finally:
+        process.kill()
