@@ -264,3 +264,34 @@ def test_serve_on_postgres(tmp_path, postgres_uri):
         assert process.stop() == 0
     finally:
         process.kill()
+
+
+@pytest.mark.parametrize('argv, expected', [
+    (['run', '--db', 'file://x.fs', '--storage', 'direct'],
+     dict(path='x.fs', storage='direct', zeo=None, database=None)),
+    (['run', '--db', 'file://x.fs', '--socket', 's.sock'],
+     dict(path='x.fs', storage='embedded', socket='s.sock')),
+    (['run', '--db', 'zeo:///tmp/z.sock'],
+     dict(zeo='/tmp/z.sock', database=None)),
+    (['run', '--db', 'memory://m'], dict(storage=None, socket=None)),
+    (['serve', '--db', 'file://d/Data.fs'],
+     dict(path='d/Data.fs', socket='d/zeo.sock', storage='embedded')),
+    (['serve', '--db', 'memory://m'],
+     dict(path=None, socket=None, storage=None)),
+    (['zeo', '--db', 'file://d/Data.fs'], dict(path='d/Data.fs')),
+])
+def test_db_stands_for_the_options(in_tmp, argv, expected):
+    os.makedirs('d')
+    args = main.parse_args(argv)
+    args.check(args)
+    for name, value in expected.items():
+        assert getattr(args, name) == value, name
+    if args.db.kind == dburi.SHARED:
+        assert args.database is args.db
+
+
+def test_zeo_serves_a_storage_named_by_uri(tmp_path, spawn):
+    zeo = spawn('zeo', '--db', 'memory://m', '--address',
+                '127.0.0.1:%d' % _free_port())
+    zeo.wait_for('zc-asyncui zeo ready: serving memory://m on 127.0.0.1:')
+    assert_clean_stop(zeo)
