@@ -7,6 +7,7 @@ The PostgreSQL tests run on a throwaway cluster (the ``postgres_uri``
 fixture in conftest.py) and skip when PostgreSQL is not installed.
 """
 import os
+import time
 
 import pytest
 import transaction
@@ -18,8 +19,9 @@ from zc.asyncui import errors
 from zc.asyncui import testing
 from zc.asyncui.cli import main
 
-from test_cli import CLI, FAST, Process, call_main, cli, env, in_tmp  # noqa
-from test_cli import assert_clean_stop, spawn  # noqa: F401
+from test_cli import FAST, assert_clean_stop, call_main
+# Fixtures of test_cli, used here by name.
+from test_cli import cli, env, in_tmp, spawn  # noqa: F401
 
 
 # -- parsing ------------------------------------------------------------------
@@ -244,7 +246,8 @@ def test_unreachable_postgres_is_one_line(in_tmp, capsys, postgres_cluster):
     assert call_main(['jobs', '--db', uri]) == 1
     err = capsys.readouterr().err
     assert 'zc-asyncui jobs: error: cannot open the database' \
-        ' postgres://postgres:***@127.0.0.1' in err
+        ' postgres://postgres:***@127.0.0.1:%d/nosuchdb?keep_history=false:' \
+        ' OperationalError: ' % postgres_cluster.port in err
     assert 'nosuchdb' in err and 'pw@' not in err
     assert len(err.strip().splitlines()) == 1, err
 
@@ -295,3 +298,15 @@ def test_zeo_serves_a_storage_named_by_uri(tmp_path, spawn):
                 '127.0.0.1:%d' % _free_port())
     zeo.wait_for('zc-asyncui zeo ready: serving memory://m on 127.0.0.1:')
     assert_clean_stop(zeo)
+
+
+def test_run_waits_for_the_database_up_to_connect_timeout(in_tmp, capsys):
+    pytest.importorskip('relstorage')
+    uri = 'postgres://u@127.0.0.1:%d/db?keep_history=false' % _free_port()
+    started = time.monotonic()
+    assert call_main(['run', '--db', uri, '--connect-timeout', '1.5',
+                      '--monitor-port', '0']) == 1
+    assert 1.5 <= time.monotonic() - started < 15
+    err = capsys.readouterr().err
+    assert 'zc-asyncui run: error: cannot open the database %s within' \
+        ' 1.5s: OperationalError: ' % uri in err, err

@@ -134,7 +134,7 @@ def _add_process_options(p):
                    ' (default 30)')
     p.add_argument('--connect-timeout', metavar='SECONDS', default=30.0,
                    type=options.seconds(), help='how long to wait for the'
-                   ' ZEO server (default 30)')
+                   ' ZEO server, or the database of --db (default 30)')
     p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
                    help=LOG_LEVEL_HELP % 'INFO')
 

@@ -193,7 +193,7 @@ def open_database(args, stack):
     """(db, description) for ``run`` and ``serve``; closing is pushed on
     ``stack``."""
     if getattr(args, 'database', None) is not None:
-        db = server.open_database_uri(args.database)
+        db = server.open_database_uri(args.database, args.connect_timeout)
         stack.callback(db.close)
         return db, '%s (opened directly)' % args.database.safe
     if args.zeo is not None:

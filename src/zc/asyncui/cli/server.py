@@ -14,6 +14,7 @@ An address is either ``HOST:PORT`` (a tuple here) or the path of a Unix
 socket (a str).
 """
 import ipaddress
+import itertools
 import logging
 import os
 import socket
@@ -390,19 +391,38 @@ TOOL_LOCKED_ADVICE = (
     ' its ZEO socket with --zeo, or stop it')
 
 
-def open_database_uri(uri):
+def open_database_uri(uri, wait_seconds=0.0):
     """A ZODB.DB on the storage of ``uri`` (a zc.asyncui.dburi
-    DatabaseURI), opened in this process; CommandError when it cannot be
-    opened (a server that does not answer, a missing database...)."""
-    try:
-        return uri.open()
-    except Exception as e:
-        # psycopg2 and RelStorage put details on further lines.
-        detail = (str(e).strip().splitlines() or [''])[0]
-        raise CommandError(
-            'cannot open the database %s: %s: %s; check the URI, and that'
-            ' its server runs and accepts this user' % (
-                uri.safe, type(e).__name__, detail)) from None
+    DatabaseURI), opened in this process, trying again for up to
+    ``wait_seconds`` (a database server that is still starting);
+    CommandError when it cannot be opened (a server that does not
+    answer, a missing database...)."""
+    deadline = time.monotonic() + wait_seconds
+    for attempt in itertools.count(1):
+        try:
+            return uri.open()
+        except Exception as e:
+            if time.monotonic() >= deadline:
+                raise CommandError(_cannot_open(uri, e, wait_seconds)
+                                   ) from None
+            if attempt == 1:
+                logger.info('waiting up to %gs for the database %s (%s)',
+                            wait_seconds, uri.safe, _first_line(e))
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic()),
+                       0.1 * attempt))
+
+
+def _first_line(error):
+    # psycopg2 and RelStorage put details on further lines.
+    return '%s: %s' % (type(error).__name__,
+                       (str(error).strip().splitlines() or [''])[0])
+
+
+def _cannot_open(uri, error, wait_seconds):
+    return ('cannot open the database %s%s: %s; check the URI, and that its'
+            ' server runs and accepts this user' % (
+                uri.safe, ' within %gs' % wait_seconds if wait_seconds else '',
+                _first_line(error)))
 
 
 def open_tool_database(args):
