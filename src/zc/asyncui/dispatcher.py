@@ -261,7 +261,6 @@ class Dispatcher:
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
         try:
             self._tm, self._conn = tm, conn
-            self._changes = changes.watch(self.db)
             self.state.start_time = time.monotonic()
             self.activated = True
             thread.start()
@@ -281,6 +280,8 @@ class Dispatcher:
 
     def _run(self):
         failures = 0
+        # The poll thread's own: opened and closed here.
+        self._changes = changes.watch(self.db)
         while not self._stopping:
             try:
                 self.liveness.note_gap(failures, self.state.last_poll)
@@ -294,6 +295,7 @@ class Dispatcher:
                 polling.log_poll_failure(self.UUID, e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
+        self._changes.close()
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
@@ -345,7 +347,6 @@ class Dispatcher:
             workers.join(time.monotonic() + 1.0)
         self._tm.abort()
         self._conn.close()
-        self._changes.close()
         self.activated = False
         logger.info('dispatcher %s: stopped; %d workers still busy at the'
                     ' %.1fs timeout; the jobs it held: %s', self.UUID,
