@@ -45,10 +45,10 @@ LAYERS = {
     'jobrun': RUNTIME, 'polling': RUNTIME, 'changes': RUNTIME,
     'instanceuuid': RUNTIME,
     'config': CONFIGURATION, 'patterns': CONFIGURATION,
+    'dburi': CONFIGURATION,
     'testing': CONFIGURATION, 'inline': CONFIGURATION,
     'requestcontext': CONFIGURATION, 'ftesting': CONFIGURATION,
     'demo': CONFIGURATION, 'queries': CONFIGURATION,
-    'dburi': CONFIGURATION,
     # The command line, and the front-ends to come.
     'cli': FRONT_END, 'monitor': FRONT_END, 'browser': FRONT_END,
     'zcml': FRONT_END,
