@@ -641,8 +641,9 @@ def main_shared(args):
         sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
         import pgcluster
         reason = pgcluster.unavailable()
-        if reason:
-            sys.exit('cannot start PostgreSQL: %s' % reason)
+        if reason:  # not an error: make bench goes on with the others
+            print('RelStorage figures skipped: %s' % reason)
+            return
         cluster = pgcluster.PostgresCluster().start()
         new_uri = cluster.createDatabase
     else:
