@@ -10,8 +10,9 @@ them.
 Work is found without waiting for the next poll: a job put by this
 process wakes the dispatcher when its transaction commits, and the poll
 thread checks the storage's last transaction id every few milliseconds (a
-cheap in-memory read, also for ZEO clients), polling the queues only when
-it changed.  ``poll_interval`` is the safety net.
+cheap in-memory read, also for ZEO clients; on RelStorage, one small
+query: ``zc.asyncui.changes``), polling the queues only when it changed.
+``poll_interval`` is the safety net.
 """
 import atexit
 import logging
@@ -23,6 +24,7 @@ import uuid as uuidlib
 
 import transaction
 
+from zc.asyncui import changes
 from zc.asyncui import errors
 from zc.asyncui import history
 from zc.asyncui import instanceuuid
@@ -308,6 +310,8 @@ class Dispatcher:
 
     def _run(self):
         failures = 0
+        # The poll thread's own: opened and closed here.
+        self._changes = changes.watch(self.db)
         while not self._stopping:
             try:
                 self.liveness.note_gap(failures, self.state.last_poll)
@@ -321,10 +325,11 @@ class Dispatcher:
                 polling.log_poll_failure(self.UUID, e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
+        self._changes.close()
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
-        last_tid = self.db.lastTransaction()
+        last_tid = self._changes.lastChange()
         while not self._stopping:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -332,7 +337,7 @@ class Dispatcher:
             if self._wake_event.wait(min(CHANGE_CHECK_SECONDS, remaining)):
                 self._wake_event.clear()
                 return
-            tid = self.db.lastTransaction()
+            tid = self._changes.lastChange()
             if tid != last_tid:
                 last_tid = tid
                 if self._wants_work():

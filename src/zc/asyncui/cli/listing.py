@@ -30,8 +30,7 @@ _PUBLIC_MODULES = {'posix': 'os', 'nt': 'os', 'posixpath': 'os.path',
 
 def jobs_command(args):
     """``zc-asyncui jobs``."""
-    db, where = server.open_for_tool(args.path, args.zeo, args.storage,
-                                     args.connect_timeout)
+    db, where = server.open_tool_database(args)
     try:
         rows = _list_rows(db, args.queue, args.status, args.limit)
     finally:

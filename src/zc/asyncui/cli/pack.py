@@ -14,10 +14,9 @@ from zc.asyncui.cli import server
 
 def pack_command(args):
     """``zc-asyncui pack``."""
-    db, where = server.open_for_tool(args.path, args.zeo, args.storage,
-                                     args.connect_timeout)
+    db, where = server.open_tool_database(args)
     try:
-        before = _size(args.path) if not where.startswith('ZEO') else None
+        before = _size(args.path) if where == args.path else None
         started = time.monotonic()
         try:
             db.pack(days=args.days)

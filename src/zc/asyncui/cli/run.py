@@ -192,16 +192,21 @@ def _stop_dispatcher(d, timeout):
 def open_database(args, stack):
     """(db, description) for ``run`` and ``serve``; closing is pushed on
     ``stack``."""
+    if getattr(args, 'database', None) is not None:
+        db = server.open_database_uri(args.database, args.connect_timeout)
+        stack.callback(db.close)
+        return db, '%s (opened directly)' % args.database.safe
     if args.zeo is not None:
         return _connect_worker(args, stack)
+    db_kw = getattr(args, 'db_kw', {})
     fs = server.open_file_storage(args.path, _run_locked_advice(args))
     if args.storage == 'direct':
-        db = _db_or_close(fs)
+        db = _db_or_close(fs, db_kw)
         stack.callback(db.close)
         return db, '%s (direct FileStorage, no socket)' % args.path
     srv = server.serve(fs, args.socket)
     stack.callback(server.stop_server, srv, args.socket)
-    db = server.connect(args.socket, args.connect_timeout)
+    db = server.connect(args.socket, args.connect_timeout, db_kw=db_kw)
     stack.callback(db.close)
     return db, ('%s through the embedded ZEO server on unix socket %s'
                 ' (mode 0600)' % (args.path, args.socket))
@@ -212,7 +217,8 @@ def _connect_worker(args, stack):
     if not server.is_listening(args.zeo):
         logger.info('zc-asyncui run: waiting up to %gs for the ZEO server'
                     ' at %s', args.connect_timeout, where)
-    db = server.connect(args.zeo, args.connect_timeout)
+    db = server.connect(args.zeo, args.connect_timeout,
+                        db_kw=getattr(args, 'db_kw', {}))
     stack.callback(db.close)
     return db, 'the ZEO server at %s' % where
 
@@ -227,9 +233,9 @@ def _run_locked_advice(args):
             ' server with --zeo, or stop it')
 
 
-def _db_or_close(storage):
+def _db_or_close(storage, db_kw):
     try:
-        return ZODB.DB(storage)
+        return ZODB.DB(storage, **db_kw)
     except BaseException:
         storage.close()
         raise
@@ -249,15 +255,29 @@ def _start_zeo(args, stack):
             'zc-asyncui zeo: ZEO has no authentication: anyone who can'
             ' reach %s can read and change the whole database; keep it on'
             ' a private network', server.format_address(address))
-    fs = server.open_file_storage(
-        args.path, '(another zc-asyncui zeo or zc-asyncui run?): a'
-        ' FileStorage can be opened by one process only; stop it, or'
-        ' connect to its server')
+    if getattr(args, 'database', None) is not None:
+        fs = _open_storage(args.database)
+        served = args.database.safe
+    else:
+        fs = server.open_file_storage(
+            args.path, '(another zc-asyncui zeo or zc-asyncui run?): a'
+            ' FileStorage can be opened by one process only; stop it, or'
+            ' connect to its server')
+        served = args.path
     srv = server.serve(fs, address)
     stack.callback(server.stop_server, srv, address)
     where = server.format_address(server.listening_address(srv))
     logger.info(
         'zc-asyncui zeo ready: serving %s on %s (pid %d); start workers'
         ' with "zc-asyncui run --zeo %s --uuid-file FILE"; stop with Ctrl-C'
-        ' or kill -TERM %d', args.path, where, os.getpid(), where,
+        ' or kill -TERM %d', served, where, os.getpid(), where,
         os.getpid())
+
+
+def _open_storage(uri):
+    try:
+        return uri.openStorage()
+    except Exception as e:
+        detail = (str(e).strip().splitlines() or [''])[0]
+        raise server.CommandError('cannot open the storage %s: %s: %s' % (
+            uri.safe, type(e).__name__, detail)) from None

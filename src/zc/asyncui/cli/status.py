@@ -92,8 +92,7 @@ def format_text(info):
 
 def status_command(args):
     """``zc-asyncui status``."""
-    db, _ = server.open_for_tool(args.path, args.zeo, args.storage,
-                                 args.connect_timeout)
+    db, _ = server.open_tool_database(args)
     try:
         tm = transaction.TransactionManager()
         conn = db.open(tm)
