@@ -1,16 +1,12 @@
-"""Application objects and a worker for the multi-database tests
+"""Application objects for the multi-database tests
 (tests/test_multidb.py): the application lives in the database 'main',
 the queues in 'async'.
 
 ``Tally`` is an application object of 'main': its methods are the jobs'
 callables, so every job refers to 'main' through a cross-database
-reference.  ``main()`` is a worker process: it opens both databases of a
-ZEO server as one multi-database and runs a dispatcher until SIGTERM.
+reference.  Worker processes (``zc-asyncui run``) import this module.
 """
 import os
-import signal
-import sys
-import threading
 import time
 
 import persistent
@@ -78,31 +74,6 @@ def open_zeo(address, names=(MAIN, ASYNC)):
         opened.append(ZODB.DB(storage, databases=databases,
                               database_name=name))
     return opened[0]
-
-
-def main(argv=None):
-    """``python multidbjobs.py HOST:PORT UUID_FILE [NAMES]``: a worker
-    process that runs the queues of 'async' until SIGTERM."""
-    import logging
-    from zc.asyncui import config
-    argv = sys.argv[1:] if argv is None else argv
-    host, port = argv[0].rsplit(':', 1)
-    names = argv[2].split(',') if len(argv) > 2 else (MAIN, ASYNC)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
-    db = open_zeo((host, int(port)), names)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    config.startDispatcher(db, poll_interval=0.2, ping_interval=0.5,
-                           ping_death_interval=2.0, uuid_file=argv[1])
-    print('worker ready', flush=True)
-    stop.wait()
-    config.stopDispatcher(timeout=10)
-    for each in set(db.databases.values()):
-        each.close()
-
-
-if __name__ == '__main__':
-    main()
 
 
 def put_follow_up(tally):

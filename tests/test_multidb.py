@@ -477,9 +477,26 @@ ZEO_CONF = '''<zeo>
 '''
 
 
+CLIENT_CONF = '''<zodb main>
+  <zeoclient>
+    server 127.0.0.1:%(port)d
+    storage main
+  </zeoclient>
+</zodb>
+<zodb async>
+  <zeoclient>
+    server 127.0.0.1:%(port)d
+    storage async
+  </zeoclient>
+</zodb>
+'''
+CLI = os.path.join(os.path.dirname(sys.executable), 'zc-asyncui')
+
+
 class ZeoMultidb:
-    """A ZEO server serving 'main' and 'async', worker processes, and
-    this test's own client multi-database."""
+    """A ZEO server serving 'main' and 'async', ``zc-asyncui run``
+    worker processes on a zconfig multi-database of both, and this
+    test's own client multi-database."""
 
     def __init__(self, directory):
         from test_multiprocess import Process, free_port, port_open
@@ -487,6 +504,11 @@ class ZeoMultidb:
         self.port = free_port()
         conf = directory / 'zeo.conf'
         conf.write_text(ZEO_CONF % dict(port=self.port, dir=directory))
+        self.client_conf = directory / 'client.conf'
+        self.client_conf.write_text(CLIENT_CONF % dict(port=self.port))
+        (directory / 'async-only.conf').write_text(
+            (CLIENT_CONF % dict(port=self.port)).split('</zodb>')[1]
+            + '</zodb>\n')
         self.processes = []
         self.server = self.spawn([sys.executable, '-m', 'ZEO.runzeo', '-C',
                                   str(conf)], 'zeo.log')
@@ -502,13 +524,15 @@ class ZeoMultidb:
         self.processes.append(process)
         return process
 
-    def worker(self, name, names='main,async'):
-        process = self.spawn([sys.executable, multidbjobs.__file__,
-                              '127.0.0.1:%d' % self.port,
-                              str(self.directory / (name + '.uuid')), names],
-                             name + '.log')
+    def worker(self, name, conf='client.conf', *options):
+        process = self.spawn(
+            [CLI, 'run', '--db', 'zconfig://%s' % (self.directory / conf),
+             '--uuid-file', str(self.directory / (name + '.uuid')),
+             '--poll-interval', '0.2', '--ping-interval', '0.5',
+             '--ping-death-interval', '2', '--monitor-port', '0',
+             '--log-level', 'INFO'] + list(options), name + '.log')
         testing.wait_until(
-            lambda: 'worker ready' in process.output() or not process.alive,
+            lambda: 'run ready' in process.output() or not process.alive,
             60, 'worker %s to start' % name)
         return process
 
@@ -547,7 +571,8 @@ def test_zeo_workers_run_jobs_of_main_objects_exactly_once_and_recover(
         tallies[tag] = multidbjobs.Tally()
         zeo.conn.add(tallies[tag])
     zeo.tm.commit()
-    workers = [zeo.worker('w1'), zeo.worker('w2')]
+    workers = [zeo.worker('w1', 'client.conf', '--async-database', ASYNC),
+               zeo.worker('w2')]  # finds the queues through 'main' 
     calls = str(tmp_path / 'calls.txt')
     release = str(tmp_path / 'release')
     queue = zc.asyncui.getQueue(tallies['slow'])
@@ -587,9 +612,10 @@ def test_zeo_workers_run_jobs_of_main_objects_exactly_once_and_recover(
 
 def test_zeo_worker_without_main_refuses_to_start(zeo):
     zc.asyncui.install(zeo.db, database=ASYNC)
-    process = zeo.spawn([sys.executable, multidbjobs.__file__,
-                         '127.0.0.1:%d' % zeo.port,
-                         str(zeo.directory / 'alone.uuid'), ASYNC],
-                        'alone.log')
+    process = zeo.worker('alone', 'async-only.conf')
     assert process.popen.wait(60) != 0
-    assert "this process opened only 'async'" in process.output()
+    output = process.output()
+    assert 'zc-asyncui run: error: dispatcher' in output
+    assert "used from database(s) 'main'" in output
+    assert 'this process opened only' in output
+    assert 'Traceback' not in output

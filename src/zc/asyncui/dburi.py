@@ -12,6 +12,11 @@ it, so one option (``zc-asyncui ... --db URI``) names any storage.
   a ZConfig file (any storage, with any of its options);
 - and any scheme another installed package registers with zodburi.
 
+A ``zconfig:///PATH/TO/FILE`` without ``#NAME`` whose file has several
+``<zodb NAME>`` sections is a ZODB multi-database (``MultiDatabaseURI``):
+all of them are opened together, the first is the application's, and
+``--async-database NAME`` names the one holding the queues.
+
 Database keywords (``database_name``, ``connection_cache_size``, ...) may
 follow any URI's ``?`` (or, for ``zconfig://``, come from its ``<zodb>``
 section).  ``file://`` and ``zeo://`` are the command line's own
@@ -29,7 +34,9 @@ import time
 import urllib.parse
 
 import transaction.interfaces
+import ZConfig
 import ZODB
+import ZODB.config
 import zodburi
 
 from zc.asyncui import errors
@@ -108,6 +115,82 @@ class DatabaseURI:
                 raise
 
 
+class MultiDatabaseURI(DatabaseURI):
+    """A ``zconfig://`` file of several ``<zodb NAME>`` sections: one
+    ZODB multi-database; ``names`` in the file's order (the first is the
+    application's database, whose DB ``open`` returns)."""
+
+    def __init__(self, text, factories):
+        super().__init__(text, None, {}, SHARED)
+        self.factories = factories
+        self.names = [_section_name(f) for f in factories]
+
+    def openStorage(self):
+        raise errors.ConfigurationError(
+            '%s describes a multi-database (%s): serve each storage with a'
+            ' ZEO server of its own (or one runzeo with a storage section'
+            ' each) and give the workers a zconfig file of <zeoclient>'
+            ' sections' % (self.safe, ', '.join(map(repr, self.names))))
+
+    def open(self, **db_kw):
+        """The first database of a new multi-database of every section;
+        what was opened is closed again if one cannot be.  Database
+        options belong in the ``<zodb>`` sections, not in ``db_kw``."""
+        if db_kw:
+            raise errors.ConfigurationError(
+                '%s: set %s in its <zodb> sections' % (
+                    self.safe, ', '.join(sorted(db_kw))))
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            databases = {}
+            try:
+                for factory in self.factories:
+                    factory.open(databases)
+                return databases[self.names[0]]
+            except transaction.interfaces.TransientError:
+                close_all(databases)
+                if attempt == OPEN_ATTEMPTS:
+                    raise
+                time.sleep(utils.backoff_seconds(attempt))
+            except BaseException:
+                close_all(databases)
+                raise
+
+
+def _section_name(factory):
+    return factory.config.database_name or factory.name or ''
+
+
+def close_all(db_or_databases):
+    """Close ``db`` and every other database of its multi-database (or
+    every database of a {name: DB} mapping)."""
+    databases = getattr(db_or_databases, 'databases', db_or_databases)
+    for db in {id(d): d for d in list(databases.values())}.values():
+        db.close()
+
+
+def _multidb(text):
+    """A MultiDatabaseURI for a ``zconfig://`` file without ``#NAME``
+    that has several ``<zodb>`` sections, else None (zodburi then reads
+    the URI)."""
+    if scheme_of(text) != 'zconfig' or '#' in text:
+        return None
+    path = text.split('://', 1)[1].partition('?')[0]
+    try:
+        config, _ = ZConfig.loadConfig(ZODB.config.getDbSchema(), path)
+    except Exception:
+        return None  # not such a file: zodburi says what is wrong
+    factories = list(getattr(config, 'database', None) or ())
+    if len(factories) < 2:
+        return None
+    uri = MultiDatabaseURI(text, factories)
+    if '' in uri.names or len(set(uri.names)) != len(uri.names):
+        raise errors.ConfigurationError(
+            '%s: the <zodb> sections of a multi-database need distinct'
+            ' names (<zodb main>, <zodb async>), not %s'
+            % (uri.safe, ', '.join(repr(n) for n in uri.names)))
+    return uri
+
+
 def scheme_of(text):
     return text.partition('://')[0].lower()
 
@@ -129,6 +212,9 @@ def parse(text):
     if '://' not in text:
         raise errors.ConfigurationError(
             'expected a database URI such as %s, not %r' % (EXAMPLES, text))
+    multi = _multidb(text)
+    if multi is not None:
+        return multi
     factory, db_kw, given = _resolve(text)
     scheme = scheme_of(text)
     if scheme == 'file':

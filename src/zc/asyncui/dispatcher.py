@@ -299,8 +299,8 @@ class Dispatcher:
                 ' but this process opened only %s. Open them together as a'
                 ' multi-database (ZODB.DB(storage, databases=dbs,'
                 ' database_name=NAME) for each, sharing the dict dbs; in'
-                ' zope.conf one <zodb NAME> section each; on the command'
-                ' line --db and --async-db).' % (
+                ' zope.conf, and in the zconfig:///FILE of zc-asyncui --db,'
+                ' one <zodb NAME> section each).' % (
                     self.UUID, self.db.database_name,
                     ', '.join(map(repr, missing)),
                     ', '.join(map(repr, sorted(opened)))))

@@ -82,6 +82,12 @@ DB_HELP = ('the database as a URI: file://PATH (as --path), zeo://HOST:PORT'
 def _add_db_option(parser):
     parser.add_argument('--db', metavar='URI', type=_database_uri,
                         help=DB_HELP)
+    parser.add_argument(
+        '--async-database', metavar='NAME', help='with --db'
+        ' zconfig:///FILE of several <zodb NAME> sections (a multi-database'
+        ' whose first section is the application\'s database): the one'
+        ' that holds the queues; by default the one the first database\'s'
+        ' root refers to (see docs/tips.rst)')
 
 
 def _add_path_options(parser, storage_help):
@@ -429,6 +435,7 @@ def _apply_db(args, **others):
     args.database = None
     args.db_kw = {} if uri is None else uri.db_kw
     if uri is None:
+        _check_async_database(args, None)
         return
     if uri.kind == dburi.FILE:
         others = {k: v for k, v in others.items()
@@ -445,6 +452,22 @@ def _apply_db(args, **others):
         args.zeo = uri.address
     else:
         args.database = uri
+    _check_async_database(args, uri)
+
+
+def _check_async_database(args, uri):
+    name = getattr(args, 'async_database', None)
+    names = getattr(uri, 'names', None)
+    if name is None or (names and name in names):
+        return
+    if not names:
+        raise server.UsageError(
+            '--async-database %s names a database of a multi-database:'
+            ' pass --db zconfig:///FILE whose file has a <zodb NAME>'
+            ' section for each database (the application\'s first)' % name)
+    raise server.UsageError(
+        '--async-database %s is not a database of %s: it has %s'
+        % (name, uri.safe, ', '.join(names)))
 
 
 def _db_alternative(uri):

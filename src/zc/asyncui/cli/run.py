@@ -15,6 +15,7 @@ import threading
 import ZODB
 
 import zc.asyncui
+from zc.asyncui import dburi
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
@@ -132,7 +133,8 @@ def _start_run(args, stack):
     db, where = open_database(args, stack)
     # Before the dispatcher, so that it closes after it: a second signal
     # during the wait for running jobs finds the dispatcher's stop.
-    srv = monitor.start_monitor(args, db, stack)
+    srv = monitor.start_monitor(args, server.queue_database(
+        db, getattr(args, 'async_database', None)), stack)
     d = start_dispatcher(args, db, stack)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     size = args.main_agent_size
@@ -156,7 +158,14 @@ def start_dispatcher(args, db, stack, start=dispatcher.start):
     dispatcher on ``db`` with ``start`` (``serve`` passes
     zc.asyncui.config.startDispatcher, which adds the agents its ZCML
     declares); its stop is pushed on ``stack``."""
-    zc.asyncui.install(db, names=args.queue)
+    # In a multi-database, where --async-database says (the
+    # application's root then refers to them), or where they already are.
+    name = getattr(args, 'async_database', None)
+    try:
+        zc.asyncui.install(db, names=args.queue, database=name)
+    except errors.ConfigurationError as e:
+        raise server.UsageError(str(e)) from None
+    db = server.queue_database(db, name)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     try:
         d = start(db, uuid_file=args.uuid_file,
@@ -167,6 +176,8 @@ def start_dispatcher(args, db, stack, start=dispatcher.start):
     except OSError as e:
         raise server.CommandError('cannot use the instance file %s: %s' % (
             uuid_file, e)) from None
+    except errors.DispatcherError as e:
+        raise server.CommandError(str(e)) from None
     stack.callback(_stop_dispatcher, d, args.stop_timeout)
     return d
 
@@ -194,7 +205,7 @@ def open_database(args, stack):
     ``stack``."""
     if getattr(args, 'database', None) is not None:
         db = server.open_database_uri(args.database, args.connect_timeout)
-        stack.callback(db.close)
+        stack.callback(dburi.close_all, db)  # a multi-database: each
         return db, '%s (opened directly)' % args.database.safe
     if args.zeo is not None:
         return _connect_worker(args, stack)

@@ -31,6 +31,7 @@ import ZODB.POSException
 import zc.lockfile
 
 from zc.asyncui import errors
+from zc.asyncui import queueroot
 from zc.asyncui import utils
 
 logger = logging.getLogger(__name__)
@@ -425,12 +426,30 @@ def _cannot_open(uri, error, wait_seconds):
                 _first_line(error)))
 
 
+def queue_database(db, name=None):
+    """The database holding the queues of ``db``
+    (zc.asyncui.getQueueDatabase): in a multi-database (--db
+    zconfig:///FILE of several <zodb> sections), the one named ``name``
+    (--async-database) or the one ``db``'s root refers to; else ``db``.
+    UsageError for a name not in the multi-database."""
+    if name is None and len(getattr(db, 'databases', {})) < 2:
+        return db
+    try:
+        return queueroot.getQueueDatabase(db, name)
+    except errors.ConfigurationError as e:
+        raise UsageError('--async-database: %s' % e) from None
+
+
 def open_tool_database(args):
     """(db, description) for the short-lived tools (put, jobs, ...) from
-    their options: --db URI of a shared storage, else open_for_tool."""
+    their options: --db URI of a shared storage, else open_for_tool.  In
+    a multi-database, ``db`` is the database holding the queues (the
+    others stay open with it, for the jobs' references)."""
     uri = getattr(args, 'database', None)
     if uri is not None:
-        return open_database_uri(uri), uri.safe
+        db = open_database_uri(uri)
+        return queue_database(db, getattr(args, 'async_database', None)), \
+            uri.safe
     return open_for_tool(args.path, args.zeo, args.storage,
                          args.connect_timeout,
                          db_kw=getattr(args, 'db_kw', None))
