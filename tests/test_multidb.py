@@ -619,3 +619,91 @@ def test_zeo_worker_without_main_refuses_to_start(zeo):
     assert "used from database(s) 'main'" in output
     assert 'this process opened only' in output
     assert 'Traceback' not in output
+
+
+# -- the command line's multi-database URI ----------------------------------------
+
+def _write_conf(tmp_path, *names):
+    text = ''.join('<zodb %s>\n  <filestorage>\n    path %s\n  </filestorage>'
+                   '\n</zodb>\n' % (name, tmp_path / (name + '.fs'))
+                   for name in names)
+    path = tmp_path / 'multi.conf'
+    path.write_text(text)
+    return 'zconfig://%s' % path
+
+
+def test_zconfig_file_of_several_databases_is_a_multidatabase(tmp_path):
+    from zc.asyncui import dburi
+    uri = dburi.parse(_write_conf(tmp_path, MAIN, ASYNC))
+    assert isinstance(uri, dburi.MultiDatabaseURI)
+    assert uri.names == [MAIN, ASYNC] and uri.kind == dburi.SHARED
+    db = uri.open()
+    try:
+        assert db.database_name == MAIN
+        assert sorted(db.databases) == [ASYNC, MAIN]
+        zc.asyncui.install(db, database=ASYNC)
+        assert zc.asyncui.getQueueDatabase(db) is db.databases[ASYNC]
+    finally:
+        dburi.close_all(db)
+    with pytest.raises(errors.ConfigurationError, match='each storage'):
+        uri.openStorage()  # zc-asyncui zeo --db serves one storage
+    with pytest.raises(errors.ConfigurationError, match='<zodb> sections'):
+        uri.open(cache_size=5)
+    # One section: an ordinary URI, read by zodburi.
+    single = dburi.parse(_write_conf(tmp_path, MAIN))
+    assert not isinstance(single, dburi.MultiDatabaseURI)
+
+
+def test_zconfig_multidatabase_needs_distinct_names(tmp_path):
+    from zc.asyncui import dburi
+    path = tmp_path / 'twice.conf'
+    path.write_text('<zodb>\n <mappingstorage/>\n</zodb>\n' * 2)
+    with pytest.raises(errors.ConfigurationError,
+                       match='need distinct names'):
+        dburi.parse('zconfig://%s' % path)
+
+
+def _cli(*argv, cwd=None):
+    result = subprocess.run([CLI] + list(argv), capture_output=True,
+                            text=True, cwd=cwd, timeout=120)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_cli_async_database_option_checked(tmp_path):
+    uri = _write_conf(tmp_path, MAIN, ASYNC)
+    code, out = _cli('jobs', '--db', uri, '--async-database', 'asynch')
+    assert code == 2
+    assert '--async-database asynch is not a database of' in out
+    assert 'it has main, async' in out
+    code, out = _cli('jobs', '--async-database', ASYNC, cwd=str(tmp_path))
+    assert code == 2
+    assert 'names a database of a multi-database' in out
+
+
+def test_cli_tools_work_where_the_queues_are(tmp_path, caplog):
+    import json
+    uri = _write_conf(tmp_path, MAIN, ASYNC)
+    code, out = _cli('put', '--db', uri, '--async-database', ASYNC,
+                     'json.dumps', '7')
+    assert code == 1
+    assert "Database 'async' has no zc.asyncui queues" in out
+    databases = open_multidb(tmp_path)
+    zc.asyncui.install(databases[MAIN], database=ASYNC)
+    close_all(databases)
+    code, out = _cli('put', '--db', uri, 'json.dumps', '7')
+    assert code == 0, out
+    key, = [word for word in out.split() if word.startswith('0x')]
+    code, out = _cli('job', key, '--db', uri, '--json')
+    assert code == 0, out
+    assert json.loads(out)['status'] == 'PENDING'
+    databases = open_multidb(tmp_path)
+    # The tools closed both files cleanly (their indexes are current).
+    assert not [r for r in caplog.records
+                if 'Ignoring index' in r.getMessage()]
+    try:
+        conn = databases[MAIN].open()
+        job = conn.get_connection(ASYNC).get(utils.key_to_oid(key))
+        assert list(job.args) == [7]
+        conn.close()
+    finally:
+        close_all(databases)

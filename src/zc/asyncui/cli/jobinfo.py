@@ -151,7 +151,7 @@ def _with_job(args, work, commit=False):
         finally:
             conn.close()
     finally:
-        db.close()
+        server.close_database(db)
 
 
 def job_command(args):
@@ -192,7 +192,7 @@ def jobs_json_command(args):
         rows = listing._list_rows(db, args.queue, args.status, args.limit,
                                   row=lambda job, now: describe(job))
     finally:
-        db.close()
+        server.close_database(db)
     print(json.dumps(rows, indent=2, sort_keys=True))
     return 0
 

@@ -34,7 +34,7 @@ def jobs_command(args):
     try:
         rows = _list_rows(db, args.queue, args.status, args.limit)
     finally:
-        db.close()
+        server.close_database(db)
     for line in align(rows):
         print(line)
     if not rows:

@@ -26,7 +26,7 @@ def pack_command(args):
                     where, type(e).__name__, e)) from None
         seconds = time.monotonic() - started
     finally:
-        db.close()
+        server.close_database(db)
     after = _size(args.path) if before is not None else None
     sizes = (' (%d -> %d bytes)' % (before, after)
              if before is not None and after is not None else '')

@@ -47,7 +47,7 @@ def put_command(args):
     try:
         key = _put(db, args, func, values, keywords, begin_after)
     finally:
-        db.close()
+        server.close_database(db)
     print(key)
     return 0
 

@@ -173,5 +173,5 @@ def put_stdin_command(args, stream=None):
         finally:
             conn.close()
     finally:
-        db.close()
+        server.close_database(db)
     return 0

@@ -30,6 +30,7 @@ import ZODB.FileStorage
 import ZODB.POSException
 import zc.lockfile
 
+from zc.asyncui import dburi
 from zc.asyncui import errors
 from zc.asyncui import queueroot
 from zc.asyncui import utils
@@ -438,6 +439,11 @@ def queue_database(db, name=None):
         return queueroot.getQueueDatabase(db, name)
     except errors.ConfigurationError as e:
         raise UsageError('--async-database: %s' % e) from None
+
+
+def close_database(db):
+    """Close ``db`` and the other databases of its multi-database."""
+    dburi.close_all(db)
 
 
 def open_tool_database(args):

@@ -102,7 +102,7 @@ def status_command(args):
             tm.abort()
             conn.close()
     finally:
-        db.close()
+        server.close_database(db)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
     else:
