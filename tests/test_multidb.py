@@ -707,3 +707,29 @@ def test_cli_tools_work_where_the_queues_are(tmp_path, caplog):
         conn.close()
     finally:
         close_all(databases)
+
+
+def test_poll_names_a_database_a_job_refers_to_but_not_opened(
+        tmp_path, caplog):
+    """A job refers to a third database that the worker did not open
+    (and that the queues do not record): the poll failure says which."""
+    databases = open_multidb(tmp_path, (MAIN, ASYNC, 'other'))
+    zc.asyncui.install(databases[MAIN], database=ASYNC)
+    conn = databases[MAIN].open()
+    other = conn.get_connection('other')
+    other.root()['tally'] = tally = multidbjobs.Tally()
+    transaction.commit()
+    zc.asyncui.getQueue(conn).put(Job(tally.add, 'elsewhere'))
+    transaction.commit()
+    conn.close()
+    close_all(databases)
+    databases = open_multidb(tmp_path)
+    try:
+        start(databases[MAIN], tmp_path)
+        testing.wait_until(
+            lambda: [r for r in caplog.records
+                     if "database 'other', which this process did not open"
+                     in r.getMessage()], 10, 'the poll failure')
+    finally:
+        config.reset()
+        close_all(databases)
