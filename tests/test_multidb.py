@@ -733,3 +733,40 @@ def test_poll_names_a_database_a_job_refers_to_but_not_opened(
     finally:
         config.reset()
         close_all(databases)
+
+
+def test_serve_on_a_multidatabase(tmp_path):
+    """``zc-asyncui serve`` with the Zope application in 'main' and the
+    queues in 'async': the overview page (through the main root's
+    reference) and the demo jobs (put and run) work."""
+    from test_serve import basic, get, password_of, start_serve
+    from zc.asyncui.cli import site
+    env = dict(os.environ)
+    env.pop(site.PASSWORD_VARIABLE, None)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [HERE] + [p for p in [env.get('PYTHONPATH')] if p])
+    uri = _write_conf(tmp_path, MAIN, ASYNC)
+    var = tmp_path / 'var'
+    process, url = start_serve(var, env, '--db', uri, '--async-database',
+                               ASYNC, '--demo')
+    try:
+        # The overview, reached through the application's root.
+        status, headers, body = get(url + '/++async++/',
+                                    basic('admin', password_of(var)))
+        assert status == 200 and b'alive' in body, body
+        testing.wait_until(lambda: '(zc.asyncui.demo.' in process.output,
+                           30, 'a demo job to finish')
+        assert process.stop() == 0
+    finally:
+        process.kill()
+    databases = open_multidb(tmp_path)
+    try:
+        conn = databases[MAIN].open()
+        queues = zc.asyncui.getQueues(conn)
+        assert db_name(queues) == ASYNC
+        assert queues.linked_databases == (MAIN,)
+        assert 'zc.asyncui.history' in conn.get_connection(ASYNC).root()
+        assert 'zc.asyncui.history' not in conn.root()
+        conn.close()
+    finally:
+        close_all(databases)

@@ -158,14 +158,7 @@ def start_dispatcher(args, db, stack, start=dispatcher.start):
     dispatcher on ``db`` with ``start`` (``serve`` passes
     zc.asyncui.config.startDispatcher, which adds the agents its ZCML
     declares); its stop is pushed on ``stack``."""
-    # In a multi-database, where --async-database says (the
-    # application's root then refers to them), or where they already are.
-    name = getattr(args, 'async_database', None)
-    try:
-        zc.asyncui.install(db, names=args.queue, database=name)
-    except errors.ConfigurationError as e:
-        raise server.UsageError(str(e)) from None
-    db = server.queue_database(db, name)
+    db = install_queues(args, db)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     try:
         d = start(db, uuid_file=args.uuid_file,
@@ -180,6 +173,18 @@ def start_dispatcher(args, db, stack, start=dispatcher.start):
         raise server.CommandError(str(e)) from None
     stack.callback(_stop_dispatcher, d, args.stop_timeout)
     return d
+
+
+def install_queues(args, db):
+    """Install the queues ``args.queue``: in a multi-database, where
+    --async-database says (the application's root then refers to them),
+    or where they already are.  Returns the database holding them."""
+    name = getattr(args, 'async_database', None)
+    try:
+        zc.asyncui.install(db, names=args.queue, database=name)
+    except errors.ConfigurationError as e:
+        raise server.UsageError(str(e)) from None
+    return server.queue_database(db, name)
 
 
 def _stop_dispatcher(d, timeout):

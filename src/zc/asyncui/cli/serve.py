@@ -45,6 +45,9 @@ def _start(args, stack):
     print(password.announcement(), flush=True)
     site.configure(args.zcml, password.password)
     db, where = run.open_database(args, stack)
+    # Before the site's ZCML installs the queues at bootstrap: in a
+    # multi-database they go where --async-database says.
+    run.install_queues(args, db)
     site.bootstrap(db)
     # Bound before anything starts, so that a port in use fails at once.
     http = bind_http(wsgi.make_app(db), args.host, args.port)
