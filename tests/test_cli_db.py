@@ -310,3 +310,13 @@ def test_run_waits_for_the_database_up_to_connect_timeout(in_tmp, capsys):
     err = capsys.readouterr().err
     assert 'zc-asyncui run: error: cannot open the database %s within' \
         ' 1.5s: OperationalError: ' % uri in err, err
+
+
+def test_unreachable_postgres_from_the_console_script_is_one_line(cli):
+    pytest.importorskip('relstorage')
+    uri = 'postgres://u@127.0.0.1:%d/db?keep_history=false' % _free_port()
+    result = cli('status', '--db', uri)
+    assert result.returncode == 1
+    assert result.stderr.startswith('zc-asyncui status: error: cannot open'
+                                    ' the database ' + uri), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

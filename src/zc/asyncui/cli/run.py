@@ -26,6 +26,8 @@ from zc.asyncui.cli import server
 logger = logging.getLogger(__name__)
 
 LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
+#: The logger of RelStorage's failed connection attempts to PostgreSQL.
+RELSTORAGE_CONNECT_LOGGER = 'relstorage.adapters.postgresql.connmanager'
 #: How much longer than --stop-timeout ``run`` waits for its dispatcher.
 STOP_GRACE_SECONDS = 10.0
 
@@ -38,6 +40,11 @@ def configure_logging(level, zeo_level='WARNING'):
     # operator of ``run``, who sees zc.asyncui's own lines about outages.
     if level > logging.DEBUG:
         logging.getLogger('ZEO').setLevel(max(level, zeo_level))
+        # RelStorage's "Unable to connect" WARNING (several lines) says
+        # what the command's own error, or its "waiting up to ...s for
+        # the database" line, says in one.
+        logging.getLogger(RELSTORAGE_CONNECT_LOGGER).setLevel(
+            max(level, logging.ERROR))
 
 
 class _Stopper:
