@@ -678,6 +678,10 @@ def test_cli_async_database_option_checked(tmp_path):
     code, out = _cli('jobs', '--async-database', ASYNC, cwd=str(tmp_path))
     assert code == 2
     assert 'names a database of a multi-database' in out
+    # zc-asyncui zeo serves one storage.
+    code, out = _cli('zeo', '--db', uri, '--address', '127.0.0.1:0')
+    assert code == 1
+    assert "describes a multi-database ('main', 'async')" in out
 
 
 def test_cli_tools_work_where_the_queues_are(tmp_path, caplog):
