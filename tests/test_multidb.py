@@ -8,8 +8,6 @@ references both ways.
 """
 import datetime
 import os
-import signal
-import socket
 import subprocess
 import sys
 
@@ -393,7 +391,7 @@ def test_worker_pools_grow_in_every_database(dbs, main_conn, tmp_path):
     assert dbs[MAIN].getPoolSize() == dbs[ASYNC].getPoolSize() > 7
 
 
-# -- ZCML ------------------------------------------------------------------------
+# -- ZCML ---------------------------------------------------------------------
 
 ZCML = '''<configure xmlns="http://namespaces.zope.org/zope"
            xmlns:asyncui="http://namespaces.zope.org/asyncui">
@@ -463,7 +461,7 @@ def test_zcml_unknown_database_is_a_clear_error(dbs, zcml_registry):
     assert "'async', 'main'" in str(info.value)
 
 
-# -- ZEO: one server with two storages, worker processes ------------------------
+# -- ZEO: one server with two storages, worker processes ----------------------
 
 ZEO_CONF = '''<zeo>
   address 127.0.0.1:%(port)d
@@ -621,7 +619,7 @@ def test_zeo_worker_without_main_refuses_to_start(zeo):
     assert 'Traceback' not in output
 
 
-# -- the command line's multi-database URI ----------------------------------------
+# -- the command line's multi-database URI ------------------------------------
 
 def _write_conf(tmp_path, *names):
     text = ''.join('<zodb %s>\n  <filestorage>\n    path %s\n  </filestorage>'
