@@ -157,7 +157,10 @@ class Worker:
             [CLI, 'run'] + self.cluster.database_args() + [
              '--uuid-file', self.uuid_file, '--poll-interval', str(POLL), '--ping-interval',
              str(PING), '--ping-death-interval', str(self.death),
-             '--agent-size', '3', '--stop-timeout', '5'],
+             '--agent-size', '3', '--stop-timeout', '5',
+             # No monitor: the default port may be taken by another test
+             # run on the machine (a warning that fails quiet restarts).
+             '--monitor-port', '0'],
             'worker-%s-%d.log' % (self.name, self.starts))
         return self
 
