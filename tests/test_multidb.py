@@ -772,3 +772,32 @@ def test_serve_on_a_multidatabase(tmp_path):
         conn.close()
     finally:
         close_all(databases)
+
+
+def test_cli_pack_packs_only_the_queue_database(tmp_path):
+    uri = _write_conf(tmp_path, MAIN, ASYNC)
+    databases = open_multidb(tmp_path)
+    zc.asyncui.install(databases[MAIN], database=ASYNC)
+    conn = databases[MAIN].open()
+    conn.root()['tally'] = tally = multidbjobs.Tally()
+    transaction.commit()
+    queue = zc.asyncui.getQueue(tally)
+    for i in range(20):  # revisions of the queue's objects to pack away
+        queue.put(Job(tally.add, i))
+        transaction.commit()
+    conn.close()
+    close_all(databases)
+    main_fs, async_fs = (tmp_path / (name + '.fs') for name in (MAIN, ASYNC))
+    main_before, async_before = main_fs.read_bytes(), async_fs.stat().st_size
+    code, out = _cli('pack', '--db', uri)
+    assert code == 0, out
+    assert "database 'async'" in out
+    assert main_fs.read_bytes() == main_before
+    assert async_fs.stat().st_size < async_before
+    databases = open_multidb(tmp_path)
+    try:
+        conn = databases[MAIN].open()
+        assert len(zc.asyncui.getQueue(conn)) == 20  # the jobs are kept
+        conn.close()
+    finally:
+        close_all(databases)

@@ -15,6 +15,9 @@ from zc.asyncui.cli import server
 def pack_command(args):
     """``zc-asyncui pack``."""
     db, where = server.open_tool_database(args)
+    if len(getattr(db, 'databases', {})) > 1:
+        # A multi-database: only the one holding the queues is packed.
+        where = '%s, database %r' % (where, db.database_name)
     try:
         before = _size(args.path) if where == args.path else None
         started = time.monotonic()
