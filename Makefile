@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) bench/latency.py
 	$(PY) bench/embedded_zeo.py
 	$(PY) bench/multiprocess.py
+	$(PY) bench/multiprocess.py --postgres --jobs 1000 --skip-recovery
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

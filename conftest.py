@@ -121,3 +121,23 @@ def _doctest_namespace(request, doctest_namespace, tmp_path):
 def _no_leaked_dispatchers():
     yield
     _stop_dispatchers()
+
+
+# -- RelStorage on PostgreSQL (issue 11) -----------------------------------
+
+@pytest.fixture(scope='session')
+def postgres_cluster():
+    """A throwaway PostgreSQL server for the session (tests/pgcluster.py);
+    skips when PostgreSQL is not available, fails instead under
+    ZC_ASYNCUI_REQUIRE_POSTGRES=1."""
+    import pgcluster
+    pgcluster.skip_unless_available()
+    cluster = pgcluster.PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_uri(postgres_cluster):
+    """The postgres:// URI (history-free) of a new, empty database."""
+    return postgres_cluster.createDatabase()

@@ -26,6 +26,15 @@ TESTS_REQUIRE = [
     'prometheus_client',
 ]
 
+#: RelStorage on PostgreSQL (``--db postgres://...``).  psycopg2-binary,
+#: not RelStorage's own ``postgresql`` extra: that one names psycopg2,
+#: which compiles against libpq-dev and pg_config; the binary wheel
+#: installs on CPython 3.10-3.13 without a compiler.
+POSTGRESQL_REQUIRE = [
+    'RelStorage >= 4',
+    'psycopg2-binary >= 2.9.10',
+]
+
 setup(
     name='zc.asyncui',
     version='0.1.0.dev0',
@@ -92,8 +101,16 @@ setup(
         'zope.app.rotterdam',
         'zope.formlib',
         'waitress',
+        # --db URI on the command line (file://, zeo://, zconfig://, and
+        # postgres:// once RelStorage is installed)
+        'zodburi >= 2.5',
     ],
-    extras_require={'test': TESTS_REQUIRE},
+    extras_require={
+        'postgresql': POSTGRESQL_REQUIRE,
+        # The multi-process tests run on RelStorage too (they skip when
+        # no PostgreSQL server can be started).
+        'test': TESTS_REQUIRE + POSTGRESQL_REQUIRE,
+    },
     entry_points={
         'console_scripts': ['zc-asyncui = zc.asyncui.cli.main:main'],
     },

@@ -1,4 +1,5 @@
-"""Many worker processes on one ZEO server: drain rate, conflicts, recovery.
+"""Many worker processes on one ZEO server (or on RelStorage with
+PostgreSQL): drain rate, conflicts, recovery.
 
 Prints, in one run (every figure measured here, on this machine):
 
@@ -18,9 +19,16 @@ The drain clock starts when the transaction that puts all N jobs has
 committed (the workers are already up and idle) and stops at the latest
 ``active_end`` of the jobs, so the driver's own polling does not count.
 
+With ``--db postgres://USER@HOST:PORT/DBNAME?keep_history=false`` the
+same figures are measured on RelStorage: every worker is ``zc-asyncui run
+--db URI`` and the raw rate is that of one-object commits to the same
+database.  THE DATABASE IS EMPTIED (RelStorage's zap_all) before each run:
+name a throwaway one.  ``--postgres`` instead starts a throwaway
+PostgreSQL cluster (tests/pgcluster.py) with a new database for each run.
+
 Usage: python bench/multiprocess.py [--jobs 2000] [--procs 1,2,4]
        [--reps 3] [--runner cli|api] [--server cli|runzeo]
-       [--agent-size 3] [--skip-recovery]
+       [--agent-size 3] [--skip-recovery] [--db URI | --postgres]
 """
 import argparse
 import os
@@ -39,6 +47,7 @@ import ZEO.ClientStorage
 import ZODB
 
 import zc.asyncui
+from zc.asyncui import dburi
 from zc.asyncui.job import ACTIVE, COMPLETED
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -180,13 +189,54 @@ class ZeoServer:
             ('127.0.0.1', self.port), wait_timeout=60)
         return ZODB.DB(storage, **kw)
 
+    def worker_args(self):
+        return ['--zeo', self.address]
 
-def worker_argv(runner, address, uuid_file, poll=5.0, ping=None,
+
+class SharedDatabase:
+    """A database that every worker opens itself (RelStorage), emptied
+    at start: it stands where a ZeoServer stands.  ``new_uri()`` gives
+    the URI of the database to use for one run."""
+
+    process = None  # the server's CPU is not measured (see "other load")
+    path = None  # no FileStorage to count commits in
+
+    def __init__(self, new_uri):
+        self.new_uri = new_uri
+        self.address = None
+
+    def start(self):
+        self.address = self.new_uri()
+        storage = dburi.parse(self.address).openStorage()
+        try:
+            storage.zap_all()
+        finally:
+            storage.close()
+        return self
+
+    def stop(self):
+        pass
+
+    def open_db(self, **kw):
+        return dburi.parse(self.address).open(**kw)
+
+    def worker_args(self):
+        return ['--db', self.address]
+
+
+#: Makes the server of one run: (directory, use_cli) -> ZeoServer or
+#: SharedDatabase; main() replaces it for --db and --postgres.
+make_server = ZeoServer
+
+
+def worker_argv(runner, server, uuid_file, poll=5.0, ping=None,
                 death=None, size=None, extra=()):
     """The command line of a worker process."""
     if runner == 'cli':
-        argv = [CLI, 'run', '--zeo', address, '--uuid-file', uuid_file]
+        argv = [CLI, 'run'] + server.worker_args() + [
+            '--uuid-file', uuid_file]
     else:
+        address = server.address
         argv = [sys.executable, os.path.abspath(__file__), '_worker',
                 '--zeo', address, '--uuid-file', uuid_file]
     argv += ['--poll-interval', str(poll)]
@@ -202,7 +252,7 @@ def worker_argv(runner, address, uuid_file, poll=5.0, ping=None,
 def start_workers(server, runner, count, directory, **kw):
     workers = []
     for n in range(count):
-        argv = worker_argv(runner, server.address,
+        argv = worker_argv(runner, server,
                            os.path.join(directory, 'uuid-%d.txt' % n), **kw)
         workers.append(Process(argv, os.path.join(
             directory, 'worker-%d.log' % n)))
@@ -295,8 +345,11 @@ class Cell(persistent.Persistent):
 def raw_commit_loop(address, seconds, start_at=None):
     """Commit one small object per transaction for ``seconds``; returns
     the number of commits."""
-    host, port = address.rsplit(':', 1)
-    db = ZODB.DB(ZEO.ClientStorage.ClientStorage((host, int(port))))
+    if '://' in address:
+        db = dburi.parse(address).open()
+    else:
+        host, port = address.rsplit(':', 1)
+        db = ZODB.DB(ZEO.ClientStorage.ClientStorage((host, int(port))))
     tm = transaction.TransactionManager()
     conn = db.open(tm)
     for attempt in tm.attempts(10):  # two processes add their cells
@@ -315,8 +368,9 @@ def raw_commit_loop(address, seconds, start_at=None):
 
 
 def raw_commit_rates(base, use_cli, seconds=1.5):
-    """(1 client, 2 client processes) commits/s on a fresh ZEO server."""
-    server = ZeoServer(fresh_dir(base, 'raw'), use_cli).start()
+    """(1 client, 2 client processes) commits/s on a fresh ZEO server
+    (or database)."""
+    server = make_server(fresh_dir(base, 'raw'), use_cli).start()
     try:
         one = raw_commit_loop(server.address, seconds) / seconds
         start_at = time.time() + 2.0
@@ -335,7 +389,7 @@ def drain(base, use_cli, runner, procs, n, size):
     """Drain ``n`` no-op jobs with ``procs`` worker processes; returns a
     dict of figures."""
     directory = fresh_dir(base, 'drain-%d' % procs)
-    server = ZeoServer(directory, use_cli).start()
+    server = make_server(directory, use_cli).start()
     db = server.open_db()
     zc.asyncui.install(db)
     session = Session(db)
@@ -344,13 +398,13 @@ def drain(base, use_cli, runner, procs, n, size):
         wait_for(lambda: session.active_dispatchers() == procs, 120,
                  '%d dispatchers to activate' % procs)
         cpu0 = sum(w.cpu_seconds() for w in workers)
-        zeo_cpu0 = server.process.cpu_seconds()
+        zeo_cpu0 = _cpu_seconds(server)
         busy0, own0 = machine_busy_seconds(), time.process_time()
         jobs, t0 = session.put_all([(benchjobs.noop, (i,))
                                     for i in range(n)])
         session.wait_completed(jobs, 600)
         cpu = sum(w.cpu_seconds() for w in workers) - cpu0
-        zeo_cpu = server.process.cpu_seconds() - zeo_cpu0
+        zeo_cpu = _cpu_seconds(server) - zeo_cpu0
         foreign = (machine_busy_seconds() - busy0 - cpu - zeo_cpu -
                    (time.process_time() - own0)) / (time.time() - t0)
         session.tm.begin()
@@ -364,12 +418,17 @@ def drain(base, use_cli, runner, procs, n, size):
         session.close()
         db.close()
         server.stop()
-    commits = count_commits(server.path, t0)
-    return dict(rate=n / elapsed, commits=commits / n, seconds=elapsed, transient=transient,
+    commits = count_commits(server.path, t0) if server.path else None
+    return dict(rate=n / elapsed,
+                commits=None if commits is None else commits / n, seconds=elapsed, transient=transient,
                 reattempted=reattempted, worker_conflicts=worker_conflicts(
                     workers), cpu_ms=1000 * cpu / n,
                 zeo_cpu_ms=1000 * zeo_cpu / n, per_worker=per_worker,
                 foreign=foreign)
+
+
+def _cpu_seconds(server):
+    return 0.0 if server.process is None else server.process.cpu_seconds()
 
 
 def machine_busy_seconds():
@@ -406,7 +465,7 @@ def recovery(base, use_cli, runner, n=300, seconds=0.02, ping=0.5,
     """Kill -9 one of two workers while it holds jobs; time until the last
     of its jobs finished elsewhere."""
     directory = fresh_dir(base, 'recovery')
-    server = ZeoServer(directory, use_cli).start()
+    server = make_server(directory, use_cli).start()
     db = server.open_db()
     zc.asyncui.install(db)
     session = Session(db)
@@ -553,9 +612,16 @@ def main(argv=None):
     parser.add_argument('--skip-recovery', action='store_true')
     parser.add_argument('--server', choices=('cli', 'runzeo'), default=None,
                         help='default: cli when zc-asyncui has "zeo"')
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument('--db', metavar='URI', help='RelStorage instead of'
+                       ' ZEO: a throwaway database, EMPTIED before each run')
+    where.add_argument('--postgres', action='store_true', help='RelStorage'
+                       ' on a throwaway PostgreSQL cluster started here')
     args = parser.parse_args(argv)
     use_cli = (args.server == 'cli' if args.server else cli_available())
     runner = args.runner or ('cli' if use_cli else 'api')
+    if args.db or args.postgres:
+        return main_shared(args)
     print('workers: %s; ZEO server: %s; %d jobs; agent size %d; %d CPUs'
           % ('zc-asyncui run --zeo' if runner == 'cli' else 'Python API'
              ' subprocess', 'zc-asyncui zeo' if use_cli else 'runzeo',
@@ -567,10 +633,40 @@ def main(argv=None):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def run_all(base, use_cli, runner, args):
+def main_shared(args):
+    """The figures on RelStorage (--db URI or --postgres)."""
+    global make_server
+    cluster = None
+    if args.postgres:
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests'))
+        import pgcluster
+        reason = pgcluster.unavailable()
+        if reason:  # not an error: make bench goes on with the others
+            print('RelStorage figures skipped: %s' % reason)
+            return
+        cluster = pgcluster.PostgresCluster().start()
+        new_uri = cluster.createDatabase
+    else:
+        new_uri = lambda: args.db  # noqa: E731
+    make_server = lambda directory, use_cli: SharedDatabase(new_uri)  # noqa
+    print('workers: zc-asyncui run --db %s; %d jobs; agent size %d; %d'
+          ' CPUs' % (dburi.hide_password(args.db) if args.db else
+                     'postgres://... (a throwaway cluster, a new database'
+                     ' each run)', args.jobs, args.agent_size,
+                     os.cpu_count()))
+    base = tempfile.mkdtemp(prefix='zc.asyncui-mp-')
+    try:
+        run_all(base, True, 'cli', args, label='RelStorage')
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        if cluster is not None:
+            cluster.stop()
+
+
+def run_all(base, use_cli, runner, args, label='ZEO'):
     raw = [raw_commit_rates(base, use_cli)]
-    print('raw ZEO commit rate (1 object/txn): 1 client %6.0f/s,'
-          ' 2 client processes %6.0f/s' % raw[0])
+    print('raw %s commit rate (1 object/txn): 1 client %6.0f/s,'
+          ' 2 client processes %6.0f/s' % ((label,) + raw[0]))
     procs_list = [int(p) for p in args.procs.split(',')]
     runs = {p: [] for p in procs_list}
     for rep in range(args.reps):
@@ -581,8 +677,8 @@ def run_all(base, use_cli, runner, args):
             runs[procs].append(f)
             print_drain(procs, f, raw[0][0], args.jobs, rep)
     raw.append(raw_commit_rates(base, use_cli))
-    print('raw ZEO commit rate again (drift check): 1 client %6.0f/s,'
-          ' 2 client processes %6.0f/s' % raw[1])
+    print('raw %s commit rate again (drift check): 1 client %6.0f/s,'
+          ' 2 client processes %6.0f/s' % ((label,) + raw[1]))
     print_summary(runs, raw, args.jobs)
     if not args.skip_recovery:
         print_recovery(recovery(base, use_cli, runner))
@@ -597,12 +693,13 @@ def median(values):
 def print_drain(procs, f, raw, n, rep):
     wc = f['worker_conflicts']
     print('  run %d, %d worker process%s: %6.0f jobs/s (%.2fs)  ratio to'
-          ' raw commit %.2f  commits/job %.2f  job retries/job %.3f (%d jobs'
+          ' raw commit %.2f  commits/job %s  job retries/job %.3f (%d jobs'
           ' re-attempted)  worker ConflictErrors/job %s  CPU ms/job %.2f'
           ' workers + %.2f ZEO  jobs per worker %s  other load on the'
           ' machine %.2f CPUs'
           % (rep + 1, procs, '' if procs == 1 else 'es', f['rate'],
-             f['seconds'], f['rate'] / raw, f['commits'],
+             f['seconds'], f['rate'] / raw, 'n/a' if f['commits'] is None
+             else '%.2f' % f['commits'],
              f['transient'] / n, f['reattempted'],
              'n/a' if wc is None else '%.3f' % (wc / n), f['cpu_ms'],
              f['zeo_cpu_ms'], f['per_worker'], f['foreign']))

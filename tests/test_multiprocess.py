@@ -1,8 +1,13 @@
-"""Many worker processes on a real ZEO server (issue 3, "Many processes").
+"""Many worker processes on a real ZEO server (issue 3, "Many processes"),
+and on RelStorage with PostgreSQL (issue 11).
 
 Every test serves a fresh FileStorage with ``zc-asyncui zeo`` and runs
 real ``zc-asyncui run --zeo`` worker subprocesses with short intervals
-(poll 0.2 s, ping 0.5 s, dead after 2 s of silence).  The jobs and their
+(poll 0.2 s, ping 0.5 s, dead after 2 s of silence).  The tests of
+exactly-once execution and of recovery run a second time on a fresh
+PostgreSQL database of a throwaway cluster, with ``zc-asyncui run --db
+postgres://...`` workers (skipped when PostgreSQL is not installed; see
+tests/pgcluster.py).  The jobs and their
 callbacks (``mpjobs``) count themselves in a ledger in their own
 transactions, so the ledger shows whether any job was lost or had its
 effects applied twice.
@@ -26,6 +31,7 @@ import ZODB
 
 import mpjobs
 import zc.asyncui
+from zc.asyncui import dburi
 from zc.asyncui import testing
 from zc.asyncui.job import ACTIVE, COMPLETED, Job
 
@@ -131,8 +137,8 @@ class ZeoServer:
 
 
 class Worker:
-    """One ``zc-asyncui run --zeo`` process, restartable with the same
-    instance file."""
+    """One ``zc-asyncui run --zeo`` (or ``--db URI``) process,
+    restartable with the same instance file."""
 
     def __init__(self, cluster, name, death):
         self.cluster = cluster
@@ -148,10 +154,13 @@ class Worker:
     def start(self):
         self.starts += 1
         self.process = self.cluster.spawn(
-            [CLI, 'run', '--zeo', self.cluster.zeo.address, '--uuid-file',
-             self.uuid_file, '--poll-interval', str(POLL), '--ping-interval',
+            [CLI, 'run'] + self.cluster.database_args() + [
+             '--uuid-file', self.uuid_file, '--poll-interval', str(POLL), '--ping-interval',
              str(PING), '--ping-death-interval', str(self.death),
-             '--agent-size', '3', '--stop-timeout', '5'],
+             '--agent-size', '3', '--stop-timeout', '5',
+             # No monitor: the default port may be taken by another test
+             # run on the machine (a warning that fails quiet restarts).
+             '--monitor-port', '0'],
             'worker-%s-%d.log' % (self.name, self.starts))
         return self
 
@@ -163,20 +172,25 @@ class Worker:
 # -- the cluster: a server, workers, and a client for the test ----------------
 
 class Cluster:
-    """A ZEO server, worker processes and this test's own ZEO client."""
+    """A ZEO server (or, given ``uri``, the database every process opens
+    itself), worker processes and this test's own client."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, uri=None):
         self.directory = directory
         self.processes = []
         self.workers = []
         self.calls_file = os.path.join(directory, 'calls.txt')
         self.jobs = []
         self.db = None
-        self.zeo = ZeoServer(directory, self)
+        self.uri = uri
+        self.zeo = None if uri else ZeoServer(directory, self)
         try:
-            self.zeo.start()
-            self.db = ZODB.DB(ZEO.ClientStorage.ClientStorage(
-                ('127.0.0.1', self.zeo.port), wait_timeout=30))
+            if uri:
+                self.db = dburi.parse(uri).open()
+            else:
+                self.zeo.start()
+                self.db = ZODB.DB(ZEO.ClientStorage.ClientStorage(
+                    ('127.0.0.1', self.zeo.port), wait_timeout=30))
             self.tm = transaction.TransactionManager()
             self.conn = self.db.open(self.tm)
             zc.asyncui.install(self.db)
@@ -184,6 +198,12 @@ class Cluster:
         except BaseException:
             self.close()
             raise
+
+    def database_args(self):
+        """The options of ``zc-asyncui run`` that name the database."""
+        if self.uri:
+            return ['--db', self.uri]
+        return ['--zeo', self.zeo.address]
 
     def spawn(self, argv, log_name):
         process = Process(argv, os.path.join(self.directory, log_name),
@@ -321,8 +341,9 @@ class Cluster:
         """Stop every process (workers first, then ZEO), close this
         client, and print the logs (pytest shows them if the test failed)."""
         try:
+            server = self.zeo.process if self.zeo else None
             for process in reversed(self.processes):
-                if process is not self.zeo.process:
+                if process is not server:
                     process.terminate()
             for process in self.processes:  # ZEO, and anything left
                 process.terminate()
@@ -345,13 +366,27 @@ def put_job(conn, tag, seconds, calls_file):
     return job
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(str(tmp_path))
+def _cluster(directory, uri=None):
+    c = Cluster(directory, uri)
     try:
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture(params=['zeo', 'postgres'])
+def cluster(request, tmp_path):
+    """Workers on a ZEO server, then on RelStorage with PostgreSQL."""
+    uri = None
+    if request.param == 'postgres':
+        uri = request.getfixturevalue('postgres_uri')
+    yield from _cluster(str(tmp_path), uri)
+
+
+@pytest.fixture
+def zeo_cluster(tmp_path):
+    """Workers on a ZEO server only."""
+    yield from _cluster(str(tmp_path))
 
 
 def tags_for(prefix, count):
@@ -465,7 +500,8 @@ OUTAGE_CRITICAL = ('txn.', 'ZEO.')
 
 @pytest.mark.parametrize('stop', ['SIGKILL', 'SIGTERM'])
 def test_zeo_server_restarted_mid_run_workers_reconnect_and_finish(
-        cluster, stop):
+        zeo_cluster, stop):
+    cluster = zeo_cluster
     cluster.start(cluster.worker('a'))
     cluster.start(cluster.worker('b'))
     tags = tags_for('job', 300)
@@ -482,7 +518,8 @@ def test_zeo_server_restarted_mid_run_workers_reconnect_and_finish(
     cluster.check_logs(allowed=OUTAGE_CRITICAL)
 
 
-def test_conflict_storm_of_producers_loses_nothing(cluster, capsys):
+def test_conflict_storm_of_producers_loses_nothing(zeo_cluster, capsys):
+    cluster = zeo_cluster
     cluster.start(cluster.worker('a'))
     cluster.start(cluster.worker('b'))
     producers, per_producer = 8, 60

@@ -317,8 +317,11 @@ def test_dispatcher_with_a_database_name(tmp_path):
         conn = jobs_db.open()
         assert '' in zc.asyncui.getQueues(conn)
         conn.close()
+        # The main root refers to them: IQueue(app object) finds them.
         conn = main.open()
-        assert interfaces.KEY not in conn.root()
+        queues = conn.root()[interfaces.KEY]
+        assert queues._p_jar.db() is jobs_db
+        assert queues.linked_databases == ('main',)
         conn.close()
     finally:
         config.reset()

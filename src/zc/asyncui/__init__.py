@@ -16,6 +16,7 @@ from zc.asyncui.failure import Failure
 from zc.asyncui.queueroot import install
 from zc.asyncui.queueroot import getQueue
 from zc.asyncui.queueroot import getQueues
+from zc.asyncui.queueroot import getQueueDatabase
 from zc.asyncui.queue import Queue
 from zc.asyncui.queues import Queues
 from zc.asyncui.agent import Agent
@@ -54,7 +55,8 @@ __all__ = [
     # jobs
     'Job', 'JobStatus', 'Failure',
     # queues and agents
-    'install', 'getQueue', 'getQueues', 'Queue', 'Queues', 'Agent',
+    'install', 'getQueue', 'getQueues', 'getQueueDatabase', 'Queue',
+    'Queues', 'Agent',
     # quotas
     'Quota', 'Quotas',
     # filters

@@ -16,6 +16,12 @@ Filters and choosers can be registered by name (``registerFilter``,
 that configuration and forms name them; ``addAgent`` and
 ``installQueues`` accept such names.
 
+In a ZODB multi-database the queues may live in a database of their
+own: every function taking a database also takes ``database``, the name
+of the database holding the queues (``installQueues(db, database=
+'async')``); without it, the database that ``db``'s root refers to for
+its queues is used (zc.asyncui.getQueueDatabase).
+
 Process-wide state kept here: the agents specified per database (a
 dispatcher started later creates them), the default retry policies, the
 dispatchers started by ``startDispatcher`` and the monitor address.
@@ -49,7 +55,7 @@ _lock = threading.Lock()
 _agents = weakref.WeakKeyDictionary()
 # 'job' / 'callback' -> retry policy factory (or None: built in)
 _policies = {'job': None, 'callback': None}
-# dispatchers started by startDispatcher, in start order
+# (database asked for, dispatcher) of startDispatcher, in start order
 _started = []
 _monitor = {'address': None, 'starters': []}
 # who may read @@metrics: see setMetricsAccess
@@ -124,12 +130,14 @@ def _resolve(value, iface, what):
 
 # -- queues -----------------------------------------------------------------
 
-def installQueues(db, names=('',)):
+def installQueues(db, names=('',), database=None):
     """Create the queues ``names`` in ``db`` if missing, in a transaction
     of its own; ``names`` is a sequence of names, or a mapping of name to
     filter (None, a callable or a registered filter name) for queues
     that accept only the jobs their filter passes.  A declared filter
-    replaces the queue's current one.  Returns the names created."""
+    replaces the queue's current one.  ``database``: the name of the
+    database of ``db``'s multi-database that holds the queues (see
+    zc.asyncui.install).  Returns the names created."""
     filters = {}
     if hasattr(names, 'items'):
         filters = {n: getFilter(f) for n, f in names.items()}
@@ -142,8 +150,8 @@ def installQueues(db, names=('',)):
     conn = _database(db).open(tm)
 
     def work():
-        created = queueroot.install(conn, names)
-        queues = conn.root()[interfaces.KEY]
+        created = queueroot.install(conn, names, database)
+        queues = queueroot.getQueues(conn, database)
         for name, filter in filters.items():
             if queues[name].filter != filter:
                 queues[name].filter = filter
@@ -174,14 +182,16 @@ def _database(db):
 
 def addAgent(db_or_queue, name, size=settings.default('agent', 'size'),
              filter=None, chooser=None, retry_policy=None, *, queue='',
-             **options):
+             database=None, **options):
     """Give this process's dispatcher an agent ``name`` in a queue.
 
     ``db_or_queue``: a database (the queue is then named by ``queue``,
     default ''; None means every queue) or a stored queue.  ``filter``
     and ``chooser``: callables or registered names; ``retry_policy``: a
     retry policy factory for the agent's jobs; ``options``: the other
-    agent settings (zc.asyncui.settings.AGENT_SETTINGS).
+    agent settings (zc.asyncui.settings.AGENT_SETTINGS); ``database``:
+    the name of the database holding the queues, in the multi-database
+    of a database given (see the module docstring).
 
     Works before or after the dispatcher starts.  Given a queue where
     the dispatcher is active, the agent is added at once, in the queue's
@@ -198,7 +208,7 @@ def addAgent(db_or_queue, name, size=settings.default('agent', 'size'),
         queue = db_or_queue.name
         db = _database_of(db_or_queue)
     else:
-        db = _database(db_or_queue)
+        db = queueroot.getQueueDatabase(_database(db_or_queue), database)
     if not isinstance(name, str) or not name:
         raise errors.ConfigurationError(
             'An agent name is a non-empty string, not %r' % (name,))
@@ -237,7 +247,7 @@ def setDefaultPolicies(job=None, callback=None):
         _POLICY_SETTINGS['callback']: callback})
     with _lock:
         _policies.update(job=job, callback=callback)
-        running = [d for d in _started if not d.stopped]
+        running = [d for a, d in _started if not d.stopped]
     for dispatcher in running:
         for kind, setting in _POLICY_SETTINGS.items():
             setattr(dispatcher, setting, values[setting])
@@ -251,43 +261,58 @@ def getDefaultPolicies():
 
 # -- the dispatcher -----------------------------------------------------------
 
-def startDispatcher(db, **options):
-    """Start this process's dispatcher for ``db`` and return it.
+def startDispatcher(db, database=None, **options):
+    """Start this process's dispatcher for the queues of ``db`` and
+    return it.
+
+    The dispatcher runs on the database that holds the queues: the
+    database named ``database`` of ``db``'s multi-database, or the one
+    ``db``'s root refers to for its queues, or ``db``
+    (zc.asyncui.getQueueDatabase); its jobs reach the other databases
+    of the multi-database through cross-database references.
 
     ``options``: zc.asyncui.settings.DISPATCHER_SETTINGS (checked there;
     ConfigurationError names a bad one).  The default retry policies
     (setDefaultPolicies) apply unless given here, and the agents
     specified for ``db`` (addAgent) are created where it activates.
     """
-    db = _database(db)
+    asked = _database(db)
+    db = queueroot.getQueueDatabase(asked, database)
     defaults = getDefaultPolicies()
     for kind, setting in _POLICY_SETTINGS.items():
         if options.get(setting) is None:
             options[setting] = defaults[kind]
     settings.validate('dispatcher', options)
-    started = dispatcher_module.start(db, agents=getAgentSpecs(db),
-                                      **options)
+    agents = getAgentSpecs(db)
+    if db is not asked:
+        logger.info('the queues of database %r live in database %r: the'
+                    ' dispatcher runs there', asked.database_name,
+                    db.database_name)
+        agents += getAgentSpecs(asked)  # given before install linked them
+    started = dispatcher_module.start(db, agents=agents, **options)
     with _lock:
-        _started.append(started)
+        _started.append((asked, started))
     return started
 
 
 def stopDispatcher(db=None, timeout=30.0):
     """Stop the dispatchers started by startDispatcher (only that of
-    ``db`` if given), letting running jobs finish for up to ``timeout``
-    seconds.  Returns how many were stopped."""
+    ``db`` if given: the database it was started with, or the one
+    holding its queues), letting running jobs finish for up to
+    ``timeout`` seconds.  Returns how many were stopped."""
     with _lock:
-        chosen = [d for d in _started if db is None or d.db is db]
-        for d in chosen:
-            _started.remove(d)
-    for dispatcher in chosen:
+        chosen = [pair for pair in _started
+                  if db is None or db is pair[0] or db is pair[1].db]
+        for pair in chosen:
+            _started.remove(pair)
+    for asked, dispatcher in chosen:
         dispatcher.stop(timeout)
     return len(chosen)
 
 
 def _running(db):
     with _lock:
-        started = [d for d in _started if d.db is db and not d.stopped]
+        started = [d for a, d in _started if d.db is db and not d.stopped]
     return started[-1] if started else None
 
 
@@ -316,9 +341,11 @@ def addMonitorStarter(starter):
             _monitor['starters'].append(starter)
 
 
-def startMonitor(db):
-    """Call the monitor starters with ``db`` and the recorded address
-    (nothing if no address was recorded).  Returns their results."""
+def startMonitor(db, database=None):
+    """Call the monitor starters with the database holding the queues of
+    ``db`` (see startDispatcher for ``database``) and the recorded
+    address (nothing if no address was recorded).  Returns their
+    results."""
     address = getMonitorAddress()
     with _lock:
         starters = list(_monitor['starters'])
@@ -327,6 +354,7 @@ def startMonitor(db):
     if not starters:
         logger.info('monitor address %s:%d recorded; no monitor server is'
                     ' installed in this process', *address)
+    db = queueroot.getQueueDatabase(_database(db), database)
     return [starter(db, *address) for starter in starters]
 
 

@@ -10,8 +10,9 @@ them.
 Work is found without waiting for the next poll: a job put by this
 process wakes the dispatcher when its transaction commits, and the poll
 thread checks the storage's last transaction id every few milliseconds (a
-cheap in-memory read, also for ZEO clients), polling the queues only when
-it changed.  ``poll_interval`` is the safety net.
+cheap in-memory read, also for ZEO clients; on RelStorage, one small
+query: ``zc.asyncui.changes``), polling the queues only when it changed.
+``poll_interval`` is the safety net.
 """
 import atexit
 import logging
@@ -23,11 +24,13 @@ import uuid as uuidlib
 
 import transaction
 
+from zc.asyncui import changes
 from zc.asyncui import errors
 from zc.asyncui import history
 from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
 from zc.asyncui import polling
+from zc.asyncui import queueroot
 from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.dispatcherstate import DispatcherState
@@ -247,7 +250,7 @@ class Dispatcher:
         """See IDispatcher.start."""
         tm = transaction.TransactionManager()
         try:
-            conn = self.db.open(tm)
+            primary, conn = queueroot.openConnection(self.db, tm)
         except Exception as e:
             self.stopped = True
             raise errors.DispatcherError(
@@ -255,18 +258,25 @@ class Dispatcher:
                 ' database failed with %s: %s. Is the database closed? Start'
                 ' the dispatcher on an open database.'
                 % (self.UUID, type(e).__name__, e)) from e
+        try:
+            self._check_databases(conn)
+        except BaseException:
+            self.stopped = True
+            tm.abort()
+            primary.close()
+            raise
         thread = threading.Thread(
             target=self._run, daemon=True,
             name='zc.asyncui dispatcher %s' % str(self.UUID)[:8])
         try:
-            self._tm, self._conn = tm, conn
+            self._tm, self._conn, self._primary = tm, conn, primary
             self.state.start_time = time.monotonic()
             self.activated = True
             thread.start()
         except BaseException:
             self.activated = False
             self.stopped = True
-            conn.close()
+            primary.close()
             raise
         self._thread = thread
         logger.info('dispatcher %s: started (poll every %.1fs, ping every'
@@ -274,11 +284,35 @@ class Dispatcher:
                     self.poll_interval, self.ping_interval,
                     self.ping_death_interval)
 
+    def _check_databases(self, conn):
+        """Refuse to start where the jobs' other databases are missing:
+        every job that refers to their objects would fail to load, and
+        with it every poll of its queue."""
+        queues = conn.root().get(interfaces.KEY)
+        linked = getattr(queues, 'linked_databases', ())
+        conn.transaction_manager.abort()
+        opened = getattr(self.db, 'databases', {})
+        missing = [name for name in linked if name not in opened]
+        if missing:
+            raise errors.DispatcherError(
+                'dispatcher %s cannot start: the queues of database %r are'
+                ' used from database(s) %s, whose objects jobs may refer to,'
+                ' but this process opened only %s. Open them together as a'
+                ' multi-database (ZODB.DB(storage, databases=dbs,'
+                ' database_name=NAME) for each, sharing the dict dbs; in'
+                ' zope.conf, and in the zconfig:///FILE of zc-asyncui --db,'
+                ' one <zodb NAME> section each).' % (
+                    self.UUID, self.db.database_name,
+                    ', '.join(map(repr, missing)),
+                    ', '.join(map(repr, sorted(opened)))))
+
     def wake(self):
         self._wake_event.set()
 
     def _run(self):
         failures = 0
+        # The poll thread's own: opened and closed here.
+        self._changes = changes.watch(self.db)
         while not self._stopping:
             try:
                 self.liveness.note_gap(failures, self.state.last_poll)
@@ -292,10 +326,11 @@ class Dispatcher:
                 polling.log_poll_failure(self.UUID, e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
+        self._changes.close()
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
-        last_tid = self.db.lastTransaction()
+        last_tid = self._changes.lastChange()
         while not self._stopping:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -303,7 +338,7 @@ class Dispatcher:
             if self._wake_event.wait(min(CHANGE_CHECK_SECONDS, remaining)):
                 self._wake_event.clear()
                 return
-            tid = self.db.lastTransaction()
+            tid = self._changes.lastChange()
             if tid != last_tid:
                 last_tid = tid
                 if self._wants_work():
@@ -342,7 +377,7 @@ class Dispatcher:
         for workers in self._workers.values():
             workers.join(time.monotonic() + 1.0)
         self._tm.abort()
-        self._conn.close()
+        self._primary.close()
         self.activated = False
         logger.info('dispatcher %s: stopped; %d workers still busy at the'
                     ' %.1fs timeout; the jobs it held: %s', self.UUID,
@@ -362,7 +397,7 @@ class Dispatcher:
             return {}
         deadline = time.monotonic() + seconds
         tm = transaction.TransactionManager()
-        conn = self.db.open(tm)
+        primary, conn = queueroot.openConnection(self.db, tm)
         totals = {}
 
         def work():
@@ -384,7 +419,7 @@ class Dispatcher:
                 ' dispatcher (or this one, restarted) recovers its jobs'
                 ' after %gs of silence', self.UUID, self.ping_death_interval)
         finally:
-            conn.close()
+            primary.close()
         return totals
 
     # -- polling ------------------------------------------------------
@@ -475,7 +510,11 @@ class Dispatcher:
         return workers
 
     def _grow_pool(self, delta):
-        self.db.setPoolSize(max(7, self.db.getPoolSize() + delta))
+        # Each worker's connection opens one connection to every other
+        # database its jobs reach: grow their pools alike.
+        databases = getattr(self.db, 'databases', {}) or {'': self.db}
+        for db in {id(d): d for d in databases.values()}.values():
+            db.setPoolSize(max(7, db.getPoolSize() + delta))
 
     def findAgent(self, conn, queue_name, agent_name):
         """See IJobRunner.findAgent."""

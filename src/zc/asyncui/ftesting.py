@@ -42,6 +42,7 @@ from zope.app.publication.zopepublication import ZopePublication
 import zc.asyncui
 from zc.asyncui import config
 from zc.asyncui import dispatcher
+from zc.asyncui import interfaces
 from zc.asyncui import utils
 
 #: Dispatcher settings for tests: short intervals, so jobs start at once.
@@ -207,7 +208,10 @@ class FunctionalLayer:
         connection like getRootFolder's."""
         conn = self.getRootFolder()._p_jar
         conn.transaction_manager.begin()
-        return conn.get(utils.key_to_oid(key))
+        # The queues may live in another database of a multi-database.
+        queues = conn.root().get(interfaces.KEY)
+        jar = getattr(queues, '_p_jar', None) or conn
+        return jar.get(utils.key_to_oid(key))
 
 
 def _dispatchers_of(db):

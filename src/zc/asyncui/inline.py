@@ -21,6 +21,7 @@ from zc.asyncui import errors
 from zc.asyncui import execution
 from zc.asyncui import interfaces
 from zc.asyncui import jobrun
+from zc.asyncui import queueroot
 from zc.asyncui import utils
 from zc.asyncui.job import JobStatus
 
@@ -108,13 +109,16 @@ def run_jobs(db_or_connection, queue_names=None, clock=None, max_jobs=1000,
     _refuse_uncommitted(tm.get(), caller)
     dispatcher = _InlineDispatcher(**dispatcher_kw)
     with _clock_used(clock):
-        conn = db.open(tm)
+        # Where the queues are (another database of a multi-database?),
+        # through the application's database (see openConnection).
+        primary, conn = queueroot.openConnection(
+            queueroot.getQueueDatabase(db), tm)
         try:
             ran = _run_due(_InlineWorker(dispatcher, conn), queue_names,
                            max_jobs)
         finally:
             tm.abort()
-            conn.close()
+            primary.close()
     if caller is not None:
         caller.transaction_manager.begin()  # see the results
     return ran

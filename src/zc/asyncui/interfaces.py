@@ -443,7 +443,18 @@ class IQueues(Interface):
     Routing order (``put``, ``route``): defined, never dict order -- the
     named queues that have a filter, sorted by name, then the default
     queue '' last; a job goes to the first whose filter accepts it.
+
+    In a multi-database the mapping may live in a database of its own
+    (``zc.asyncui.install(db, database='async')``), referred to from the
+    roots of the databases named in ``linked_databases``.
     """
+
+    linked_databases = Attribute(
+        "Sorted tuple of the names of the other databases of the"
+        " multi-database whose root refers to these queues (their objects"
+        " are the jobs' callables and arguments); () when the queues live"
+        " in the application's own database.  A dispatcher refuses to"
+        " start in a process that did not open them all.")
 
     def put(item, **kw):
         """Put ``item`` in ``route(job)``, with the keyword arguments of

@@ -9,6 +9,7 @@ import time
 
 import transaction
 
+from zc.asyncui import queueroot
 from zc.asyncui import utils
 
 _state = threading.local()
@@ -58,14 +59,14 @@ def setLiveAnnotation(name, value, job=None):
     db = job._p_jar.db()
     oid = job._p_oid
     tm = transaction.TransactionManager()
-    conn = db.open(tm)
+    primary, conn = queueroot.openConnection(db, tm)
     try:
         def write():
             conn.get(oid).annotations[name] = value
         utils.retry_transaction(tm, write, 'live annotation %r of job %s'
                                 % (name, job.key), attempts=20)
     finally:
-        conn.close()
+        primary.close()
 
 
 def getLiveAnnotation(name, default=None, timeout=0, poll=0.1, job=None):
@@ -76,7 +77,7 @@ def getLiveAnnotation(name, default=None, timeout=0, poll=0.1, job=None):
     oid = job._p_oid
     deadline = time.monotonic() + timeout
     tm = transaction.TransactionManager()
-    conn = db.open(tm)
+    primary, conn = queueroot.openConnection(db, tm)
     try:
         while True:
             tm.begin()
@@ -90,7 +91,7 @@ def getLiveAnnotation(name, default=None, timeout=0, poll=0.1, job=None):
                 return default
             time.sleep(poll)
     finally:
-        conn.close()
+        primary.close()
 
 
 def cancelled(job=None):
@@ -108,9 +109,9 @@ def cancelled(job=None):
         return True
     job = _job_or_current(job)
     tm = transaction.TransactionManager()
-    conn = job._p_jar.db().open(tm)
+    primary, conn = queueroot.openConnection(job._p_jar.db(), tm)
     try:
         return bool(conn.get(job._p_oid)._cancel_requested)
     finally:
         tm.abort()
-        conn.close()
+        primary.close()

@@ -172,6 +172,23 @@ def record_finished(conn, uuid, finished, writing, result):
         history.record(conn, [conn.get(oid) for oid in oids], uuid)
         result.finished = oids
     history.record_noted(conn, uuid)
+def missing_database(error):
+    """The name of the database that ``error`` (or what caused it) failed
+    to reach because this process's multi-database lacks it: ZODB's
+    Connection.get_connection raises KeyError(name) while loading an
+    object that refers to it.  None for any other error."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, KeyError) and error.args and isinstance(
+                error.args[0], str):
+            tb = error.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_code.co_name == 'get_connection':
+                    return error.args[0]
+                tb = tb.tb_next
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def log_poll_failure(uuid, error, failures):
@@ -190,6 +207,13 @@ def log_poll_failure(uuid, error, failures):
                    ' itself.', uuid, failures, error)
     elif not repeated:
         return
+    elif missing_database(error) is not None:
+        logger.error('dispatcher %s: poll failed %d times in a row: a job'
+                     ' refers to objects of the database %r, which this'
+                     ' process did not open; retrying. Open it in the'
+                     ' multi-database of every worker process (docs/'
+                     'tips.rst, "Queues in their own database").', uuid,
+                     failures, missing_database(error))
     elif utils.is_transient(error):
         logger.warning('dispatcher %s: poll failed %d times in a row'
                        ' with %s: %s; retrying. A database that is down'

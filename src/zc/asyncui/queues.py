@@ -21,6 +21,9 @@ class Queues(utils.NamedMapping, persistent.Persistent):
     """See IQueues: the mapping ``root['zc.asyncui']`` (reading:
     utils.NamedMapping)."""
 
+    #: See IQueues.linked_databases (set by zc.asyncui.install).
+    linked_databases = ()
+
     def __init__(self):
         self._data = BTrees.OOBTree.OOBTree()
 

@@ -34,6 +34,7 @@ import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import interfaces
+from zc.asyncui import queueroot
 from zc.asyncui import utils
 from zc.asyncui.ftesting import FunctionalLayer
 from zc.asyncui.ftesting import functional_fixture
@@ -139,7 +140,7 @@ def run_until_idle(dispatcher, timeout=30.0):
     db = dispatcher.db
     deadline = time.monotonic() + timeout
     tm = transaction.TransactionManager()
-    conn = db.open(tm)
+    primary, conn = queueroot.openConnection(db, tm)
     try:
         while True:
             tm.begin()
@@ -162,7 +163,7 @@ def run_until_idle(dispatcher, timeout=30.0):
                     % (dispatcher.UUID, timeout, due, held))
             time.sleep(POLL_SECONDS)
     finally:
-        conn.close()
+        primary.close()
 
 
 class FakeClock:

@@ -18,6 +18,7 @@ import transaction
 
 from zc.asyncui import errors
 from zc.asyncui import jobrun
+from zc.asyncui import queueroot
 from zc.asyncui import recovery
 from zc.asyncui import utils
 from zc.asyncui.execution import start_held
@@ -351,7 +352,7 @@ class WorkerThread(threading.Thread):
         # savepoint() or commit() works on the job's transaction, as it
         # did with zc.async.
         self.tm = transaction.manager
-        self.conn = dispatcher.db.open()
+        self.primary, self.conn = queueroot.openConnection(dispatcher.db)
         try:
             started = None
             while not (self.retire and started is None):
@@ -362,7 +363,7 @@ class WorkerThread(threading.Thread):
                     started = self._run_safely(started)
         finally:
             self.tm.abort()
-            self.conn.close()
+            self.primary.close()
 
     def _start_next(self):
         oid = self.workers.inbox.get(IDLE_WAIT)

@@ -13,8 +13,11 @@ component): an unknown name lists the known ones.
 
 ``queue``, ``agent``, ``dispatcher`` and ``monitor`` act on a database:
 their actions register a handler of IDatabaseOpenedWithRoot (zope.app.
-appsetup fires it at start-up) that calls config with the database, or
-the database named ``database`` of a multi-database setup.  Action order
+appsetup fires it at start-up) that calls config with the opened
+database and ``database``: on every directive, the name of the database
+of the multi-database that holds the queues (the queues are installed
+there, the application database's root refers to them, and the
+dispatcher and the monitor work there).  Action order
 makes the handlers run in this order: queues, agents, dispatcher,
 monitor.  The dispatcher stops at process exit (zc.asyncui.dispatcher
 registers that with atexit at its first start).
@@ -83,9 +86,12 @@ def _fields_from(scope, names):
 
 
 DATABASE = zope.schema.TextLine(
-    title='Database name',
-    description='The database, by name, of a multi-database setup (the'
-    ' zope.conf <zodb> section name); empty for the main database.',
+    title='Queue database name',
+    description='The name of the database that holds the queues in a'
+    ' multi-database setup (the zope.conf <zodb> section name, such as'
+    ' "async"); the application database\'s root then refers to them.'
+    ' Empty: the opened database, or the one its root refers to for'
+    ' its queues.',
     required=False, default='')
 QUEUE_NAME = zope.schema.TextLine(
     title='Queue name',
@@ -162,7 +168,7 @@ IDispatcherDirective = zope.interface.interface.InterfaceClass(
     __module__=__name__)
 IMonitorDirective = zope.interface.interface.InterfaceClass(
     'IMonitorDirective', (zope.interface.Interface,),
-    dict(_fields_from('monitor', ('host', 'port')),
+    dict(_fields_from('monitor', ('host', 'port')), database=DATABASE,
          __doc__='Record where the monitor listens.'),
     __module__=__name__)
 
@@ -179,23 +185,16 @@ class IMonitorStarterDirective(zope.interface.Interface):
 # -- what runs when the database opens ---------------------------------------
 
 class WhenOpened:
-    """An IDatabaseOpenedWithRoot handler: ``func(db, *args, **kw)`` with
-    the opened database, or its sibling named ``database``."""
+    """An IDatabaseOpenedWithRoot handler: ``func(db, *args,
+    database=database, **kw)`` with the opened database and the name of
+    the database holding the queues (None: found by config)."""
 
     def __init__(self, database, func, *args, **kw):
         self.database, self.func, self.args, self.kw = database, func, args, kw
 
     def __call__(self, event):
-        db = event.database
-        if self.database:
-            databases = getattr(db, 'databases', {})
-            if self.database not in databases:
-                raise errors.ConfigurationError(
-                    'No database named %r; the databases are: %s. Check the'
-                    ' database attribute of the asyncui directives.' % (
-                        self.database, ', '.join(map(repr, databases))))
-            db = databases[self.database]
-        return self.func(db, *self.args, **self.kw)
+        return self.func(event.database, *self.args,
+                         database=self.database or None, **self.kw)
 
     def __repr__(self):
         return '<WhenOpened %s%r>' % (self.func.__name__, self.args)
@@ -279,7 +278,7 @@ def dispatcher(_context, database='', **options):
                     args=(database, config.startDispatcher), kw=options)
 
 
-def monitor(_context, host=None, port=None):
+def monitor(_context, host=None, port=None, database=''):
     """Handler of asyncui:monitor."""
     address = {k: v for k, v in dict(host=host, port=port).items()
                if v is not None}
@@ -287,7 +286,7 @@ def monitor(_context, host=None, port=None):
 
     def register():
         config.setMonitorAddress(**address)
-        _when_opened('', config.startMonitor)
+        _when_opened(database, config.startMonitor)
     _context.action(discriminator=('zc.asyncui:monitor',),
                     callable=register, order=ORDER_MONITOR)
 

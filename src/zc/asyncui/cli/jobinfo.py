@@ -71,8 +71,7 @@ def format_text(info):
 
 
 def _with_job(args, work, commit=False):
-    db, _ = server.open_for_tool(args.path, args.zeo, args.storage,
-                                 args.connect_timeout)
+    db, _ = server.open_tool_database(args)
     try:
         tm = transaction.TransactionManager()
         conn = db.open(tm)
@@ -88,7 +87,7 @@ def _with_job(args, work, commit=False):
         finally:
             conn.close()
     finally:
-        db.close()
+        server.close_database(db)
 
 
 def job_command(args):
@@ -124,13 +123,12 @@ def retry_command(args):
 def jobs_json_command(args):
     """``zc-asyncui jobs --json``: the jobs ``jobs`` lists, as a JSON list
     of ``describe`` objects."""
-    db, _ = server.open_for_tool(args.path, args.zeo, args.storage,
-                                 args.connect_timeout)
+    db, _ = server.open_tool_database(args)
     try:
         rows = listing._list_rows(db, args.queue, args.status, args.limit,
                                   row=lambda job, now: describe(job))
     finally:
-        db.close()
+        server.close_database(db)
     print(json.dumps(rows, indent=2, sort_keys=True))
     return 0
 

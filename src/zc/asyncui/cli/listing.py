@@ -27,12 +27,11 @@ MAX_COLUMN_WIDTH = 50
 
 def jobs_command(args):
     """``zc-asyncui jobs``."""
-    db, where = server.open_for_tool(args.path, args.zeo, args.storage,
-                                     args.connect_timeout)
+    db, where = server.open_tool_database(args)
     try:
         rows = _list_rows(db, args.queue, args.status, args.limit)
     finally:
-        db.close()
+        server.close_database(db)
     for line in align(rows):
         print(line)
     if not rows:

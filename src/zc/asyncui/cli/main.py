@@ -2,7 +2,8 @@
 
 ``run`` serves var/Data.fs through an embedded ZEO server on the Unix
 socket var/zeo.sock (``--storage direct``: no server; ``--zeo``: a worker
-of an existing server) and runs a dispatcher until Ctrl-C or SIGTERM
+of an existing server; ``--db URI``: any database, such as RelStorage on
+PostgreSQL, opened directly) and runs a dispatcher until Ctrl-C or SIGTERM
 (zc.asyncui.cli.run); ``put`` and ``jobs`` (zc.asyncui.cli.put and
 .listing) enqueue and list jobs through that socket, or in the file when
 nothing runs; ``zeo`` serves a FileStorage for many workers.  Storages
@@ -18,6 +19,7 @@ import importlib.metadata
 import os
 import sys
 
+from zc.asyncui import dburi
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
 from zc.asyncui.cli import jobinfo
@@ -64,7 +66,32 @@ def _address(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _database_uri(text):
+    try:
+        return dburi.parse(text)
+    except errors.ConfigurationError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+DB_HELP = ('the database as a URI: file://PATH (as --path), zeo://HOST:PORT'
+           ' or zeo:///SOCKET (as --zeo), postgres://USER@HOST:PORT/DBNAME'
+           '?keep_history=false (RelStorage on PostgreSQL), zconfig:///FILE'
+           ' (any storage); see docs/standalone.rst')
+
+
+def _add_db_option(parser):
+    parser.add_argument('--db', metavar='URI', type=_database_uri,
+                        help=DB_HELP)
+    parser.add_argument(
+        '--async-database', metavar='NAME', help='with --db'
+        ' zconfig:///FILE of several <zodb NAME> sections (a multi-database'
+        ' whose first section is the application\'s database): the one'
+        ' that holds the queues; by default the one the first database\'s'
+        ' root refers to (see docs/tips.rst)')
+
+
 def _add_path_options(parser, storage_help):
+    _add_db_option(parser)
     parser.add_argument(
         '--path', metavar='FILE', help='the FileStorage (default %s)'
         % server.DEFAULT_PATH)
@@ -113,7 +140,7 @@ def _add_process_options(p):
                    ' (default 30)')
     p.add_argument('--connect-timeout', metavar='SECONDS', default=30.0,
                    type=options.seconds(), help='how long to wait for the'
-                   ' ZEO server (default 30)')
+                   ' ZEO server, or the database of --db (default 30)')
     p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
                    help=LOG_LEVEL_HELP % 'INFO')
 
@@ -137,6 +164,7 @@ def _add_serve(subparsers):
                    ' at start)' % serve.DEFAULT_PORT)
     p.add_argument('--zeo', metavar='HOST:PORT|SOCKET', type=_address,
                    help='use this ZEO server instead of DIR/Data.fs')
+    _add_db_option(p)
     p.add_argument('--var', metavar='DIR', default=serve.DEFAULT_VAR,
                    help='the directory of Data.fs, zeo.sock, the instance'
                    ' file and the admin password (default %s, created if'
@@ -327,6 +355,10 @@ def _add_zeo(subparsers):
                    % server.format_address(server.DEFAULT_ZEO_ADDRESS))
     p.add_argument('--path', metavar='FILE', help='the FileStorage'
                    ' (default %s)' % server.DEFAULT_PATH)
+    p.add_argument('--db', metavar='URI', type=_database_uri,
+                   help='serve this storage instead: file://PATH (as'
+                   ' --path), or any other database URI but zeo://, such'
+                   ' as zconfig:///FILE')
     p.add_argument('--log-level', choices=LOG_LEVELS, default='INFO',
                    help=LOG_LEVEL_HELP % 'INFO')
     p.set_defaults(func=run.zeo_command, check=_check_zeo,
@@ -388,16 +420,74 @@ def parse_args(argv):
 # -- checks across options -------------------------------------------------
 
 def _resolve_path(args, create_default_dir):
+    option = '--path' if args.db is None else '--db'
     if args.path is None:
         args.path = server.DEFAULT_PATH
         if create_default_dir:
-            server.check_file_path(args.path, '--path', create_dir=True)
+            server.check_file_path(args.path, option, create_dir=True)
     else:
-        server.check_file_path(args.path, '--path')
-    server.check_file_storage(args.path, '--path')
+        server.check_file_path(args.path, option)
+    server.check_file_storage(args.path, option)
+
+
+def _apply_db(args, **others):
+    """Turn --db URI into what it stands for: --path for file://,
+    --zeo for zeo://, else ``args.database`` (a storage every process
+    opens itself); ``others``: option -> its value, refused with --db
+    (--path and --zeo always; for a URI that is not file://, also the
+    options of serving a file: --storage, --socket)."""
+    uri = args.db = getattr(args, 'db', None)
+    args.database = None
+    args.db_kw = {} if uri is None else uri.db_kw
+    if uri is None:
+        _check_async_database(args, None)
+        return
+    if uri.kind == dburi.FILE:
+        others = {k: v for k, v in others.items()
+                  if k not in ('--storage', '--socket')}
+    given = [option for option, value in others.items()
+             if value not in (None, False)]
+    if given:
+        raise server.UsageError(
+            '--db names the database: it does not go with %s (%s)'
+            % (', '.join(given), _db_alternative(uri)))
+    if uri.kind == dburi.FILE:
+        args.path = uri.path
+    elif uri.kind == dburi.ZEO:
+        args.zeo = uri.address
+    else:
+        args.database = uri
+    _check_async_database(args, uri)
+
+
+def _check_async_database(args, uri):
+    name = getattr(args, 'async_database', None)
+    names = getattr(uri, 'names', None)
+    if name is None or (names and name in names):
+        return
+    if not names:
+        raise server.UsageError(
+            '--async-database %s names a database of a multi-database:'
+            ' pass --db zconfig:///FILE whose file has a <zodb NAME>'
+            ' section for each database (the application\'s first)' % name)
+    raise server.UsageError(
+        '--async-database %s is not a database of %s: it has %s'
+        % (name, uri.safe, ', '.join(names)))
+
+
+def _db_alternative(uri):
+    if uri.kind == dburi.FILE:
+        return 'file://PATH is --path PATH'
+    if uri.kind == dburi.ZEO:
+        return 'zeo://ADDRESS is --zeo ADDRESS'
+    return '%s:// is opened directly by each process' % uri.scheme
 
 
 def _check_tool(args):
+    _apply_db(args, **{'--path': args.path, '--zeo': args.zeo,
+                       '--storage': args.storage})
+    if args.database is not None:
+        return
     if args.zeo is not None and (args.path or args.storage):
         raise server.UsageError('--zeo connects to a server: it does not go'
                                 ' with --path or --storage')
@@ -407,6 +497,8 @@ def _check_tool(args):
 
 def _check_run(args):
     args.queue = _queue_names(args)
+    _apply_db(args, **{'--path': args.path, '--zeo': args.zeo,
+                       '--storage': args.storage, '--socket': args.socket})
     if args.zeo is not None and (args.path or args.storage or args.socket):
         raise server.UsageError('--zeo connects to a server: it does not go'
                                 ' with --path, --storage or --socket')
@@ -419,7 +511,7 @@ def _check_run(args):
         server.check_file_path(args.uuid_file, '--uuid-file')
     if args.socket is not None:
         server.check_file_path(args.socket, '--socket', kind='socket')
-    if args.zeo is None:
+    if args.zeo is None and args.database is None:
         _resolve_path(args, create_default_dir=True)
         args.storage = args.storage or 'embedded'
         args.socket = args.socket or server.socket_path_for(args.path)
@@ -435,6 +527,7 @@ def _check_dispatcher_options(args):
 def _check_serve(args):
     """``serve`` keeps everything of its own in --var: the FileStorage,
     its socket, the instance file and the admin password."""
+    _apply_db(args, **{'--zeo': args.zeo})
     _check_dispatcher_options(args)
     server.check_client_address(args.zeo, '--zeo')
     site.check_zcml(args.zcml)
@@ -447,12 +540,20 @@ def _check_serve(args):
     args.queue = ['']
     args.uuid_file = os.path.join(args.var, os.path.basename(
         instanceuuid.DEFAULT_PATH))
+    if args.database is not None:
+        args.storage = args.path = args.socket = None
+        return
     args.storage = None if args.zeo is not None else 'embedded'
-    args.path = os.path.join(args.var, 'Data.fs')
+    option = '--var'
+    if args.db is None or args.zeo is not None:
+        args.path = os.path.join(args.var, 'Data.fs')
+    else:  # --db file://PATH: the FileStorage is PATH, not in --var
+        option = '--db'
+        server.check_file_path(args.path, option)
     args.socket = server.socket_path_for(args.path)
     if args.zeo is None:
-        server.check_file_storage(args.path, '--var')
-        server.check_file_path(args.socket, '--var', kind='socket')
+        server.check_file_storage(args.path, option)
+        server.check_file_path(args.socket, option, kind='socket')
 
 
 def _queue_names(args):
@@ -473,9 +574,15 @@ def _check_monitor(args):
 
 
 def _check_zeo(args):
+    _apply_db(args, **{'--path': args.path})
+    if getattr(args, 'zeo', None) is not None:
+        raise server.UsageError(
+            'zc-asyncui zeo serves a storage; --db %s names a ZEO server:'
+            ' pass file://PATH or another storage URI' % args.db.safe)
     if isinstance(args.address, str):
         server.check_file_path(args.address, '--address', kind='socket')
-    _resolve_path(args, create_default_dir=True)
+    if args.database is None:
+        _resolve_path(args, create_default_dir=True)
 
 
 # -- entry point ---------------------------------------------------------

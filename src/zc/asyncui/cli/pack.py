@@ -14,10 +14,12 @@ from zc.asyncui.cli import server
 
 def pack_command(args):
     """``zc-asyncui pack``."""
-    db, where = server.open_for_tool(args.path, args.zeo, args.storage,
-                                     args.connect_timeout)
+    db, where = server.open_tool_database(args)
+    if len(getattr(db, 'databases', {})) > 1:
+        # A multi-database: only the one holding the queues is packed.
+        where = '%s, database %r' % (where, db.database_name)
     try:
-        before = _size(args.path) if not where.startswith('ZEO') else None
+        before = _size(args.path) if where == args.path else None
         started = time.monotonic()
         try:
             db.pack(days=args.days)
@@ -27,7 +29,7 @@ def pack_command(args):
                     where, type(e).__name__, e)) from None
         seconds = time.monotonic() - started
     finally:
-        db.close()
+        server.close_database(db)
     after = _size(args.path) if before is not None else None
     sizes = (' (%d -> %d bytes)' % (before, after)
              if before is not None and after is not None else '')

@@ -44,12 +44,11 @@ def put_command(args):
     if args.in_seconds is not None:
         begin_after = utils.now() + datetime.timedelta(
             seconds=args.in_seconds)
-    db, _ = server.open_for_tool(args.path, args.zeo, args.storage,
-                                 args.connect_timeout)
+    db, _ = server.open_tool_database(args)
     try:
         key = _put(db, args, func, values, keywords, begin_after)
     finally:
-        db.close()
+        server.close_database(db)
     print(key)
     return 0
 

@@ -153,8 +153,7 @@ def _committed(last):
 def put_stdin_command(args, stream=None):
     """``zc-asyncui put --stdin``."""
     stream = sys.stdin if stream is None else stream
-    db, _ = server.open_for_tool(args.path, args.zeo, args.storage,
-                                 args.connect_timeout)
+    db, _ = server.open_tool_database(args)
     last = 0  # the number of the last line committed
     try:
         tm = transaction.TransactionManager()
@@ -174,5 +173,5 @@ def put_stdin_command(args, stream=None):
         finally:
             conn.close()
     finally:
-        db.close()
+        server.close_database(db)
     return 0

@@ -15,6 +15,7 @@ import threading
 import ZODB
 
 import zc.asyncui
+from zc.asyncui import dburi
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
@@ -25,6 +26,8 @@ from zc.asyncui.cli import server
 logger = logging.getLogger(__name__)
 
 LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
+#: The logger of RelStorage's failed connection attempts to PostgreSQL.
+RELSTORAGE_CONNECT_LOGGER = 'relstorage.adapters.postgresql.connmanager'
 #: How much longer than --stop-timeout ``run`` waits for its dispatcher.
 STOP_GRACE_SECONDS = 10.0
 
@@ -37,6 +40,11 @@ def configure_logging(level, zeo_level='WARNING'):
     # operator of ``run``, who sees zc.asyncui's own lines about outages.
     if level > logging.DEBUG:
         logging.getLogger('ZEO').setLevel(max(level, zeo_level))
+        # RelStorage's "Unable to connect" WARNING (several lines) says
+        # what the command's own error, or its "waiting up to ...s for
+        # the database" line, says in one.
+        logging.getLogger(RELSTORAGE_CONNECT_LOGGER).setLevel(
+            max(level, logging.ERROR))
 
 
 class _Stopper:
@@ -132,7 +140,8 @@ def _start_run(args, stack):
     db, where = open_database(args, stack)
     # Before the dispatcher, so that it closes after it: a second signal
     # during the wait for running jobs finds the dispatcher's stop.
-    srv = monitor.start_monitor(args, db, stack)
+    srv = monitor.start_monitor(args, server.queue_database(
+        db, getattr(args, 'async_database', None)), stack)
     d = start_dispatcher(args, db, stack)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     size = args.main_agent_size
@@ -156,7 +165,7 @@ def start_dispatcher(args, db, stack, start=dispatcher.start):
     dispatcher on ``db`` with ``start`` (``serve`` passes
     zc.asyncui.config.startDispatcher, which adds the agents its ZCML
     declares); its stop is pushed on ``stack``."""
-    zc.asyncui.install(db, names=args.queue)
+    db = install_queues(args, db)
     uuid_file = args.uuid_file or instanceuuid.DEFAULT_PATH
     try:
         d = start(db, uuid_file=args.uuid_file,
@@ -167,8 +176,22 @@ def start_dispatcher(args, db, stack, start=dispatcher.start):
     except OSError as e:
         raise server.CommandError('cannot use the instance file %s: %s' % (
             uuid_file, e)) from None
+    except errors.DispatcherError as e:
+        raise server.CommandError(str(e)) from None
     stack.callback(_stop_dispatcher, d, args.stop_timeout)
     return d
+
+
+def install_queues(args, db):
+    """Install the queues ``args.queue``: in a multi-database, where
+    --async-database says (the application's root then refers to them),
+    or where they already are.  Returns the database holding them."""
+    name = getattr(args, 'async_database', None)
+    try:
+        zc.asyncui.install(db, names=args.queue, database=name)
+    except errors.ConfigurationError as e:
+        raise server.UsageError(str(e)) from None
+    return server.queue_database(db, name)
 
 
 def _stop_dispatcher(d, timeout):
@@ -192,16 +215,21 @@ def _stop_dispatcher(d, timeout):
 def open_database(args, stack):
     """(db, description) for ``run`` and ``serve``; closing is pushed on
     ``stack``."""
+    if getattr(args, 'database', None) is not None:
+        db = server.open_database_uri(args.database, args.connect_timeout)
+        stack.callback(dburi.close_all, db)  # a multi-database: each
+        return db, '%s (opened directly)' % args.database.safe
     if args.zeo is not None:
         return _connect_worker(args, stack)
+    db_kw = getattr(args, 'db_kw', {})
     fs = server.open_file_storage(args.path, _run_locked_advice(args))
     if args.storage == 'direct':
-        db = _db_or_close(fs)
+        db = _db_or_close(fs, db_kw)
         stack.callback(db.close)
         return db, '%s (direct FileStorage, no socket)' % args.path
     srv = server.serve(fs, args.socket)
     stack.callback(server.stop_server, srv, args.socket)
-    db = server.connect(args.socket, args.connect_timeout)
+    db = server.connect(args.socket, args.connect_timeout, db_kw=db_kw)
     stack.callback(db.close)
     return db, ('%s through the embedded ZEO server on unix socket %s'
                 ' (mode 0600)' % (args.path, args.socket))
@@ -212,7 +240,8 @@ def _connect_worker(args, stack):
     if not server.is_listening(args.zeo):
         logger.info('zc-asyncui run: waiting up to %gs for the ZEO server'
                     ' at %s', args.connect_timeout, where)
-    db = server.connect(args.zeo, args.connect_timeout)
+    db = server.connect(args.zeo, args.connect_timeout,
+                        db_kw=getattr(args, 'db_kw', {}))
     stack.callback(db.close)
     return db, 'the ZEO server at %s' % where
 
@@ -227,9 +256,9 @@ def _run_locked_advice(args):
             ' server with --zeo, or stop it')
 
 
-def _db_or_close(storage):
+def _db_or_close(storage, db_kw):
     try:
-        return ZODB.DB(storage)
+        return ZODB.DB(storage, **db_kw)
     except BaseException:
         storage.close()
         raise
@@ -249,15 +278,29 @@ def _start_zeo(args, stack):
             'zc-asyncui zeo: ZEO has no authentication: anyone who can'
             ' reach %s can read and change the whole database; keep it on'
             ' a private network', server.format_address(address))
-    fs = server.open_file_storage(
-        args.path, '(another zc-asyncui zeo or zc-asyncui run?): a'
-        ' FileStorage can be opened by one process only; stop it, or'
-        ' connect to its server')
+    if getattr(args, 'database', None) is not None:
+        fs = _open_storage(args.database)
+        served = args.database.safe
+    else:
+        fs = server.open_file_storage(
+            args.path, '(another zc-asyncui zeo or zc-asyncui run?): a'
+            ' FileStorage can be opened by one process only; stop it, or'
+            ' connect to its server')
+        served = args.path
     srv = server.serve(fs, address)
     stack.callback(server.stop_server, srv, address)
     where = server.format_address(server.listening_address(srv))
     logger.info(
         'zc-asyncui zeo ready: serving %s on %s (pid %d); start workers'
         ' with "zc-asyncui run --zeo %s --uuid-file FILE"; stop with Ctrl-C'
-        ' or kill -TERM %d', args.path, where, os.getpid(), where,
+        ' or kill -TERM %d', served, where, os.getpid(), where,
         os.getpid())
+
+
+def _open_storage(uri):
+    try:
+        return uri.openStorage()
+    except Exception as e:
+        detail = (str(e).strip().splitlines() or [''])[0]
+        raise server.CommandError('cannot open the storage %s: %s: %s' % (
+            uri.safe, type(e).__name__, detail)) from None

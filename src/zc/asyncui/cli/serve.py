@@ -53,11 +53,15 @@ def _start(args, stack):
     if args.metrics_loopback:
         config.setMetricsAccess(loopback_without_credentials=True)
     db, where = run.open_database(args, stack)
+    # Before the site's ZCML installs the queues at bootstrap: in a
+    # multi-database they go where --async-database says.
+    run.install_queues(args, db)
     site.bootstrap(db)
     # Bound before anything starts, so that a port in use fails at once.
     http = bind_http(wsgi.make_app(db), args.host, args.port)
     stack.callback(stop_http, http)
-    srv = monitor.start_monitor(args, db, stack)  # closes after the dispatcher
+    srv = monitor.start_monitor(  # closes after the dispatcher
+        args, server.queue_database(db, args.async_database), stack)
     d = run.start_dispatcher(args, db, stack,
                              start=config.startDispatcher)
     if args.demo:

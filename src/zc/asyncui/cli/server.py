@@ -14,6 +14,7 @@ An address is either ``HOST:PORT`` (a tuple here) or the path of a Unix
 socket (a str).
 """
 import ipaddress
+import itertools
 import logging
 import os
 import socket
@@ -29,7 +30,9 @@ import ZODB.FileStorage
 import ZODB.POSException
 import zc.lockfile
 
+from zc.asyncui import dburi
 from zc.asyncui import errors
+from zc.asyncui import queueroot
 from zc.asyncui import utils
 
 logger = logging.getLogger(__name__)
@@ -364,12 +367,13 @@ def _abort_and_close(zs):
 
 # -- connecting ---------------------------------------------------------------
 
-def connect(address, wait_seconds, attempts=5):
+def connect(address, wait_seconds, attempts=5, db_kw=None):
     """A ``ZODB.DB`` on a ZEO ClientStorage connected to ``address``;
-    waits up to ``wait_seconds`` for the server."""
+    waits up to ``wait_seconds`` for the server.  ``db_kw``: keywords of
+    ZODB.DB (from a --db URI)."""
     for attempt in range(1, attempts + 1):
         try:
-            return ZEO.DB(address, wait_timeout=wait_seconds)
+            return ZEO.DB(address, wait_timeout=wait_seconds, **(db_kw or {}))
         except ZEO.Exceptions.ClientDisconnected:
             raise CommandError(
                 'no ZEO server answered at %s within %gs; start one with'
@@ -389,30 +393,102 @@ TOOL_LOCKED_ADVICE = (
     ' its ZEO socket with --zeo, or stop it')
 
 
-def open_for_tool(path, zeo=None, storage='embedded', wait_seconds=10.0):
+def open_database_uri(uri, wait_seconds=0.0):
+    """A ZODB.DB on the storage of ``uri`` (a zc.asyncui.dburi
+    DatabaseURI), opened in this process, trying again for up to
+    ``wait_seconds`` (a database server that is still starting);
+    CommandError when it cannot be opened (a server that does not
+    answer, a missing database...)."""
+    deadline = time.monotonic() + wait_seconds
+    for attempt in itertools.count(1):
+        try:
+            return uri.open()
+        except Exception as e:
+            if time.monotonic() >= deadline:
+                raise CommandError(_cannot_open(uri, e, wait_seconds)
+                                   ) from None
+            if attempt == 1:
+                logger.info('waiting up to %gs for the database %s (%s)',
+                            wait_seconds, uri.safe, _first_line(e))
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic()),
+                       0.1 * attempt))
+
+
+def _first_line(error):
+    # psycopg2 and RelStorage put details on further lines.
+    return '%s: %s' % (type(error).__name__,
+                       (str(error).strip().splitlines() or [''])[0])
+
+
+def _cannot_open(uri, error, wait_seconds):
+    return ('cannot open the database %s%s: %s; check the URI, and that its'
+            ' server runs and accepts this user' % (
+                uri.safe, ' within %gs' % wait_seconds if wait_seconds else '',
+                _first_line(error)))
+
+
+def queue_database(db, name=None):
+    """The database holding the queues of ``db``
+    (zc.asyncui.getQueueDatabase): in a multi-database (--db
+    zconfig:///FILE of several <zodb> sections), the one named ``name``
+    (--async-database) or the one ``db``'s root refers to; else ``db``.
+    UsageError for a name not in the multi-database."""
+    if name is None and len(getattr(db, 'databases', {})) < 2:
+        return db
+    try:
+        return queueroot.getQueueDatabase(db, name)
+    except errors.ConfigurationError as e:
+        raise UsageError('--async-database: %s' % e) from None
+
+
+def close_database(db):
+    """Close ``db`` and the other databases of its multi-database."""
+    dburi.close_all(db)
+
+
+def open_tool_database(args):
+    """(db, description) for the short-lived tools (put, jobs, ...) from
+    their options: --db URI of a shared storage, else open_for_tool.  In
+    a multi-database, ``db`` is the database holding the queues (the
+    others stay open with it, for the jobs' references)."""
+    uri = getattr(args, 'database', None)
+    if uri is not None:
+        db = open_database_uri(uri)
+        return queue_database(db, getattr(args, 'async_database', None)), \
+            uri.safe
+    return open_for_tool(args.path, args.zeo, args.storage,
+                         args.connect_timeout,
+                         db_kw=getattr(args, 'db_kw', None))
+
+
+def open_for_tool(path, zeo=None, storage='embedded', wait_seconds=10.0,
+                  db_kw=None):
     """(db, description) for ``put`` and ``jobs``.
 
     With ``zeo``, connect there.  Otherwise connect through the socket
     of a running ``zc-asyncui run`` next to ``path``, and when no server
     answers there (or with ``storage='direct'``), open the file itself.
+    ``db_kw``: keywords of ZODB.DB (from a --db URI).
     """
+    db_kw = db_kw or {}
     if zeo is not None:
         if not is_listening(zeo):
             raise CommandError(
                 'no ZEO server answers at %s; start one with zc-asyncui'
                 ' zeo or zc-asyncui run, or check --zeo'
                 % format_address(zeo))
-        return connect(zeo, wait_seconds), 'ZEO ' + format_address(zeo)
+        return (connect(zeo, wait_seconds, db_kw=db_kw),
+                'ZEO ' + format_address(zeo))
     sock = socket_path_for(path)
     if storage != 'direct' and is_listening(sock):
-        return connect(sock, wait_seconds), 'ZEO ' + sock
+        return connect(sock, wait_seconds, db_kw=db_kw), 'ZEO ' + sock
     if not os.path.exists(path):
         raise CommandError(
             '%s does not exist and no server answers on %s: start'
             ' zc-asyncui run first, or pass --path or --zeo' % (path, sock))
     fs = open_file_storage(path, TOOL_LOCKED_ADVICE)
     try:
-        return ZODB.DB(fs), path
+        return ZODB.DB(fs, **db_kw), path
     except BaseException:
         fs.close()
         raise

@@ -62,8 +62,7 @@ def format_text(info):
 
 def status_command(args):
     """``zc-asyncui status``."""
-    db, _ = server.open_for_tool(args.path, args.zeo, args.storage,
-                                 args.connect_timeout)
+    db, _ = server.open_tool_database(args)
     try:
         tm = transaction.TransactionManager()
         conn = db.open(tm)
@@ -73,7 +72,7 @@ def status_command(args):
             tm.abort()
             conn.close()
     finally:
-        db.close()
+        server.close_database(db)
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
     else:

@@ -479,7 +479,7 @@ def asyncdb(connection, tool_name='help', *args):
                            % tool_name)
     db = commands._database(connection)
     tm = transaction.TransactionManager()
-    conn = db.open(tm)
+    primary, conn = queueroot.openConnection(db, tm)
     try:
         try:
             value = tool(conn, utils.now(), *args)
@@ -488,4 +488,4 @@ def asyncdb(connection, tool_name='help', *args):
         encoding.write(connection, value)
     finally:
         tm.abort()
-        conn.close()
+        primary.close()
