@@ -283,6 +283,9 @@ def test_status_latency_of_a_due_job(installed, cli):
     queue, = info['queues']
     assert queue['pending'] == 1 and queue['latency_seconds'] >= 0.5
     assert info['dispatchers'] == []
+    assert info['history']['jobs'] == 0
+    assert 'history: 0 finished jobs kept (at most 100000, 7 days)' in cli(
+        'status').stdout
 
 
 def test_status_shows_a_paused_queue(installed, cli):

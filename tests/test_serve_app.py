@@ -104,7 +104,7 @@ def test_admin_sees_queues_with_pending_counts(app, site_db):
     response = app.get('/++async++/', headers={'Authorization': ADMIN})
     assert response.status_int == 200
     row = response.html.find('table', id='queues').find_all('tr')[1]
-    assert row.find('td', class_='queue').text == "''"
+    assert row.find('td', class_='queue').text == "'' (default)"
     assert row.find('td', class_='pending').text == str(pending)
     assert 'No dispatcher has run yet.' in response.text
 
@@ -300,7 +300,7 @@ def test_overview_data_lists_queues_and_dispatchers(db):
     info = overview.overview_data(zc.asyncui.getQueues(db.open()),
                                   zope.publisher.browser.TestRequest())
     assert [(q['title'], q['pending']) for q in info['queues']] == [
-        ("''", 0), ("'reports'", 0)]
+        ("'' (default)", 0), ("'reports'", 0)]
     assert info['dispatchers'] == []
 
 

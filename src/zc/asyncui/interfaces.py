@@ -732,6 +732,12 @@ class IJobRunner(Interface):
         """``job``, held by ``agent``, was committed COMPLETED by a worker:
         the poll thread takes it off the agent in a later poll."""
 
+    def noteFinished(job):
+        """``job``, held by no agent (a callback, or a job its agent let
+        go when its callbacks completed), was committed COMPLETED by a
+        worker: the poll thread records it in the durable history
+        (zc.asyncui.history) in a later poll."""
+
     def findAgent(conn, queue_name, agent_name):
         """This dispatcher's agent ``agent_name`` in queue ``queue_name``,
         as seen by ``conn``, or None if there is none."""

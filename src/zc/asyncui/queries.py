@@ -461,13 +461,27 @@ def dispatcher_rows(conn, now=None):
             for uuid, record in sorted(queues[name].dispatchers.items())]
 
 
+def history_summary(conn):
+    """The history of finished jobs as plain data: jobs (how many it
+    keeps now), max_count, max_age_seconds (its retention), noted (jobs
+    cancelled before they started that wait for a poll to record them);
+    None when the database has no history.  Reads no job."""
+    found = history.get(conn)
+    if found is None:
+        return None
+    return {'jobs': len(found), 'max_count': found.max_count,
+            'max_age_seconds': found.max_age.total_seconds(),
+            'noted': found.notedCount()}
+
+
 def status(conn, now=None):
     """{'now': ISO time, 'queues': queue_summary, 'dispatchers':
-    dispatcher_rows}: what ``zc-asyncui status`` and the overview page
-    show."""
+    dispatcher_rows, 'history': history_summary}: what ``zc-asyncui
+    status`` and the overview page show."""
     now = now or utils.now()
     return {'now': iso(now), 'queues': queue_summary(conn, now),
-            'dispatchers': dispatcher_rows(conn, now)}
+            'dispatchers': dispatcher_rows(conn, now),
+            'history': history_summary(conn)}
 
 
 # -- a summary by state ----------------------------------------------------

@@ -49,6 +49,7 @@ from zc.asyncui import quota
 from zc.asyncui import utils
 from zc.asyncui.dispatcheragents import DispatcherAgents
 from zc.asyncui.failure import Failure
+from zc.asyncui.history import note as note_finished
 from zc.asyncui.job import Job
 from zc.asyncui.job import NEW
 from zc.asyncui.job import check_storable
@@ -380,6 +381,7 @@ class Queue(persistent.Persistent):
         lifecycle.cancel(job, Failure(errors.JobCancelledError(
             'job %s was cancelled before it started' % job.key)),
             utils.now())
+        note_finished(job)  # no agent ran it: a poll records it (history)
         for callback in job._callbacks:
             self.put(callback)  # each gets the cancellation failure
 

@@ -38,6 +38,7 @@ GRAPHS = (('hour', 'Last hour, per minute', datetime.timedelta(hours=1),
           ('day', 'Last 24 hours, per 15 minutes', DAY,
            datetime.timedelta(minutes=15)))
 GRAPH_WIDTH, GRAPH_HEIGHT = 600, 120
+LABEL_HEIGHT = 14
 
 
 def _minute(when):
@@ -78,7 +79,11 @@ def graph(conn, title, span, bucket, now):
     return {'title': title, 'points': points, 'bars': bars, 'top': top,
             'succeeded': sum(p['succeeded'] for p in points),
             'failed': sum(p['failed'] for p in points),
-            'width': GRAPH_WIDTH, 'height': GRAPH_HEIGHT}
+            'width': GRAPH_WIDTH, 'height': GRAPH_HEIGHT,
+            'box': '0 0 %d %d' % (GRAPH_WIDTH, GRAPH_HEIGHT + LABEL_HEIGHT),
+            'label_y': GRAPH_HEIGHT + LABEL_HEIGHT - 2,
+            'start_label': format.format_time(start)[11:16],
+            'end_label': format.format_time(end)[11:16] + ' UTC'}
 
 
 def queue_rows(conn, request, now):
@@ -86,7 +91,7 @@ def queue_rows(conn, request, now):
     for row in queries.queue_summary(conn, now):
         day = history.counts(conn, since=now - DAY, queue=row['name'])
         rows.append(dict(
-            row, title=repr(row['name']),
+            row, title=format.queue_title(row['name']),
             url=traversal.queue_url(request, row['name']),
             failed_24h=day['failed'], succeeded_24h=day['succeeded'],
             latency=format.format_duration(row['latency_seconds'])))
@@ -102,7 +107,7 @@ def dispatcher_rows(conn, queues, request, now):
         rows.append(dict(
             row, url=traversal.dispatcher_url(request, row['queue'],
                                               row['uuid']),
-            queue_title=repr(row['queue']),
+            queue_title=format.queue_title(row['queue']),
             queue_url=traversal.queue_url(request, row['queue']),
             uptime_seconds=uptime, uptime=format.format_duration(uptime),
             last_ping_text=format.format_age(record.last_ping, now),
