@@ -335,7 +335,9 @@ class BulkJobActionPage(ActionPage):
         except listing.BadParameter as e:
             raise bad_request(str(e)) from None
         self.jobs, self.missing = list(jobs), []
-        self.keys = [job.key for job in self.jobs]
+        # From the oids: ``job.key`` would load each job (a ghost until
+        # then) just to name it on the confirmation page.
+        self.keys = [utils.oid_key(job._p_oid) for job in self.jobs]
 
     def _parse_keys(self):
         keys = self.request.form.get('key')
