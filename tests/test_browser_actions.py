@@ -495,3 +495,12 @@ def test_actions_are_logged_with_their_principal(functional, made, caplog):
     assert record.getMessage() == (
         'Job %s was cancelled before it started. (by zope.mgr, through the'
         ' web)' % made['pending'])
+
+
+def test_empty_selection_has_nothing_to_confirm(functional, made):
+    b = browser(functional)
+    b.open(fx.queue_url('') + '/@@jobs-action?action=cancel&select=1'
+           '&callable=nothing.matches')
+    assert status(b) == 200
+    assert 'No job matches' in b.contents
+    assert 'confirm-form' not in b.contents

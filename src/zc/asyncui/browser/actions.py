@@ -195,6 +195,10 @@ class ActionPage(zope.publisher.browser.BrowserPage):
     def question(self):
         return ''
 
+    def can_confirm(self):
+        """False when the confirmation would act on nothing."""
+        return True
+
     def action_url(self):
         return self.request.getURL()
 
@@ -379,6 +383,9 @@ class BulkJobActionPage(ActionPage):
 
     def hidden_fields(self):
         return [('action', self.action)] + [('key', k) for k in self.keys]
+
+    def can_confirm(self):
+        return bool(self.keys)
 
     def question(self):
         if not self.keys:
