@@ -21,6 +21,9 @@ TESTS_REQUIRE = [
     # tests/test_browser_chromium.py drives Debian's chromium through its
     # chromedriver (.ci/run installs both)
     'selenium >= 4.10',
+    # The exposition format of @@metrics is checked with Prometheus's own
+    # parser (tests/test_browser_metrics.py).
+    'prometheus_client',
 ]
 
 setup(

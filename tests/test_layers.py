@@ -48,6 +48,7 @@ LAYERS = {
     'testing': CONFIGURATION, 'inline': CONFIGURATION,
     'requestcontext': CONFIGURATION, 'ftesting': CONFIGURATION,
     'demo': CONFIGURATION, 'queries': CONFIGURATION,
+    'metrics': CONFIGURATION, 'logbuffer': CONFIGURATION,
     # The command line, and the front-ends to come.
     'cli': FRONT_END, 'monitor': FRONT_END, 'browser': FRONT_END,
     'zcml': FRONT_END,

@@ -35,6 +35,7 @@ import ZODB.interfaces
 from zc.asyncui import dispatcher as dispatcher_module
 from zc.asyncui import errors
 from zc.asyncui import interfaces
+from zc.asyncui import logbuffer
 from zc.asyncui import queueroot
 from zc.asyncui import settings
 from zc.asyncui import utils
@@ -51,6 +52,8 @@ _policies = {'job': None, 'callback': None}
 # dispatchers started by startDispatcher, in start order
 _started = []
 _monitor = {'address': None, 'starters': []}
+# who may read @@metrics: see setMetricsAccess
+_metrics = settings.validate('metrics', {})
 
 _POLICY_SETTINGS = {'job': 'job_retry_policy_factory',
                     'callback': 'callback_retry_policy_factory'}
@@ -327,11 +330,39 @@ def startMonitor(db):
     return [starter(db, *address) for starter in starters]
 
 
+# -- the metrics page and the log buffer (issue 10) -------------------------
+
+def setMetricsAccess(loopback_without_credentials=False):
+    """Whether ``/++async++/@@metrics`` answers requests from this
+    machine without credentials (a loopback client address, no proxy
+    headers); otherwise it needs the zc.asyncui.View permission."""
+    values = settings.validate('metrics', dict(
+        loopback_without_credentials=loopback_without_credentials))
+    with _lock:
+        _metrics.update(values)
+
+
+def getMetricsAccess():
+    """{'loopback_without_credentials': bool}."""
+    with _lock:
+        return dict(_metrics)
+
+
+def installLogBuffer(size=settings.default('log', 'size'),
+                     level=settings.default('log', 'level')):
+    """Keep the newest ``size`` records of the zc.asyncui loggers at
+    ``level`` or above in memory, for the log page
+    (zc.asyncui.logbuffer); size 0 removes the buffer.  Returns it."""
+    return logbuffer.install(size, level)
+
+
 def reset():
     """Forget the process-wide configuration (for tests); stops the
     dispatchers started by startDispatcher."""
     stopDispatcher(timeout=5.0)
+    logbuffer.uninstall()
     with _lock:
         _agents.clear()
         _policies.update(job=None, callback=None)
         _monitor.update(address=None, starters=[])
+        _metrics.update(settings.validate('metrics', {}))

@@ -34,6 +34,14 @@ first key so that a poll emptying it never conflicts with a new note; the
 next poll of any dispatcher moves the noted jobs into its own shard
 (``record_noted``).
 
+Running totals (per shard, for zc.asyncui's Prometheus metrics): the
+counters summed since the shard began, ``(queue, callable) -> (put,
+started, succeeded, failed, retried, dead)``, and a duration histogram
+per queue; retention never prunes them, so they never go down.  A shard
+names at most ``TOTAL_CALLABLES`` callables in them, the first it sees;
+the others count as ``OTHER``: the label stays bounded and stable.
+*dead*: failed after retrying or an interruption (``gave_up``).
+
 Indexes (per shard, each an OOBTree of name -> OOTreeSet of entry keys):
 status ('succeeded'/'failed'), queue name, callable (dotted name) and
 failure type (dotted exception class).  An entry key is
@@ -45,6 +53,7 @@ the job finishes.
 
 Layer: persistent model (imports contracts and filters).
 """
+import bisect
 import datetime
 import fnmatch
 import heapq
@@ -69,6 +78,14 @@ COUNTERS = ('put', 'started', 'succeeded', 'failed', 'retried')
 #: Entries (and counter rows) one prune step removes at most: a small
 #: transaction, whatever the backlog.
 PRUNE_STEP = 200
+#: The running totals: the counters, then ``dead``.
+TOTALS = COUNTERS + ('dead',)
+#: How many callables a shard's totals name; the rest are OTHER.
+TOTAL_CALLABLES = 50
+OTHER = 'other'
+#: Upper bounds (seconds) of the duration histogram's buckets; a last
+#: bucket counts the longer ones.  The duration is the last attempt's.
+DURATION_BUCKETS = (0.01, 0.05, 0.25, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0)
 
 
 class Shard(persistent.Persistent):
@@ -81,6 +98,55 @@ class Shard(persistent.Persistent):
         self.indexes = {name: BTrees.OOBTree.OOBTree() for name in (
             'status', 'queue', 'callable', 'failure_type')}
         self.counters = BTrees.OOBTree.OOBTree()
+        self._ensureTotals()
+
+    # Shards stored before the totals existed get them at their first
+    # write (seeded from their counters): see _ensureTotals.
+    totals = durations = callables = None
+
+    def _ensureTotals(self):
+        if self.totals is not None:
+            return
+        self.totals = BTrees.OOBTree.OOBTree()
+        self.durations = BTrees.OOBTree.OOBTree()
+        self.callables = BTrees.OOBTree.OOTreeSet()
+        self._addTotals(self.counters.items())
+
+    def _label(self, name):
+        # The callable as the totals name it (bounded, never renamed).
+        callables = self.callables
+        if name in callables:
+            return name
+        if len(callables) < TOTAL_CALLABLES:
+            callables.insert(name)
+            return name
+        return OTHER
+
+    def _addTotals(self, rows, dead=0):
+        sums = {}
+        for (minute, queue, name), values in rows:
+            row = sums.setdefault((queue, self._label(name)),
+                                  [0] * len(TOTALS))
+            for i, v in enumerate(values):
+                row[i] += v
+        for row, add in sums.items():
+            old = self.totals.get(row, (0,) * len(TOTALS))
+            self.totals[row] = tuple(a + b for a, b in zip(old, add))
+
+    def _observe(self, job, queue, name, failed):
+        # Dead and duration: once per job, when it is added.
+        if gave_up(job):
+            row = (queue, self._label(name))
+            old = self.totals.get(row, (0,) * len(TOTALS))
+            self.totals[row] = old[:-1] + (old[-1] + 1,)
+        if job._start_ts is None or job._end_ts is None:
+            return
+        seconds = max(0.0, job._end_ts - job._start_ts)
+        i = bisect.bisect_left(DURATION_BUCKETS, seconds)
+        old = self.durations.get(queue) or (
+            (0,) * (len(DURATION_BUCKETS) + 1) + (0.0,))
+        self.durations[queue] = (old[:i] + (old[i] + 1,) +
+                                 old[i + 1:-1] + (old[-1] + seconds,))
 
     def add(self, job, tally=None):
         """Add a finished job (once); its counter increments go to
@@ -89,6 +155,7 @@ class Shard(persistent.Persistent):
         key = (-int(end * 1e6), job.key)
         if key in self.entries:
             return
+        self._ensureTotals()
         failed = isinstance(job._result, Failure)
         queue = getattr(job._queue, 'name', '') or ''
         name = filters.callable_name(job)
@@ -103,12 +170,16 @@ class Shard(persistent.Persistent):
         own = tally is None
         tally = {} if own else tally
         _count(job, queue, name, failed, tally)
+        self._observe(job, queue, name, failed)
         if own:
             self.addCounts(tally)
 
     def addCounts(self, tally):
         """Add ``tally`` ({(minute, queue, callable): [5 ints]}) to the
-        counters: one write per row, however many jobs it counts."""
+        counters: one write per row, however many jobs it counts; and
+        to the running totals."""
+        self._ensureTotals()
+        self._addTotals(tally.items())
         for row, add in tally.items():
             old = self.counters.get(row)
             self.counters[row] = tuple(add) if old is None else tuple(
@@ -126,6 +197,18 @@ class Shard(persistent.Persistent):
                 found.remove(key)
                 if not found:
                     del tree[value]
+
+
+#: The failure of a job whose policy gave up after an interruption.
+ABORTED = 'zc.asyncui.errors.AbortedError'
+
+
+def gave_up(job):
+    """True for a *dead* job: it failed after retrying (more than one
+    attempt) or after an interruption (AbortedError)."""
+    result = job._result
+    return isinstance(result, Failure) and (
+        len(job._attempts) > 1 or result.type_name == ABORTED)
 
 
 def _count(job, queue, name, failed, tally):
@@ -291,7 +374,7 @@ def _shard_keys(shard, exact, since, before):
 
 
 def _iter(conn, status, queue, callable, since, before, failure_type,
-          count):
+          count, shard=None):
     _check(status, count)
     since, before = _micro(since, 'since'), _micro(before, 'before')
     history = get(conn)
@@ -304,7 +387,9 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
         ('queue', queue), ('status', status))
         if value is not None}
     streams = []
-    for shard in history.shards.values():
+    shards = history.shards.values() if shard is None else [
+        found for found in (history.shards.get(shard),) if found is not None]
+    for shard in shards:
         keys = _shard_keys(shard, exact, since, before)
         streams.append(((key, shard) for key in keys))
     merged = heapq.merge(*streams, key=lambda pair: pair[0])
@@ -317,19 +402,22 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
 
 
 def query(conn, status=None, queue=None, callable=None, since=None,
-          before=None, failure_type=None, count=None, start=0):
+          before=None, failure_type=None, count=None, shard=None, start=0):
     """Finished jobs, newest first, that match every filter given:
     ``status`` ('succeeded' or 'failed'), ``queue`` (name), ``callable``
     (dotted name, or a glob such as 'myapp.*'), ``since`` <= end <
     ``before`` (aware datetimes), ``failure_type`` (dotted exception
-    class), at most ``count``, the first ``start`` skipped (by their
-    index keys: a deep page loads only its own entries)."""
+    class), ``shard`` (a dispatcher's UUID string: the jobs its polls
+    recorded, those it ran and the cancelled ones it noted), at most
+    ``count``, the first ``start`` skipped (by their index keys: a deep
+    page loads only its own entries)."""
     return list(iter_query(conn, status, queue, callable, since, before,
-                           failure_type, count, start))
+                           failure_type, count, shard, start))
 
 
 def iter_query(conn, status=None, queue=None, callable=None, since=None,
-               before=None, failure_type=None, count=None, start=0):
+               before=None, failure_type=None, count=None, shard=None,
+               start=0):
     """``query`` as a lazy iterator: each entry is looked up when it is
     reached, so a reader that stops early (a page scanning for matches
     within a time limit) pays only for what it read."""
@@ -337,9 +425,10 @@ def iter_query(conn, status=None, queue=None, callable=None, since=None,
         raise errors.ConfigurationError(
             'start must be an int >= 0, not %r' % (start,))
     found = _iter(conn, status, queue, callable, since, before,
-                  failure_type, None if count is None else start + count)
-    return (shard.entries[key][0]
-            for key, shard in itertools.islice(found, start, None))
+                  failure_type, None if count is None else start + count,
+                  shard)
+    return (found_shard.entries[key][0]
+            for key, found_shard in itertools.islice(found, start, None))
 
 
 def count(conn, status=None, queue=None, callable=None, since=None,
@@ -372,6 +461,39 @@ def counts(conn, since=None, before=None, queue=None, callable=None):
     return dict(zip(COUNTERS, total))
 
 
+def totals(conn):
+    """The running totals of every shard, summed: {(queue, callable):
+    {'put': n, 'started': n, 'succeeded': n, 'failed': n, 'retried': n,
+    'dead': n}}; ``callable`` may be OTHER.  They never go down."""
+    summed = {}
+    history = get(conn)
+    for shard in (history.shards.values() if history is not None else ()):
+        rows = shard.totals.items() if shard.totals is not None else [
+            ((q, name), values)   # not written since the upgrade
+            for (minute, q, name), values in shard.counters.items()]
+        for row, values in rows:
+            old = summed.setdefault(row, [0] * len(TOTALS))
+            for i, v in enumerate(values):
+                old[i] += v
+    return {row: dict(zip(TOTALS, values)) for row, values in summed.items()}
+
+
+def durations(conn):
+    """The duration histogram of each queue, summed over the shards:
+    {queue: (counts, seconds)}, where ``counts[i]`` counts the jobs whose
+    last attempt took at most DURATION_BUCKETS[i] seconds and more than
+    the bound before (the last count: longer than every bound), and
+    ``seconds`` is their total duration."""
+    summed = {}
+    history = get(conn)
+    for shard in (history.shards.values() if history is not None else ()):
+        for queue, values in (shard.durations or {}).items():
+            old = summed.get(queue, (0,) * len(values))
+            summed[queue] = tuple(a + b for a, b in zip(old, values))
+    return {queue: (list(values[:-1]), values[-1])
+            for queue, values in summed.items()}
+
+
 # -- retention -------------------------------------------------------------------
 
 def prune(conn, shard, now=None, step=PRUNE_STEP):
@@ -395,6 +517,7 @@ def prune(conn, shard, now=None, step=PRUNE_STEP):
         found.remove(key)
         excess -= 1
         removed += 1
+    found._ensureTotals()   # from the counters, before they go
     minute = cutoff // int(60e6)
     old = list(itertools.islice(found.counters.keys(max=(minute,),
                                                     excludemax=True), step))

@@ -304,13 +304,46 @@ HISTORY_SETTINGS = (
                 'How many finished jobs the history keeps at most.')),
 )
 
+#: Who may read ``/++async++/@@metrics`` (issue 10): a per-process
+#: setting (zc.asyncui.config.setMetricsAccess).
+METRICS_SETTINGS = (
+    Setting('loopback_without_credentials', False, flag,
+            label='metrics loopback_without_credentials', help=(
+                'Serve @@metrics without credentials to requests from'
+                ' this machine (a loopback address, no proxy headers);'
+                ' never set it behind a reverse proxy on the same'
+                ' machine.')),
+)
+
+
+def log_level(name, value):
+    """A logging level name (DEBUG, INFO, WARNING, ERROR, CRITICAL)."""
+    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
+        _refuse(name, value, 'one of %s' % ', '.join(LOG_LEVELS))
+    return value.upper()
+
+
+LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
+_PARSERS[log_level] = str
+_EXPECTED[log_level] = 'a logging level name'
+
+#: The in-memory buffer of recent log records of the zc.asyncui loggers
+#: that the log page shows (zc.asyncui.logbuffer, issue 10).
+LOG_SETTINGS = (
+    Setting('size', 1000, count, unit='records', label='log buffer size',
+            help='How many recent log records the buffer keeps (0: none).'),
+    Setting('level', 'INFO', log_level, label='log buffer level', help=(
+        'The least level of the records the buffer keeps.')),
+)
+
 _TABLES = {'dispatcher': DISPATCHER_SETTINGS, 'agent': AGENT_SETTINGS,
-           'monitor': MONITOR_SETTINGS, 'history': HISTORY_SETTINGS}
+           'monitor': MONITOR_SETTINGS, 'history': HISTORY_SETTINGS,
+           'metrics': METRICS_SETTINGS, 'log': LOG_SETTINGS}
 
 
 def get(scope, name):
     """The Setting ``name`` of ``scope`` ('dispatcher', 'agent',
-    'monitor' or 'history');
+    'monitor', 'history', 'metrics' or 'log');
     ConfigurationError with a suggestion for an unknown name."""
     table = {s.name: s for s in _TABLES[scope]}
     setting = table.get(name)

@@ -298,6 +298,37 @@ def monitorStarter(_context, component):
                     callable=config.addMonitorStarter, args=(component,))
 
 
+# -- metrics and log (issue 10) ------------------------------------------------
+
+IMetricsDirective = zope.interface.interface.InterfaceClass(
+    'IMetricsDirective', (zope.interface.Interface,),
+    dict(_fields_from('metrics', ('loopback_without_credentials',)),
+         __doc__='Who may read /++async++/@@metrics.'),
+    __module__=__name__)
+ILogBufferDirective = zope.interface.interface.InterfaceClass(
+    'ILogBufferDirective', (zope.interface.Interface,),
+    dict(_fields_from('log', ('size', 'level')),
+         __doc__='Keep recent records of the zc.asyncui loggers in memory'
+         ' for the log page.'),
+    __module__=__name__)
+
+
+def metrics(_context, loopback_without_credentials=None):
+    """Handler of asyncui:metrics."""
+    values = {} if loopback_without_credentials is None else dict(
+        loopback_without_credentials=loopback_without_credentials)
+    _context.action(discriminator=('zc.asyncui:metrics',),
+                    callable=config.setMetricsAccess, kw=values)
+
+
+def logbuffer(_context, size=None, level=None):
+    """Handler of asyncui:logbuffer."""
+    values = {k: v for k, v in dict(size=size, level=level).items()
+              if v is not None}
+    _context.action(discriminator=('zc.asyncui:logbuffer',),
+                    callable=config.installLogBuffer, kw=values)
+
+
 # -- adapters registered by configure.zcml ------------------------------------
 
 @zope.interface.implementer(interfaces.IQueue)

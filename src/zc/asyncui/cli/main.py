@@ -147,6 +147,11 @@ def _add_serve(subparsers):
     p.add_argument('--zcml', metavar='FILE', default=site.PROJECT_ZCML,
                    help='the site configuration (default the configure.zcml'
                    ' beside setup.py: %s)' % site.PROJECT_ZCML)
+    p.add_argument('--metrics-loopback', action='store_true',
+                   help='serve /++async++/@@metrics without credentials'
+                   ' to requests from this machine (a Prometheus on the'
+                   ' same host); never behind a reverse proxy on this'
+                   ' machine, whose requests all come from loopback')
     _add_process_options(p)
     p.set_defaults(func=serve.serve_command, check=_check_serve)
 

@@ -5,7 +5,10 @@ opens the database the way ``zc-asyncui run`` does (var/Data.fs through
 an embedded ZEO server on var/zeo.sock, or an external ZEO server with
 --zeo), creates the root folder, starts the dispatcher, optionally the
 demo trickle, and serves the site with waitress until Ctrl-C or SIGTERM;
-then it closes all of it in reverse order, the database last.
+then it closes all of it in reverse order, the database last.  It keeps
+the recent records of the zc.asyncui loggers in memory for the log page,
+and with ``--metrics-loopback`` serves ``/++async++/@@metrics`` without
+credentials to scrapers on this machine.
 """
 import logging
 import os
@@ -44,6 +47,11 @@ def _start(args, stack):
     # At once: a generated password must be seen even if startup fails.
     print(password.announcement(), flush=True)
     site.configure(args.zcml, password.password)
+    # The log page's records; at the level the command logs at (the
+    # site ZCML's asyncui:logbuffer, if any, is replaced).
+    config.installLogBuffer(level=args.log_level)
+    if args.metrics_loopback:
+        config.setMetricsAccess(loopback_without_credentials=True)
     db, where = run.open_database(args, stack)
     site.bootstrap(db)
     # Bound before anything starts, so that a port in use fails at once.
