@@ -34,9 +34,21 @@ def site(tmp_path_factory):
         served.failed = served.put(jobs.fail, HOSTILE)
         served.wait_until_completed(served.failed)
         served.wait_until_recorded(served.failed)
+        # Fails once, then succeeds: the job the retry test requeues.
+        served.flaky = served.put(jobs.flaky, 'chromium retry', 1)
+        served.wait_until_completed(served.flaky)
         yield served
     finally:
         served.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_dispatchers():
+    """Overrides conftest.py's, which stops every dispatcher after each
+    test: the site's runs for the whole module (Site.stop stops it).  A
+    dispatcher stopped and started again would also forget completions
+    it has not yet recorded in the history."""
+    yield
 
 
 @pytest.fixture(scope='module')
@@ -123,3 +135,24 @@ def test_follow_a_failed_job_to_its_traceback(site, driver):
     traceback = by_css(driver, 'pre#traceback')[0]
     assert 'ValueError' in traceback.text
     screenshot(driver, 'job-traceback')
+
+
+def test_retry_a_failed_job(site, driver):
+    from selenium.webdriver.common.by import By
+    job_url = site.url + '/++async++/jobs/' + site.flaky
+    # As on the Failed page: until then, Queue.retry refuses (the
+    # dispatcher has not yet taken the job off its agent).
+    site.wait_until_recorded(site.flaky)
+    driver.get(job_url + '/@@requeue')
+    assert 'Requeue' in driver.title
+    driver.find_element(By.CSS_SELECTOR, '#confirm-form button').click()
+    message = driver.find_element(By.ID, 'status-message').text
+    assert site.flaky in message and 'for attempt 2' in message, message
+    screenshot(driver, 'retry-done')
+    result = site.wait_until_completed(site.flaky)
+    assert result == 'chromium retry succeeded on attempt 2'
+    driver.get(job_url)
+    assert driver.find_element(By.ID, 'state').text == 'succeeded'
+    outcomes = by_css(driver, '#attempts tr td:last-child')
+    assert [cell.text for cell in outcomes] == ['failed', 'succeeded']
+    screenshot(driver, 'retried-job')
