@@ -3,6 +3,7 @@ Rotterdam skin (tests/zmiftesting.zcml) shows them with Rotterdam's
 chrome and a ``zmi_views`` tab per page; the same application without
 ``++skin++Rotterdam`` shows them in zc.asyncui's own layout.
 """
+import json
 import os
 import re
 
@@ -132,6 +133,61 @@ def test_job_through_the_standalone_layout(functional):
     assert tabs(b) == {}
     assert 'id="async-nav"' in b.contents
     assert '<pre id="traceback">' in b.contents
+
+
+def wait_for_activation(layer):
+    """Until the test's dispatcher has activated in the queue '' (its
+    record and agent exist)."""
+    def activated():
+        transaction.abort()
+        queue = zc.asyncui.getQueue(layer.getRootFolder())
+        record = queue.getDispatcherAgents(layer.dispatcher.UUID)
+        return record is not None and 'main' in record
+    testing.wait_until(activated, 10, 'the dispatcher activated')
+
+
+def object_pages(layer):
+    """{tab title: URL} of the page of each kind of object, through
+    Rotterdam."""
+    base = ROTTERDAM + '/++async++'
+    dispatcher = '%s/queues/~/dispatchers/%s' % (base, layer.dispatcher.UUID)
+    return {'Queue': base + '/queues/~', 'Dispatcher': dispatcher,
+            'Agent': dispatcher + '/main'}
+
+
+@pytest.mark.parametrize('title', ['Queue', 'Dispatcher', 'Agent'])
+def test_object_pages_through_rotterdam(functional, title):
+    wait_for_activation(functional)
+    url = object_pages(functional)[title]
+    b = browser(functional)
+    b.open(url)
+    assert b.headers['status'] == '200 Ok', url
+    found = tabs(b)
+    assert found[title] == url + '/@@index.html'
+    assert 'class="selected">%s</a>' % title in b.contents
+    assert 'zope3_tablelayout.css' in b.contents
+    assert 'id="async-nav"' not in b.contents
+    for tab, link in found.items():  # every tab leads to a page
+        b.open(link)
+        assert b.headers['status'] == '200 Ok', (tab, link)
+        assert 'class="selected">%s</a>' % tab in b.contents
+
+
+def test_agent_edit_form_through_rotterdam(functional):
+    wait_for_activation(functional)
+    agent = object_pages(functional)['Agent']
+    b = browser(functional)
+    b.open(agent)
+    b.getLink('Edit').click()
+    assert b.url == agent + '/@@edit.html'
+    assert 'class="selected">Edit</a>' in b.contents
+    assert 'zope3_tablelayout.css' in b.contents
+    b.getControl(name='agent.size').value = '5'
+    b.getControl(name='agent.actions.save').click()
+    assert b.headers['status'] == '200 Ok'
+    assert 'zope3_tablelayout.css' in b.contents
+    b.open(agent + '/@@agent.json')
+    assert json.loads(b.contents)['size'] == 5
 
 
 def test_anonymous_is_challenged_through_rotterdam(functional):
