@@ -232,3 +232,10 @@ def put_another(depth):
     from zc.asyncui import Job
     local.getQueue().put(Job(put_another, depth + 1))
     return depth
+
+
+class RaisingRepr:
+    """An argument whose repr raises (the pages must survive it)."""
+
+    def __repr__(self):
+        raise RuntimeError('this repr always fails')

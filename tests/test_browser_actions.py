@@ -11,6 +11,7 @@ from zc.asyncui import utils
 from zc.asyncui.browser import actions
 from zc.asyncui.browser import csrf
 from zc.asyncui.browser import operations
+from zc.asyncui.browser import wsgi
 from zc.asyncui.job import JobStatus
 
 import actionfixtures as fx
@@ -183,6 +184,8 @@ def test_pause_and_resume_queue(functional, made):
                            fx.queue_url('') + '/@@pause')
     assert "Queue '' is paused" in b.contents
     assert zc.asyncui.getQueue(functional.getRootFolder()).paused
+    b.open(BASE + '/')
+    assert '(paused)' in b.contents          # the overview says so
     b = confirm_and_submit(browser(functional),
                            fx.queue_url('') + '/@@pause')
     assert status(b) == 409 and 'already paused' in b.contents
@@ -394,3 +397,90 @@ def test_bad_selection_is_400(functional, made, url, problem):
     b.open(url)
     assert status(b) == 400
     assert problem in b.contents
+
+
+# -- the buttons on the pages ------------------------------------------------
+
+def test_job_page_buttons_act_and_link_back(functional, made):
+    b = browser(functional)
+    b.open(fx.job_url(made['failed']))
+    assert status(b) == 200
+    b.getControl('Requeue').click()
+    assert 'for attempt 2' in b.contents
+    b.getLink(id='back').click()
+    assert b.url == fx.job_url(made['failed'])
+    assert 'Requeue' not in b.contents     # pending now: no requeue
+    assert b.getControl('Cancel') is not None
+
+
+def test_scheduled_job_offers_run_now_and_no_retry(functional, made):
+    b = browser(functional)
+    b.open(fx.job_url(made['scheduled']))
+    b.getControl('Run now')
+    with pytest.raises(LookupError):
+        b.getControl('Retry now')
+    b.open(fx.job_url(made['retrying']))
+    b.getControl('Retry now').click()
+    assert 'is due now' in b.contents
+
+
+def test_viewer_sees_no_buttons(functional, made):
+    b = browser(functional, login=fx.VIEWER)
+    b.open(fx.job_url(made['failed']))
+    assert status(b) == 200
+    assert 'action-buttons' not in b.contents
+    b.open(fx.queue_url(''))
+    assert 'action-buttons' not in b.contents   # (not paused)
+
+
+def test_queue_page_pause_button_and_selection_form(functional, made):
+    b = browser(functional)
+    b.open(fx.queue_url('') + '?status=scheduled')
+    b.getControl('Pause queue').click()
+    assert "Queue '' is paused" in b.contents
+    b.getLink(id='back').click()
+    assert 'id="paused"' in b.contents
+    viewer = browser(functional, login=fx.VIEWER)
+    viewer.open(fx.queue_url(''))
+    assert 'id="paused"' in viewer.contents
+    assert 'Resume queue' not in viewer.contents
+    b.open(fx.queue_url('') + '?status=scheduled&callable=add')
+    form = b.getForm(id='selection-form')
+    form.getControl(name='action').value = ['run-now']
+    form.submit()
+    assert made['scheduled'] in b.contents
+    assert made['retrying'] not in b.contents
+    b.getForm(id='confirm-form').submit()
+    assert 'Job %s is due now' % made['scheduled'] in b.contents
+
+
+def test_failed_list_offers_requeue_of_every_match(functional, made):
+    b = browser(functional)
+    b.open(BASE + '/@@failed')
+    assert status(b) == 200
+    b.getForm(id='selection-form').submit()
+    assert made['failed'] in b.contents
+    b.getForm(id='confirm-form').submit()
+    assert 'for attempt 2' in b.contents
+
+
+# -- the standalone site's body limit ----------------------------------------
+
+def _inner(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'inner']
+
+
+@pytest.mark.parametrize('length, expected', [
+    (None, '200 OK'), ('10', '200 OK'), (str(wsgi.MAX_BODY_BYTES), '200 OK'),
+    (str(wsgi.MAX_BODY_BYTES + 1), '413 Request Entity Too Large'),
+    ('lots', '413 Request Entity Too Large'),
+])
+def test_body_size_guard(length, expected):
+    seen = []
+    environ = {} if length is None else {'CONTENT_LENGTH': length}
+    body = wsgi.BodySizeGuard(_inner)(
+        environ, lambda status, headers: seen.append(status))
+    assert seen == [expected]
+    if expected.startswith('413'):
+        assert b'at most %d' % wsgi.MAX_BODY_BYTES in b''.join(body)

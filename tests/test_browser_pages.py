@@ -8,6 +8,8 @@ import json
 
 import pytest
 import transaction
+import zope.publisher.browser
+import zope.security.checker
 import zope.testbrowser.wsgi
 import zope.testing.cleanup
 
@@ -76,19 +78,9 @@ def in_db(db, work):
 
 
 def put(db, *args, **kw):
-    def work(conn):
-        job = zc.asyncui.getQueue(conn).put(zc.asyncui.Job(*args), **kw)
-        conn.add(job)
-        transaction.get  # noqa
-        return job
-    tm = transaction.TransactionManager()
-    conn = db.open(tm)
-    try:
-        with tm:
-            job = work(conn)
-        return job.key
-    finally:
-        conn.close()
+    """Put ``Job(*args)`` in the default queue; its key."""
+    return in_db(db, lambda conn: zc.asyncui.getQueue(conn).put(
+        zc.asyncui.Job(*args), **kw)).key
 
 
 def status(b):
@@ -142,8 +134,8 @@ def test_format_duration(seconds, text):
 
 
 def test_format_age_and_time():
-    now = utils.now()
     import datetime
+    now = utils.now()
     assert format.format_age(now - datetime.timedelta(seconds=3), now) == \
         '3.0 s ago'
     assert format.format_age(now + datetime.timedelta(seconds=3), now) == \
@@ -158,8 +150,6 @@ def test_layout_has_the_navigation(app):
     b = browser(app)
     b.open(BASE + '/')
     assert status(b) == 200
-    nav = [link.text for link in b.getControl  # noqa
-           ] if False else None
     for title in ('Overview', 'Failed', 'Retries', 'Scheduled', 'Dead',
                   'Log', 'Metrics'):
         assert b.getLink(title).url.startswith(BASE)
@@ -384,3 +374,271 @@ def test_queue_page_lists_finished_jobs(app, finished):
     b.open(BASE + '/queues/lists?status=succeeded')
     assert finished['ok'] in b.contents
     assert finished['failed'] not in b.contents
+
+
+# -- the overview ----------------------------------------------------------
+
+def test_overview_lists_queues_with_counts_and_links(app, site_db, finished):
+    b = browser(app)
+    b.open(BASE + '/')
+    assert status(b) == 200
+    assert b.getLink("'lists'").url == BASE + '/queues/lists'
+    assert b.getLink("''").url == BASE + '/queues/~'
+    assert 'Last hour, per minute' in b.contents
+    assert '<svg' in b.contents
+    assert 'pause' in b.contents
+    b.getLink('pause').click()
+    assert 'Automatic reload is paused' in b.contents
+    assert 'http-equiv="refresh"' not in b.contents
+
+
+def test_overview_json(app, finished):
+    b = browser(app)
+    b.open(BASE + '/@@overview.json')
+    assert status(b) == 200
+    assert b.headers['Content-Type'].startswith('application/json')
+    data = json.loads(b.contents)
+    lists = [q for q in data['queues'] if q['name'] == 'lists'][0]
+    assert lists['failed_24h'] == 2
+    assert lists['succeeded_24h'] == 1
+    assert lists['scheduled'] == 1  # the job waiting for its retry
+    hour = data['graphs'][0]
+    assert len(hour['points']) == 60
+    assert sum(p['failed'] for p in hour['points']) >= 2
+
+
+@pytest.mark.parametrize('query', ['refresh=-1', 'refresh=x',
+                                   'refresh=99999', 'refresh=1&refresh=2'])
+def test_overview_bad_refresh_is_400(app, query):
+    b = browser(app)
+    b.open(BASE + '/?' + query)
+    assert status(b) == 400
+    assert 'refresh' in b.contents
+
+
+def test_overview_shows_a_running_dispatcher(site_db, app):
+    with testing.dispatcher_running(site_db) as d:
+        testing.run_until_idle(d)
+        b = browser(app)
+        b.open(BASE + '/')
+        assert str(d.UUID) in b.contents
+        link = b.getLink(str(d.UUID))
+        assert link.url.startswith(BASE + '/queues/')
+        assert 'alive' in b.contents
+        b.open(BASE + '/@@overview.json')
+        rows = json.loads(b.contents)['dispatchers']
+        assert any(r['state'] == 'alive' and r['uptime_seconds'] is not None
+                   for r in rows)
+
+
+# -- hostile jobs ----------------------------------------------------------
+
+def test_job_whose_repr_raises_or_is_huge(app, site_db):
+    raising = put(site_db, jobs.noop, jobs.RaisingRepr())
+    huge = put(site_db, jobs.noop, 'x' * (5 * 1024 * 1024))
+    b = browser(app)
+    b.open(BASE + '/jobs/' + raising)
+    assert status(b) == 200
+    assert 'RaisingRepr' in b.contents
+    b.open(BASE + '/jobs/' + huge)
+    assert status(b) == 200
+    assert len(b.contents) < 100000
+    assert 'more characters' in b.contents
+    b.open(BASE + '/jobs/%s/@@job.json' % huge)
+    assert len(b.contents) < 100000
+    for url in ('/queues/~', '/queues/~?args=xxx', '/@@overview.json'):
+        b.open(BASE + url)
+        assert status(b) == 200
+        assert len(b.contents) < 200000
+
+
+# -- hostile HTTP through a real waitress server -----------------------------
+
+@pytest.fixture
+def served(app):
+    from zc.asyncui.cli import serve
+    http = serve.bind_http(app, '127.0.0.1', 0)
+    http.thread.start()
+    try:
+        yield 'http://127.0.0.1:%s' % http.server.effective_port
+    finally:
+        serve.stop_http(http)
+
+
+def http_get(url, authorization=ADMIN, timeout=20):
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url, headers={
+        'Authorization': authorization} if authorization else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.mark.parametrize('path, expected', [
+    ('/++async++/jobs/0xffffffffffff', 404),
+    ('/++async++/jobs/%00%ff%fe', 400),
+    ('/++async++/jobs/%00', 404),
+    ('/++async++/jobs/' + 'a' * 20000, 404),
+    ('/++async++/queues/%E2%80%AE%3Cscript%3E', 404),
+    ('/++async++/queues/~/dispatchers/' + 'u' * 5000, 404),
+    ('/++async++/queues/~?size=' + '9' * 5000, 400),
+    ('/++async++/queues/~?callable=' + 'c' * 50000, 400),
+    # beyond zc-asyncui serve's header limit: waitress answers itself
+    ('/++async++/queues/~?callable=' + 'c' * 100000, 431),
+    ('/++async++/queues/~?' + '&'.join('x%d=1' % i for i in range(3000)),
+     200),
+    ('/++async++/queues/~?%zz=%ff&&==&start=%ff', 400),
+    ('/++async++/@@failed?size=1&size=2&size=3', 400),
+    ('/++async++/@@failed?error=%ff%fe', 400),
+    ('/++async++/@@failed?error=%C3%A9t%C3%A9', 200),
+    ('/++async++/?refresh=%ff', 400),
+])
+def test_hostile_requests_answer_4xx_never_500(served, path, expected):
+    code, body = http_get(served + path)
+    assert code == expected, body[:500]
+    assert len(body) < 100000
+    # the server still answers at once: no worker thread is stuck
+    code, body = http_get(served + '/++async++/', timeout=10)
+    assert code == 200
+
+
+def test_hostile_anonymous_requests_are_challenged(served):
+    for path in ('/++async++/jobs/nonsense', '/++async++/queues/~?size=x',
+                 '/++async++/@@failed?start=-1'):
+        code, body = http_get(served + path, authorization=None)
+        assert code == 401
+
+
+# -- the job page in detail --------------------------------------------------
+
+def _failure_with_locals():
+    secret_local = '<i>local value</i>'  # noqa: F841 (captured)
+    try:
+        raise KeyError('missing')
+    except KeyError as e:
+        return Failure(e, capture_locals=True)
+
+
+def test_job_page_shows_callbacks_annotations_and_locals(app, site_db):
+    def work(conn):
+        job = zc.asyncui.Job(jobs.add, 1, 2)
+        conn.add(job)
+        first = job.addCallback(jobs.noop)
+        first.addCallback(jobs.record)
+        job.annotations['progress'] = 0.5
+        lifecycle.put(job)
+        lifecycle.start(job, 'pages-test', 'main')
+        lifecycle.set_result(job, _failure_with_locals(), utils.now())
+        return job.key, first.key
+    key, first = in_db(site_db, work)
+    b = browser(app)
+    b.open(BASE + '/jobs/' + key)
+    assert status(b) == 200
+    assert '<details id="locals">' in b.contents
+    assert 'secret_local' in b.contents
+    assert '&lt;i&gt;local value&lt;/i&gt;' in b.contents
+    assert 'progress' in b.contents and '0.5' in b.contents
+    b.getLink(first).click()
+    assert b.url == BASE + '/jobs/' + first
+    assert 'Callback of' in b.contents
+    data = json.loads(browser_json(app, '/jobs/%s/@@job.json' % key))
+    tree = data['callbacks']['nodes']
+    assert tree[0]['key'] == first
+    assert len(tree[0]['callbacks']['nodes']) == 1
+    assert data['failure']['frames'][-1]['locals']
+    assert data['annotations'] == [{'name': 'progress', 'value': '0.5'}]
+
+
+def browser_json(app, path):
+    b = browser(app)
+    b.open(BASE + path)
+    assert b.headers['Content-Type'].startswith('application/json')
+    return b.contents
+
+
+# -- dispatcher and agent URLs (their pages are the management helper's) ---
+
+class _NamePage(zope.publisher.browser.BrowserPage):
+    """A stand-in page: the URL and name of what it was reached on."""
+
+    __Security_checker__ = zope.security.checker.NamesChecker(
+        ['__call__', 'browserDefault', 'publishTraverse'])
+
+    def __call__(self):
+        import zope.security.proxy
+        ob = zope.security.proxy.removeSecurityProxy(self.context)
+        return '%s %s' % (ob.__class__.__name__, self.request.getURL(1))
+
+
+@pytest.fixture
+def name_pages():
+    import zope.component
+    from zope.publisher.interfaces.browser import IDefaultBrowserLayer
+    from zc.asyncui import interfaces
+    gsm = zope.component.getGlobalSiteManager()
+    for iface in (interfaces.IDispatcherAgents, interfaces.IAgent):
+        gsm.registerAdapter(_NamePage, (iface, IDefaultBrowserLayer),
+                            zope.interface.Interface, 'index.html')
+    yield
+    for iface in (interfaces.IDispatcherAgents, interfaces.IAgent):
+        gsm.unregisterAdapter(_NamePage, (iface, IDefaultBrowserLayer),
+                              zope.interface.Interface, 'index.html')
+
+
+def test_dispatcher_and_agent_urls(app, site_db, finished, name_pages):
+    from zc.asyncui.agent import Agent
+
+    def work(conn):
+        queue = zc.asyncui.getQueues(conn)['lists']
+        record = queue.getDispatcherAgents('disp-1', create=True)
+        if 'odd name' not in record:
+            record['odd name'] = Agent(size=2)
+    in_db(site_db, work)
+    b = browser(app)
+    url = BASE + '/queues/lists/dispatchers/disp-1'
+    b.open(url)
+    assert status(b) == 200, b.contents
+    assert b.contents == 'DispatcherAgents ' + url
+    agent_url = url + '/' + traversal.name_to_segment('odd name')
+    b.open(agent_url)
+    assert b.contents == 'Agent ' + agent_url
+    from zope.publisher.browser import TestRequest
+    request = TestRequest(environ={'SERVER_URL': 'http://localhost'})
+    assert traversal.agent_url(request, 'lists', 'disp-1',
+                               'odd name') == agent_url
+    b.open(url + '/nosuchagent')
+    assert status(b) == 404
+    assert "no agent 'nosuchagent'" in b.contents
+    b.open(BASE + '/queues/lists/dispatchers/')
+    assert b.url.rstrip('/') == BASE
+
+
+# -- bounded scans ---------------------------------------------------------
+
+def test_page_of_stops_a_filtered_scan_at_its_limits(monkeypatch):
+    from zc.asyncui.browser import listing
+    selection = listing.parse({'size': '2'}, ('x',), 'x')
+    page = listing.page_of(iter(range(10)), selection)
+    assert page.jobs == [0, 1] and page.more and not page.truncated
+    page = listing.page_of(iter(range(10)), selection, lambda n: n % 2)
+    assert page.jobs == [1, 3] and page.more and not page.truncated
+    monkeypatch.setattr(listing, 'SCAN_LIMIT', 5)
+    page = listing.page_of(iter(range(100)), selection, lambda n: n > 50)
+    assert page.jobs == [] and page.truncated and page.scanned == 5
+    monkeypatch.setattr(listing, 'SCAN_LIMIT', 10 ** 9)
+    monkeypatch.setattr(listing, 'SCAN_SECONDS', -1)  # no time left
+    page = listing.page_of(iter(range(10 ** 6)), selection, lambda n: False)
+    assert page.truncated and page.scanned < 100
+
+
+def test_truncated_scan_says_so(app, site_db, monkeypatch):
+    from zc.asyncui.browser import listing
+    put(site_db, jobs.noop)
+    monkeypatch.setattr(listing, 'SCAN_LIMIT', 1)
+    b = browser(app)
+    b.open(BASE + '/queues/~?callable=nothing.matches')
+    assert status(b) == 200
+    assert 'Only the first' in b.contents

@@ -253,7 +253,7 @@ def test_status_alive_then_dead_dispatcher(spawn, cli):
     queue, = info['queues']
     assert queue == {'name': '', 'pending': 0, 'scheduled': 1,
                      'active': 1, 'held': 1, 'dispatchers': 1,
-                     'latency_seconds': None}
+                     'latency_seconds': None, 'paused': False}
     dispatcher, = info['dispatchers']
     assert dispatcher['uuid'] == uuid and dispatcher['state'] == 'alive'
     assert dispatcher['last_ping'] is not None
@@ -283,6 +283,21 @@ def test_status_latency_of_a_due_job(installed, cli):
     queue, = info['queues']
     assert queue['pending'] == 1 and queue['latency_seconds'] >= 0.5
     assert info['dispatchers'] == []
+    assert info['history']['jobs'] == 0
+    assert 'history: 0 finished jobs kept (at most 100000, 7 days)' in cli(
+        'status').stdout
+
+
+def test_status_shows_a_paused_queue(installed, cli):
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(
+        str(installed / 'var' / 'Data.fs')))
+    with db.transaction() as conn:
+        zc.asyncui.getQueue(conn).pause()
+    db.close()
+    info = json.loads(cli('status', '--json').stdout)
+    assert info['queues'][0]['paused'] is True
+    assert "queue '': 0 pending" in cli('status').stdout
+    assert 'PAUSED' in cli('status').stdout
 
 
 def test_status_without_queues_says_what_to_do(tmp_path, cli):

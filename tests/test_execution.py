@@ -29,6 +29,7 @@ class _Dispatcher:
         self.db = db
         self.events = []
         self.completions = []
+        self.finished = []
 
     def wake(self):
         pass
@@ -38,6 +39,9 @@ class _Dispatcher:
 
     def noteCompletion(self, agent, job):
         self.completions.append(job.key)
+
+    def noteFinished(self, job):
+        self.finished.append(job.key)
 
     def findAgent(self, conn, queue_name, agent_name):
         queue = zc.asyncui.getQueue(conn, queue_name)
@@ -333,6 +337,10 @@ def test_addCallback_with_job_runs_it_and_its_callbacks(harness):
     assert chained.status == 'COMPLETED' and chained.result == 'p'
     assert own.result == 'p'
     assert parent.status == 'COMPLETED'
+    # No agent flushes these: the dispatcher records them in the history
+    # (the parent completed after its callbacks, its agent let it go).
+    assert sorted(harness.dispatcher.finished) == sorted(
+        [own.key, chained.key, parent.key])
 
 
 @pytest.mark.parametrize('fail', [False, True])

@@ -77,6 +77,17 @@ def test_query_newest_first_and_by_each_index(conn, seeded):
         [j for j in seeded[3:] if j.failed and j.callable is jobs.add])
 
 
+def test_query_start_skips_a_page(conn, seeded):
+    newest_first = keys(reversed(seeded))
+    assert keys(history.query(conn, start=3, count=4)) == newest_first[3:7]
+    assert keys(history.query(conn, start=8)) == newest_first[8:]
+    assert history.query(conn, start=20, count=5) == []
+    failed = keys(reversed([j for j in seeded if j.failed]))
+    assert keys(history.query(conn, status='failed', start=1)) == failed[1:]
+    with pytest.raises(errors.ConfigurationError, match='start must be'):
+        history.query(conn, start=-1)
+
+
 def test_query_bad_input(conn, seeded):
     with pytest.raises(errors.ConfigurationError, match='status must be'):
         history.query(conn, status='done')
@@ -194,3 +205,102 @@ def test_dispatcher_applies_the_retention(db, conn):
                      and len(history.get(conn)) == 2)[1],
             20, 'five jobs recorded, two kept')
     assert len(history.query(conn)) == 2
+
+
+# -- what no agent flushes: callbacks, parents after them, cancellations ------
+
+def test_dispatcher_records_callbacks_with_their_parent(db, conn):
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    parent = queue.put(zc.asyncui.Job(jobs.add, 1, 2))
+    callback = parent.addCallback(jobs.noop)
+    inner = callback.addCallback(jobs.noop)   # a callback's own callback
+    tm.commit()
+    with testing.dispatcher_running(db):
+        testing.wait_until(lambda: (tm.begin(), history.count(conn) == 3)[1],
+                           20, 'the job and its two callbacks recorded')
+    found = {j.key: j for j in history.query(conn, status='succeeded')}
+    assert set(found) == {parent.key, callback.key, inner.key}
+    assert found[callback.key].parent is parent
+    assert found[inner.key].parent is callback
+    assert history.counts(conn)['succeeded'] == 3
+
+
+def test_cancelled_before_start_is_recorded_as_failed(db, conn):
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    job = queue.put(zc.asyncui.Job(jobs.add, 1, 2))
+    tm.commit()
+    job.cancel()
+    tm.commit()
+    assert history.count(conn) == 0   # noted, recorded by a poll
+    assert history.get(conn).notedCount() == 1
+    with testing.dispatcher_running(db):
+        testing.wait_until(lambda: (tm.begin(), history.count(conn) == 1)[1],
+                           20, 'the cancelled job recorded')
+    assert history.query(conn, status='failed',
+                         failure_type='zc.asyncui.errors.JobCancelledError'
+                         ) == [job]
+    assert history.get(conn).notedCount() == 0
+    counts = history.counts(conn)
+    assert counts['failed'] == 1 and counts['started'] == 0
+
+
+def test_cancelling_concurrently_never_conflicts(db, conn, concurrently):
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    one, two = [queue.put(zc.asyncui.Job(jobs.add, i, 1)) for i in (1, 2)]
+    tm.commit()
+
+    def cancel(job):
+        return lambda c: c.get(job._p_oid).cancel()
+    concurrently(cancel(one), cancel(two))
+    tm.begin()
+    assert history.get(conn).notedCount() == 2
+    three = queue.put(zc.asyncui.Job(jobs.add, 3, 1))
+    tm.commit()
+    # a poll records the noted ones while another job is cancelled
+    concurrently(lambda c: history.record_noted(c, SHARD),
+                 cancel(three))
+    tm.begin()
+    assert history.get(conn).notedCount() == 1
+    assert {j.key for j in history.query(conn)} == {one.key, two.key}
+    assert history.record_noted(conn, SHARD) == 1
+    tm.commit()
+    assert history.count(conn, status='failed') == 3
+    assert history.record_noted(conn, SHARD) == 0
+
+
+def test_finished_jobs_are_recorded_when_the_poll_writes_or_urgently(
+        conn, monkeypatch):
+    from zc.asyncui import polling
+    tm = conn.transaction_manager
+    job = finish(conn, jobs.noop, T0)
+    tm.commit()
+    finished = polling.FinishedJobs()
+    finished.note(job)
+    result = polling.PollResult()
+    # An idle poll writes nothing for one fresh completion ...
+    polling.record_finished(conn, SHARD, finished, False, result)
+    assert result.finished == [] and history.count(conn) == 0
+    # ... but records it in a poll that commits anyway,
+    polling.record_finished(conn, SHARD, finished, True, result)
+    assert result.finished == [job._p_oid] and history.count(conn) == 1
+    tm.commit()
+    finished.drop(result.finished)
+    assert finished.take() == ([], False)
+    # or once it waited FLUSH_SECONDS.
+    later = finish(conn, jobs.noop, T0 + MIN)
+    tm.commit()
+    monkeypatch.setattr(polling.FinishedJobs, 'FLUSH_SECONDS', 0.0)
+    finished.note(later)
+    result = polling.PollResult()
+    polling.record_finished(conn, SHARD, finished, False, result)
+    assert result.finished == [later._p_oid] and history.count(conn) == 2
+
+
+def test_iter_query_is_lazy_and_checks_at_once(conn, seeded):
+    found = history.iter_query(conn, start=2)
+    assert next(found).key == keys(reversed(seeded))[2]
+    with pytest.raises(errors.ConfigurationError, match='start must be'):
+        history.iter_query(conn, start='1')

@@ -351,3 +351,20 @@ def test_jobsummary_states_filters_and_groups(db, seeded):
 def test_jobsummary_bad_input(db, seeded, words, error):
     text = ask(db, 'jobsummary', *words)
     assert text.startswith('Error: ' + error), text
+
+
+def test_counters_sum_the_per_minute_counters(db, seeded):
+    # seeded: ends 10..60 minutes ago (i = 0..5, failed when i % 3 == 0)
+    # and one two hours ago; each started a minute before its end.
+    # since:1H is whole minutes: from the minute an hour ago
+    assert ask_json(db, 'counters') == {
+        'put': 5, 'started': 5, 'succeeded': 4, 'failed': 2, 'retried': 0}
+    assert ask_json(db, 'counters', 'since:3H')['failed'] == 3
+    assert ask_json(db, 'counters', 'since:3H', 'before:90M') == {
+        'put': 1, 'started': 1, 'succeeded': 0, 'failed': 1, 'retried': 0}
+    assert ask_json(db, 'counters', 'since:3H', 'callable:jobs.noop')[
+        'succeeded'] == 2
+    assert ask_json(db, 'counters', 'since:3H', 'queue:mail')['put'] == 0
+    assert ask(db, 'counters', 'since:soon').startswith(
+        'Error: since:soon is not an interval')
+    assert ask(db, 'counters', 'failed').startswith('Error: too many')

@@ -101,9 +101,11 @@ def test_queue_summary_counts_and_latency(db, conn, queue, clock):
     rows = queries.queue_summary(conn)
     assert rows == [
         {'name': '', 'pending': 2, 'scheduled': 1, 'active': 0,
-         'held': 0, 'dispatchers': 0, 'latency_seconds': 15.0},
+         'held': 0, 'dispatchers': 0, 'latency_seconds': 15.0,
+         'paused': False},
         {'name': 'mail', 'pending': 0, 'scheduled': 0, 'active': 0,
-         'held': 0, 'dispatchers': 0, 'latency_seconds': None}]
+         'held': 0, 'dispatchers': 0, 'latency_seconds': None,
+         'paused': False}]
 
 
 def test_dispatcher_rows_alive_then_dead(conn, queue, clock):
@@ -135,6 +137,9 @@ def test_dispatcher_rows_alive_then_dead(conn, queue, clock):
     assert status['queues'][0]['active'] == 1
     assert status['queues'][0]['held'] == 1
     assert status['dispatchers'] == [row]
+    assert status['history'] == {'jobs': 0, 'max_count': 100000,
+                                 'max_age_seconds': 7 * 86400.0,
+                                 'noted': 0}
 
 
 def test_readers_without_queues_raise_not_installed(tmp_path):
@@ -145,6 +150,7 @@ def test_readers_without_queues_raise_not_installed(tmp_path):
                      queries.status):
             with pytest.raises(errors.NotInstalledError):
                 read(conn)
+        assert queries.history_summary(conn) is None
         conn.close()
     finally:
         db.close()

@@ -95,8 +95,8 @@ def test_admin_gets_the_overview(served):
                                 basic('admin', password_of(var)))
     assert status == 200
     page = body.decode('utf-8')
-    assert '<td class="queue">\'\'</td>' in page
-    assert '<td class="state">alive</td>' in page
+    assert '/++async++/queues/~">\'\' (default)</a>' in page
+    assert '<td class="state alive">alive</td>' in page
     assert 'main (0/3)' in page
 
 

@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 import transaction
 import webtest
+import zope.publisher.browser
 import zope.testbrowser.wsgi
 import zope.site.folder
 import zope.testing.cleanup
@@ -103,7 +104,7 @@ def test_admin_sees_queues_with_pending_counts(app, site_db):
     response = app.get('/++async++/', headers={'Authorization': ADMIN})
     assert response.status_int == 200
     row = response.html.find('table', id='queues').find_all('tr')[1]
-    assert row.find('td', class_='queue').text == "''"
+    assert row.find('td', class_='queue').text == "'' (default)"
     assert row.find('td', class_='pending').text == str(pending)
     assert 'No dispatcher has run yet.' in response.text
 
@@ -149,7 +150,7 @@ def test_testbrowser_sees_dispatcher_liveness(site_db):
     browser.open('http://localhost/++async++/')
     assert browser.headers['status'] == '200 Ok'
     states = [s for s in ('alive', 'dead', 'inactive')
-              if '<td class="state">%s</td>' % s in browser.contents]
+              if '<td class="state %s">%s</td>' % (s, s) in browser.contents]
     assert states == ['alive', 'dead', 'inactive']
     assert 'here' in browser.contents and 'there' in browser.contents
 
@@ -294,13 +295,13 @@ def test_unwritable_var_is_an_error(tmp_path):
 
 # -- the overview's data ---------------------------------------------------
 
-def test_summarize_lists_queues_and_dispatchers(db):
+def test_overview_data_lists_queues_and_dispatchers(db):
     zc.asyncui.install(db, names=['', 'reports'])
-    queues_rows, dispatcher_rows = overview.summarize(
-        zc.asyncui.getQueues(db.open()))
-    assert [(q['title'], q['pending']) for q in queues_rows] == [
-        ("''", 0), ("'reports'", 0)]
-    assert dispatcher_rows == []
+    info = overview.overview_data(zc.asyncui.getQueues(db.open()),
+                                  zope.publisher.browser.TestRequest())
+    assert [(q['title'], q['pending']) for q in info['queues']] == [
+        ("'' (default)", 0), ("'reports'", 0)]
+    assert info['dispatchers'] == []
 
 
 # -- the demo ----------------------------------------------------------------

@@ -67,6 +67,8 @@ def _complete_after_callbacks(run, job):
         # committed: the job is then back in CALLBACKS.
         done = job._status == COMPLETED
         run.tm.abort()
+    if done:   # its agent (if any) let it go: the poll records it
+        run.dispatcher.noteFinished(job)
     return done
 
 

@@ -219,6 +219,7 @@ class Dispatcher:
         self._stopping = False
         self._wake_event = threading.Event()
         self._workers = {}
+        self._finished = polling.FinishedJobs()
         self._last_prune = 0.0
         self._thread = None
         self.state = DispatcherState()
@@ -414,6 +415,7 @@ class Dispatcher:
             self.liveness.agents_applied[name] = result.agents_applied
         for workers, pairs in result.flushed:
             workers.drop_completions(pairs)
+        self._finished.drop(result.finished)
         claimed = {}
         for workers, oids in result.claims:
             workers.submit(oids)
@@ -455,6 +457,10 @@ class Dispatcher:
                 agent.pruneCompleted(now)
         if prune:
             self._last_prune = time.monotonic()
+        writing = prune or bool(result.flushed) or any(
+            oids for _, oids in result.claims)
+        polling.record_finished(self._conn, str(self.UUID), self._finished,
+                                writing, result)
         # Retention of the durable history: a bounded step each poll,
         # in this dispatcher's own shard (no other writer).
         history.prune(self._conn, str(self.UUID), now)
@@ -485,6 +491,10 @@ class Dispatcher:
     def noteCompletion(self, agent, job):
         """See IJobRunner.noteCompletion."""
         self._workers[(agent.queue.name, agent.name)].note_completion(job)
+
+    def noteFinished(self, job):
+        """See IJobRunner.noteFinished."""
+        self._finished.note(job)
 
     def recordJob(self, job, event):
         """See IJobRunner.recordJob."""

@@ -248,6 +248,8 @@ def _completed(dispatcher, job, agent):
     # the same time write nothing but their own jobs and never conflict.
     if agent is not None and job._status == COMPLETED:
         dispatcher.noteCompletion(agent, job)
+    elif job._status == COMPLETED:   # a callback: for the history
+        dispatcher.noteFinished(job)
     dispatcher.recordJob(job, 'completed')
 
 

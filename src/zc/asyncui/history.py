@@ -21,9 +21,18 @@ only its own *shard* (keyed by its UUID), one poll transaction at a time,
 so finishing workers -- in this process or in others -- never write the
 same object: no conflict hot spot by construction, without conflict
 resolution.  A query merges the shards (one per dispatcher that ever ran).
-The price: a job appears in the history a poll after it finished, and a
-callback job (no agent holds it) or a job cancelled before it started is
-not recorded.
+The price: a job appears in the history a poll after it finished.
+
+Jobs no agent flushes reach the same commit by two other ways.  A
+callback, and a job completed after its callbacks, are noted in memory by
+the worker that completed them and recorded by its dispatcher's next
+poll (zc.asyncui.polling.FinishedJobs).  A job cancelled before it
+started finishes in its canceller's transaction, in any process: that
+transaction only *notes* it (``note``) in ``History.noted``, a BTree
+keyed by (end, job key) whose concurrent inserts resolve, with a sentinel
+first key so that a poll emptying it never conflicts with a new note; the
+next poll of any dispatcher moves the noted jobs into its own shard
+(``record_noted``).
 
 Indexes (per shard, each an OOBTree of name -> OOTreeSet of entry keys):
 status ('succeeded'/'failed'), queue name, callable (dotted name) and
@@ -146,13 +155,31 @@ def _set(tree, value):
 class History(persistent.Persistent):
     """The root object: shards by name, and the retention settings."""
 
+    #: Finished jobs waiting for a poll to record them, (end
+    #: microseconds, job key) -> job, after NOTED_SENTINEL; None in a
+    #: history made before it existed (``note`` creates it).
+    noted = None
+
     def __init__(self):
         self.shards = BTrees.OOBTree.OOBTree()
         self.max_age = settings.default('history', 'max_age')
         self.max_count = settings.default('history', 'max_count')
+        self.noted = _noted_tree()
 
     def __len__(self):
         return sum(s.length() for s in self.shards.values())
+
+    def notedCount(self):
+        """How many noted jobs wait for a poll to record them."""
+        return 0 if self.noted is None else len(self.noted) - 1
+
+
+#: The first key of ``History.noted``, never removed (see ``note``).
+NOTED_SENTINEL = (-1, '')
+
+
+def _noted_tree():
+    return BTrees.OOBTree.OOBTree({NOTED_SENTINEL: None})
 
 
 def get(conn, create=False):
@@ -189,6 +216,33 @@ def record(conn, jobs, shard):
     for job in jobs:
         found.add(job, tally)
     found.addCounts(tally)
+
+
+def note(job):
+    """Note ``job``, finished where no dispatcher records it (cancelled
+    before it started), in the caller's transaction; the next poll of any
+    dispatcher records it (``record_noted``).  Concurrent notes insert
+    distinct keys in a BTree: they resolve."""
+    history = get(job._p_jar, create=True)
+    if history.noted is None:
+        history.noted = _noted_tree()
+    end = job._end_ts or utils.now().timestamp()
+    history.noted[(int(end * 1e6), job.key)] = job
+
+
+def record_noted(conn, shard, step=PRUNE_STEP):
+    """Move at most ``step`` noted jobs into ``shard`` (a dispatcher's
+    UUID), oldest first, in the caller's transaction (a poll's).  Returns
+    how many; reads no more than a bucket when there are none."""
+    history = get(conn)
+    noted = None if history is None else history.noted
+    if noted is None:
+        return 0
+    keys = list(itertools.islice(noted.keys(min=NOTED_SENTINEL,
+                                            excludemin=True), step))
+    if keys:
+        record(conn, [noted.pop(key) for key in keys], shard)
+    return len(keys)
 
 
 # -- queries ------------------------------------------------------------------
@@ -263,14 +317,29 @@ def _iter(conn, status, queue, callable, since, before, failure_type,
 
 
 def query(conn, status=None, queue=None, callable=None, since=None,
-          before=None, failure_type=None, count=None):
+          before=None, failure_type=None, count=None, start=0):
     """Finished jobs, newest first, that match every filter given:
     ``status`` ('succeeded' or 'failed'), ``queue`` (name), ``callable``
     (dotted name, or a glob such as 'myapp.*'), ``since`` <= end <
     ``before`` (aware datetimes), ``failure_type`` (dotted exception
-    class), at most ``count``."""
-    return [shard.entries[key][0] for key, shard in _iter(
-        conn, status, queue, callable, since, before, failure_type, count)]
+    class), at most ``count``, the first ``start`` skipped (by their
+    index keys: a deep page loads only its own entries)."""
+    return list(iter_query(conn, status, queue, callable, since, before,
+                           failure_type, count, start))
+
+
+def iter_query(conn, status=None, queue=None, callable=None, since=None,
+               before=None, failure_type=None, count=None, start=0):
+    """``query`` as a lazy iterator: each entry is looked up when it is
+    reached, so a reader that stops early (a page scanning for matches
+    within a time limit) pays only for what it read."""
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise errors.ConfigurationError(
+            'start must be an int >= 0, not %r' % (start,))
+    found = _iter(conn, status, queue, callable, since, before,
+                  failure_type, None if count is None else start + count)
+    return (shard.entries[key][0]
+            for key, shard in itertools.islice(found, start, None))
 
 
 def count(conn, status=None, queue=None, callable=None, since=None,

@@ -46,6 +46,9 @@ class _InlineDispatcher:
     def noteCompletion(self, agent, job):
         pass  # never called: run_jobs runs jobs with no agent
 
+    def noteFinished(self, job):
+        pass  # jobs run inline (tests) are not kept in the history
+
     def findAgent(self, conn, queue_name, agent_name):
         return None  # run_jobs runs jobs with no agent
 

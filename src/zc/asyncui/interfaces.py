@@ -257,7 +257,8 @@ class IQueue(Interface):
         """Stop claims from this queue, in every dispatcher, until
         ``resume()``: ``claim``, ``claimMany`` and agents' claims return
         nothing and ``hasDue`` is False (expired jobs wait too).  Jobs
-        already claimed or running are not touched; puts still work.
+        already claimed or running are not touched, nor callbacks, which
+        their parent's worker runs without a claim; puts still work.
         Notifies QueuePaused.  Returns False (and notifies nothing) if
         it was already paused, else True.  Writes only the queue object,
         which claims and puts do not write, so it conflicts with
@@ -730,6 +731,12 @@ class IJobRunner(Interface):
     def noteCompletion(agent, job):
         """``job``, held by ``agent``, was committed COMPLETED by a worker:
         the poll thread takes it off the agent in a later poll."""
+
+    def noteFinished(job):
+        """``job``, held by no agent (a callback, or a job its agent let
+        go when its callbacks completed), was committed COMPLETED by a
+        worker: the poll thread records it in the durable history
+        (zc.asyncui.history) in a later poll."""
 
     def findAgent(conn, queue_name, agent_name):
         """This dispatcher's agent ``agent_name`` in queue ``queue_name``,

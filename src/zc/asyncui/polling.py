@@ -8,6 +8,8 @@ called by the dispatcher's poll thread inside its poll transaction
 (zc.asyncui.dispatcher); they never commit.
 """
 import logging
+import threading
+import time
 
 from zc.asyncui import history
 from zc.asyncui import utils
@@ -41,6 +43,7 @@ class PollResult:
         self.claims = []
         self.messages = []
         self.flushed = []
+        self.finished = []   # FinishedJobs oids recorded
 
 
 def claim(agent, workers, now, done, grow_pool):
@@ -120,6 +123,55 @@ def flush_completions(agent, workers, done, result):
     # one writer per shard (this dispatcher), the worker commits untouched.
     history.record(conn, jobs, agent.__parent__.UUID)
     result.flushed.append((workers, done))
+
+
+class FinishedJobs:
+    """Jobs this process's workers committed COMPLETED that no agent's
+    completion flush records in the history: callbacks (no agent holds
+    them) and jobs completed after their callbacks (their agent let them
+    go in that commit).  Workers ``note``; the poll thread ``take``s,
+    records them in a commit, then ``drop``s them.  Thread-safe."""
+
+    #: Worth a commit of their own when this many or this old (seconds).
+    FLUSH_COUNT = 200
+    FLUSH_SECONDS = 5.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._noted = []   # (noted at, oid)
+
+    def note(self, job):
+        with self._lock:
+            self._noted.append((time.monotonic(), job._p_oid))
+
+    def take(self):
+        """(oids, urgent), as AgentWorkers.take_completions."""
+        with self._lock:
+            noted = list(self._noted)
+        if not noted:
+            return [], False
+        urgent = (len(noted) >= self.FLUSH_COUNT or
+                  time.monotonic() - noted[0][0] > self.FLUSH_SECONDS)
+        return [oid for _, oid in noted], urgent
+
+    def drop(self, oids):
+        # Only appended meanwhile: the recorded ones are still the first.
+        with self._lock:
+            del self._noted[:len(oids)]
+
+
+def record_finished(conn, uuid, finished, writing, result):
+    """In the poll transaction: record in the history (shard ``uuid``)
+    the ``finished`` jobs (a FinishedJobs) when this transaction writes
+    anyway (``writing``) or they are urgent, and the jobs other
+    transactions noted (cancelled before they started, see
+    history.note); ``result.finished`` says what to drop after the
+    commit."""
+    oids, urgent = finished.take()
+    if oids and (writing or urgent):
+        history.record(conn, [conn.get(oid) for oid in oids], uuid)
+        result.finished = oids
+    history.record_noted(conn, uuid)
 
 
 def log_poll_failure(uuid, error, failures):

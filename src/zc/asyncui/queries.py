@@ -391,17 +391,13 @@ def queue_row(name, queue, now):
     (begin_after in the future), active (held by agents and running),
     held (held by agents, any status), dispatchers (how many are
     recorded), latency_seconds (how long the oldest due job has waited
-    since it could start; None when none is due)."""
-    due = scheduled = 0
-    oldest = None
-    for job in queue:
-        start = job.begin_after or job.put_time
-        if job.begin_after is not None and job.begin_after > now:
-            scheduled += 1
-            continue
-        due += 1
-        if start is not None and (oldest is None or start < oldest):
-            oldest = start
+    since it could start; None when none is due), paused (True while no
+    job is claimed from it: IQueue.pause)."""
+    # Counted from the queue's keys (Queue.countScheduled, oldestDue):
+    # no pending job is loaded, so this stays cheap with 100,000 of them.
+    scheduled = queue.countScheduled(now)
+    due = len(queue) - scheduled
+    oldest = queue.oldestDue(now)
     held = [job for record in queue.dispatchers.values()
             for agent in record.values() for job in agent]
     return {'name': name, 'pending': due, 'scheduled': scheduled,
@@ -409,7 +405,8 @@ def queue_row(name, queue, now):
                           if job.status == JobStatus.ACTIVE),
             'held': len(held), 'dispatchers': len(queue.dispatchers),
             'latency_seconds': (None if oldest is None
-                                else _seconds(now - oldest))}
+                                else _seconds(now - oldest)),
+            'paused': bool(queue.paused)}
 
 
 def queue_summary(conn, now=None):
@@ -464,13 +461,27 @@ def dispatcher_rows(conn, now=None):
             for uuid, record in sorted(queues[name].dispatchers.items())]
 
 
+def history_summary(conn):
+    """The history of finished jobs as plain data: jobs (how many it
+    keeps now), max_count, max_age_seconds (its retention), noted (jobs
+    cancelled before they started that wait for a poll to record them);
+    None when the database has no history.  Reads no job."""
+    found = history.get(conn)
+    if found is None:
+        return None
+    return {'jobs': len(found), 'max_count': found.max_count,
+            'max_age_seconds': found.max_age.total_seconds(),
+            'noted': found.notedCount()}
+
+
 def status(conn, now=None):
     """{'now': ISO time, 'queues': queue_summary, 'dispatchers':
-    dispatcher_rows}: what ``zc-asyncui status`` and the overview page
-    show."""
+    dispatcher_rows, 'history': history_summary}: what ``zc-asyncui
+    status`` and the overview page show."""
     now = now or utils.now()
     return {'now': iso(now), 'queues': queue_summary(conn, now),
-            'dispatchers': dispatcher_rows(conn, now)}
+            'dispatchers': dispatcher_rows(conn, now),
+            'history': history_summary(conn)}
 
 
 # -- a summary by state ----------------------------------------------------

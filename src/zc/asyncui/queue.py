@@ -29,7 +29,6 @@ its sentinel too, so that a put still adding to it (begun before a newer
 bucket existed: only possible with several producers) conflicts and is
 retried instead of adding a job nobody would find.
 """
-import datetime
 import heapq
 import itertools
 import logging
@@ -50,6 +49,7 @@ from zc.asyncui import quota
 from zc.asyncui import utils
 from zc.asyncui.dispatcheragents import DispatcherAgents
 from zc.asyncui.failure import Failure
+from zc.asyncui.history import note as note_finished
 from zc.asyncui.job import Job
 from zc.asyncui.job import NEW
 from zc.asyncui.job import check_storable
@@ -392,6 +392,7 @@ class Queue(persistent.Persistent):
         lifecycle.cancel(job, Failure(errors.JobCancelledError(
             'job %s was cancelled before it started' % job.key)),
             utils.now())
+        note_finished(job)  # no agent ran it: a poll records it (history)
         for callback in job._callbacks:
             self.put(callback)  # each gets the cancellation failure
 
@@ -515,16 +516,20 @@ class Queue(persistent.Persistent):
             (now or utils.now()).timestamp()), load=False))
 
     def oldestDue(self, now=None):
-        """See IQueue.oldestDue."""
-        now_ts = (now or utils.now()).timestamp()
-        starts = [job._arrival for _, job in itertools.islice(
-            self._iter_due(), 1)]
-        first = keys.first_key(self._scheduled)
-        if first is not None and first[:8] <= keys.time_prefix(now_ts):
-            starts.append(self._scheduled[first]._begin_after_ts)
-        starts = [ts for ts in starts if ts is not None]
-        return (datetime.datetime.fromtimestamp(min(starts), utils.UTC)
-                if starts else None)
+        """See IQueue.oldestDue.  Reads keys only: the first key of each
+        priority level of each due tree and inbox bucket, and the first
+        scheduled keys."""
+        bound = keys.time_prefix((now or utils.now()).timestamp())
+        buckets = list(self._inbox_buckets())
+        firsts = [keys.arrival_prefix(key) for tree in self._due
+                  for key in keys.level_firsts(tree)]
+        firsts += [keys.arrival_prefix(key) for bucket in buckets
+                   for key in keys.level_firsts(bucket, keys.DUE)]
+        later = [keys.first_key(self._scheduled)] + [
+            keys.first_key_after(bucket, keys.LATER) for bucket in buckets]
+        firsts += [key[:8] for key in later
+                   if key is not None and key[:8] <= bound]
+        return keys.prefix_time(min(firsts)) if firsts else None
 
     def __repr__(self):
         return '<%s %r>' % (type(self).__name__, self.name)

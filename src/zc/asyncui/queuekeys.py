@@ -7,6 +7,7 @@ An inbox key is a claim-tree key behind a one-byte tag, ``DUE`` or
 ``LATER``, saying which claim tree the job goes to.  See zc.asyncui.queue
 for the trees and the inbox that use them.
 """
+import datetime
 import struct
 
 #: Inbox keys are a claim-tree key behind one of these tags (due keys sort
@@ -23,6 +24,12 @@ FIRST = b''
 def time_prefix(ts):
     """8 bytes that sort like the timestamp ``ts``."""
     return struct.pack('>Q', int(ts * 1e6))
+
+
+def prefix_time(prefix):
+    """The aware UTC datetime of a ``time_prefix``."""
+    return datetime.datetime.fromtimestamp(
+        struct.unpack('>Q', prefix)[0] / 1e6, datetime.timezone.utc)
 
 
 def until(ts):
@@ -60,6 +67,41 @@ def first_key(tree):
     for key in tree.keys(min=FIRST, excludemin=True):
         return key
     return None
+
+
+def first_key_after(bucket, tag):
+    """The first key of an inbox bucket tagged ``tag``, without the tag,
+    or None."""
+    for key in bucket.keys(min=tag, max=bytes([tag[0] + 1]),
+                           excludemax=True):
+        return key[1:]
+    return None
+
+
+def arrival_prefix(key):
+    """The time prefix of a due key: its arrival."""
+    return key[4:12]
+
+
+def level_firsts(tree, tag=b''):
+    """The first due key (without ``tag``) of each priority level of a
+    due tree (or of the keys tagged ``tag`` in an inbox bucket): one
+    lookup per level, whatever the number of keys."""
+    low = tag + b'\x00'
+    while True:
+        key = None
+        for found in tree.keys(min=low, max=tag + b'\xff' * 5):
+            key = found
+            break
+        if key is None or not key.startswith(tag) or len(key) < len(
+                tag) + 12:
+            return
+        key = key[len(tag):]
+        yield key
+        level = struct.unpack('>I', key[:4])[0]
+        if level == 0xFFFFFFFF:
+            return
+        low = tag + struct.pack('>I', level + 1)
 
 
 def has_jobs(tree):

@@ -17,8 +17,8 @@ import zope.security.proxy
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import filters
-from zc.asyncui.browser import csrf
 from zc.asyncui import utils
+from zc.asyncui.browser import csrf
 from zc.asyncui.browser import format
 from zc.asyncui.browser import listing
 from zc.asyncui.browser import operations
@@ -69,6 +69,8 @@ class ActionPage(zope.publisher.browser.BrowserPage):
     fields = frozenset()
     heading = 'Action'
     button = 'Confirm'
+    #: True when the page acts on one object (a refusal is then a 409).
+    single = True
 
     def __call__(self):
         self.mode, self.done, self.refused = 'error', [], []
@@ -102,9 +104,6 @@ class ActionPage(zope.publisher.browser.BrowserPage):
                           'This action answers GET (a confirmation form)'
                           ' and POST (the form itself), not %s.'
                           % _safe(method, 20))
-
-    #: True when the page acts on one object (a refusal is then a 409).
-    single = True
 
     def _fail(self, problem):
         self.mode = 'error'

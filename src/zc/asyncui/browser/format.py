@@ -74,6 +74,12 @@ def safe_text(value, limit=REPR_LIMIT):
         return safe_repr(value, limit)
 
 
+def queue_title(name):
+    """How pages name a queue: its repr, and '(default)' for ''."""
+    title = safe_repr(name, 100)
+    return title + ' (default)' if name == '' else title
+
+
 def format_time(when):
     """``2026-12-01 21:30:05 UTC`` for an aware datetime; '-' for None."""
     if when is None:

@@ -12,7 +12,6 @@ import zope.publisher.browser
 import zope.security.proxy
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
-from zc.asyncui import filters
 from zc.asyncui import queries
 from zc.asyncui import utils
 from zc.asyncui.browser import format
@@ -29,9 +28,10 @@ FRAME_COUNT = 20
 
 
 def call_name(job):
-    """The dotted name of the job's callable; never raises."""
+    """The dotted name of the job's callable (queries.call_name: as the
+    user put it); never raises."""
     try:
-        return filters.callable_name(job)
+        return format.safe_text(queries.call_name(job), 300)
     except Exception as e:  # a callable that cannot be loaded here
         return '<unavailable: %s>' % format.safe_text(e, 100)
 
@@ -164,7 +164,9 @@ def job_data(job, request, now=None):
         'status': job.status.value, 'state': queries.state_of(job),
         'callable': call_name(job), 'call': describe_call(job),
         'args': args, 'kwargs': kwargs,
-        'queue': queue_name, 'queue_url': (
+        'queue': queue_name,
+        'queue_title': format.queue_title(queue_name),
+        'queue_url': (
             None if queue_name is None
             else traversal.queue_url(request, queue_name)),
         'agent': queries.agent_of(job), 'priority': job.priority,

@@ -13,11 +13,12 @@ answers a 400 page saying which and what to give (``BadParameter``).
 
 Work per request is bounded: unfiltered pages slice the sources (queue
 iteration, the history's indexes) and load only the jobs shown; a
-filtered page examines at most SCAN_LIMIT jobs and says so when it
-stopped there.
+filtered page examines at most SCAN_LIMIT jobs, for at most
+SCAN_SECONDS, and says so when it stopped there.
 """
 import fnmatch
 import itertools
+import time
 import urllib.parse
 
 from zc.asyncui import queries
@@ -29,8 +30,9 @@ from zc.asyncui.failure import Failure
 
 DEFAULT_SIZE = 50
 MAX_SIZE = 500
-#: Jobs a filtered page examines at most per request.
+#: Jobs a filtered page examines at most per request, and for how long.
 SCAN_LIMIT = 5000
+SCAN_SECONDS = 0.15
 #: Longest filter value accepted.
 MAX_FILTER_LENGTH = 200
 MAX_START = 10 ** 6
@@ -74,11 +76,14 @@ def _one(form, name):
         raise BadParameter('%s is given %d times: give it once.'
                            % (name, len(value)))
     if value is not None and not isinstance(value, str):
-        raise BadParameter('%s must be text.' % name)
+        raise BadParameter('%s must be text (UTF-8, percent-encoded).'
+                           % name)
     return value
 
 
-def _number(form, name, default, low, high):
+def number(form, name, default, low, high):
+    """The whole number parameter ``name`` of ``form`` (``default`` when
+    absent), between ``low`` and ``high``; BadParameter otherwise."""
     text = _one(form, name)
     if text in (None, ''):
         return default
@@ -105,8 +110,8 @@ def parse(form, statuses, default_status):
     if order not in ORDERS:
         raise BadParameter('order=%s is unknown: give oldest or newest.'
                            % format.truncate(order, 40))
-    start = _number(form, 'start', 0, 0, MAX_START)
-    size = _number(form, 'size', DEFAULT_SIZE, 1, MAX_SIZE)
+    start = number(form, 'start', 0, 0, MAX_START)
+    size = number(form, 'size', DEFAULT_SIZE, 1, MAX_SIZE)
     filters = {}
     for name in FILTERS:
         value = _one(form, name)
@@ -168,18 +173,22 @@ class Page:
         self.scanned = scanned
 
 
-def page_of(source, selection, match=None):
+def page_of(source, selection, match=None, at_start=False):
     """The page of ``source`` (an iterator of jobs, in the order shown)
-    that ``selection`` asks for; ``match`` filters (bounded scan)."""
-    start, size = selection.start, selection.size
+    that ``selection`` asks for (``at_start``: the source starts at the
+    page already); ``match`` filters, in a scan bounded by SCAN_LIMIT
+    jobs and SCAN_SECONDS."""
+    start, size = (0 if at_start else selection.start), selection.size
     if match is None:
         found = list(itertools.islice(source, start, start + size + 1))
         return Page(found[:size], len(found) > size)
     found, scanned, skipped = [], 0, 0
+    deadline = time.monotonic() + SCAN_SECONDS
     for job in source:
         scanned += 1
-        if scanned > SCAN_LIMIT:
-            return Page(found, True, truncated=True, scanned=SCAN_LIMIT)
+        if scanned > SCAN_LIMIT or (
+                scanned % 20 == 0 and time.monotonic() > deadline):
+            return Page(found, True, truncated=True, scanned=scanned - 1)
         if not _safe_match(match, job):
             continue
         if skipped < start:
@@ -208,7 +217,8 @@ def job_row(job, request, now):
         key = getattr(job, 'key', None)
         return {'key': key, 'url': key and traversal.job_url(request, key),
                 'state': '?', 'status': '?', 'call': '<unavailable: %s>'
-                % format.safe_text(e, 200), 'queue': None, 'priority': '',
+                % format.safe_text(e, 200), 'queue': None,
+                'queue_title': '-', 'priority': '',
                 'put': '-', 'begin_after': '-', 'begin_after_iso': None,
                 'end': '-', 'end_iso': None, 'duration': '-',
                 'attempts': 0, 'agent': None, 'error': None,
@@ -224,6 +234,8 @@ def _row(job, request, now):
         'state': queries.state_of(job), 'status': job.status.value,
         'call': job_page.describe_call(job),
         'queue': getattr(job.queue, 'name', None),
+        'queue_title': format.queue_title(getattr(job.queue, 'name', None))
+        if job.queue is not None else '-',
         'priority': job.priority,
         'put': format.format_age(job.put_time, now),
         'begin_after': format.format_age(job.begin_after, now),

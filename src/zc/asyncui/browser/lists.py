@@ -13,7 +13,6 @@
 
 Filters and paging are browser.listing's (``queue`` selects one queue).
 """
-import builtins
 import heapq
 import itertools
 import json
@@ -25,6 +24,7 @@ from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 from zc.asyncui import history
 from zc.asyncui import utils
 from zc.asyncui.browser import listing
+from zc.asyncui.browser import queue as queue_page
 from zc.asyncui.browser import traversal
 from zc.asyncui.failure import Failure
 
@@ -42,24 +42,20 @@ def _index_filters(selection):
     """History query arguments for the filters its indexes answer, and
     the filters left for listing.matcher."""
     left = {k: v for k, v in selection.filters.items() if k != 'queue'}
-    kw = {'queue': selection.filters.get('queue')}
-    pattern = left.get('callable')
-    if pattern is not None and '.' in pattern:
-        kw['callable'] = left.pop('callable')
-    error = left.get('error')
-    if error is not None and not any(c in error for c in '*?[') and (
-            '.' in error or isinstance(getattr(builtins, error, None),
-                                       type)):
-        kw['failure_type'] = left.pop('error')
+    kw = queue_page.index_filters(left)
+    kw['queue'] = selection.filters.get('queue')
     return kw, left
 
 
 def failed_source(queues, conn, selection, now):
     kw, left = _index_filters(selection)
-    bound = selection.start + (listing.SCAN_LIMIT if left else
-                               selection.size) + 1
-    return iter(history.query(conn, status='failed', count=bound, **kw)), \
-        listing.matcher(left)
+    if left:
+        return iter(history.iter_query(
+            conn, status='failed', count=selection.start
+            + listing.SCAN_LIMIT + 1, **kw)), listing.matcher(left), False
+    return iter(history.iter_query(
+        conn, status='failed', start=selection.start,
+        count=selection.size + 1, **kw)), None, True
 
 
 def is_dead(job):
@@ -71,11 +67,11 @@ def is_dead(job):
 
 def dead_source(queues, conn, selection, now):
     kw, left = _index_filters(selection)
-    jobs = history.query(conn, status='failed', count=selection.start
+    jobs = history.iter_query(conn, status='failed', count=selection.start
                          + listing.SCAN_LIMIT + 1, **kw)
     match = listing.matcher(left)
-    return iter(jobs), (is_dead if match is None
-                        else lambda job: is_dead(job) and match(job))
+    return jobs, (is_dead if match is None
+                        else lambda job: is_dead(job) and match(job)), False
 
 
 def _has_attempts(job):
@@ -93,7 +89,7 @@ def retries_source(queues, conn, selection, now):
                              if k != 'queue'})
     return itertools.chain(due, later), (
         _has_attempts if match is None
-        else lambda job: _has_attempts(job) and match(job))
+        else lambda job: _has_attempts(job) and match(job)), False
 
 
 def scheduled_source(queues, conn, selection, now):
@@ -102,7 +98,7 @@ def scheduled_source(queues, conn, selection, now):
                          for q in _queues(queues, selection)),
                        key=lambda job: job.begin_after, reverse=newest)
     return jobs, listing.matcher({k: v for k, v in selection.filters.items()
-                                  if k != 'queue'})
+                                  if k != 'queue'}), False
 
 
 class Kind:
@@ -131,8 +127,9 @@ def list_data(kind, queues, request, form, now=None):
     query parameters."""
     now = now or utils.now()
     selection = listing.parse(form, (kind.name,), kind.name)
-    source, match = kind.source(queues, queues._p_jar, selection, now)
-    page = listing.page_of(source, selection, match)
+    source, match, at_start = kind.source(queues, queues._p_jar,
+                                          selection, now)
+    page = listing.page_of(source, selection, match, at_start)
     url = traversal.page_url(request, kind.name)
     return {
         'kind': kind.name, 'title': kind.title,
@@ -141,9 +138,10 @@ def list_data(kind, queues, request, form, now=None):
         'json_url': '%s.json?%s' % (url, selection.query()),
         'selection': selection.as_dict(),
         'jobs': listing.rows(page.jobs, request, now),
+        'first': selection.start + 1,
         'last': selection.start + len(page.jobs),
         'more': page.more, 'truncated': page.truncated,
-        'scan_limit': listing.SCAN_LIMIT,
+        'scanned': page.scanned,
         'note': None, 'fixed_order': not kind.orders,
         'next_url': page.more and not page.truncated and '%s?%s' % (
             url, selection.query(start=selection.start + selection.size)),

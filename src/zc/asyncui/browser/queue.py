@@ -14,7 +14,6 @@ import zope.security.proxy
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import history
-from zc.asyncui import queries
 from zc.asyncui import utils
 from zc.asyncui.browser import format
 from zc.asyncui.browser import listing
@@ -47,9 +46,22 @@ def counts(queue, conn, now):
 
 def _history_source(conn, queue_name, selection):
     """Finished jobs of ``selection.status`` newest first, the filters the
-    history's indexes answer applied; returns (jobs, filters left)."""
+    history's indexes answer applied; returns (jobs, filters left, True
+    when the jobs start at the page)."""
     left = dict(selection.filters)
     left.pop('queue', None)
+    kw = index_filters(left)
+    kw.update(status=selection.status, queue=queue_name)
+    if left:  # a filtered scan: listing.page_of skips and bounds it
+        return history.iter_query(conn, count=selection.start
+                                  + listing.SCAN_LIMIT + 1, **kw), left, False
+    return history.iter_query(conn, start=selection.start,
+                              count=selection.size + 1, **kw), left, True
+
+
+def index_filters(left):
+    """History query arguments for the filters in ``left`` that its
+    indexes answer (removed from ``left``)."""
     kw = {}
     pattern = left.get('callable')
     if pattern is not None and '.' in pattern:
@@ -59,15 +71,12 @@ def _history_source(conn, queue_name, selection):
             '.' in error or isinstance(getattr(builtins, error, None),
                                        type)):
         kw['failure_type'] = left.pop('error')
-    bound = selection.start + (listing.SCAN_LIMIT if left else
-                               selection.size) + 1
-    jobs = history.query(conn, status=selection.status, queue=queue_name,
-                         count=bound, **kw)
-    return iter(jobs), left
+    return kw
 
 
 def jobs_source(queue, conn, selection, now):
-    """(jobs in the order shown, filters left, note) for the queue page."""
+    """(jobs in the order shown, filters left, note, True when the jobs
+    start at the page) for the queue page."""
     status, newest = selection.status, selection.order == 'newest'
     note = None
     if status == 'pending':
@@ -79,18 +88,19 @@ def jobs_source(queue, conn, selection, now):
                 note = ('Newest first lists the last of the first %d due'
                         ' jobs in claim order.' % REVERSE_LIMIT)
             jobs = iter(jobs)
-        return jobs, selection.filters, note
+        return jobs, selection.filters, note, False
     if status == 'scheduled':
-        return queue.scheduled(now, reverse=newest), selection.filters, None
+        return (queue.scheduled(now, reverse=newest), selection.filters,
+                None, False)
     if status == 'active':
         held = sorted((job for record in queue.dispatchers.values()
                        for agent in record.values() for job in agent),
                       key=lambda job: job.key, reverse=newest)
-        return iter(held), selection.filters, None
-    jobs, left = _history_source(conn, queue.name, selection)
+        return iter(held), selection.filters, None, False
+    jobs, left, at_start = _history_source(conn, queue.name, selection)
     if not newest:
         note = 'Finished jobs are listed newest first.'
-    return jobs, left, note
+    return jobs, left, note, at_start
 
 
 def queue_data(queue, request, form, now=None):
@@ -99,12 +109,14 @@ def queue_data(queue, request, form, now=None):
     now = now or utils.now()
     selection = listing.parse(form, STATUSES, 'pending')
     conn = queue._p_jar
-    source, left, note = jobs_source(queue, conn, selection, now)
+    source, left, note, at_start = jobs_source(queue, conn, selection, now)
     filters = {k: v for k, v in left.items() if k != 'queue'}
-    page = listing.page_of(source, selection, listing.matcher(filters))
+    page = listing.page_of(source, selection, listing.matcher(filters),
+                           at_start)
     url = traversal.queue_url(request, queue.name)
     return {
-        'name': queue.name, 'title': repr(queue.name), 'url': url,
+        'name': queue.name, 'title': format.queue_title(queue.name),
+        'url': url,
         'counts': counts(queue, conn, now),
         'dispatchers': [{
             'uuid': uuid, 'state': record.livenessState(now),
@@ -118,9 +130,10 @@ def queue_data(queue, request, form, now=None):
         'selection': selection.as_dict(),
         'jobs': listing.rows(page.jobs, request, now),
         'json_url': '%s/@@queue.json?%s' % (url, selection.query()),
+        'first': selection.start + 1,
         'last': selection.start + len(page.jobs),
         'more': page.more, 'truncated': page.truncated,
-        'scan_limit': listing.SCAN_LIMIT, 'note': note,
+        'scanned': page.scanned, 'note': note,
         'next_url': page.more and not page.truncated and '%s?%s' % (
             url, selection.query(start=selection.start + selection.size)),
         'previous_url': selection.start > 0 and '%s?%s' % (

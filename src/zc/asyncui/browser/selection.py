@@ -27,7 +27,8 @@ def select(context, form, limit, now):
     if getattr(context, 'dispatchers', None) is not None:  # a queue
         selection = listing.parse(_form(form), queue_page.STATUSES,
                                   'pending')
-        source, left, _ = queue_page.jobs_source(
+        selection.start, selection.size = 0, limit
+        source, left, _, at_start = queue_page.jobs_source(
             context, context._p_jar, selection, now)
         match = listing.matcher({k: v for k, v in left.items()
                                  if k != 'queue'})
@@ -40,10 +41,11 @@ def select(context, form, limit, now):
                     str(form.get('kind'))[:40], ', '.join(sorted(
                         lists.KINDS))))
         selection = listing.parse(_form(form), (kind.name,), kind.name)
-        source, match = kind.source(context, context._p_jar, selection, now)
+        selection.start, selection.size = 0, limit
+        source, match, at_start = kind.source(context, context._p_jar,
+                                              selection, now)
         where = 'the %s list' % kind.title
-    selection.start, selection.size = 0, limit
-    page = listing.page_of(source, selection, match)
+    page = listing.page_of(source, selection, match, at_start)
     words = ', '.join('%s=%s' % (k, v) for k, v in sorted(
         selection.filters.items()))
     return page.jobs, page.more, '%s %s%s' % (

@@ -26,9 +26,8 @@ import zope.security.proxy
 from zope.app.publication.traversers import SimpleComponentTraverser
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
-import zc.asyncui
-from zc.asyncui import interfaces
-from zc.asyncui import utils
+from zc.asyncui import errors
+from zc.asyncui import queries
 from zc.asyncui.browser import format
 
 #: The permission to read any page under /++async++/.
@@ -150,21 +149,21 @@ def agent_url(request, queue_name, uuid, agent_name):
 # -- lookups ---------------------------------------------------------------
 
 def find_job(conn, key):
-    """The Job of URL key ``key`` in the database of ``conn``, or a
-    sentence (str) saying why there is none."""
+    """The Job of URL key ``key`` in the database of ``conn``
+    (queries.find_job, for the canonical key only), or a sentence (str)
+    saying why there is none."""
     if not JOB_KEY.match(key):
         return ('%r is not a job key: a key is the hex oid that listings'
                 ' show, such as 0x3a1f (lower case, with 0x).'
                 % format.truncate(key, ECHO_LIMIT))
     try:
-        job = conn.get(utils.key_to_oid(key))
-    except Exception:  # POSKeyError, or an object that cannot load
-        return ('There is no job %s in this database: it may have been'
-                ' removed and packed away, or the key is from another'
-                ' database.' % key)
-    if not isinstance(job, zc.asyncui.Job):
-        return '%s is not a job but a %s.' % (key, type(job).__name__)
-    return job
+        return queries.find_job(conn, key)
+    except errors.JobNotFoundError as e:
+        text = format.safe_text(e, 300)
+        return ('There is ' + text if text.startswith('no ') else text) + '.'
+    except Exception as e:  # an object that cannot be loaded here
+        return 'Object %s cannot be loaded here (%s).' % (
+            key, format.safe_text(e, 200))
 
 
 def require_view(context):

@@ -5,7 +5,10 @@ against malformed values: an unencoded ``admin:secret``, bad base64 or a
 value without a colon raise inside the publisher and answer 500 with a
 logged traceback.  ``BasicAuthGuard`` answers those requests itself with
 401 and the same Basic challenge as Zope's, before the publisher sees
-them.
+them.  Likewise a path that is not UTF-8 once percent-decoded
+(``/%ff``) makes zope.publisher raise UnicodeDecodeError (500): the
+guard answers it with 400.  ``BodySizeGuard`` answers a request with a
+huge body 413 before the publisher parses it.
 """
 import base64
 import binascii
@@ -35,14 +38,35 @@ def malformed_basic_credentials(header):
     return None
 
 
+def malformed_path(path_info):
+    """Why the WSGI ``PATH_INFO`` (bytes decoded as latin-1, as WSGI
+    servers give it) is unusable, or None."""
+    raw = path_info if isinstance(path_info, bytes) else path_info.encode(
+        'latin-1', 'replace')
+    try:
+        raw.decode('utf-8')
+    except UnicodeDecodeError:
+        return 'the path is not UTF-8 once percent-decoded'
+    return None
+
+
 class BasicAuthGuard:
     """WSGI middleware: a request with malformed Basic credentials gets
-    401 with a Basic challenge; every other request goes to ``app``."""
+    401 with a Basic challenge, one with a path that is not UTF-8 gets
+    400; every other request goes to ``app``."""
 
     def __init__(self, app):
         self.app = app
 
     def __call__(self, environ, start_response):
+        problem = malformed_path(environ.get('PATH_INFO', ''))
+        if problem is not None:
+            body = ('400 Bad Request: %s; write names in URLs as UTF-8'
+                    ' (percent-encoded).\n' % problem).encode('utf-8')
+            start_response('400 Bad Request', [
+                ('Content-Type', 'text/plain; charset=utf-8'),
+                ('Content-Length', str(len(body)))])
+            return [body]
         problem = malformed_basic_credentials(
             environ.get('HTTP_AUTHORIZATION', ''))
         if problem is None:
@@ -56,9 +80,42 @@ class BasicAuthGuard:
         return [body]
 
 
+#: Bytes of a request body the pages accept; the action pages need far
+#: less (see zc.asyncui.browser.actions.MAX_BODY_BYTES).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodySizeGuard:
+    """WSGI middleware: a request whose declared body is larger than
+    ``limit`` bytes answers 413 before the publisher reads and parses it
+    (the publisher would hold its form fields in memory)."""
+
+    def __init__(self, app, limit=MAX_BODY_BYTES):
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ, start_response):
+        try:
+            length = int(environ.get('CONTENT_LENGTH') or 0)
+        except ValueError:
+            length = self.limit + 1   # unreadable: refuse, do not guess
+        if length <= self.limit:
+            return self.app(environ, start_response)
+        body = ('413 Request Entity Too Large: the body has a declared'
+                ' length of %r bytes; this site accepts at most %d. Act on'
+                ' fewer jobs at once.\n' % (
+                    environ.get('CONTENT_LENGTH'), self.limit)
+                ).encode('utf-8')
+        start_response('413 Request Entity Too Large', [
+            ('Content-Type', 'text/plain; charset=utf-8'),
+            ('Content-Length', str(len(body))), ('Connection', 'close')])
+        return [body]
+
+
 def make_app(db, handle_errors=True):
     """The site's WSGI application on ``db`` (whose root folder exists:
-    see zc.asyncui.cli.site.bootstrap), guarded by BasicAuthGuard."""
+    see zc.asyncui.cli.site.bootstrap), guarded by BasicAuthGuard and
+    BodySizeGuard."""
     app = zope.app.wsgi.WSGIPublisherApplication(
         db, handle_errors=handle_errors)
-    return BasicAuthGuard(app)
+    return BodySizeGuard(BasicAuthGuard(app))

@@ -5,7 +5,8 @@ future), active ones (held by agents, running), and the latency: the age
 of the oldest due job (how long it has been waiting since it could
 start).  Per dispatcher and queue: alive, dead or inactive, its last
 ping, and the jobs its agents hold; the ACTIVE jobs of a dead dispatcher
-are marked, as recovery will retry them.  ``--json`` prints the same as
+are marked, as recovery will retry them.  Then the history: how many
+finished jobs it keeps, and its retention.  ``--json`` prints the same as
 one object.  The numbers come from zc.asyncui.queries.status (shared
 with ``asyncdb`` and the web pages).
 """
@@ -31,10 +32,12 @@ def format_text(info):
     lines = []
     for q in info['queues']:
         lines.append('queue %r: %d pending, %d scheduled, %d active,'
-                     ' latency %s' % (
+                     ' latency %s%s' % (
                          q['name'], q['pending'], q['scheduled'],
                          q['active'], '-' if q['latency_seconds'] is None
-                         else '%.1fs' % q['latency_seconds']))
+                         else '%.1fs' % q['latency_seconds'],
+                         ', PAUSED (nothing is claimed until it is'
+                         ' resumed)' if q.get('paused') else ''))
     for d in info['dispatchers']:
         lines.append('dispatcher %s (queue %r): %s, last ping %s, pid %s'
                      ' on %s, %d job%s held' % (
@@ -47,6 +50,13 @@ def format_text(info):
                 job['key'], job['status'], job['agent'],
                 '  (its dispatcher is dead: recovery retries it)'
                 if job['dead_dispatcher'] else ''))
+    h = info.get('history')
+    if h is not None:
+        lines.append('history: %d finished jobs kept (at most %d, %g days)'
+                     '%s' % (h['jobs'], h['max_count'],
+                             h['max_age_seconds'] / 86400,
+                             ', %d cancelled ones to record' % h['noted']
+                             if h['noted'] else ''))
     return lines
 
 

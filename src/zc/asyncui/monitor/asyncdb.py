@@ -16,6 +16,7 @@ import transaction
 
 from zc.asyncui import dispatcher as dispatcher_module
 from zc.asyncui import errors
+from zc.asyncui import history
 from zc.asyncui import queries
 from zc.asyncui import queueroot
 from zc.asyncui import utils
@@ -108,7 +109,8 @@ def _show(job, display, now):
 
 
 def summary(job, now):
-    """The job summary object (zc.async's keys)."""
+    """The job summary object (zc.async's keys, plus key and parent: the
+    key of the job whose callback this is, or null)."""
     result = job.result
     failed = isinstance(result, Failure)
     start, end = job.active_start, job.active_end
@@ -132,6 +134,7 @@ def summary(job, now):
         'dispatcher': queries.dispatcher_of(job),
         'queue': getattr(queue, 'name', None),
         'callbacks': [c.key for c in (job.callbacks or ())],
+        'parent': None if job.parent is None else job.parent.key,
     }
 
 
@@ -387,6 +390,29 @@ def _merge_liveness(info, record, state, now):
         info['since ping'] = now - info['last ping']
 
 
+def _counters(conn, now, *words):
+    """The history's per-minute counters, summed over a time window
+
+    put, started, succeeded, failed and retried, read from the history's counters (no job loaded), over whole minutes
+    since:INTERVAL (default 1H) and before:INTERVAL ago; queue:NAME and
+    callable:GLOB (the dotted name) narrow them.  The failure rate of
+    the last hour is failed / (succeeded + failed):
+
+        asyncdb counters
+        asyncdb counters since:15M queue:mail
+        asyncdb counters since:1D callable:myapp.*
+    """
+    args, options = encoding.parse_args(
+        words, (), ('since', 'before', 'queue', 'callable'))
+    since = now - encoding.parse_interval(options.get('since', '1H'),
+                                          'since')
+    before = None if 'before' not in options else (
+        now - encoding.parse_interval(options['before'], 'before'))
+    return history.counts(conn, since=since, before=before,
+                          queue=options.get('queue'),
+                          callable=options.get('callable'))
+
+
 def _jobsummary(conn, now, *words):
     """How many jobs per state, in all and per callable (or by:GROUP)
 
@@ -407,7 +433,8 @@ def _jobsummary(conn, now, *words):
 
 
 TOOLS = {'jobstats': _jobstats, 'dispatchers': _dispatchers,
-         'jobsummary': _jobsummary, 'UUIDs': _uuids, 'status': _status, 'count': _count,
+         'jobsummary': _jobsummary, 'counters': _counters,
+         'UUIDs': _uuids, 'status': _status, 'count': _count,
          'jobs': _jobs, 'job': _job, 'traceback': _traceback,
          'nextpending': _nextpending, 'lastcompleted': _lastcompleted}
 
