@@ -7,6 +7,7 @@ ZC_ASYNCUI_REQUIRE_BROWSER=1 (as .ci/run sets) they fail instead.
 Screenshots go to test-artifacts/ (not in git).
 """
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -161,3 +162,19 @@ def test_retry_a_failed_job(site, driver):
     outcomes = by_css(driver, '#attempts tr td:last-child')
     assert [cell.text for cell in outcomes] == ['failed', 'succeeded']
     screenshot(driver, 'retried-job')
+
+
+def test_overview_reloads_itself_until_paused(site, driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+    driver.get(site.url + '/++async++/?refresh=2')
+    driver.execute_script('window.zcAsyncuiMark = 1')
+    # A reload is a new page: the mark is gone.
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script(
+        'return window.zcAsyncuiMark === undefined'))
+    # Pause at once, in the reloaded page (its own 2 s have just begun).
+    label = driver.execute_script(
+        "var b = document.getElementById('pause-button'); b.click();"
+        " window.zcAsyncuiMark = 1; return b.textContent;")
+    assert label == 'Resume'
+    time.sleep(3)  # more than the reload interval
+    assert driver.execute_script('return window.zcAsyncuiMark') == 1
