@@ -125,6 +125,17 @@ def test_job_through_rotterdam(functional):
     assert 'zmi <b>boom</b>' not in b.contents
 
 
+def test_breadcrumbs_lead_to_the_first_tab(functional):
+    key = put_failing_job(functional)
+    b = browser(functional)
+    b.open(ROTTERDAM + '/++async++/jobs/' + key)
+    b.getLink('++async++').click()  # Location: [top] / ++async++ / ...
+    assert b.url == ROTTERDAM + '/++async++/@@index.html'
+    assert 'class="selected">Overview</a>' in b.contents
+    b.getLink('[top]').click()
+    assert b.url == ROTTERDAM + '/@@index.html'  # the application's tab
+
+
 def test_job_through_the_standalone_layout(functional):
     key = put_failing_job(functional)
     b = browser(functional)
