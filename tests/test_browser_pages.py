@@ -83,6 +83,11 @@ def put(db, *args, **kw):
         zc.asyncui.Job(*args), **kw)).key
 
 
+def text(b):
+    """The page's contents with its whitespace collapsed."""
+    return ' '.join(b.contents.split())
+
+
 def status(b):
     return int(b.headers['status'].split()[0])
 
@@ -634,11 +639,26 @@ def test_page_of_stops_a_filtered_scan_at_its_limits(monkeypatch):
     assert page.truncated and page.scanned < 100
 
 
-def test_truncated_scan_says_so(app, site_db, monkeypatch):
+def test_truncated_scan_says_so_and_continues(app, site_db, monkeypatch):
     from zc.asyncui.browser import listing
-    put(site_db, jobs.noop)
-    monkeypatch.setattr(listing, 'SCAN_LIMIT', 1)
+    in_db(site_db, lambda conn: zc.asyncui.install(conn, names=['scan']))
+
+    def work(conn):
+        queue = zc.asyncui.getQueues(conn)['scan']
+        queue.put(zc.asyncui.Job(jobs.noop, 'first'))
+        return [queue.put(zc.asyncui.Job(jobs.add, n, n)).key
+                for n in range(3)]
+    keys = in_db(site_db, work)
+    monkeypatch.setattr(listing, 'SCAN_LIMIT', 2)
     b = browser(app)
-    b.open(BASE + '/queues/~?callable=nothing.matches')
+    b.open(BASE + '/queues/scan?callable=add')
     assert status(b) == 200
-    assert 'Only the first' in b.contents
+    assert 'Only jobs 1 to 2 of the list were checked' in text(b)
+    assert keys[0] in b.contents and keys[1] not in b.contents
+    b.getLink('check the next ones').click()
+    assert 'from=2' in b.url
+    assert keys[1] in b.contents and keys[2] in b.contents
+    assert keys[0] not in b.contents
+    assert 'were checked' not in text(b)  # the list ended within limits
+    b.open(BASE + '/queues/scan?callable=add&from=x')
+    assert status(b) == 400

@@ -8,8 +8,10 @@ take the same selection): ``status``, ``order`` ('oldest' or 'newest'),
 MAX_SIZE), and the filters ``callable`` (a glob on the dotted name, or on
 its last part when it has no dot), ``args`` (text in the call's repr),
 ``error`` (a failure type, dotted as ``Failure.type_name`` writes it, or
-a glob), ``agent`` (a glob) and ``queue`` (a queue name).  A bad value
-answers a 400 page saying which and what to give (``BadParameter``).
+a glob), ``agent`` (a glob) and ``queue`` (a queue name), and ``from``
+(jobs a filtered scan skips: where a scan that stopped at its limits
+continues).  A bad value answers a 400 page saying which and what to
+give (``BadParameter``).
 
 Work per request is bounded: unfiltered pages slice the sources (queue
 iteration, the history's indexes) and load only the jobs shown; a
@@ -49,16 +51,20 @@ class Selection:
     """What a list shows: status, order, paging and filters, validated
     (see the module docstring)."""
 
-    def __init__(self, status, order, start, size, filters):
+    def __init__(self, status, order, start, size, filters, scan_from=0):
         self.status = status
         self.order = order
         self.start = start
         self.size = size
         self.filters = filters
+        #: Jobs of the source a filtered scan skips (the "continue"
+        #: link of a page whose scan stopped at its limits).
+        self.scan_from = scan_from
 
     def query(self, **changes):
         """The query string of this selection with ``changes``."""
-        values = dict(self.filters, status=self.status, order=self.order,
+        values = {'from': self.scan_from or None}
+        values.update(self.filters, status=self.status, order=self.order,
                       start=self.start, size=self.size)
         values.update(changes)
         return urllib.parse.urlencode(
@@ -67,7 +73,8 @@ class Selection:
 
     def as_dict(self):
         return dict(status=self.status, order=self.order, start=self.start,
-                    size=self.size, filters=dict(self.filters))
+                    size=self.size, filters=dict(self.filters),
+                    scan_from=self.scan_from)
 
 
 def _one(form, name):
@@ -122,7 +129,8 @@ def parse(form, statuses, default_status):
                 'the %s filter is %d characters long: give at most %d.'
                 % (name, len(value), MAX_FILTER_LENGTH))
         filters[name] = value
-    return Selection(status, order, start, size, filters)
+    scan_from = number(form, 'from', 0, 0, MAX_START) if filters else 0
+    return Selection(status, order, start, size, filters, scan_from)
 
 
 # -- matching -----------------------------------------------------------------
@@ -198,6 +206,34 @@ def page_of(source, selection, match=None, at_start=False):
             return Page(found, True, scanned=scanned)
         found.append(job)
     return Page(found, False, scanned=scanned)
+
+
+def paging(url, selection, page):
+    """The paging part of a list's data: first and last (counted from
+    1), the URLs of the next and previous pages, and when a filtered scan
+    stopped at its limits, the URL that continues it (``from``)."""
+    start, size = selection.start, selection.size
+    return {
+        'first': start + 1, 'last': start + len(page.jobs),
+        'more': page.more, 'truncated': page.truncated,
+        'scanned': page.scanned,
+        'scanned_from': selection.scan_from + 1,
+        'scanned_to': selection.scan_from + page.scanned,
+        'next_url': page.more and not page.truncated and '%s?%s' % (
+            url, selection.query(start=start + size)),
+        'previous_url': start > 0 and '%s?%s' % (
+            url, selection.query(start=max(0, start - size))),
+        'continue_url': page.truncated and '%s?%s' % (
+            url, selection.query(start=0, **{
+                'from': selection.scan_from + page.scanned})),
+    }
+
+
+def skip_scanned(source, selection):
+    """``source`` without the jobs a continued scan already checked."""
+    if not selection.scan_from:
+        return source
+    return itertools.islice(source, selection.scan_from, None)
 
 
 def _safe_match(match, job):

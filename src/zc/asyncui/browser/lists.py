@@ -50,9 +50,10 @@ def _index_filters(selection):
 def failed_source(queues, conn, selection, now):
     kw, left = _index_filters(selection)
     if left:
-        return iter(history.iter_query(
-            conn, status='failed', count=selection.start
-            + listing.SCAN_LIMIT + 1, **kw)), listing.matcher(left), False
+        return history.iter_query(
+            conn, status='failed', start=selection.scan_from,
+            count=selection.start + listing.SCAN_LIMIT + 1,
+            **kw), listing.matcher(left), False
     return iter(history.iter_query(
         conn, status='failed', start=selection.start,
         count=selection.size + 1, **kw)), None, True
@@ -67,8 +68,10 @@ def is_dead(job):
 
 def dead_source(queues, conn, selection, now):
     kw, left = _index_filters(selection)
-    jobs = history.iter_query(conn, status='failed', count=selection.start
-                         + listing.SCAN_LIMIT + 1, **kw)
+    jobs = history.iter_query(conn, status='failed',
+                              start=selection.scan_from,
+                              count=selection.start + listing.SCAN_LIMIT + 1,
+                              **kw)
     match = listing.matcher(left)
     return jobs, (is_dead if match is None
                         else lambda job: is_dead(job) and match(job)), False
@@ -87,7 +90,7 @@ def retries_source(queues, conn, selection, now):
                         key=lambda job: job.begin_after)
     match = listing.matcher({k: v for k, v in selection.filters.items()
                              if k != 'queue'})
-    return itertools.chain(due, later), (
+    return listing.skip_scanned(itertools.chain(due, later), selection), (
         _has_attempts if match is None
         else lambda job: _has_attempts(job) and match(job)), False
 
@@ -97,8 +100,8 @@ def scheduled_source(queues, conn, selection, now):
     jobs = heapq.merge(*(q.scheduled(now, reverse=newest)
                          for q in _queues(queues, selection)),
                        key=lambda job: job.begin_after, reverse=newest)
-    return jobs, listing.matcher({k: v for k, v in selection.filters.items()
-                                  if k != 'queue'}), False
+    return listing.skip_scanned(jobs, selection), listing.matcher(
+        {k: v for k, v in selection.filters.items() if k != 'queue'}), False
 
 
 class Kind:
@@ -138,16 +141,8 @@ def list_data(kind, queues, request, form, now=None):
         'json_url': '%s.json?%s' % (url, selection.query()),
         'selection': selection.as_dict(),
         'jobs': listing.rows(page.jobs, request, now),
-        'first': selection.start + 1,
-        'last': selection.start + len(page.jobs),
-        'more': page.more, 'truncated': page.truncated,
-        'scanned': page.scanned,
         'note': None, 'fixed_order': not kind.orders,
-        'next_url': page.more and not page.truncated and '%s?%s' % (
-            url, selection.query(start=selection.start + selection.size)),
-        'previous_url': selection.start > 0 and '%s?%s' % (
-            url, selection.query(start=max(
-                0, selection.start - selection.size))),
+        **listing.paging(url, selection, page),
     }
 
 

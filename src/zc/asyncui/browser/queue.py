@@ -53,8 +53,9 @@ def _history_source(conn, queue_name, selection):
     kw = index_filters(left)
     kw.update(status=selection.status, queue=queue_name)
     if left:  # a filtered scan: listing.page_of skips and bounds it
-        return history.iter_query(conn, count=selection.start
-                                  + listing.SCAN_LIMIT + 1, **kw), left, False
+        return history.iter_query(
+            conn, start=selection.scan_from, count=selection.start
+            + listing.SCAN_LIMIT + 1, **kw), left, False
     return history.iter_query(conn, start=selection.start,
                               count=selection.size + 1, **kw), left, True
 
@@ -88,15 +89,18 @@ def jobs_source(queue, conn, selection, now):
                 note = ('Newest first lists the last of the first %d due'
                         ' jobs in claim order.' % REVERSE_LIMIT)
             jobs = iter(jobs)
-        return jobs, selection.filters, note, False
+        return (listing.skip_scanned(jobs, selection), selection.filters,
+                note, False)
     if status == 'scheduled':
-        return (queue.scheduled(now, reverse=newest), selection.filters,
+        return (listing.skip_scanned(queue.scheduled(now, reverse=newest),
+                                     selection), selection.filters,
                 None, False)
     if status == 'active':
         held = sorted((job for record in queue.dispatchers.values()
                        for agent in record.values() for job in agent),
                       key=lambda job: job.key, reverse=newest)
-        return iter(held), selection.filters, None, False
+        return (listing.skip_scanned(iter(held), selection),
+                selection.filters, None, False)
     jobs, left, at_start = _history_source(conn, queue.name, selection)
     if not newest:
         note = 'Finished jobs are listed newest first.'
@@ -130,18 +134,12 @@ def queue_data(queue, request, form, now=None):
         'selection': selection.as_dict(),
         'jobs': listing.rows(page.jobs, request, now),
         'json_url': '%s/@@queue.json?%s' % (url, selection.query()),
-        'first': selection.start + 1,
-        'last': selection.start + len(page.jobs),
-        'more': page.more, 'truncated': page.truncated,
-        'scanned': page.scanned, 'note': note,
-        'next_url': page.more and not page.truncated and '%s?%s' % (
-            url, selection.query(start=selection.start + selection.size)),
-        'previous_url': selection.start > 0 and '%s?%s' % (
-            url, selection.query(start=max(
-                0, selection.start - selection.size))),
+        'note': note,
+        **listing.paging(url, selection, page),
         'statuses': [{'name': name, 'current': name == selection.status,
                       'url': '%s?%s' % (url, selection.query(
-                          status=name, start=0))} for name in STATUSES],
+                          status=name, start=0, **{'from': None}))}
+                     for name in STATUSES],
     }
 
 
