@@ -184,6 +184,14 @@ def test_object_pages_through_rotterdam(functional, title):
         assert 'class="selected">%s</a>' % tab in b.contents
 
 
+def test_a_viewer_gets_no_edit_tab(functional):
+    wait_for_activation(functional)
+    b = browser(functional, login='viewer:viewerpw')
+    b.open(object_pages(functional)['Agent'])
+    assert b.headers['status'] == '200 Ok'
+    assert 'Agent' in tabs(b) and 'Edit' not in tabs(b)
+
+
 def test_agent_edit_form_through_rotterdam(functional):
     wait_for_activation(functional)
     agent = object_pages(functional)['Agent']
