@@ -106,9 +106,27 @@ def test_every_overview_tab_leads_to_a_page(functional):
     b = browser(functional)
     b.open(ROTTERDAM + '/++async++/')
     found = tabs(b)
+    # The lists of the pages helper at least (Log and Metrics come with
+    # their own pages).
+    assert {'Overview', 'Failed', 'Retries', 'Scheduled', 'Dead'} <= set(found)
     for title, url in sorted(found.items()):
         b.open(url)
         assert b.headers['status'] == '200 Ok', (title, url)
+        if b.headers['Content-Type'].startswith('text/html'):
+            assert 'class="selected">%s</a>' % title in b.contents
+            assert 'zope3_tablelayout.css' in b.contents
+
+
+@pytest.mark.parametrize('title', ['Queue', 'Dispatcher', 'Agent'])
+def test_object_pages_through_the_standalone_layout(functional, title):
+    wait_for_activation(functional)
+    url = object_pages(functional)[title].replace(ROTTERDAM, STANDALONE)
+    b = browser(functional)
+    b.open(url)
+    assert b.headers['status'] == '200 Ok', url
+    assert tabs(b) == {}
+    assert 'id="async-nav"' in b.contents
+    assert 'zope3_tablelayout.css' not in b.contents
 
 
 def test_job_through_rotterdam(functional):
