@@ -260,3 +260,17 @@ def test_zmi_zcml_without_the_menus_names_them(monkeypatch):
             '<configure xmlns="http://namespaces.zope.org/zope">'
             '<include package="zc.asyncui.browser" file="zmi.zcml" />'
             '</configure>', context=context, execute=False)
+
+
+@pytest.mark.parametrize('path, status', [
+    ('/++async++/jobs/0xdeadbeef', '404'),
+    ('/++async++/jobs/not-a-key', '404'),
+    ('/++async++/queues/nosuchqueue', '404'),
+    ('/++async++/@@failed?size=-1', '400'),
+])
+def test_bad_urls_through_rotterdam(functional, path, status):
+    b = browser(functional)
+    b.handleErrors = True
+    b.open(ROTTERDAM + path)
+    assert b.headers['status'].startswith(status), b.headers['status']
+    assert 'zope3_tablelayout.css' in b.contents
