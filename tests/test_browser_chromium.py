@@ -15,6 +15,8 @@ import pytest
 
 import browserfixtures
 import jobs
+from browserfixtures import By
+from browserfixtures import WebDriverWait
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ARTIFACTS = os.path.join(os.path.dirname(HERE), 'test-artifacts')
@@ -67,7 +69,6 @@ def screenshot(driver, name):
 
 
 def by_css(driver, selector):
-    from selenium.webdriver.common.by import By
     return driver.find_elements(By.CSS_SELECTOR, selector)
 
 
@@ -129,7 +130,6 @@ def test_unknown_url_is_a_clean_404(site, caplog):
 
 
 def test_follow_a_failed_job_to_its_traceback(site, driver):
-    from selenium.webdriver.common.by import By
     driver.get(site.url + '/++async++/')
     driver.find_element(By.LINK_TEXT, 'Failed').click()
     assert driver.current_url == site.url + '/++async++/@@failed'
@@ -142,7 +142,6 @@ def test_follow_a_failed_job_to_its_traceback(site, driver):
 
 
 def test_retry_a_failed_job(site, driver):
-    from selenium.webdriver.common.by import By
     job_url = site.url + '/++async++/jobs/' + site.flaky
     # As on the Failed page: until then, Queue.retry refuses (the
     # dispatcher has not yet taken the job off its agent).
@@ -165,7 +164,6 @@ def test_retry_a_failed_job(site, driver):
 
 
 def test_overview_reloads_itself_until_paused(site, driver):
-    from selenium.webdriver.support.ui import WebDriverWait
     driver.get(site.url + '/++async++/?refresh=2')
     driver.execute_script('window.zcAsyncuiMark = 1')
     # A reload is a new page: the mark is gone.

@@ -9,10 +9,10 @@ import re
 
 import pytest
 import transaction
-import zope.configuration.config
-import zope.configuration.exceptions
 import zope.browsermenu.field
 import zope.browsermenu.metaconfigure
+import zope.configuration.config
+import zope.configuration.exceptions
 import zope.configuration.xmlconfig
 import zope.testbrowser.wsgi
 
