@@ -41,6 +41,9 @@ PASSWORD = 'chromium secret'
 ADMIN = 'Basic ' + base64.b64encode(
     ('admin:%s' % PASSWORD).encode('utf-8')).decode('ascii')
 WINDOW_SIZE = (1100, 800)
+#: Where the tests save screenshots (not in git).
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'test-artifacts')
 
 
 def missing_browser():

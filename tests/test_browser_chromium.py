@@ -18,8 +18,7 @@ import jobs
 from browserfixtures import By
 from browserfixtures import WebDriverWait
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ARTIFACTS = os.path.join(os.path.dirname(HERE), 'test-artifacts')
+ARTIFACTS = browserfixtures.ARTIFACTS
 #: A job whose error message is markup: the pages must show it as text.
 HOSTILE = '<script>window.zcAsyncuiInjected = 1</script><b>boom</b>'
 
