@@ -37,7 +37,7 @@ def zmi(functional):
     queue = zc.asyncui.getQueue(functional.getRootFolder())
     job = queue.put(zc.asyncui.Job(jobs.fail, 'in the ZMI'))
     transaction.commit()
-    testing.wait_for_result(job)
+    testing.wait_for_result(job, timeout=30)
     # The Failed list reads the history, fed a few seconds after a job
     # finished.
     conn = job._p_jar

@@ -98,7 +98,7 @@ def put_failing_job(layer):
     queue = zc.asyncui.getQueue(layer.getRootFolder())
     job = queue.put(zc.asyncui.Job(jobs.fail, 'zmi <b>boom</b>'))
     transaction.commit()
-    testing.wait_for_result(job)
+    testing.wait_for_result(job, timeout=30)
     return job.key
 
 
@@ -172,7 +172,7 @@ def wait_for_activation(layer):
         queue = zc.asyncui.getQueue(layer.getRootFolder())
         record = queue.getDispatcherAgents(layer.dispatcher.UUID)
         return record is not None and 'main' in record
-    testing.wait_until(activated, 10, 'the dispatcher activated')
+    testing.wait_until(activated, 30, 'the dispatcher activated')
 
 
 def object_pages(layer):
