@@ -28,8 +28,10 @@ from zc.asyncui.cli import site
 try:
     import selenium.webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the test extra is not installed
-    selenium = None
+    selenium = Service = By = WebDriverWait = None
 
 CHROMIUM = '/usr/bin/chromium'
 CHROMEDRIVER = '/usr/bin/chromedriver'
@@ -39,6 +41,9 @@ PASSWORD = 'chromium secret'
 ADMIN = 'Basic ' + base64.b64encode(
     ('admin:%s' % PASSWORD).encode('utf-8')).decode('ascii')
 WINDOW_SIZE = (1100, 800)
+#: Where the tests save screenshots (not in git).
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'test-artifacts')
 
 
 def missing_browser():
@@ -62,8 +67,9 @@ def browser_required(environ=os.environ):
 
 def chromium(window_size=WINDOW_SIZE, authorization=ADMIN):
     """A headless Chromium WebDriver that sends ``authorization`` (the
-    admin's Basic credentials by default) with every request (through the DevTools protocol: Chromium does not
-    reuse credentials written in URLs for the links it follows)."""
+    admin's Basic credentials by default) with every request, through
+    the DevTools protocol: Chromium does not reuse credentials written
+    in URLs for the links it follows."""
     options = selenium.webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ('--headless=new', '--no-sandbox',

@@ -484,3 +484,23 @@ def test_body_size_guard(length, expected):
     assert seen == [expected]
     if expected.startswith('413'):
         assert b'at most %d' % wsgi.MAX_BODY_BYTES in b''.join(body)
+
+
+def test_actions_are_logged_with_their_principal(functional, made, caplog):
+    with caplog.at_level('INFO', 'zc.asyncui.browser.actions'):
+        confirm_and_submit(browser(functional),
+                           fx.job_url(made['pending']) + '/@@cancel')
+    record, = [r for r in caplog.records
+               if r.name == 'zc.asyncui.browser.actions']
+    assert record.getMessage() == (
+        'Job %s was cancelled before it started. (by zope.mgr, through the'
+        ' web)' % made['pending'])
+
+
+def test_empty_selection_has_nothing_to_confirm(functional, made):
+    b = browser(functional)
+    b.open(fx.queue_url('') + '/@@jobs-action?action=cancel&select=1'
+           '&callable=nothing.matches')
+    assert status(b) == 200
+    assert 'No job matches' in b.contents
+    assert 'confirm-form' not in b.contents

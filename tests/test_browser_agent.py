@@ -168,3 +168,18 @@ def test_form_offers_registered_names(functional, made):
     b.open(AGENT + '/@@edit.html')
     assert 'only_adds' in b.getControl('Filter').displayOptions
     assert 'urgent' in b.getControl('Filter').displayOptions
+
+
+def test_form_names_with_spaces_and_markup_are_distinct(functional, made):
+    config.registerFilter('a b', filters.urgent)
+    config.registerFilter('a_b', filters.not_urgent)
+    config.registerFilter('<b>x</b>', filters.bulk)
+    b = browser(functional)
+    b.open(AGENT + '/@@edit.html')
+    assert status(b) == 200
+    options = b.getControl('Filter').displayOptions
+    assert {'a b', 'a_b', '<b>x</b>'} <= set(options)
+    assert '<b>x</b>' not in b.contents       # escaped
+    b.getControl('Filter').displayValue = ['<b>x</b>']
+    b.getControl('Save').click()
+    assert agent(functional).filter is filters.bulk

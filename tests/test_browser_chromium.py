@@ -7,6 +7,7 @@ ZC_ASYNCUI_REQUIRE_BROWSER=1 (as .ci/run sets) they fail instead.
 Screenshots go to test-artifacts/ (not in git).
 """
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -14,9 +15,10 @@ import pytest
 
 import browserfixtures
 import jobs
+from browserfixtures import By
+from browserfixtures import WebDriverWait
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ARTIFACTS = os.path.join(os.path.dirname(HERE), 'test-artifacts')
+ARTIFACTS = browserfixtures.ARTIFACTS
 #: A job whose error message is markup: the pages must show it as text.
 HOSTILE = '<script>window.zcAsyncuiInjected = 1</script><b>boom</b>'
 
@@ -34,9 +36,21 @@ def site(tmp_path_factory):
         served.failed = served.put(jobs.fail, HOSTILE)
         served.wait_until_completed(served.failed)
         served.wait_until_recorded(served.failed)
+        # Fails once, then succeeds: the job the retry test requeues.
+        served.flaky = served.put(jobs.flaky, 'chromium retry', 1)
+        served.wait_until_completed(served.flaky)
         yield served
     finally:
         served.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_dispatchers():
+    """Overrides conftest.py's, which stops every dispatcher after each
+    test: the site's runs for the whole module (Site.stop stops it).  A
+    dispatcher stopped and started again would also forget completions
+    it has not yet recorded in the history."""
+    yield
 
 
 @pytest.fixture(scope='module')
@@ -54,7 +68,6 @@ def screenshot(driver, name):
 
 
 def by_css(driver, selector):
-    from selenium.webdriver.common.by import By
     return driver.find_elements(By.CSS_SELECTOR, selector)
 
 
@@ -77,10 +90,13 @@ def test_browser_required_by_the_environment(value, required):
 def test_overview_loads(site, driver):
     driver.get(site.url + '/++async++/')
     assert driver.title == 'zc.asyncui'
-    queues = by_css(driver, 'table#queues td.queue')
-    assert [cell.text for cell in queues] == ["''"]
-    states = [cell.text for cell in by_css(driver, '#dispatchers .state')]
+    queues = by_css(driver, 'table#queues td.queue a')
+    assert len(queues) == 1 and queues[0].text.startswith("''")
+    failed = by_css(driver, 'table#queues td.failed')[0]
+    assert int(failed.text) >= 1
+    states = [cell.text for cell in by_css(driver, '#dispatchers td.state')]
     assert states == ['alive']
+    assert by_css(driver, 'svg.graph')  # drawn inline, no script needed
     assert os.path.getsize(screenshot(driver, 'overview')) > 1000
 
 
@@ -113,7 +129,6 @@ def test_unknown_url_is_a_clean_404(site, caplog):
 
 
 def test_follow_a_failed_job_to_its_traceback(site, driver):
-    from selenium.webdriver.common.by import By
     driver.get(site.url + '/++async++/')
     driver.find_element(By.LINK_TEXT, 'Failed').click()
     assert driver.current_url == site.url + '/++async++/@@failed'
@@ -123,3 +138,40 @@ def test_follow_a_failed_job_to_its_traceback(site, driver):
     traceback = by_css(driver, 'pre#traceback')[0]
     assert 'ValueError' in traceback.text
     screenshot(driver, 'job-traceback')
+
+
+def test_retry_a_failed_job(site, driver):
+    job_url = site.url + '/++async++/jobs/' + site.flaky
+    # As on the Failed page: until then, Queue.retry refuses (the
+    # dispatcher has not yet taken the job off its agent).
+    site.wait_until_recorded(site.flaky)
+    driver.get(job_url)
+    buttons = by_css(driver, '#action-buttons form button')
+    requeue = [b for b in buttons if b.text == 'Requeue']
+    assert requeue, [b.text for b in buttons]
+    requeue[0].click()  # a POST form with the CSRF token
+    message = driver.find_element(By.ID, 'status-message').text
+    assert site.flaky in message and 'for attempt 2' in message, message
+    screenshot(driver, 'retry-done')
+    result = site.wait_until_completed(site.flaky)
+    assert result == 'chromium retry succeeded on attempt 2'
+    driver.get(job_url)
+    assert driver.find_element(By.ID, 'state').text == 'succeeded'
+    outcomes = by_css(driver, '#attempts tr td:last-child')
+    assert [cell.text for cell in outcomes] == ['failed', 'succeeded']
+    screenshot(driver, 'retried-job')
+
+
+def test_overview_reloads_itself_until_paused(site, driver):
+    driver.get(site.url + '/++async++/?refresh=2')
+    driver.execute_script('window.zcAsyncuiMark = 1')
+    # A reload is a new page: the mark is gone.
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script(
+        'return window.zcAsyncuiMark === undefined'))
+    # Pause at once, in the reloaded page (its own 2 s have just begun).
+    label = driver.execute_script(
+        "var b = document.getElementById('pause-button'); b.click();"
+        " window.zcAsyncuiMark = 1; return b.textContent;")
+    assert label == 'Resume'
+    time.sleep(3)  # more than the reload interval
+    assert driver.execute_script('return window.zcAsyncuiMark') == 1

@@ -133,6 +133,27 @@ def test_retry_failed_clears_the_result_and_keeps_attempts(queue):
         queue.retry(job)  # PENDING now
 
 
+def test_retry_failed_waits_until_its_agent_let_go(queue):
+    # A failed job its agent still holds (the dispatcher takes finished
+    # jobs off their agent a poll or a few seconds later) is refused:
+    # retried now, that late removal would take it off its agent again
+    # once claimed, and it would stay ASSIGNED with no worker.
+    from zc.asyncui.agent import Agent
+    from zc.asyncui.failure import Failure
+    record = queue.getDispatcherAgents('d' * 32, create=True)
+    record['main'] = agent = Agent()
+    job = queue.put(Job(jobs.noop))
+    assert agent.claimJobs(1) == [job]
+    lifecycle.start(job, 'd', agent, T0)
+    lifecycle.set_result(job, Failure(ValueError('x')), T0)
+    with pytest.raises(errors.BadStatusError, match='a few seconds'):
+        queue.retry(job)
+    assert job.status == 'COMPLETED' and job in agent
+    agent.remove(job)  # what the dispatcher's poll does
+    queue.retry(job)
+    assert job.status == 'PENDING' and job in queue
+
+
 def test_retry_failed_refuses_success_and_callbacks(queue):
     from zc.asyncui.failure import Failure
     ok = queue.put(Job(jobs.noop))

@@ -66,9 +66,15 @@ def shoot(driver, url, path, height=WINDOW_SIZE[1]):
 def standalone_pages(site, failed):
     """(file name, path, window height) of each page of the standalone
     site."""
+    dispatcher = '/++async++/queues/~/dispatchers/%s' % site.dispatcher.UUID
     return [
-        ('overview.png', '/++async++/', 500),
-        ('job.png', '/++async++/jobs/' + failed, 1150),
+        ('overview.png', '/++async++/', 820),
+        ('failed.png', '/++async++/@@failed', 420),
+        ('job.png', '/++async++/jobs/' + failed, 1200),
+        ('queue.png', '/++async++/queues/~?status=scheduled', 760),
+        ('dispatcher.png', dispatcher, 700),
+        ('agent.png', dispatcher + '/main', 700),
+        ('agent-edit.png', dispatcher + '/main/@@edit.html', 480),
     ]
 
 
@@ -101,14 +107,23 @@ def shoot_zmi(out):
         tm = transaction.TransactionManager()
         conn = layer.db.open(tm)
         with tm:
-            zc.asyncui.getQueue(conn).put(zc.asyncui.Job(demo.add, 1, 2))
+            key = zc.asyncui.getQueue(conn).put(
+                zc.asyncui.Job(demo.fail)).key
         conn.close()
+        testing.wait_for_result(layer.getJob(key))
+        base = '/++skin++Rotterdam/++async++'
+        agent = '%s/queues/~/dispatchers/%s/main' % (base,
+                                                     layer.dispatcher.UUID)
         http, url = browserfixtures.serve_http(layer.make_wsgi_app())
         driver = browserfixtures.chromium(WINDOW_SIZE,
                                           authorization='Basic mgr:mgrpw')
         try:
-            ok &= shoot(driver, url + '/++skin++Rotterdam/++async++/',
-                        os.path.join(out, 'zmi-overview.png'), 450)
+            for name, path, height in [
+                    ('zmi-overview.png', base + '/', 600),
+                    ('zmi-job.png', '%s/jobs/%s' % (base, key), 800),
+                    ('zmi-agent-edit.png', agent + '/@@edit.html', 540)]:
+                ok &= shoot(driver, url + path, os.path.join(out, name),
+                            height)
         finally:
             driver.quit()
             serve.stop_http(http)

@@ -299,6 +299,17 @@ class Queue(persistent.Persistent):
         if job._queue is not self:
             raise ValueError('Job %s is not a job of queue %r.'
                              % (job.key, self.name))
+        if (job._agent is not None and job in job._agent
+                and isinstance(job._result, Failure)):
+            # Its dispatcher has not yet taken the finished job off its
+            # agent (polling.flush_completions, within seconds); that
+            # would take the retried job off again once claimed, and it
+            # would stay ASSIGNED with no worker to run it.
+            raise errors.BadStatusError(
+                'Job %s cannot be retried yet: it finished moments ago and'
+                ' its dispatcher has not yet recorded that (it does within'
+                ' a few seconds). Retry it again in a few seconds.'
+                % job.key, job.key, job._status)
         lifecycle.retry_failed(job)
         if job._agent is not None:
             job._agent = None

@@ -11,6 +11,8 @@ or forged token, an oversized request) answers a 4xx page that says what
 was wrong, never a 500, and changes nothing.  What each action does to
 the engine is in zc.asyncui.browser.operations.
 """
+import logging
+
 import zope.proxy
 import zope.publisher.browser
 import zope.security.proxy
@@ -26,6 +28,8 @@ from zc.asyncui.browser import selection
 from zc.asyncui.browser import traversal
 from zc.asyncui.browser.operations import Refused
 
+logger = logging.getLogger(__name__)
+
 #: Bytes of a request body an action accepts (a thousand job keys are
 #: about 20 kB).
 MAX_BODY_BYTES = 256 * 1024
@@ -33,6 +37,8 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_KEYS = 1000
 #: Characters of one field value (other than the list of keys).
 MAX_VALUE_CHARS = 2000
+#: Up to this many things done are logged one line each.
+LOGGED_ONE_BY_ONE = 10
 #: Fields every action form may send besides its own.
 COMMON_FIELDS = frozenset([csrf.FIELD, csrf.FORMLIB_FIELD, 'came_from',
                            'submit'])
@@ -93,6 +99,7 @@ class ActionPage(zope.publisher.browser.BrowserPage):
                               + '.')
             self.done, self.refused = self.perform()
             self.mode = 'done'
+            self._log()
             if self.refused and not self.done and self.single:
                 raise Problem(409, 'Not done', ' '.join(self.refused))
         elif method in ('GET', 'HEAD'):
@@ -104,6 +111,19 @@ class ActionPage(zope.publisher.browser.BrowserPage):
                           'This action answers GET (a confirmation form)'
                           ' and POST (the form itself), not %s.'
                           % _safe(method, 20))
+
+    def _log(self):
+        """What was done, for operators: each sentence, or a count when
+        many jobs were acted on."""
+        who = getattr(self.request.principal, 'id', '?')
+        if len(self.done) <= LOGGED_ONE_BY_ONE:
+            for message in self.done:
+                logger.info('%s (by %s, through the web)', message, who)
+        else:
+            logger.info('%s: %d jobs done, %d refused (by %s, through the'
+                        ' web); the first: %s', self.heading,
+                        len(self.done), len(self.refused), who,
+                        self.done[0])
 
     def _fail(self, problem):
         self.mode = 'error'
@@ -174,6 +194,10 @@ class ActionPage(zope.publisher.browser.BrowserPage):
 
     def question(self):
         return ''
+
+    def can_confirm(self):
+        """False when the confirmation would act on nothing."""
+        return True
 
     def action_url(self):
         return self.request.getURL()
@@ -315,7 +339,9 @@ class BulkJobActionPage(ActionPage):
         except listing.BadParameter as e:
             raise bad_request(str(e)) from None
         self.jobs, self.missing = list(jobs), []
-        self.keys = [job.key for job in self.jobs]
+        # From the oids: ``job.key`` would load each job (a ghost until
+        # then) just to name it on the confirmation page.
+        self.keys = [utils.oid_key(job._p_oid) for job in self.jobs]
 
     def _parse_keys(self):
         keys = self.request.form.get('key')
@@ -357,6 +383,9 @@ class BulkJobActionPage(ActionPage):
 
     def hidden_fields(self):
         return [('action', self.action)] + [('key', k) for k in self.keys]
+
+    def can_confirm(self):
+        return bool(self.keys)
 
     def question(self):
         if not self.keys:

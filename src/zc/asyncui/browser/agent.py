@@ -151,10 +151,12 @@ def _vocabulary(names, current):
     values = [NONE] + sorted(names)
     if current is not None and current not in names:
         values.insert(1, KEEP)
+    # Tokens are the names as URLs write them: plain names as they are,
+    # any other as '~' and hex, so that no two names share a token.
     return zope.schema.vocabulary.SimpleVocabulary([
-        zope.schema.vocabulary.SimpleTerm(v, token=v.encode(
-            'unicode_escape').decode('ascii').replace(' ', '_') or '_',
-            title=v) for v in values])
+        zope.schema.vocabulary.SimpleTerm(
+            v, token=traversal.name_to_segment(v), title=v)
+        for v in values])
 
 
 class AgentEditForm(zope.formlib.form.Form):

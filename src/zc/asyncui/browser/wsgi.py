@@ -8,10 +8,15 @@ logged traceback.  ``BasicAuthGuard`` answers those requests itself with
 them.  Likewise a path that is not UTF-8 once percent-decoded
 (``/%ff``) makes zope.publisher raise UnicodeDecodeError (500): the
 guard answers it with 400.  ``BodySizeGuard`` answers a request with a
-huge body 413 before the publisher parses it.
+huge body 413 before the publisher parses it, ``FieldNameGuard`` one
+whose field names ask the publisher to convert their values
+(``?x:int=abc`` would answer 500) 400.
 """
 import base64
 import binascii
+import io
+import re
+import urllib.parse
 
 import zope.app.wsgi
 
@@ -112,10 +117,62 @@ class BodySizeGuard:
         return [body]
 
 
+#: Field names as a multipart body writes them.
+_MULTIPART_NAME = re.compile(rb'name="([^"]*)"')
+
+
+def field_names(environ):
+    """The form field names of a request: its query string's, and for a
+    POST its body's (read, and put back as ``wsgi.input``; BodySizeGuard
+    bounds it)."""
+    names = [name for name, _ in urllib.parse.parse_qsl(
+        environ.get('QUERY_STRING', ''), keep_blank_values=True,
+        encoding='latin-1')]
+    if environ.get('REQUEST_METHOD') != 'POST':
+        return names
+    try:
+        length = int(environ.get('CONTENT_LENGTH') or 0)
+    except ValueError:
+        length = 0
+    body = environ['wsgi.input'].read(length) if length > 0 else b''
+    environ['wsgi.input'] = io.BytesIO(body)
+    kind = environ.get('CONTENT_TYPE', '')
+    if kind.startswith('multipart/'):
+        names += [n.decode('latin-1') for n in _MULTIPART_NAME.findall(body)]
+    else:
+        names += [name for name, _ in urllib.parse.parse_qsl(
+            body.decode('latin-1'), keep_blank_values=True)]
+    return names
+
+
+class FieldNameGuard:
+    """WSGI middleware: a request whose field names carry zope.publisher's
+    type converters (``name:int``, ``name:required``, ...) answers 400.
+    The publisher converts such fields before any page runs, and answers
+    a value it cannot convert (``?x:int=abc``) with a 500 and a logged
+    traceback; zc.asyncui's forms use no converter."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        bad = sorted({name for name in field_names(environ) if ':' in name})
+        if not bad:
+            return self.app(environ, start_response)
+        body = ('400 Bad Request: field names with a type converter (%s)'
+                ' are not accepted here; send plain names, as the forms'
+                ' of these pages do.\n' % ', '.join(
+                    repr(name[:40]) for name in bad[:5])).encode('utf-8')
+        start_response('400 Bad Request', [
+            ('Content-Type', 'text/plain; charset=utf-8'),
+            ('Content-Length', str(len(body)))])
+        return [body]
+
+
 def make_app(db, handle_errors=True):
     """The site's WSGI application on ``db`` (whose root folder exists:
-    see zc.asyncui.cli.site.bootstrap), guarded by BasicAuthGuard and
-    BodySizeGuard."""
+    see zc.asyncui.cli.site.bootstrap), guarded by BodySizeGuard,
+    BasicAuthGuard and FieldNameGuard."""
     app = zope.app.wsgi.WSGIPublisherApplication(
         db, handle_errors=handle_errors)
-    return BodySizeGuard(BasicAuthGuard(app))
+    return BodySizeGuard(BasicAuthGuard(FieldNameGuard(app)))

@@ -20,6 +20,7 @@ two things from here:
 import zope.app.rotterdam.standardmacros
 import zope.browsermenu.menu
 import zope.component
+import zope.security
 import zope.traversing.browser.absoluteurl
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
@@ -34,10 +35,11 @@ class Tab(zope.browsermenu.menu.BrowserMenuItem):
 
     ``available()`` checks the tab's permission (zmi.zcml always gives
     one) and, for an action that names a view (``@@name``), that the
-    view is registered: zmi.zcml can name the pages of every part of
-    the UI, and an application shows those it has.  It never traverses
-    the action as zope.browsermenu does (it is no longer relative once
-    read).
+    view is registered and the user may call it: zmi.zcml can name the
+    pages of every part of the UI, an application shows those it has,
+    and a principal sees the tabs of the pages it may open (Edit only
+    with zc.asyncui.Manage).  It never traverses the action as
+    zope.browsermenu does (it is no longer relative once read).
     """
 
     relative_action = ''
@@ -58,9 +60,9 @@ class Tab(zope.browsermenu.menu.BrowserMenuItem):
             return False
         if not self.relative_action.startswith('@@'):
             return True
-        name = self.relative_action[2:]
-        return zope.component.queryMultiAdapter(
-            (self.context, self.request), name=name) is not None
+        view = zope.component.queryMultiAdapter(
+            (self.context, self.request), name=self.relative_action[2:])
+        return view is not None and zope.security.canAccess(view, '__call__')
 
     def selected(self):
         """True on the page the tab leads to, with or without its
