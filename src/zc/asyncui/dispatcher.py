@@ -338,11 +338,13 @@ class Dispatcher:
             if self._wake_event.wait(min(CHANGE_CHECK_SECONDS, remaining)):
                 self._wake_event.clear()
                 return
+            # Busy workers could not take a change's work anyway; asking
+            # only when they could spares RelStorage its query.
+            if not self._wants_work():
+                continue
             tid = self._changes.lastChange()
             if tid != last_tid:
-                last_tid = tid
-                if self._wants_work():
-                    return
+                return
 
     def _wants_work(self):
         """False when every agent's workers have plenty of claimed jobs
