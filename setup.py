@@ -87,7 +87,12 @@ setup(
         'zope.formlib',
         'waitress',
     ],
-    extras_require={'test': TESTS_REQUIRE},
+    extras_require={
+        'test': TESTS_REQUIRE,
+        # bench/compare.py: the fastest durable peer measured here (Huey
+        # with SQLite), run on the same jobs in the same run.
+        'bench': ['huey'],
+    },
     entry_points={
         'console_scripts': ['zc-asyncui = zc.asyncui.cli.main:main'],
     },
