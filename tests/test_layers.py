@@ -42,7 +42,7 @@ LAYERS = {
     'history': MODEL,
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
-    'jobrun': RUNTIME, 'polling': RUNTIME,
+    'jobrun': RUNTIME, 'polling': RUNTIME, 'grouping': RUNTIME,
     'instanceuuid': RUNTIME,
     'config': CONFIGURATION, 'patterns': CONFIGURATION,
     'testing': CONFIGURATION, 'inline': CONFIGURATION,

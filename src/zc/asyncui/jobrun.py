@@ -15,6 +15,7 @@ from zc.asyncui import utils
 from zc.asyncui.execution import execute
 from zc.asyncui.execution import start_held
 from zc.asyncui.job import CALLBACKS
+from zc.asyncui.job import PENDING
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class JobRun:
         self.dispatcher = worker.dispatcher
         self.oid = oid
         self.next_oid = None
+        #: The worker's grouped commits (zc.asyncui.grouping), or None.
+        self.group = getattr(worker, 'group', None)
 
     def run(self):
         """Returns the oid of the next job, already started, or None."""
@@ -46,12 +49,44 @@ class JobRun:
         outcome = execute(self, job, agent, extra)
         if outcome == 'done' and job._status == CALLBACKS:
             callbacks.run_callbacks(self, job)
+        self.run_lost()
         return self.next_oid
+
+    def run_lost(self):
+        """Run again, alone and each as a new attempt, the jobs whose
+        finished state was lost with a grouped commit (see
+        zc.asyncui.grouping), committing any held jobs first."""
+        group = self.group
+        if group is None or not group.lost:
+            return
+        if len(group) and group.commit_held() is not None:
+            self.undo_next()  # its start was lost with the group
+        group.paused = True
+        try:
+            while group.lost:
+                held, reason = group.lost.pop(0)
+                self._run_again(held, reason)
+        finally:
+            group.paused = False
+
+    def _run_again(self, held, reason):
+        job = held.job
+        try:
+            outcome = execute(self, job, held.agent, held.extra, lost=reason,
+                              called=held.called)
+            if outcome == 'done' and job._status == CALLBACKS:
+                callbacks.run_callbacks(self, job)
+        except errors.ReassignedError as e:
+            self.tm.abort()
+            logger.error('%s', e)
+        finally:
+            self.worker.workers.forget(job._p_oid)
 
     # Hook for execute(): start the agent's next job in the finishing
     # transaction of this one.
     def start_next_in(self, job, agent):
-        if job._callbacks or agent is None or self.worker.retire:
+        if job._callbacks or agent is None or self.worker.retire or \
+                self.next_oid is not None:
             return
         workers = self.worker.workers
         oid = workers.inbox.get_nowait()
@@ -79,6 +114,11 @@ class JobRun:
             if job._on_start is not None:
                 # Its start hook (a periodic run puts the next) writes
                 # more objects: a failure there must not fail this commit.
+                return False
+            if job._status != PENDING:
+                # Callbacks to resume: started by a worker on its own
+                # (they begin and abort transactions of their own, which
+                # must not end a group of held jobs).
                 return False
             return start_held(job, agent, self.dispatcher)
         except errors.ReassignedError:

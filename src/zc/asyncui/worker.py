@@ -17,6 +17,7 @@ import time
 import transaction
 
 from zc.asyncui import errors
+from zc.asyncui import grouping
 from zc.asyncui import jobrun
 from zc.asyncui import recovery
 from zc.asyncui import utils
@@ -324,6 +325,10 @@ class WorkerThread(threading.Thread):
         self.retire = False
         #: What killed the thread ("Type: message"), or None.
         self.death = None
+        #: Its grouped commits (``transaction.manager`` is the running
+        #: thread's own).
+        self.group = grouping.Group(transaction.manager, getattr(
+            dispatcher, 'group_commit_seconds', 0.0))
 
     # -- the loop -----------------------------------------------------
 
@@ -407,20 +412,27 @@ class WorkerThread(threading.Thread):
     def _run_safely(self, oid):
         self.workers.busy += 1
         begun = time.monotonic()
+        run = jobrun.JobRun(self, oid)
         try:
-            return jobrun.JobRun(self, oid).run()
+            return run.run()
         except errors.ReassignedError as e:
             self.tm.abort()
             logger.error('%s', e)
+            run.run_lost()  # jobs held with it, if any
             return None
         except Exception as e:
             self.tm.abort()
             self._log_lost(oid, e)
+            run.run_lost()
             return None
         finally:
             self.workers.busy -= 1
             self.workers.release(oid)
-            self.workers.forget(oid)
+            if not self.group.keeps(oid):
+                # A job held uncommitted (zc.asyncui.grouping) stays known
+                # until its group commits, or it has run again: the poll
+                # thread must not hand it out as lost meanwhile.
+                self.workers.forget(oid)
             self.workers.note_duration(time.monotonic() - begun)
 
     def _log_lost(self, oid, error):
