@@ -30,6 +30,7 @@ class Log(persistent.Persistent):
 def reset(conn):
     CALLS.clear()
     HELD.clear()
+    COMMITTED.clear()
     _done_once.clear()
     release.clear()
     conn.root()['log'] = Log()
@@ -53,6 +54,28 @@ def _first(tag):
 
 
 def tally(tag):
+    _note(tag)
+    return tag
+
+
+#: tag -> (status, number of attempts) of the job as committed, seen from
+#: another connection while ``tally_checking_start`` runs.
+COMMITTED = {}
+
+
+def tally_checking_start(tag):
+    """tally, noting how the database sees this job during its call: a
+    process killed now must find it ACTIVE (recovery then records the
+    call as an interrupted attempt), never PENDING."""
+    job = local.getJob()
+    tm = transaction.TransactionManager()
+    conn = job._p_jar.db().open(tm)
+    try:
+        seen = conn.get(job._p_oid)
+        COMMITTED[tag] = (seen._status, len(seen._attempts))
+    finally:
+        tm.abort()
+        conn.close()
     _note(tag)
     return tag
 

@@ -84,16 +84,16 @@ def _check_ours(job, agent, dispatcher, attempt_no):
 LOST = 'lost'
 
 
-def execute(run, job, agent, extra_args, lost=None, called=True):
+def execute(run, job, agent, extra_args, lost=None):
     """Call a started job under its retry policy until it has a result,
     is rescheduled, or turns out to be reassigned.  Returns 'done',
     'rescheduled' or LOST.  The job's context (zc.asyncui.jobcontext) is
     restored before its call and undone after its finishing commit.
     ``lost``: the reason why the job runs again (its grouped commit was
     lost, see zc.asyncui.grouping): its attempt is closed with it and a
-    new one opened first (only started again if it was not ``called``)."""
+    new one opened first."""
     if lost is not None:
-        _again_after_lost(run, job, agent, lost, called)
+        _again_after_lost(run, job, agent, lost)
     context = jobcontext.Restored(job)
     try:
         return _execute(run, job, agent, extra_args, context)
@@ -101,23 +101,21 @@ def execute(run, job, agent, extra_args, lost=None, called=True):
         context.exit()
 
 
-def _again_after_lost(run, job, agent, reason, called=True):
+def _again_after_lost(run, job, agent, reason):
     """Record, in a commit of its own, that the job runs again because
-    its previous call's outcome was lost: its attempt (started again if
-    the start was lost too) is closed with ``reason`` and a new one
-    opened.  ReassignedError if it is no longer this worker's."""
+    its previous call's outcome was lost: its attempt is closed with
+    ``reason`` and a new one opened.  ReassignedError if it is no longer
+    this worker's."""
     dispatcher = run.dispatcher
 
     def work():
-        if not start_held(job, agent, dispatcher):
-            attempts = job._attempts
-            if not (job._status == ACTIVE and job._agent is agent
-                    and attempts and attempts[-1][2] == dispatcher.uuid_str
-                    and attempts[-1][1] is None):
-                return False
-        if called:
-            lifecycle.new_attempt(job, dispatcher.uuid_str, 'retry now: %s'
-                                  % reason)
+        attempts = job._attempts
+        if not (job._status == ACTIVE and job._agent is agent
+                and attempts and attempts[-1][2] == dispatcher.uuid_str
+                and attempts[-1][1] is None):
+            return False
+        lifecycle.new_attempt(job, dispatcher.uuid_str, 'retry now: %s'
+                              % reason)
         return True
     if not utils.retry_transaction(run.tm, work, 'record that job %s runs'
                                    ' again' % job.key,
@@ -138,10 +136,8 @@ def _execute(run, job, agent, extra_args, context):
         # Fresh snapshot: we come from a commit or an abort (or, in a
         # group, the job was started in the held jobs' transaction).
         _check_ours(job, agent, dispatcher, attempt_no)
-        result, failure, lost = _call_grouped(run, job, agent, extra_args,
-                                              context)
-        if lost is not None:
-            return _lose(run, job, agent, extra_args, *lost)
+        result, failure = _call_grouped(run, job, agent, extra_args,
+                                        context)
         raised = failure is not None
         if raised:
             tm.abort()
@@ -173,15 +169,12 @@ def _execute(run, job, agent, extra_args, context):
 
 
 def _call_grouped(run, job, agent, extra_args, context):
-    """``_call``: (result, failure, lost) -- see Group.call (lost is None
-    when the worker holds no jobs)."""
+    """``_call``, through the worker's Group (zc.asyncui.grouping)."""
     group = getattr(run, 'group', None)
 
     def call():
         return _call(run, job, agent, extra_args, context)
-    if group is None:
-        return call() + (None,)
-    return group.call(job, call)
+    return call() if group is None else group.call(job, call)
 
 
 def _call(run, job, agent, extra_args, context):
@@ -276,17 +269,10 @@ def _new_attempt(run, job, agent, policy, attempt_no, failure, where):
     return attempt_no + 1
 
 
-def _lose(run, job, agent, extra_args, reason, called=True):
-    run.tm.abort()
-    run.undo_next()
-    run.group.lose_current(job, agent, extra_args, reason, called)
-    return LOST
-
-
 def _try_finish(run, job, agent, result, raised, extra_args=()):
     """Store the result and commit; None, or the Failure of the commit,
-    or LOST when the commit was that of a group (zc.asyncui.grouping).
-    A short job may be held uncommitted in its worker's group instead:
+    or LOST when it was held in its worker's group, whose commit failed
+    (zc.asyncui.grouping).  A short job may be held uncommitted instead:
     None, and what follows its commit is done when the group commits."""
     group = getattr(run, 'group', None)
     others = group is not None and len(group) > 0
@@ -299,13 +285,13 @@ def _try_finish(run, job, agent, result, raised, extra_args=()):
         else:
             finish(run.dispatcher, job, agent, result)
             run.start_next_in(job, agent)
-            if _may_hold(group, job, agent, raised) and (
-                    others or run.next_oid is not None):
+            if _may_hold(group, job, agent, raised) and \
+                    run.next_is_durable():
                 group.hold(job, agent, extra_args, lambda: _durable(
                     run.dispatcher, job, agent, raised,
                     run.worker.workers.forget))
                 held = True
-                if not group.due(run.next_oid is not None):
+                if not group.due():
                     return None
         run.tm.commit()
     except errors.ReassignedError:
@@ -313,21 +299,16 @@ def _try_finish(run, job, agent, result, raised, extra_args=()):
     except Exception as e:
         utils.explain_commit_error('dispatcher %s: finishing job %s'
                                    % (run.dispatcher.UUID, describe(job)), e)
-        if others:
-            # The held jobs are lost with this transaction (the group's
-            # hooks listed them); this one too, if it was not held yet.
-            run.tm.abort()
-            if not held:
-                group.lose_current(job, agent, extra_args,
-                                   'the grouped commit of its result failed'
-                                   ' with %s: %s' % (type(e).__name__, e))
-            return LOST
         if held:
-            # It was alone in its commit: its policy decides, as without
-            # grouping.
+            # The group's hooks listed it with the held jobs, to run
+            # again; alone in its commit, its policy decides instead, as
+            # without grouping.
             run.tm.abort()
+            if others:
+                return LOST
             group.unlose(job)
         return Failure()
+    run.after_commit()
     if not held:
         _durable(run.dispatcher, job, agent, raised)
     return None

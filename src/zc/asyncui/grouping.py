@@ -3,36 +3,46 @@ transaction (issue 11).
 
 Without grouping, a busy worker makes one commit per job: the commit that
 finishes a job also starts the next one (zc.asyncui.execution).  With
-``group_commit_seconds`` > 0 (zc.asyncui.settings), a short job that
-succeeded and has no callbacks is *held*: its finishing transaction is
-not committed yet, the next job (already started in it) is called, and
-so on, until the oldest held job has waited ``group_commit_seconds``, no
-next job is at hand, a job cannot be held (it failed, has callbacks,
-returned a job...), or ``MAX_HELD`` jobs are held.  One commit (one
-fsync) then makes them all durable.
+``group_commit_seconds`` > 0 (zc.asyncui.settings):
+
+- the commit that finishes a job starts the next *few* jobs of the
+  worker's agent (as many calls of that job's callable as fit in
+  ``group_commit_seconds``, at most ``MAX_HELD``); the worker keeps them
+  in ``prestarted``.  A job is never called in the transaction that
+  starts it: when it is called its start is committed, so a process
+  killed at any moment leaves every called job ACTIVE, and recovery
+  hands it to its retry policy as interrupted -- a recorded attempt;
+- a short job that succeeded, is complete (no callbacks) and whose next
+  job is already started is *held*: its finishing transaction is not
+  committed yet, and the next job is called; until the oldest held job
+  has waited ``group_commit_seconds``, ``MAX_HELD`` are held, the started
+  jobs run out, or a job cannot be held (it failed, has callbacks,
+  returned a job...).  One commit (one fsync) then makes them all
+  durable, and starts the next few.
 
 What stays as without grouping, and how:
 
-- each job's call is isolated by a savepoint taken just before it: a
-  call that raises (a ConflictError included) is rolled back to it, and
-  the held jobs are committed before its failure is handled as usual --
-  it never takes another job's outcome with it;
+- a call is made while jobs are held only if its callable's recent calls
+  fit in the time left (else the held jobs are committed first), and it
+  is isolated by a savepoint taken just before it: a call that raises (a
+  ConflictError included) is rolled back to it, and the held jobs are
+  committed before its failure is handled as usual -- it never takes
+  another job's outcome with it;
 - what is done after a job's finishing commit (the dispatcher notes the
   completion, the result is logged) is done for a held job only once the
   group has committed, whoever committed it: an after-commit hook on the
   transaction, so a job that commits by itself makes the held jobs
   durable, correctly noted;
 - a group whose transaction is lost (its commit raised ConflictError, or
-  a job aborted it, or its own commit failed) is *lost*: each of its
-  jobs, and the job whose call was running, is run again alone by its
-  worker as a new recorded attempt (``zc.asyncui.jobrun``), its first
-  attempt closed with the reason -- so every call of a job is an attempt
-  in its history, as with an ungrouped commit that conflicts;
+  a job aborted it) is *lost*: each of its jobs is run again alone by its
+  worker (``zc.asyncui.jobrun``) as a new attempt, the previous one closed
+  with the reason -- every call of a job is an attempt in its history, as
+  with an ungrouped commit that conflicts;
 - results, callbacks and events are those of the same calls ungrouped
   (events fire where ``zc.asyncui.lifecycle`` fires them, in the
   transaction, as always); ``wait_for_result`` sees a held job complete
-  when the group commits, at most ``group_commit_seconds`` after its
-  call for calls shorter than that.
+  as soon as its group commits, at most about ``group_commit_seconds``
+  after its call.
 
 A ``Group`` belongs to one worker thread and is used only by it.
 Layer: thread runtime.
@@ -66,14 +76,11 @@ class Held:
     call (``extra``) and what to do once it is durable (``durable``, a
     callable)."""
 
-    def __init__(self, job, agent, extra, durable, called=True):
+    def __init__(self, job, agent, extra, durable):
         self.job = job
         self.agent = agent
         self.extra = extra
         self.durable = durable
-        #: False for a job lost before its call: it has no attempt to
-        #: close, only its start to make again.
-        self.called = called
 
 
 class Group:
@@ -106,6 +113,11 @@ class Group:
     def __len__(self):
         return len(self.held)
 
+    def oids(self):
+        """The oids of the jobs held or lost here."""
+        return [item.job._p_oid for item in self.held] + [
+            item.job._p_oid for item, _ in self.lost]
+
     def keeps(self, oid):
         """True if the job of ``oid`` is held or lost here."""
         return any(item.job._p_oid == oid for item in self.held) or any(
@@ -125,14 +137,22 @@ class Group:
             self._began = time.monotonic()
         self.held.append(Held(job, agent, extra, durable))
 
-    def due(self, next_started):
-        """True when the held jobs should be committed now: no next job
-        was started, the oldest waited long enough, or the group is
-        full."""
-        if not self.held:
-            return False
-        return (not next_started or len(self.held) >= MAX_HELD
-                or time.monotonic() - self._began >= self.seconds)
+    def due(self):
+        """True when the held jobs should be committed now: the oldest
+        waited long enough, or the group is full."""
+        return bool(self.held) and (
+            len(self.held) >= MAX_HELD
+            or time.monotonic() - self._began >= self.seconds)
+
+    def batch_size(self, job):
+        """How many jobs to start in one commit after ``job``: as many as
+        calls of its callable fit in ``seconds`` (at most MAX_HELD); one
+        when its calls are not known to be that short."""
+        estimate = self._calls.get(_callable_key(job))
+        if estimate is None or estimate >= self.seconds:
+            return 1
+        return max(1, min(MAX_HELD, int(self.seconds / max(estimate,
+                                                           1e-5))))
 
     def fits(self, job):
         """True when ``job`` may be called while jobs are held: its
@@ -171,38 +191,23 @@ class Group:
 
     def call(self, job, call):
         """Make ``job``'s call (``call()`` returns (result, failure)),
-        keeping the held jobs out of harm's way: (result, failure, lost),
-        ``lost`` being None, or (reason, called) when the job's own start
-        was lost with them, so that it must run again."""
-        grouped = bool(self.held)
-        if grouped and not (self.fits(job) and self.before_call()):
+        keeping the held jobs out of harm's way; returns what ``call``
+        does.  The job's own start is durable (see zc.asyncui.jobrun), so
+        whatever happens to the held jobs, it goes on as without
+        grouping."""
+        if self.held and not (self.fits(job) and self.before_call()):
             # A call that may be long (or of a callable not seen yet), or
             # that no savepoint can isolate: the held jobs do not wait.
-            error = self.commit_held()
-            if error is not None:
-                return None, None, ('the grouped commit before its call'
-                                    ' failed with %s: %s' % (
-                                        type(error).__name__, error), False)
-            grouped = False
+            self.commit_held()
+        grouped = bool(self.held)
         ends = self.ends
         begun = time.perf_counter()
         result, failure = call()
         self.note_call(job, time.perf_counter() - begun)
-        if grouped and self.ends != ends and self.last_end_lost:
-            # The call ended the transaction holding its own start (it
-            # aborted, or its own commit failed).
-            return result, failure, ('its call ended the transaction that'
-                                     ' held its start', True)
         if failure is not None and grouped and self.ends == ends:
             # Its changes are rolled back alone; the held jobs committed.
-            error = self.settle_failed_call()
-            if error is not None:
-                return result, failure, (
-                    'its call raised %s and the grouped commit of the jobs'
-                    ' before it failed with %s: %s' % (
-                        type(failure.value).__name__, type(error).__name__,
-                        error), True)
-        return result, failure, None
+            self.settle_failed_call()
+        return result, failure
 
     def commit_held(self):
         """Commit the held jobs (with whatever else the transaction
@@ -276,9 +281,3 @@ class Group:
         commit that failed, and is handled as without grouping."""
         self.lost = [(item, reason) for item, reason in self.lost
                      if item.job is not job]
-
-    def lose_current(self, job, agent, extra, reason, called=True):
-        """Add a job whose start was lost with the group (it was running
-        when its transaction ended, or finishing, or about to be called)
-        to the jobs to run again."""
-        self.lost.append((Held(job, agent, extra, None, called), reason))

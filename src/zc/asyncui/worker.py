@@ -329,6 +329,9 @@ class WorkerThread(threading.Thread):
         #: thread's own).
         self.group = grouping.Group(transaction.manager, getattr(
             dispatcher, 'group_commit_seconds', 0.0))
+        #: Oids of jobs a committed transaction started for this thread to
+        #: run next (several at once when grouping; see jobrun.JobRun).
+        self.prestarted = collections.deque()
 
     # -- the loop -----------------------------------------------------
 
@@ -347,6 +350,9 @@ class WorkerThread(threading.Thread):
                 self.dispatcher.UUID, self.name, self.workers.agent_name,
                 self.workers.queue_name, self.death, exc_info=True)
             self.workers.forget_thread(threading.get_ident())
+            for oid in self.group.oids():
+                # Held or lost with it: the poll hands them out again.
+                self.workers.forget(oid)
             self.dispatcher.wake()
 
     def _loop(self):
@@ -359,9 +365,11 @@ class WorkerThread(threading.Thread):
         self.conn = dispatcher.db.open()
         try:
             started = None
-            while not (self.retire and started is None):
+            while not (self.retire and started is None
+                       and not self.prestarted):
                 if started is None:
-                    started = self._start_next()
+                    started = self.prestarted.popleft() if \
+                        self.prestarted else self._start_next()
                     continue
                 with self.workers.turn():
                     started = self._run_safely(started)
@@ -417,11 +425,13 @@ class WorkerThread(threading.Thread):
             return run.run()
         except errors.ReassignedError as e:
             self.tm.abort()
+            run.undo_next()
             logger.error('%s', e)
             run.run_lost()  # jobs held with it, if any
             return None
         except Exception as e:
             self.tm.abort()
+            run.undo_next()
             self._log_lost(oid, e)
             run.run_lost()
             return None
