@@ -14,6 +14,7 @@ import time
 
 import pytest
 import transaction
+import ZODB.TimeStamp
 import zope.event
 
 import groupjobs
@@ -332,19 +333,22 @@ def test_held_jobs_do_not_wait_for_an_unknown_call(db, session, tmp_path):
 def test_wait_for_result_returns_when_the_group_commits(db, session,
                                                          tmp_path):
     # With a group bound of 0.3 s, a job held in a long chain of short
-    # jobs is seen complete about when its group commits (well within a
-    # second), not when the chain ends.
+    # jobs is committed about 0.3 s after its call at most (not when the
+    # chain ends), and wait_for_result sees it as soon as that commit is
+    # made (it polls every 50 ms).
     jobs = session.put_all([(groupjobs.tally, 'a%d' % i)
                             for i in range(400)])
     start(db, tmp_path, 0.3)
-    begun = time.monotonic()
     assert testing.wait_for_result(jobs['a2'], 10) == 'a2'
-    seen = time.monotonic() - begun
+    returned = time.time()
+    job = jobs['a2']
+    committed = ZODB.TimeStamp.TimeStamp(job._p_serial).timeTime()
     results(jobs)
-    held_a2 = [job for job in jobs.values()
-               if serial(job) == serial(jobs['a2'])]
-    assert len(held_a2) > 1  # it was committed with others
-    assert seen < 1.5
+    assert len([j for j in jobs.values()
+                if j._p_serial == job._p_serial]) > 1  # a group's commit
+    # Slack for a loaded machine: the bound is 0.3 s.
+    assert committed - job.active_end.timestamp() < 1.3
+    assert returned - committed < 1.0
 
 
 # -- the setting --------------------------------------------------------------
@@ -407,4 +411,38 @@ def test_thread_dying_with_held_jobs_loses_no_call_unseen(
     for tag in rerun:
         assert 'interrupted' in jobs[tag].attempts[0]['outcome'], (
             jobs[tag].attempts)
+    assert session.log() == collections.Counter(list(jobs))
+
+
+# -- several worker threads; a stop in the middle -------------------------------
+
+def test_three_threads_run_each_job_once(db, session, tmp_path):
+    # Each job writes only its own annotations: jobs writing one shared
+    # object from three threads conflict, grouped or not.
+    jobs = session.put_all([(groupjobs.tally_own, 'a%d' % i)
+                            for i in range(300)])
+    dispatcher.start(db, main_agent_size=3, group_commit_seconds=0.005,
+                     uuid_file=str(tmp_path / 'uuid.txt'), **FAST)
+    assert results(jobs) == {tag: tag for tag in jobs}
+    check_attempts_match_calls(jobs)
+    session.tm.begin()
+    assert all(job.annotations['tag'] == tag for tag, job in jobs.items())
+    assert max(groupjobs.HELD.values()) >= 1
+
+
+def test_stop_in_the_middle_then_restart_loses_nothing(db, session,
+                                                       tmp_path):
+    jobs = session.put_all([(groupjobs.tally, 'a%d' % i)
+                            for i in range(1000)])
+    d = start(db, tmp_path, 0.005)
+    testing.wait_for_result(jobs['a50'], 30)
+    d.stop(10)
+    session.tm.begin()
+    done = sum(1 for job in jobs.values() if job.status.value == 'COMPLETED')
+    assert done < len(jobs)  # stopped in the middle
+    start(db, tmp_path, 0.005)
+    assert results(jobs) == {tag: tag for tag in jobs}
+    # A job started (in a batch) but not called when the dispatcher
+    # stopped is recorded as interrupted, as without grouping.
+    check_attempts_match_calls(jobs, exact=False)
     assert session.log() == collections.Counter(list(jobs))
