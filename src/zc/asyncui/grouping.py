@@ -49,6 +49,7 @@ Layer: thread runtime.
 """
 import logging
 import sys
+import threading
 import time
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,6 @@ class Group:
         #: Counts every end of a transaction that held jobs, so that a
         #: call that committed or aborted it can be told.
         self.ends = 0
-        self.last_end_lost = False
 
     @property
     def enabled(self):
@@ -176,8 +176,7 @@ class Group:
             seconds, 0.8 * old + 0.2 * seconds)
 
     def before_call(self):
-        """Isolate the next call: a savepoint of the held jobs (and of the
-        start of the job to call).  False if the transaction cannot take
+        """Isolate the next call: a savepoint of the held jobs.  False if the transaction cannot take
         one (a data manager that a held job joined does not support
         savepoints): the held jobs must then be committed first."""
         # Asked first: a savepoint refused by a data manager fails the
@@ -224,9 +223,8 @@ class Group:
 
     def settle_failed_call(self):
         """A call raised while jobs were held: roll its changes back to
-        the savepoint taken before it and commit the held jobs (and the
-        start of the job that raised), so that its failure is handled on
-        its own.  None, or the exception that lost the group."""
+        the savepoint taken before it and commit the held jobs, so that
+        its failure is handled on its own.  None, or the exception that lost the group."""
         if not self.held:
             return None
         try:
@@ -244,7 +242,6 @@ class Group:
         self._txn = self._savepoint = None
         held, self.held = self.held, []
         self.ends += 1
-        self.last_end_lost = not ok
         if not ok:
             error = sys.exc_info()[1]
             self._lose(held, 'the grouped commit of its result failed%s' % (
@@ -264,7 +261,6 @@ class Group:
         self._txn = self._savepoint = None
         held, self.held = self.held, []
         self.ends += 1
-        self.last_end_lost = True
         self._lose(held, 'the transaction holding its result was aborted'
                    ' before the grouped commit')
 
@@ -272,9 +268,10 @@ class Group:
         self.lost.extend((item, reason) for item in held)
         if held:
             logger.warning(
-                'a grouped commit of %d job(s) did not happen (%s): %s;'
-                ' each is run again alone as a new attempt', len(held),
-                reason, ', '.join(item.job.key for item in held))
+                '%s: a grouped commit of %d job(s) did not happen (%s): %s;'
+                ' each is run again alone as a new attempt',
+                threading.current_thread().name, len(held), reason,
+                ', '.join(item.job.key for item in held))
 
     def unlose(self, job):
         """Take ``job`` off the jobs to run again: it was alone in the
