@@ -58,6 +58,8 @@ BIN = os.path.dirname(sys.executable)
 CLI = os.path.join(BIN, 'zc-asyncui')
 RUNZEO = os.path.join(BIN, 'runzeo')
 CONFLICT_MARK = 'zc.asyncui-bench conflicts='
+#: What a dispatcher logs at its stop (zc-asyncui run).
+STOP_CONFLICT_MARK = 'ConflictErrors retried in this process: '
 
 
 # -- processes ------------------------------------------------------------
@@ -325,14 +327,16 @@ def retries(jobs):
 
 
 def worker_conflicts(workers):
-    """ConflictErrors the API workers met in their own transactions
-    (claims, starts, ...), as they print it at exit; None for the CLI."""
+    """ConflictErrors the workers met in their own transactions (claims,
+    starts, ...), as they print or log it at exit; None if none did."""
     total, found = 0, False
     for w in workers:
         for line in w.output().splitlines():
-            if CONFLICT_MARK in line:
-                total += int(line.split(CONFLICT_MARK)[1].split()[0])
-                found = True
+            for mark in (CONFLICT_MARK, STOP_CONFLICT_MARK):
+                if mark in line:
+                    total += int(line.split(mark)[1].split()[0])
+                    found = True
+                    break
     return total if found else None
 
 
@@ -418,6 +422,10 @@ def drain(base, use_cli, runner, procs, n, size):
         session.close()
         db.close()
         server.stop()
+    if os.environ.get('ZC_ASYNCUI_BENCH_VERBOSE'):
+        for w in workers:
+            print('    ' + '; '.join(line for line in w.output().splitlines()
+                                     if 'zc.asyncui-bench' in line))
     commits = count_commits(server.path, t0) if server.path else None
     return dict(rate=n / elapsed,
                 commits=None if commits is None else commits / n, seconds=elapsed, transient=transient,
@@ -556,6 +564,33 @@ def api_worker(argv):
                         ' %(name)s %(message)s')
     if args.no_wakeups:
         disable_wakeups()
+    profile_to = os.environ.get('ZC_ASYNCUI_BENCH_PROFILE')
+    if profile_to:  # a directory: one cProfile file per worker process
+        import profile_drain
+        profiles, _ = profile_drain.profiled_threads()
+    from zc.asyncui import polling
+    claims = [0, 0, 0]  # polls, claims that took jobs, jobs
+    original_claim = polling.claim
+
+    def counting_claim(*a, **kw):
+        oids = original_claim(*a, **kw)
+        claims[0] += 1
+        claims[1] += bool(oids)
+        claims[2] += len(oids)
+        return oids
+    polling.claim = counting_claim
+    where = {}  # (what, class of the conflicting object) -> count
+    oids = []
+    original_explain = utils.explain_commit_error
+
+    def counting_explain(description, exc):
+        if utils.is_conflict(exc):
+            what = (description.split(':')[-1].strip()[:20],
+                    type(exc).__name__, getattr(exc, 'class_name', None))
+            where[what] = where.get(what, 0) + 1
+            oids.append(getattr(exc, 'oid', None))
+        return original_explain(description, exc)
+    utils.explain_commit_error = counting_explain
     host, port = args.zeo.rsplit(':', 1)
     db = ZODB.DB(ZEO.ClientStorage.ClientStorage((host, int(port)),
                                                  wait_timeout=60))
@@ -569,7 +604,54 @@ def api_worker(argv):
     stop.wait()
     d.stop(10.0)
     print('%s%d' % (CONFLICT_MARK, utils.conflicts.count), flush=True)
+    print('zc.asyncui-bench claim calls %d, claims %d, jobs claimed %d'
+          % tuple(claims), flush=True)
+    print('zc.asyncui-bench conflicts where: %s' % sorted(
+        where.items(), key=lambda kv: -kv[1]), flush=True)
+    if oids:
+        print('zc.asyncui-bench conflicting objects: %s'
+              % classify_oids(db, oids), flush=True)
+    if profile_to:
+        import pstats
+        stats = pstats.Stats(profiles[0])
+        for profile in profiles[1:]:
+            stats.add(profile)
+        stats.dump_stats(os.path.join(profile_to, '%d.prof' % os.getpid()))
     db.close()
+
+
+def classify_oids(db, oids):
+    """Where the objects ``oids`` are in the default queue (for finding
+    what conflicts)."""
+    conn = db.open()
+    try:
+        queue = zc.asyncui.getQueue(conn)
+        places = {}
+        for name, bucket in queue._inbox.items():
+            places[getattr(bucket, '_p_oid', None)] = 'inbox bucket'
+        places[queue._inbox._p_oid] = 'inbox'
+        for n, tree in enumerate(queue._due + (queue._scheduled,)):
+            places[tree._p_oid] = 'tree %d root' % n
+            bucket = tree._firstbucket
+            while bucket is not None:
+                places[bucket._p_oid] = 'tree %d bucket' % n
+                bucket = bucket._next
+        for uuid, record in queue.dispatchers.items():
+            for agent in record.values():
+                for attr in ('_held', '_completed'):
+                    tree = getattr(agent, attr)
+                    places[tree._p_oid] = 'agent ' + attr
+                    b = tree._firstbucket
+                    while b is not None:
+                        places[b._p_oid] = 'agent %s bucket' % attr
+                        b = b._next
+        counts = {}
+        for oid in oids:
+            place = places.get(oid, 'other')
+            counts[place] = counts.get(place, 0) + 1
+        return counts
+    finally:
+        conn.close()
 
 
 def disable_wakeups():

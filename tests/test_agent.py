@@ -348,3 +348,39 @@ def test_pruneCompleted_by_age_and_count(queue):
         _complete(agent, job, T0 + datetime.timedelta(seconds=n))
     assert agent.pruneCompleted(now=T0 + datetime.timedelta(minutes=1)) == 3
     assert agent.recentCompletions() == [done[3]]
+
+
+# -- the share of claims of several dispatchers (issue 11) ----------------
+
+def _record(queue, uuid, active=True, **agents):
+    record = queue.getDispatcherAgents(uuid, create=True)
+    if active:
+        record.activate('host', 1, 'token')
+    for name, size in agents.items():
+        record[name] = Agent(size=size)
+    return record
+
+
+def test_claim_share_among_claiming_dispatchers(queue):
+    a = _record(queue, 'a', main=3)
+    idle = _record(queue, 'b', main=0)          # claims nothing
+    c = _record(queue, 'c', main=0, other=2)
+    stopped = _record(queue, 'd', active=False, main=3)
+    assert agent_module.claim_share(queue, a) == (0, 2)
+    assert agent_module.claim_share(queue, c) == (1, 2)
+    assert agent_module.claim_share(queue, idle) is None
+    assert agent_module.claim_share(queue, stopped) is None
+    c['other'].active = False
+    assert agent_module.claim_share(queue, a) == (0, 1)
+
+
+def test_claims_of_two_agents_take_distinct_trees(queue):
+    first = _record(queue, 'a', main=3)['main']
+    second = _record(queue, 'b', main=3)['main']
+    put = _put(queue, *range(300))
+    claimed = [first.claimJobs(30), second.claimJobs(30)]
+    shards = len(queue._due)
+    for n, jobs_ in enumerate(claimed):
+        assert 15 <= len(jobs_) <= 30
+        assert {j._p_oid[-1] % shards % 2 for j in jobs_} == {n}
+    assert len(queue) == len(put) - len(claimed[0]) - len(claimed[1])

@@ -960,3 +960,97 @@ def test_scheduled_count_and_oldest_due(conn, clock):
     queue.remove(first)
     assert queue.claim().args[0] == 'b'
     assert queue.oldestDue() == later[1].begin_after
+
+
+# -- claims of several dispatchers spread over the due trees (issue 11) ----
+
+def _shard_share(queue, job, number):
+    return job._p_oid[-1] % len(queue._due) % number
+
+
+def _put_and_drain(conn, queue, n):
+    put = [queue.put(jobs.noop) for _ in range(n)]
+    conn.transaction_manager.commit()
+    queue.claimMany(0)  # moves the inbox to the due trees
+    conn.transaction_manager.commit()
+    return put
+
+
+def test_claim_share_takes_own_trees_in_order(conn, queue):
+    put = _put_and_drain(conn, queue, 200)
+    order = [job._p_oid for job in queue]
+    claimed = queue.claimMany(20, share=(1, 2))
+    assert len(claimed) == 20
+    assert {_shard_share(queue, job, 2) for job in claimed} == {1}
+    mine = [oid for oid in order
+            if oid[-1] % len(queue._due) % 2 == 1][:20]
+    assert [job._p_oid for job in claimed] == mine  # claim order kept
+    assert len(queue) == len(put) - 20
+
+
+def test_claims_of_two_dispatchers_commit_wo_conflict(
+        db, conn, queue, concurrently):
+    _put_and_drain(conn, queue, 400)
+    taken = 0
+    for _ in range(4):
+        # The same front of the queue for both: without shares both
+        # take the same jobs and the second commit raises ConflictError.
+        first, second = concurrently(
+            lambda c: zc.asyncui.getQueue(c).claimMany(40, share=(0, 2)),
+            lambda c: zc.asyncui.getQueue(c).claimMany(40, share=(1, 2)))
+        # Each its own part of the first 80 (about half).
+        assert 20 <= len(first) <= 40 and 20 <= len(second) <= 40
+        assert not {j._p_oid for j in first} & {j._p_oid for j in second}
+        taken += len(first) + len(second)
+    conn.transaction_manager.begin()
+    assert len(queue) == 400 - taken
+
+
+def test_claims_wo_share_conflict(db, conn, queue, concurrently):
+    # What the shares avoid.
+    _put_and_drain(conn, queue, 100)
+    with pytest.raises(ZODB.POSException.ConflictError):
+        concurrently(lambda c: zc.asyncui.getQueue(c).claimMany(10),
+                     lambda c: zc.asyncui.getQueue(c).claimMany(10))
+
+
+def test_claim_share_takes_others_jobs_that_fill_the_front(conn, queue):
+    # The other dispatcher does not claim (busy, or dead but not yet
+    # declared so): its jobs wait for at most a window, then are taken.
+    put = _put_and_drain(conn, queue, 300)
+    taken = set()
+    for _ in range(100):
+        order = [job._p_oid for job in queue]
+        claimed = queue.claimMany(10, share=(0, 2))
+        if not claimed:
+            break
+        # Never beyond the window of count * number jobs.
+        assert all(order.index(job._p_oid) < 20 for job in claimed)
+        taken.update(job._p_oid for job in claimed)
+    assert len(taken) == len(put) and len(queue) == 0
+    # Until the window filled with the other's jobs, it took its own.
+    conn.transaction_manager.abort()
+    order = [job._p_oid for job in queue]
+    first = queue.claimMany(10, share=(0, 2))
+    assert {_shard_share(queue, j, 2) for j in first} == {0}
+    assert all(order.index(j._p_oid) < 20 for j in first)
+
+
+def test_claim_share_falls_back_to_plain_order(conn, queue):
+    # Only the other dispatcher's jobs are pending: claimed anyway, in
+    # claim order; likewise with a filter, which shares leave alone.
+    put = _put_and_drain(conn, queue, 100)
+    others = [j for j in queue if _shard_share(queue, j, 2) == 1]
+    for job in [j for j in put if _shard_share(queue, j, 2) == 0]:
+        queue.remove(job)
+    assert [j._p_oid for j in queue.claimMany(5, share=(0, 2))] == [
+        j._p_oid for j in others[:5]]
+    assert [j._p_oid for j in queue.claimMany(
+        5, filter=lambda job: True, share=(1, 2))] == [
+        j._p_oid for j in others[5:10]]
+
+
+def test_claim_share_of_one_is_plain_order(conn, queue):
+    _put_and_drain(conn, queue, 50)
+    order = [job._p_oid for job in queue]
+    assert [j._p_oid for j in queue.claimMany(7, share=(0, 1))] == order[:7]

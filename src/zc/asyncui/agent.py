@@ -40,6 +40,19 @@ def _completed_key(job, end):
     return struct.pack('>Q', int(end * 1e6)) + job._p_oid
 
 
+def claim_share(queue, record):
+    """(index, number): the place of dispatcher ``record`` among the
+    active dispatchers of ``queue`` that have an active agent of size >
+    0, by UUID; None when it is not one of them (Queue._spread)."""
+    claiming = sorted(
+        uuid for uuid, other in queue.dispatchers.items()
+        if other.activated is not None and any(
+            agent.active and agent.size for agent in other.values()))
+    if record is None or record.UUID not in claiming:
+        return None
+    return claiming.index(record.UUID), len(claiming)
+
+
 @zope.interface.implementer(interfaces.IAgent)
 class Agent(persistent.Persistent):
     """See IAgent."""
@@ -100,7 +113,8 @@ class Agent(persistent.Persistent):
         accepts = pins.claim_filter(self.filter, queue,
                                     self.__parent__.UUID)
         if self.chooser is None:
-            jobs = queue.claimMany(count, accepts, now)
+            jobs = queue.claimMany(count, accepts, now,
+                                   share=claim_share(queue, self.__parent__))
         else:
             jobs = []
             while len(jobs) < count:
