@@ -384,10 +384,11 @@ class Dispatcher:
         self._primary.close()
         self.activated = False
         logger.info('dispatcher %s: stopped; %d workers still busy at the'
-                    ' %.1fs timeout; the jobs it held: %s; ConflictErrors'
-                    ' retried in this process: %d', self.UUID,
-                    len(still_running), timeout, describe_outcomes(counts),
-                    utils.conflicts.count)
+                    ' %.1fs timeout; the jobs it held: %s', self.UUID,
+                    len(still_running), timeout, describe_outcomes(counts))
+        # Read by bench/multiprocess.py.
+        logger.info('dispatcher %s: ConflictErrors retried in this process:'
+                    ' %d', self.UUID, utils.conflicts.count)
 
     def _deactivate_all(self, reason, seconds):
         """Deactivate this dispatcher's records, trying for at most about
