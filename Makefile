@@ -24,12 +24,20 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+BENCH_STAMP = $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) setup.py
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) bench/compare.py
 	$(PY) bench/throughput.py
 	$(PY) bench/latency.py
 	$(PY) bench/embedded_zeo.py
 	$(PY) bench/multiprocess.py
 	$(PY) bench/multiprocess.py --postgres --jobs 1000 --skip-recovery
+	$(PY) bench/growth.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -110,6 +110,9 @@ setup(
         # The multi-process tests run on RelStorage too (they skip when
         # no PostgreSQL server can be started).
         'test': TESTS_REQUIRE + POSTGRESQL_REQUIRE,
+        # bench/compare.py: the fastest durable peer measured here (Huey
+        # with SQLite), run on the same jobs in the same run.
+        'bench': ['huey'],
     },
     entry_points={
         'console_scripts': ['zc-asyncui = zc.asyncui.cli.main:main'],

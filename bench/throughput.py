@@ -31,6 +31,7 @@ import zope.event
 import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import events
+from zc.asyncui import settings
 from zc.asyncui import utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -156,20 +157,21 @@ class CompletionCounter:
                     self.done.set()
 
 
-def drain(directory, n, size):
-    """(jobs/s, conflicts per job, CPU ms per job) on a new FileStorage."""
+def drain(directory, n, size, **options):
+    """(jobs/s, conflicts per job, CPU ms per job) on a new FileStorage;
+    ``options``: more settings of the dispatcher."""
     db = open_db(directory)
     try:
-        rate, cpu, conflicts = drain_db(db, n, size, directory)
+        rate, cpu, conflicts = drain_db(db, n, size, directory, **options)
     finally:
         db.close()
     return rate, conflicts, cpu
 
 
-def drain_db(db, n, size, directory):
+def drain_db(db, n, size, directory, **options):
     """(jobs/s, CPU ms per job, conflicts per job) for ``n`` no-op jobs put
     in ``db`` and drained by one dispatcher with a main agent of
-    ``size``."""
+    ``size`` (and the settings ``options``)."""
     zc.asyncui.install(db)
     put_jobs(db, n, 100)
     counter = CompletionCounter(n)
@@ -178,7 +180,8 @@ def drain_db(db, n, size, directory):
     cpu0 = time.process_time()
     start = time.perf_counter()
     d = dispatcher.start(db, poll_interval=1.0, main_agent_size=size,
-                         uuid_file=os.path.join(directory, 'uuid.txt'))
+                         uuid_file=os.path.join(directory, 'uuid.txt'),
+                         **options)
     try:
         if not counter.done.wait(300):
             raise SystemExit('drain with size %d did not finish: %d of %d'
@@ -215,12 +218,17 @@ def main(argv=None):
             db.close()
             print('put rate, %3d puts per transaction:       %8.0f jobs/s'
                   % (per_txn, rate))
+        default = settings.default('dispatcher', 'group_commit_seconds')
         for size in [int(s) for s in args.sizes.split(',')]:
-            rate, cpj, cpu = drain(fresh_dir(base, 'drain%d' % size),
-                                   args.jobs, size)
-            print('drain rate, agent size %d: %8.0f jobs/s  ratio to raw'
-                  ' commit %.2f  conflicts/job %.3f  CPU %.3f ms/job'
-                  % (size, rate, rate / raw, cpj, cpu))
+            for group in (default, 0.0) if default else (0.0,):
+                rate, cpj, cpu = drain(
+                    fresh_dir(base, 'drain%d-%g' % (size, group)), args.jobs,
+                    size, group_commit_seconds=group)
+                print('drain rate, agent size %d, grouped commits %s:'
+                      ' %8.0f jobs/s  ratio to raw commit %.2f  conflicts/job'
+                      ' %.3f  CPU %.3f ms/job' % (
+                          size, '%gs' % group if group else 'off', rate,
+                          rate / raw, cpj, cpu))
         print_producer_conflicts(base, args)
         raw_after = raw_commit_rate(fresh_dir(base, 'raw2'))
         print('raw FileStorage commit rate again (drift check): %8.0f /s'

@@ -43,6 +43,8 @@ LAYERS = {
     'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME, 'changes': RUNTIME,
+    'jobrun': RUNTIME, 'polling': RUNTIME, 'grouping': RUNTIME,
+    'inbox': RUNTIME,
     'instanceuuid': RUNTIME,
     'config': CONFIGURATION, 'patterns': CONFIGURATION,
     'dburi': CONFIGURATION,

@@ -74,7 +74,8 @@ def start(db, poll_interval=_default('poll_interval'), uuid=None,
           ping_interval=_default('ping_interval'),
           ping_death_interval=_default('ping_death_interval'),
           job_retry_policy_factory=None, callback_retry_policy_factory=None,
-          verbose_failures=False, agents=()):
+          verbose_failures=False, agents=(),
+          group_commit_seconds=_default('group_commit_seconds')):
     """Start a dispatcher for ``db`` in this process and return it.
 
     The settings are those of ``zc.asyncui.settings.DISPATCHER_SETTINGS``
@@ -195,7 +196,8 @@ class Dispatcher:
                  ping_death_interval=_default('ping_death_interval'),
                  job_retry_policy_factory=None,
                  callback_retry_policy_factory=None, verbose_failures=False,
-                 uuid_file=None, agents=()):
+                 uuid_file=None, agents=(),
+                 group_commit_seconds=_default('group_commit_seconds')):
         options = _validated(locals())
         if options['uuid'] is None:
             raise errors.ConfigurationError(
@@ -213,6 +215,7 @@ class Dispatcher:
         self.callback_retry_policy_factory = options[
             'callback_retry_policy_factory']
         self.verbose_failures = options['verbose_failures']
+        self.group_commit_seconds = options['group_commit_seconds']
         self.uuid_file = options['uuid_file'] or instanceuuid.DEFAULT_PATH
         self.token = uuidlib.uuid4().hex
         self.host = socket.gethostname()
@@ -364,8 +367,7 @@ class Dispatcher:
             return
         self._stopping = True
         self.wake()
-        if self._thread is not None and \
-                self._thread is not threading.current_thread():
+        if self._thread is not threading.current_thread():
             self._thread.join(max(timeout, self.poll_interval) + 5)
         deadline = time.monotonic() + timeout
         for workers in self._workers.values():

@@ -78,16 +78,53 @@ def _check_ours(job, agent, dispatcher, attempt_no):
             % (dispatcher.UUID, job.key))
 
 
-def execute(run, job, agent, extra_args):
+#: What ``execute`` returns when the job's finished state was lost with a
+#: grouped commit (zc.asyncui.grouping): the job is in ``run.group.lost``
+#: and its worker runs it again.
+LOST = 'lost'
+
+
+def execute(run, job, agent, extra_args, lost=None):
     """Call a started job under its retry policy until it has a result,
-    is rescheduled, or turns out to be reassigned.  Returns 'done' or
-    'rescheduled'.  The job's context (zc.asyncui.jobcontext) is restored
-    before its call and undone after its finishing commit."""
+    is rescheduled, or turns out to be reassigned.  Returns 'done',
+    'rescheduled' or LOST.  The job's context (zc.asyncui.jobcontext) is
+    restored before its call and undone after its finishing commit.
+    ``lost``: the reason why the job runs again (its grouped commit was
+    lost, see zc.asyncui.grouping): its attempt is closed with it and a
+    new one opened first."""
+    if lost is not None:
+        _again_after_lost(run, job, agent, lost)
     context = jobcontext.Restored(job)
     try:
         return _execute(run, job, agent, extra_args, context)
     finally:
         context.exit()
+
+
+def _again_after_lost(run, job, agent, reason):
+    """Record, in a commit of its own, that the job runs again because
+    its previous call's outcome was lost: its attempt is closed with
+    ``reason`` and a new one opened.  ReassignedError if it is no longer
+    this worker's."""
+    dispatcher = run.dispatcher
+
+    def work():
+        attempts = job._attempts
+        if not (job._status == ACTIVE and job._agent is agent
+                and attempts and attempts[-1][2] == dispatcher.uuid_str
+                and attempts[-1][1] is None):
+            return False
+        lifecycle.new_attempt(job, dispatcher.uuid_str, 'retry now: %s'
+                              % reason)
+        return True
+    if not utils.retry_transaction(run.tm, work, 'record that job %s runs'
+                                   ' again' % job.key,
+                                   stop=run.worker._stopping):
+        raise errors.ReassignedError(
+            'dispatcher %s: job %s ran in a grouped commit that did not'
+            ' happen (%s), and is no longer held by this worker\'s agent'
+            ' (it was reassigned); it runs to completion elsewhere.'
+            % (dispatcher.UUID, job.key, reason))
 
 
 def _execute(run, job, agent, extra_args, context):
@@ -96,9 +133,11 @@ def _execute(run, job, agent, extra_args, context):
     policy = retry.checked_policy_for(job, agent, dispatcher)
     attempt_no = len(job._attempts)
     while True:
-        # Fresh snapshot: we come from a commit or an abort.
+        # Fresh snapshot: we come from a commit or an abort (or, in a
+        # group, the job was started in the held jobs' transaction).
         _check_ours(job, agent, dispatcher, attempt_no)
-        result, failure = _call(run, job, agent, extra_args, context)
+        result, failure = _call_grouped(run, job, agent, extra_args,
+                                        context)
         raised = failure is not None
         if raised:
             tm.abort()
@@ -112,11 +151,13 @@ def _execute(run, job, agent, extra_args, context):
         # The counters go in the finishing commit: an abort after a
         # failed attempt would discard them anywhere earlier.
         lifecycle.save_counts(job, policy.counts)
-        failure = _try_finish(run, job, agent, result, raised)
+        failure = _try_finish(run, job, agent, result, raised, extra_args)
         if failure is None:
             return 'done'
         tm.abort()
         run.undo_next()
+        if failure is LOST:
+            return LOST
         outcome, attempt_no = _act_on(run, job, agent, policy, attempt_no,
                                       failure, 'commit')
         if outcome == 'again':
@@ -125,6 +166,15 @@ def _execute(run, job, agent, extra_args, context):
             return outcome
         _store_final(run, job, agent, failure, policy, attempt_no)
         return 'done'
+
+
+def _call_grouped(run, job, agent, extra_args, context):
+    """``_call``, through the worker's Group (zc.asyncui.grouping)."""
+    group = getattr(run, 'group', None)
+
+    def call():
+        return _call(run, job, agent, extra_args, context)
+    return call() if group is None else group.call(job, call)
 
 
 def _call(run, job, agent, extra_args, context):
@@ -219,8 +269,14 @@ def _new_attempt(run, job, agent, policy, attempt_no, failure, where):
     return attempt_no + 1
 
 
-def _try_finish(run, job, agent, result, raised):
-    """Store the result and commit; None, or the Failure of the commit."""
+def _try_finish(run, job, agent, result, raised, extra_args=()):
+    """Store the result and commit; None, or the Failure of the commit,
+    or LOST when it was held in its worker's group, whose commit failed
+    (zc.asyncui.grouping).  A short job may be held uncommitted instead:
+    None, and what follows its commit is done when the group commits."""
+    group = getattr(run, 'group', None)
+    others = group is not None and len(group) > 0
+    held = False
     try:
         if isinstance(result, Job):
             result = _refuse_cycle(job, result)
@@ -229,16 +285,51 @@ def _try_finish(run, job, agent, result, raised):
         else:
             finish(run.dispatcher, job, agent, result)
             run.start_next_in(job, agent)
+            if _may_hold(group, job, agent, raised) and \
+                    run.next_is_durable():
+                group.hold(job, agent, extra_args, lambda: _durable(
+                    run.dispatcher, job, agent, raised,
+                    run.worker.workers.forget))
+                held = True
+                if not group.due():
+                    return None
         run.tm.commit()
     except errors.ReassignedError:
         raise
     except Exception as e:
         utils.explain_commit_error('dispatcher %s: finishing job %s'
                                    % (run.dispatcher.UUID, describe(job)), e)
+        if held:
+            # The group's hooks listed it with the held jobs, to run
+            # again; alone in its commit, its policy decides instead, as
+            # without grouping.
+            run.tm.abort()
+            if others:
+                return LOST
+            group.unlose(job)
         return Failure()
-    _completed(run.dispatcher, job, agent)
-    _log_result(run.dispatcher, job, raised)
+    run.after_commit()
+    if not held:
+        _durable(run.dispatcher, job, agent, raised)
     return None
+
+
+def _may_hold(group, job, agent, raised):
+    """Whether a finished job may wait in its worker's group: grouping is
+    on, and the job succeeded, is complete (no callbacks to run) and is
+    no callback itself."""
+    return (group is not None and group.enabled and not raised
+            and agent is not None and job._status == COMPLETED
+            and job._parent is None)
+
+
+def _durable(dispatcher, job, agent, raised, forget=None):
+    # After the commit that finished the job (a group's, perhaps: then
+    # its worker forgets it only now, see zc.asyncui.worker).
+    _completed(dispatcher, job, agent)
+    _log_result(dispatcher, job, raised)
+    if forget is not None:
+        forget(job._p_oid)
 
 
 def _completed(dispatcher, job, agent):

@@ -15,6 +15,7 @@ from zc.asyncui import utils
 from zc.asyncui.execution import execute
 from zc.asyncui.execution import start_held
 from zc.asyncui.job import CALLBACKS
+from zc.asyncui.job import PENDING
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,12 @@ class JobRun:
         self.dispatcher = worker.dispatcher
         self.oid = oid
         self.next_oid = None
+        #: With grouped commits (zc.asyncui.grouping, ``group``): the jobs
+        #: started in the current transaction, which join the worker's
+        #: ``prestarted`` once it commits.
+        self.batch = []
+        self.group = getattr(worker, 'group', None)
+        self._again = False
 
     def run(self):
         """Returns the oid of the next job, already started, or None."""
@@ -46,25 +53,82 @@ class JobRun:
         outcome = execute(self, job, agent, extra)
         if outcome == 'done' and job._status == CALLBACKS:
             callbacks.run_callbacks(self, job)
+        self.run_lost()
         return self.next_oid
 
-    # Hook for execute(): start the agent's next job in the finishing
-    # transaction of this one.
-    def start_next_in(self, job, agent):
-        if job._callbacks or agent is None or self.worker.retire:
+    def run_lost(self):
+        """Run again, alone and each as a new attempt, the jobs whose
+        finished state was lost with a grouped commit (see
+        zc.asyncui.grouping), committing any held jobs first."""
+        group = self.group
+        if group is None or not group.lost:
             return
+        group.commit_held()  # what fails joins the lost
+        group.paused = self._again = True
+        try:
+            while group.lost:
+                held, reason = group.lost.pop(0)
+                self._run_again(held, reason)
+        finally:
+            group.paused = self._again = False
+
+    def _run_again(self, held, reason):
+        job = held.job
+        try:
+            outcome = execute(self, job, held.agent, held.extra, lost=reason)
+            if outcome == 'done' and job._status == CALLBACKS:
+                callbacks.run_callbacks(self, job)
+        except errors.ReassignedError as e:
+            self.tm.abort()
+            logger.error('%s', e)
+        finally:
+            self.worker.workers.forget(job._p_oid)
+
+    # Hooks for execute(): start the agent's next job (or, grouping, the
+    # next few) in the finishing transaction of this one.
+    def start_next_in(self, job, agent):
+        if job._callbacks or agent is None or self.worker.retire or \
+                self.next_oid is not None or self._again:
+            return
+        group = self.group
+        if group is None or not group.enabled:
+            self.next_oid = self._start_one(agent)
+        elif not self.worker.prestarted:
+            # Their starts are durable before any of them is called: a
+            # job is never called in the transaction that starts it.
+            size = group.batch_size(job)
+            while len(self.batch) < size:
+                oid = self._start_one(agent)
+                if oid is None:
+                    break
+                self.batch.append(oid)
+
+    def next_is_durable(self):
+        """True when the worker's next job was started by a committed
+        transaction (a job may be held only then)."""
+        return bool(getattr(self.worker, 'prestarted', None)) and \
+            not self.batch
+
+    def after_commit(self):
+        """The finishing transaction committed: the jobs it started are
+        the worker's next ones."""
+        if self.batch:
+            self.worker.prestarted.extend(self.batch)
+            self.batch = []
+
+    def _start_one(self, agent):
         workers = self.worker.workers
         oid = workers.inbox.get_nowait()
         if oid is None or not workers.acquire(oid):
-            return
+            return None
         if not self._start_held_next(oid, agent):
             # Not startable as this snapshot sees it, which may be older
             # than the claim: back to the end of the inbox, where a
             # worker's _start decides on a fresh snapshot.
             workers.release(oid)
             workers.inbox.put_many([oid])
-            return
-        self.next_oid = oid
+            return None
+        return oid
 
     def _start_held_next(self, oid, agent):
         # This snapshot began before this job's finishing commit and may
@@ -80,6 +144,11 @@ class JobRun:
                 # Its start hook (a periodic run puts the next) writes
                 # more objects: a failure there must not fail this commit.
                 return False
+            if job._status != PENDING:
+                # Callbacks to resume: started by a worker on its own
+                # (they begin and abort transactions of their own, which
+                # must not end a group of held jobs).
+                return False
             return start_held(job, agent, self.dispatcher)
         except errors.ReassignedError:
             raise
@@ -91,6 +160,11 @@ class JobRun:
             return False
 
     def undo_next(self):
+        workers = self.worker.workers
+        for oid in reversed(self.batch):
+            workers.release(oid)
+            workers.inbox.put_front(oid)
+        self.batch = []
         if self.next_oid is not None:
             self.worker.workers.release(self.next_oid)
             self.worker.workers.inbox.put_front(self.next_oid)

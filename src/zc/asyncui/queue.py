@@ -68,6 +68,18 @@ DUE_SHARDS = 16
 INBOX_LIMIT = 64
 
 
+class ClaimTree(BTrees.OOBTree.OOBTree):
+    """A claim tree: an OOBTree whose interior nodes hold at most 32
+    children (instead of 250).  Claims take keys from the front, so
+    buckets empty one after the other and each time their parent node
+    is rewritten: with 250 children that node is about 20 kB at 100,000
+    pending jobs, written every few claims, which made a claim cost grow
+    with the backlog (bench/growth.py).  Queues created before keep plain
+    OOBTrees, which work the same."""
+
+    max_internal_size = 32
+
+
 @zope.interface.implementer(interfaces.IQueue)
 class Queue(persistent.Persistent):
     """See IQueue.
@@ -80,11 +92,11 @@ class Queue(persistent.Persistent):
     def __init__(self, name=''):
         self.name = name
         self.__parent__ = None
-        self._due = tuple(BTrees.OOBTree.OOBTree({keys.FIRST: None})
+        self._due = tuple(ClaimTree({keys.FIRST: None})
                           for _ in range(DUE_SHARDS))
         # Same sentinel: promotions remove the first scheduled jobs while
         # producers add future ones.
-        self._scheduled = BTrees.OOBTree.OOBTree({keys.FIRST: None})
+        self._scheduled = ClaimTree({keys.FIRST: None})
         # Name -> bucket; see the module docstring.
         self._inbox = BTrees.OOBTree.OOBucket({
             keys.FIRST: None,

@@ -210,6 +210,10 @@ def take(queue, job, check_only=False):
     say whether it could be taken, writing nothing."""
     if job._status != 'PENDING':
         return True  # resumed callbacks: its quotas were left at set_result
+    if not job.quota_names:
+        # Never annotated as waiting: no need to load its annotations
+        # (a claim of a job without quotas loads nothing but the job).
+        return True
     quotas = _quotas_of(queue, job)
     full = [q.name for q in quotas if q.full and job not in q]
     if check_only:

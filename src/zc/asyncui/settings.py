@@ -108,6 +108,19 @@ def seconds(name, value):
     return float(value)
 
 
+def seconds_or_off(name, value):
+    """A finite number of seconds >= 0 and at most MAX_SECONDS (or such
+    a timedelta); 0 turns off what it bounds."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value == 0:
+            return 0.0
+        if value < 0:
+            _refuse(name, value, '>= 0 seconds (0 turns it off)')
+    return seconds(name, value)
+
+
 def count(name, value):
     """An int >= 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -197,6 +210,7 @@ def _none_or(parse):
 
 _PARSERS = {
     seconds: float,
+    seconds_or_off: float,
     count: int,
     threads: int,
     optional_count: _none_or(int),
@@ -210,6 +224,7 @@ _PARSERS = {
 
 _EXPECTED = {
     seconds: 'a number of seconds',
+    seconds_or_off: 'a number of seconds (0: off)',
     count: 'a whole number',
     threads: 'a whole number',
     optional_count: "a whole number or 'none'",
@@ -254,6 +269,12 @@ DISPATCHER_SETTINGS = (
     Setting('callback_retry_policy_factory', None, optional_callable, help=(
         'Called with a callback job, returns its retry policy when it'
         ' names none; None uses zc.asyncui.retry.RetryCommonForever.')),
+    Setting('group_commit_seconds', 0.005, seconds_or_off, unit='seconds',
+            help=(
+                'How long a short job that succeeded may wait, finished but'
+                ' not yet committed, so that its worker commits several'
+                ' jobs at once (one fsync); 0 commits each job on its'
+                ' own.')),
 )
 
 

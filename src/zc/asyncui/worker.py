@@ -17,10 +17,12 @@ import time
 import transaction
 
 from zc.asyncui import errors
+from zc.asyncui import grouping
 from zc.asyncui import jobrun
 from zc.asyncui import queueroot
 from zc.asyncui import recovery
 from zc.asyncui import utils
+from zc.asyncui.inbox import Inbox
 from zc.asyncui.execution import start_held
 from zc.asyncui.job import ACTIVE
 
@@ -47,63 +49,6 @@ COMPLETION_FLUSH_COUNT = 200
 #: The shortest time between two replacements of dead worker threads of
 #: one agent, so that a thread that dies on start cannot spin.
 REPLACE_SECONDS = 1.0
-
-
-class Inbox:
-    """The claimed-but-unstarted job oids of one agent, shared by its
-    worker threads."""
-
-    def __init__(self):
-        self._items = collections.deque()
-        self._cond = threading.Condition()
-
-    def put_many(self, oids):
-        with self._cond:
-            self._items.extend(oids)
-            self._cond.notify(len(oids))
-            self._low_signalled = False
-
-    def put_front(self, oid):
-        with self._cond:
-            self._items.appendleft(oid)
-            self._cond.notify()
-
-    def get(self, timeout):
-        with self._cond:
-            if not self._items:
-                self._cond.wait(timeout)
-            item = self._items.popleft() if self._items else None
-        if item is not None:  # an idle timeout is not a reason to poll
-            self._check_low()
-        return item
-
-    def get_nowait(self):
-        with self._cond:
-            item = self._items.popleft() if self._items else None
-        if item is not None:
-            self._check_low()
-        return item
-
-    #: Called (without the lock) when the inbox runs low, so the
-    #: dispatcher claims more before the workers go idle.
-    on_low = None
-    low_water = 1
-    _low_signalled = False
-
-    def _check_low(self):
-        # Once per episode: the flag is reset when the inbox is refilled.
-        length = len(self._items)
-        if self.on_low is not None and (length == 0 or (
-                not self._low_signalled and length <= self.low_water)):
-            self._low_signalled = True
-            self.on_low()
-
-    def __len__(self):
-        return len(self._items)
-
-    def wake_all(self):
-        with self._cond:
-            self._cond.notify_all()
 
 
 class AgentWorkers:
@@ -325,6 +270,13 @@ class WorkerThread(threading.Thread):
         self.retire = False
         #: What killed the thread ("Type: message"), or None.
         self.death = None
+        #: Its grouped commits (``transaction.manager`` is the running
+        #: thread's own).
+        self.group = grouping.Group(transaction.manager, getattr(
+            dispatcher, 'group_commit_seconds', 0.0))
+        #: Oids of jobs a committed transaction started for this thread to
+        #: run next (several at once when grouping; see jobrun.JobRun).
+        self.prestarted = collections.deque()
 
     # -- the loop -----------------------------------------------------
 
@@ -343,6 +295,9 @@ class WorkerThread(threading.Thread):
                 self.dispatcher.UUID, self.name, self.workers.agent_name,
                 self.workers.queue_name, self.death, exc_info=True)
             self.workers.forget_thread(threading.get_ident())
+            for oid in self.group.oids():
+                # Held or lost with it: the poll hands them out again.
+                self.workers.forget(oid)
             self.dispatcher.wake()
 
     def _loop(self):
@@ -355,9 +310,11 @@ class WorkerThread(threading.Thread):
         self.primary, self.conn = queueroot.openConnection(dispatcher.db)
         try:
             started = None
-            while not (self.retire and started is None):
+            while not (self.retire and started is None
+                       and not self.prestarted):
                 if started is None:
-                    started = self._start_next()
+                    started = self.prestarted.popleft() if \
+                        self.prestarted else self._start_next()
                     continue
                 with self.workers.turn():
                     started = self._run_safely(started)
@@ -408,20 +365,29 @@ class WorkerThread(threading.Thread):
     def _run_safely(self, oid):
         self.workers.busy += 1
         begun = time.monotonic()
+        run = jobrun.JobRun(self, oid)
         try:
-            return jobrun.JobRun(self, oid).run()
+            return run.run()
         except errors.ReassignedError as e:
             self.tm.abort()
+            run.undo_next()
             logger.error('%s', e)
+            run.run_lost()  # jobs held with it, if any
             return None
         except Exception as e:
             self.tm.abort()
+            run.undo_next()
             self._log_lost(oid, e)
+            run.run_lost()
             return None
         finally:
             self.workers.busy -= 1
             self.workers.release(oid)
-            self.workers.forget(oid)
+            if not self.group.keeps(oid):
+                # A job held uncommitted (zc.asyncui.grouping) stays known
+                # until its group commits, or it has run again: the poll
+                # thread must not hand it out as lost meanwhile.
+                self.workers.forget(oid)
             self.workers.note_duration(time.monotonic() - begun)
 
     def _log_lost(self, oid, error):

@@ -160,7 +160,7 @@ class IPolicyDirective(zope.interface.Interface):
 
 _DISPATCHER_FIELDS = ('poll_interval', 'ping_interval', 'ping_death_interval',
                       'main_agent_size', 'uuid_file', 'uuid',
-                      'verbose_failures')
+                      'verbose_failures', 'group_commit_seconds')
 IDispatcherDirective = zope.interface.interface.InterfaceClass(
     'IDispatcherDirective', (zope.interface.Interface,),
     dict(_fields_from('dispatcher', _DISPATCHER_FIELDS), database=DATABASE,

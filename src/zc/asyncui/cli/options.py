@@ -71,7 +71,7 @@ def status(text):
 #: The dispatcher settings ``run`` offers, from the engine's table.
 DISPATCHER_SETTINGS = tuple(settings.get('dispatcher', name) for name in (
     'poll_interval', 'ping_interval', 'ping_death_interval',
-    'main_agent_size'))
+    'main_agent_size', 'group_commit_seconds'))
 
 #: Options the command line spells its own way.
 OPTION_NAMES = {'main_agent_size': '--agent-size'}
