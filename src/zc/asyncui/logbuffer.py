@@ -179,17 +179,13 @@ def stored_failures(conn, job=None, dispatcher=None, count=100):
         return [failure_row(j) for j in history.query(
             conn, status=history.FAILED, count=count)]
     # A dispatcher's failures are in its own shard of the history (its
-    # polls record what it ran), with the cancelled jobs it noted: read
-    # ``count`` of them, more only if some were not its own.
-    size = count
-    while True:
-        found = history.query(conn, status=history.FAILED, shard=dispatcher,
-                              count=size)
-        rows = [failure_row(j) for j in found
-                if str(queries.dispatcher_of(j) or '') == dispatcher]
-        if len(rows) >= count or len(found) < size or size >= SCAN_LIMIT:
-            return rows[:count]
-        size = min(size * 4, SCAN_LIMIT)
+    # polls record what it ran), with the cancelled jobs it noted; read
+    # lazily, as far as needed.
+    found = history.iter_query(conn, status=history.FAILED,
+                               shard=dispatcher, count=SCAN_LIMIT)
+    rows = (failure_row(j) for j in found
+            if str(queries.dispatcher_of(j) or '') == dispatcher)
+    return list(itertools.islice(rows, count))
 
 
 def _failed_job(conn, key):
