@@ -74,7 +74,7 @@ class SharedServer(ZEO.StorageServer.StorageServer):
         storage's ``tpc_finish`` (under the storage's lock)."""
         local_db = self.local_db
         if zeo_storage is not None and local_db is not None:
-            local_db.invalidate(tid, invalidated)
+            _invalidate_local(local_db, tid, invalidated)
         super().invalidate(zeo_storage, storage_id, tid, invalidated)
 
     def announceLocalCommit(self, storage_id, tid, oids):
@@ -109,6 +109,16 @@ class SharedServer(ZEO.StorageServer.StorageServer):
         while the storage has no transaction)."""
         invq = self.invq[storage_id]
         return invq[0][0] if invq else ZODB.utils.z64
+
+
+def _invalidate_local(local_db, tid, oids):
+    try:
+        local_db.invalidate(tid, oids)
+    except AttributeError:
+        # ZODB's adapter drops its connections when it closes, which may
+        # happen while a client commits (at shutdown): nothing to tell.
+        if not local_db.closed:
+            raise
 
 
 class SharedZEOStorage(ZEO.StorageServer.ZEOStorage):
