@@ -357,3 +357,22 @@ def test_clients_connect_and_commit_during_a_stream_of_local_commits(
     assert zeo_errors == []
     with db.transaction() as conn:
         assert conn.root()['from client'] == 15
+
+
+def test_a_local_undo_reaches_the_clients(shared):
+    # Undo writes through the storage's undo(), not store(): its oids
+    # must be announced too.
+    srv, db, sock = shared
+    zdb = open_client(sock)
+    local, remote = Side(db), Side(zdb)
+    try:
+        local.increment()
+        assert remote.read() == 1
+        db.undo(db.undoLog(0, 1)[0]['id'])
+        transaction.commit()
+        assert local.read() == 0
+        assert remote.read() == 0
+    finally:
+        local.close()
+        remote.close()
+        zdb.close()

@@ -220,6 +220,12 @@ class LocalStorage:
         self._note(transaction, (oid,))
         return result
 
+    def restore(self, oid, serial, data, version, prev_txn, transaction):
+        """See IStorageRestoreable.restore."""
+        self._storage.restore(oid, serial, data, version, prev_txn,
+                              transaction)
+        self._note(transaction, (oid,))
+
     def deleteObject(self, oid, serial, transaction):
         """See IExternalGC.deleteObject."""
         self._storage.deleteObject(oid, serial, transaction)
