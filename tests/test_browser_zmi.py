@@ -20,6 +20,7 @@ import zc.asyncui
 from zc.asyncui import testing
 
 import jobs
+import testbrowsers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROTTERDAM = 'http://localhost/++skin++Rotterdam'
@@ -31,12 +32,7 @@ functional = pytest.fixture(testing.functional_fixture(layer))
 
 
 def browser(layer, login='mgr:mgrpw'):
-    b = zope.testbrowser.wsgi.Browser(wsgi_app=layer.make_wsgi_app())
-    b.handleErrors = False
-    b.raiseHttpErrors = False
-    if login:
-        b.addHeader('Authorization', 'Basic %s' % login)
-    return b
+    return testbrowsers.browser_for(layer, login, handle_errors=False)
 
 
 def tabs(b):
