@@ -188,6 +188,16 @@ class LocalStorage:
     def __len__(self):
         return len(self._storage)
 
+    def zeoServerStatus(self):
+        """What the monitor's ``zeostatus`` says in the embedded mode:
+        this process is the ZEO server (of its own FileStorage) and how
+        many clients it serves now."""
+        return {'connected': True, 'role': 'embedded server',
+                'server': self._server.addr,
+                'storage': self._storage.getName(),
+                'clients': len(self._server.zeo_storages_by_storage_id.get(
+                    self._storage_id, ()))}
+
     def close(self):
         """The local database is closing: the server no longer hands it
         invalidations.  The FileStorage stays open: the server owns it
