@@ -371,6 +371,33 @@ def test_a_restart_records_what_a_killed_run_left_held(db, conn, monkeypatch):
     assert len(queue.getDispatcherAgents(me)['main']) == 0
 
 
+def test_the_dispatcher_that_finds_a_killed_one_dead_records_its_jobs(
+        db, conn, monkeypatch):
+    import uuid
+    from zc.asyncui import dispatcher
+    _slow_flushes(monkeypatch)
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    bad = queue.put(jobs.fail)
+    tm.commit()
+    killed = uuid.uuid4()
+    with monkeypatch.context() as m:
+        m.setattr(dispatcher.Dispatcher, '_deactivate_all',
+                  lambda self, reason, seconds: {})
+        d = dispatcher.start(db, poll_interval=0.1, uuid=killed,
+                             ping_interval=0.5, ping_death_interval=1.0)
+        testing.wait_for_result(bad)
+        d.stop(10.0)
+    tm.begin()
+    assert history.count(conn) == 0
+    with testing.dispatcher_running(db, uuid=uuid.uuid4()):
+        testing.wait_until(lambda: (tm.begin(), history.count(conn) == 1)[1],
+                           20, 'the dead one\'s completed job recorded')
+    assert keys(history.query(conn, status='failed')) == [bad.key]
+    assert str(killed) in history.get(conn).shards
+    assert len(queue.getDispatcherAgents(killed)['main']) == 0
+
+
 def test_an_idle_dispatcher_records_completions_at_its_next_poll(
         db, conn, monkeypatch):
     _slow_flushes(monkeypatch)
