@@ -35,6 +35,7 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/throughput.py
 	$(PY) bench/latency.py
 	$(PY) bench/embedded_zeo.py
+	$(PY) bench/embedded_app.py
 	$(PY) bench/multiprocess.py
 	$(PY) bench/multiprocess.py --postgres --jobs 1000 --skip-recovery
 	$(PY) bench/growth.py

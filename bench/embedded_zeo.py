@@ -1,13 +1,17 @@
 """The cost of the embedded ZEO path of ``zc-asyncui run``.
 
 ``run`` serves its FileStorage through a ZEO StorageServer in a thread of
-the same process, on a Unix socket, and connects to it as a client, so
-that ``put``/``jobs`` (and other local tools) can reach the data while it
-runs.  This prints, in one run, for each way a dispatcher can reach the
-FileStorage:
+the same process, on a Unix socket, so that ``put``/``jobs`` (and other
+local tools) can reach the data while it runs; its own dispatcher commits
+to the file directly (since issue 11: bench/embedded_app.py measures that
+default).  This prints, in one run, for each way a dispatcher can reach
+the FileStorage:
 
-- direct: the FileStorage opened in the process (``run --storage direct``);
-- unix:   embedded ZEO server on a Unix socket (``run``, the default);
+- direct: the FileStorage opened in the process (``run`` and ``run
+          --storage direct``);
+- unix:   as a client of the server on a Unix socket in the same process
+          (what ``run`` did before issue 11; an extra worker ``run --zeo
+          var/zeo.sock`` pays this plus a second process);
 - tcp:    the same embedded server on TCP loopback (what a worker pays
           against ``zc-asyncui zeo``, minus the second process);
 

@@ -8,7 +8,6 @@ import datetime
 import os
 
 import transaction  # noqa: F401 (tests use fx.transaction)
-import zope.testbrowser.wsgi
 
 import zc.asyncui
 from zc.asyncui import history
@@ -21,6 +20,7 @@ from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
 
 import jobs
+import testbrowsers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BASE = 'http://localhost/++async++'
@@ -36,12 +36,7 @@ layer = testing.FunctionalLayer(
 
 
 def browser(layer, login=MANAGER):
-    b = zope.testbrowser.wsgi.Browser(wsgi_app=layer.make_wsgi_app())
-    b.handleErrors = True
-    b.raiseHttpErrors = False
-    if login:
-        b.addHeader('Authorization', 'Basic %s' % login)
-    return b
+    return testbrowsers.browser_for(layer, login)
 
 
 def status(b):

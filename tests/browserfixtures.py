@@ -109,6 +109,7 @@ class Site:
 
     def start(self):
         site.configure(site.PROJECT_ZCML, PASSWORD)
+        config.installLogBuffer()  # as zc-asyncui serve does: the log page
         self.db = testing.file_storage_db(self.directory)
         site.bootstrap(self.db)
         self.http, self.url = serve_http(wsgi.make_app(self.db))

@@ -128,6 +128,13 @@ def test_unknown_url_is_a_clean_404(site, caplog):
     assert 'Exception while rendering view on exception' not in caplog.text
 
 
+def test_log_page_shows_the_failure_as_text(site, driver):
+    driver.get(site.url + '/++async++/@@log')
+    assert HOSTILE in driver.find_element(By.TAG_NAME, 'body').text
+    assert driver.execute_script('return window.zcAsyncuiInjected') is None
+    screenshot(driver, 'log')
+
+
 def test_follow_a_failed_job_to_its_traceback(site, driver):
     driver.get(site.url + '/++async++/')
     driver.find_element(By.LINK_TEXT, 'Failed').click()

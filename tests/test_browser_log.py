@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 import transaction
-import zope.testbrowser.wsgi
 
 import jobs
+import testbrowsers
 import zc.asyncui
 from zc.asyncui import config
 from zc.asyncui import errors
@@ -130,12 +130,7 @@ def test_read_filters_normalises():
 # -- the page ---------------------------------------------------------------
 
 def browser_for(login='mgr:mgrpw'):
-    browser = zope.testbrowser.wsgi.Browser(wsgi_app=layer.make_wsgi_app())
-    browser.handleErrors = True
-    browser.raiseHttpErrors = False
-    if login:
-        browser.addHeader('Authorization', 'Basic %s' % login)
-    return browser
+    return testbrowsers.browser_for(layer, login)
 
 
 def fail_one(functional):

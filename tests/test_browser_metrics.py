@@ -13,9 +13,9 @@ import prometheus_client.parser
 import pytest
 import transaction
 import webtest
-import zope.testbrowser.wsgi
 
 import jobs
+import testbrowsers
 import zc.asyncui
 from zc.asyncui import config
 from zc.asyncui import history
@@ -144,12 +144,7 @@ def test_counters_never_go_down_when_the_history_is_pruned(conn):
 # -- the page ---------------------------------------------------------------
 
 def browser_for(login=None):
-    browser = zope.testbrowser.wsgi.Browser(wsgi_app=layer.make_wsgi_app())
-    browser.handleErrors = True
-    browser.raiseHttpErrors = False
-    if login:
-        browser.addHeader('Authorization', 'Basic %s' % login)
-    return browser
+    return testbrowsers.browser_for(layer, login)
 
 
 def run_jobs(functional):

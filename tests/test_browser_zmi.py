@@ -20,6 +20,7 @@ import zc.asyncui
 from zc.asyncui import testing
 
 import jobs
+import testbrowsers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROTTERDAM = 'http://localhost/++skin++Rotterdam'
@@ -31,12 +32,7 @@ functional = pytest.fixture(testing.functional_fixture(layer))
 
 
 def browser(layer, login='mgr:mgrpw'):
-    b = zope.testbrowser.wsgi.Browser(wsgi_app=layer.make_wsgi_app())
-    b.handleErrors = False
-    b.raiseHttpErrors = False
-    if login:
-        b.addHeader('Authorization', 'Basic %s' % login)
-    return b
+    return testbrowsers.browser_for(layer, login, handle_errors=False)
 
 
 def tabs(b):
@@ -106,9 +102,8 @@ def test_every_overview_tab_leads_to_a_page(functional):
     b = browser(functional)
     b.open(ROTTERDAM + '/++async++/')
     found = tabs(b)
-    # The lists of the pages helper at least (Log and Metrics come with
-    # their own pages).
-    assert {'Overview', 'Failed', 'Retries', 'Scheduled', 'Dead'} <= set(found)
+    assert set(found) == {'Overview', 'Failed', 'Retries', 'Scheduled',
+                          'Dead', 'Log', 'Metrics'}
     for title, url in sorted(found.items()):
         b.open(url)
         assert b.headers['status'] == '200 Ok', (title, url)

@@ -32,7 +32,11 @@ def test_run_serves_the_monitor_and_the_client_asks_it(spawn, cli):
     done = cli('monitor', '--address', address, 'dbinfo')
     assert done.returncode == 0 and '"database"' in done.stdout
     done = cli('monitor', '--address', address, 'zeostatus')
-    assert json.loads(done.stdout)['connected'] is True
+    status = json.loads(done.stdout)
+    assert status['connected'] is True
+    # run serves its own FileStorage to ZEO clients (the embedded server)
+    assert status['role'] == 'embedded server', status
+    assert status['server'].endswith('zeo.sock') and status['clients'] == 0
     done = cli('monitor', '--address', address, 'nope')
     assert done.returncode == 1
     assert done.stdout == """Error: unknown command 'nope'; try "help"\n"""

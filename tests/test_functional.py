@@ -14,6 +14,7 @@ from zc.asyncui import testing
 from zc.asyncui.job import Job
 
 import contextjobs
+import testbrowsers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -23,12 +24,7 @@ functional = pytest.fixture(testing.functional_fixture(layer))
 
 
 def browser_for(layer, login=None):
-    browser = zope.testbrowser.wsgi.Browser(wsgi_app=layer.make_wsgi_app())
-    browser.handleErrors = True
-    browser.raiseHttpErrors = False
-    if login:
-        browser.addHeader('Authorization', 'Basic %s' % login)
-    return browser
+    return testbrowsers.browser_for(layer, login)
 
 
 def add_greeting(layer, text):

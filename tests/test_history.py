@@ -299,6 +299,148 @@ def test_finished_jobs_are_recorded_when_the_poll_writes_or_urgently(
     assert result.finished == [later._p_oid] and history.count(conn) == 2
 
 
+# -- no completion is lost: stop, restart, kill -9; idle dispatchers -----------
+
+def _slow_flushes(monkeypatch):
+    # A completion then reaches the history only when the dispatcher
+    # flushes it for a reason of its own, never by waiting.
+    from zc.asyncui import polling, worker
+    monkeypatch.setattr(worker, 'COMPLETION_FLUSH_SECONDS', 600.0)
+    monkeypatch.setattr(polling.FinishedJobs, 'FLUSH_SECONDS', 600.0)
+
+
+def test_a_stop_right_after_a_job_finished_records_it(db, conn, monkeypatch):
+    import uuid
+    from zc.asyncui import dispatcher
+    _slow_flushes(monkeypatch)
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    bad = queue.put(jobs.fail)
+    parent = queue.put(zc.asyncui.Job(jobs.add, 1, 2))
+    callback = parent.addCallback(jobs.noop)
+    tm.commit()
+    me = uuid.uuid4()
+    d = dispatcher.start(db, poll_interval=0.1, uuid=me, ping_interval=1.0,
+                         ping_death_interval=5.0)
+    testing.wait_for_result(bad)
+    testing.wait_for_result(callback)
+    d.stop(10.0)
+    tm.begin()
+    assert {j.key for j in history.query(conn)} == {
+        bad.key, parent.key, callback.key}
+    assert keys(history.query(conn, status='failed')) == [bad.key]
+    record = queue.getDispatcherAgents(me)
+    assert len(record['main']) == 0   # its agent let them go
+    # A restart records nothing twice.
+    with testing.dispatcher_running(db, uuid=me):
+        testing.wait_until(
+            lambda: (tm.begin(), queue.getDispatcherAgents(me).activated)[1],
+            20, 'the dispatcher active again')
+    tm.begin()
+    assert history.count(conn) == 3
+
+
+def test_a_restart_records_what_a_killed_run_left_held(db, conn, monkeypatch):
+    # kill -9 right after a worker committed its job COMPLETED: the job is
+    # still held by its agent, no poll recorded it; the next run of the
+    # instance (or the dispatcher that finds it dead) records it.
+    import uuid
+    from zc.asyncui import dispatcher
+    _slow_flushes(monkeypatch)
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    bad = queue.put(jobs.fail)
+    tm.commit()
+    me = uuid.uuid4()
+    with monkeypatch.context() as m:
+        # The killed process never deactivates.
+        m.setattr(dispatcher.Dispatcher, '_deactivate_all',
+                  lambda self, reason, seconds: {})
+        d = dispatcher.start(db, poll_interval=0.1, uuid=me,
+                             ping_interval=1.0, ping_death_interval=5.0)
+        testing.wait_for_result(bad)
+        d.stop(10.0)
+    tm.begin()
+    assert history.count(conn) == 0
+    assert list(queue.getDispatcherAgents(me)['main'].heldOids()) == [
+        bad._p_oid]
+    with testing.dispatcher_running(db, uuid=me):
+        testing.wait_until(lambda: (tm.begin(), history.count(conn) == 1)[1],
+                           20, 'the held completed job recorded')
+    assert keys(history.query(conn, status='failed')) == [bad.key]
+    assert len(queue.getDispatcherAgents(me)['main']) == 0
+
+
+def test_the_dispatcher_that_finds_a_killed_one_dead_records_its_jobs(
+        db, conn, monkeypatch):
+    import uuid
+    from zc.asyncui import dispatcher
+    _slow_flushes(monkeypatch)
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    bad = queue.put(jobs.fail)
+    tm.commit()
+    killed = uuid.uuid4()
+    with monkeypatch.context() as m:
+        m.setattr(dispatcher.Dispatcher, '_deactivate_all',
+                  lambda self, reason, seconds: {})
+        d = dispatcher.start(db, poll_interval=0.1, uuid=killed,
+                             ping_interval=0.5, ping_death_interval=1.0)
+        testing.wait_for_result(bad)
+        d.stop(10.0)
+    tm.begin()
+    assert history.count(conn) == 0
+    with testing.dispatcher_running(db, uuid=uuid.uuid4()):
+        testing.wait_until(lambda: (tm.begin(), history.count(conn) == 1)[1],
+                           20, 'the dead one\'s completed job recorded')
+    assert keys(history.query(conn, status='failed')) == [bad.key]
+    assert str(killed) in history.get(conn).shards
+    assert len(queue.getDispatcherAgents(killed)['main']) == 0
+
+
+def test_an_idle_dispatcher_records_completions_at_its_next_poll(
+        db, conn, monkeypatch):
+    _slow_flushes(monkeypatch)
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    with testing.dispatcher_running(db, poll_interval=0.2):
+        bad = queue.put(jobs.fail)
+        parent = queue.put(zc.asyncui.Job(jobs.add, 1, 2))
+        callback = parent.addCallback(jobs.noop)
+        tm.commit()
+        # Generous bound: far below the 600 s flush, far above a poll.
+        testing.wait_until(lambda: (tm.begin(), history.count(conn) == 3)[1],
+                           20, 'the completions recorded by an idle poll')
+    assert {j.key for j in history.query(conn)} == {
+        bad.key, parent.key, callback.key}
+
+
+def test_a_held_completed_job_whose_note_was_lost_is_recorded(
+        db, conn, monkeypatch):
+    # Self-healing: the poll hands the held job to the workers again,
+    # which find it COMPLETED and note it as its worker would have.
+    from zc.asyncui import dispatcher
+    _slow_flushes(monkeypatch)
+    lost = []
+    note = dispatcher.Dispatcher.noteCompletion
+
+    def lossy(self, agent, job):
+        if not lost:
+            lost.append(job.key)
+            return
+        note(self, agent, job)
+    monkeypatch.setattr(dispatcher.Dispatcher, 'noteCompletion', lossy)
+    tm = conn.transaction_manager
+    queue = zc.asyncui.getQueue(conn)
+    with testing.dispatcher_running(db, poll_interval=0.2) as d:
+        bad = queue.put(jobs.fail)
+        tm.commit()
+        testing.wait_until(lambda: (tm.begin(), history.count(conn) == 1)[1],
+                           20, 'the job recorded all the same')
+        assert lost == [bad.key]
+        assert len(queue.getDispatcherAgents(d.UUID)['main']) == 0
+
+
 def test_iter_query_is_lazy_and_checks_at_once(conn, seeded):
     found = history.iter_query(conn, start=2)
     assert next(found).key == keys(reversed(seeded))[2]

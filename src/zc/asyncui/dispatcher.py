@@ -407,6 +407,8 @@ class Dispatcher:
         primary, conn = queueroot.openConnection(self.db, tm)
         totals = {}
 
+        result = polling.PollResult()
+
         def work():
             totals.clear()
             queues = conn.root().get(interfaces.KEY) or {}
@@ -414,12 +416,19 @@ class Dispatcher:
                 record = queue.getDispatcherAgents(self.UUID)
                 if record is None or record.process_token != self.token:
                     continue
+                # Its held jobs the workers completed are recorded as
+                # they are released (recovery.release) ...
                 for outcome, n in record.deactivate(reason).items():
                     totals[outcome] = totals.get(outcome, 0) + n
+            # ... and the finished jobs no agent holds (callbacks, jobs
+            # completed after them) in this same last transaction.
+            polling.record_finished(conn, self.uuid_str, self._finished,
+                                    True, result)
         try:
             utils.retry_transaction(
                 tm, work, 'deactivate dispatcher %s' % self.UUID,
                 stop=lambda: time.monotonic() > deadline)
+            self._finished.drop(result.finished)
         except Exception:
             logger.exception(
                 'dispatcher %s: could not deactivate at stop; another'
@@ -493,7 +502,11 @@ class Dispatcher:
             claimed = polling.claim(agent, workers, now, done,
                                     self._grow_pool)
             result.claims.append((workers, claimed))
-            if done and (claimed or urgent or prune):
+            # Busy workers' completions wait for a commit the poll makes
+            # anyway (one per batch); once the agent's workers are quiet
+            # no such commit comes: this poll writes them.
+            quiet = workers.quiet
+            if done and (claimed or urgent or prune or quiet):
                 polling.flush_completions(agent, workers, done, result)
             if prune:
                 agent.pruneCompleted(now)
@@ -502,11 +515,15 @@ class Dispatcher:
         writing = prune or bool(result.flushed) or any(
             oids for _, oids in result.claims)
         polling.record_finished(self._conn, str(self.UUID), self._finished,
-                                writing, result)
+                                writing or self._quiet(), result)
         # Retention of the durable history: a bounded step each poll,
         # in this dispatcher's own shard (no other writer).
         history.prune(self._conn, str(self.UUID), now)
         return result
+
+    def _quiet(self):
+        """No worker of this dispatcher runs or waits for a job."""
+        return all(w.quiet for w in list(self._workers.values()))
 
     def _workers_for(self, queue_name, agent_name):
         key = (queue_name, agent_name)

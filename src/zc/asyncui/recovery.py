@@ -16,6 +16,7 @@ import datetime
 import logging
 
 from zc.asyncui import errors
+from zc.asyncui import history
 from zc.asyncui import lifecycle
 from zc.asyncui import pins
 from zc.asyncui import retry
@@ -36,7 +37,13 @@ def release(job, agent, reason, now=None, dispatcher=None):
     queue = queue_of(job, agent)
     agent.remove(job)
     if status == COMPLETED:
-        agent.recordCompletions([job])  # its dispatcher had not yet
+        # Its dispatcher stopped (or died) before a poll flushed this
+        # completion: record it now, in the shard of the dispatcher that
+        # ran it (which writes it no more), so that no stop, restart or
+        # kill -9 loses a history entry.
+        agent.recordCompletions([job])
+        if agent._p_jar is not None:
+            history.record(agent._p_jar, [job], agent.__parent__.UUID)
         return 'completed'
     if status == CALLBACKS:
         queue.putBack(job)

@@ -24,7 +24,7 @@ from zc.asyncui import recovery
 from zc.asyncui import utils
 from zc.asyncui.inbox import Inbox
 from zc.asyncui.execution import start_held
-from zc.asyncui.job import ACTIVE
+from zc.asyncui.job import ACTIVE, COMPLETED
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ TINY_CALL_SECONDS = 0.001
 TURN_WAIT_SECONDS = 0.05
 # A completion noted by a worker leaves its agent in the next commit the
 # poll thread makes anyway; it gets a commit of its own only when this
-# many wait or the oldest waited this long, so that agents do not list
-# finished jobs for long while an idle dispatcher makes no extra commits.
+# many wait or the oldest waited this long, or once the agent's workers
+# are quiet (the next poll then writes them: no commit carries them).
 COMPLETION_FLUSH_SECONDS = 5.0
 COMPLETION_FLUSH_COUNT = 200
 #: The shortest time between two replacements of dead worker threads of
@@ -141,6 +141,11 @@ class AgentWorkers:
     @property
     def idle(self):
         return max(0, self.size - self.busy - len(self.inbox))
+
+    @property
+    def quiet(self):
+        """No job running or waiting in the inbox."""
+        return not self.busy and not len(self.inbox)
 
     def submit(self, oids):
         with self._lock:
@@ -453,6 +458,12 @@ class WorkerThread(threading.Thread):
             logger.warning('dispatcher %s: job %s was ACTIVE but no worker'
                            ' ran it; released it (%s)', self.dispatcher.UUID,
                            job.key, outcome)
+            self.workers.forget(oid)
+            return None
+        if job._status == COMPLETED:
+            # Held here, COMPLETED, its completion not noted (its note was
+            # lost): the next flush takes it off the agent and records it.
+            self.workers.note_completion(job)
             self.workers.forget(oid)
             return None
         logger.debug('dispatcher %s: job %s is %s, not ASSIGNED; skipping it',

@@ -5,7 +5,6 @@ chooser chosen by the names they are registered under
 (zc.asyncui.config.getFilters, getChoosers), the policy among the
 built-in ones and the registered IRetryPolicy adapters.
 """
-import json
 
 import zope.component
 import zope.formlib.form
@@ -20,6 +19,7 @@ from zc.asyncui import interfaces
 from zc.asyncui import retry
 from zc.asyncui import settings
 from zc.asyncui import utils
+from zc.asyncui.browser import base
 from zc.asyncui.browser import actions
 from zc.asyncui.browser import csrf
 from zc.asyncui.browser import format
@@ -138,9 +138,8 @@ class AgentJSON(zope.publisher.browser.BrowserPage):
     """``@@agent.json``: agent_data as JSON."""
 
     def __call__(self):
-        self.request.response.setHeader('Content-Type', 'application/json')
-        return json.dumps(agent_data(unwrap(self.context), self.request),
-                          indent=1, sort_keys=True)
+        return base.json_response(
+            self.request, agent_data(unwrap(self.context), self.request))
 
 
 # -- the edit form -----------------------------------------------------------

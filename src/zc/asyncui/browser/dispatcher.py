@@ -6,13 +6,13 @@ in memory by the dispatcher, zc.asyncui.dispatcherstate).  A dead
 dispatcher gets the button that deactivates it and recovers its jobs
 (``@@deactivate``, zc.asyncui.browser.actions).
 """
-import json
 
 import zope.publisher.browser
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import dispatcher as dispatcher_module
 from zc.asyncui import utils
+from zc.asyncui.browser import base
 from zc.asyncui.browser import csrf
 from zc.asyncui.browser import format
 from zc.asyncui.browser import operations
@@ -118,7 +118,5 @@ class DispatcherJSON(zope.publisher.browser.BrowserPage):
     """``@@dispatcher.json``: dispatcher_data as JSON."""
 
     def __call__(self):
-        self.request.response.setHeader('Content-Type', 'application/json')
-        return json.dumps(dispatcher_data(unwrap(self.context),
-                                          self.request),
-                          indent=1, sort_keys=True)
+        return base.json_response(
+            self.request, dispatcher_data(unwrap(self.context), self.request))

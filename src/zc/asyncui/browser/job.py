@@ -6,7 +6,6 @@ goes through format.safe_repr); the page and the JSON twin both render
 it.  Callbacks are a tree, bounded in depth and breadth so that a job
 with thousands of callbacks still renders quickly.
 """
-import json
 
 import zope.publisher.browser
 import zope.security.proxy
@@ -14,6 +13,7 @@ from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import queries
 from zc.asyncui import utils
+from zc.asyncui.browser import base
 from zc.asyncui.browser import format
 from zc.asyncui.browser import traversal
 from zc.asyncui.failure import Failure
@@ -214,6 +214,4 @@ class JobJSON(zope.publisher.browser.BrowserPage):
 
     def __call__(self):
         job = zope.security.proxy.removeSecurityProxy(self.context)
-        self.request.response.setHeader('Content-Type', 'application/json')
-        return json.dumps(job_data(job, self.request), indent=1,
-                          sort_keys=True)
+        return base.json_response(self.request, job_data(job, self.request))

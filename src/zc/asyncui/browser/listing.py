@@ -26,6 +26,7 @@ import urllib.parse
 from zc.asyncui import queries
 from zc.asyncui import utils
 from zc.asyncui.browser import format
+from zc.asyncui.browser.base import BadParameter  # noqa: F401 (API)
 from zc.asyncui.browser import job as job_page
 from zc.asyncui.browser import traversal
 from zc.asyncui.failure import Failure
@@ -41,10 +42,6 @@ MAX_START = 10 ** 6
 ORDERS = ('oldest', 'newest')
 FILTERS = ('callable', 'args', 'error', 'agent', 'queue')
 
-
-class BadParameter(ValueError):
-    """A query parameter that cannot be used; its text says which, why,
-    and what to give instead."""
 
 
 class Selection:

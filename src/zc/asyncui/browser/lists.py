@@ -15,14 +15,13 @@ Filters and paging are browser.listing's (``queue`` selects one queue).
 """
 import heapq
 import itertools
-import json
 
-import zope.publisher.browser
 import zope.security.proxy
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import history
 from zc.asyncui import utils
+from zc.asyncui.browser import base
 from zc.asyncui.browser import listing
 from zc.asyncui.browser import queue as queue_page
 from zc.asyncui.browser import traversal
@@ -143,7 +142,7 @@ def list_data(kind, queues, request, form, now=None):
     }
 
 
-class _ListView(zope.publisher.browser.BrowserPage):
+class _ListView(base.DataPage):
 
     kind = None  # the name of a KINDS entry
 
@@ -154,12 +153,6 @@ class _ListView(zope.publisher.browser.BrowserPage):
         return list_data(KINDS[self.kind], queues, self.request,
                          self.request.form)
 
-    def bad(self, error):
-        return traversal.ErrorPage(
-            self.context, self.request, str(error),
-            'Change the parameter in the address, or start again from'
-            ' the page without parameters.')()
-
 
 class ListPage(_ListView):
     """A list page (see list_data)."""
@@ -167,24 +160,9 @@ class ListPage(_ListView):
     template = ViewPageTemplateFile('templates/list.pt')
     jobtable = ViewPageTemplateFile('templates/jobtable.pt')
 
-    def __call__(self):
-        try:
-            self.info = self.data()
-        except listing.BadParameter as e:
-            return self.bad(e)
-        return self.template()
-
 
 class ListJSON(_ListView):
     """The JSON twin of a list page."""
-
-    def __call__(self):
-        try:
-            info = self.data()
-        except listing.BadParameter as e:
-            return self.bad(e)
-        self.request.response.setHeader('Content-Type', 'application/json')
-        return json.dumps(info, indent=1, sort_keys=True)
 
 
 def _kind_classes(kind):

@@ -16,15 +16,14 @@ and ``asyncdb``), which reads them from the queues' keys: no pending job
 is loaded.
 """
 import datetime
-import json
 
-import zope.publisher.browser
 import zope.security.proxy
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import history
 from zc.asyncui import queries
 from zc.asyncui import utils
+from zc.asyncui.browser import base
 from zc.asyncui.browser import format
 from zc.asyncui.browser import listing
 from zc.asyncui.browser import traversal
@@ -150,7 +149,9 @@ def overview_data(queues, request, form=None, now=None):
 RedirectToOverview = traversal.RedirectToOverview
 
 
-class _OverviewView(zope.publisher.browser.BrowserPage):
+class _OverviewView(base.DataPage):
+
+    advice = 'Use refresh=0 to stop reloading, or leave it out.'
 
     def data(self):
         # The page's permission was checked on the way here; the engine's
@@ -158,32 +159,12 @@ class _OverviewView(zope.publisher.browser.BrowserPage):
         queues = zope.security.proxy.removeSecurityProxy(self.context)
         return overview_data(queues, self.request, self.request.form)
 
-    def bad(self, error):
-        return traversal.ErrorPage(
-            self.context, self.request, str(error),
-            'Use refresh=0 to stop reloading, or leave it out.')()
-
 
 class Overview(_OverviewView):
     """The queues and dispatchers of this database (see overview_data)."""
 
     template = ViewPageTemplateFile('templates/overview.pt')
 
-    def __call__(self):
-        try:
-            self.info = self.data()
-        except listing.BadParameter as e:
-            return self.bad(e)
-        return self.template()
-
 
 class OverviewJSON(_OverviewView):
     """``@@overview.json``: overview_data as JSON."""
-
-    def __call__(self):
-        try:
-            info = self.data()
-        except listing.BadParameter as e:
-            return self.bad(e)
-        self.request.response.setHeader('Content-Type', 'application/json')
-        return json.dumps(info, indent=1, sort_keys=True)

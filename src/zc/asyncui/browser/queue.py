@@ -7,14 +7,13 @@ the history, newest first) -- paged and filtered (browser.listing).
 import builtins
 import datetime
 import itertools
-import json
 
-import zope.publisher.browser
 import zope.security.proxy
 from zope.browserpage.viewpagetemplatefile import ViewPageTemplateFile
 
 from zc.asyncui import history
 from zc.asyncui import utils
+from zc.asyncui.browser import base
 from zc.asyncui.browser import format
 from zc.asyncui.browser import listing
 from zc.asyncui.browser import traversal
@@ -143,19 +142,16 @@ def queue_data(queue, request, form, now=None):
     }
 
 
-class _QueueView(zope.publisher.browser.BrowserPage):
+class _QueueView(base.DataPage):
+
+    advice = ('Change the parameter in the address, or start again from'
+              ' the queue page without parameters.')
 
     def data(self):
         # The page's permission was checked on the way here; the engine's
         # objects have no security declarations of their own.
         queue = zope.security.proxy.removeSecurityProxy(self.context)
         return queue_data(queue, self.request, self.request.form)
-
-    def bad(self, error):
-        return traversal.ErrorPage(
-            self.context, self.request, str(error),
-            'Change the parameter in the address, or start again from'
-            ' the queue page without parameters.')()
 
 
 class QueuePage(_QueueView):
@@ -164,21 +160,6 @@ class QueuePage(_QueueView):
     template = ViewPageTemplateFile('templates/queue.pt')
     jobtable = ViewPageTemplateFile('templates/jobtable.pt')
 
-    def __call__(self):
-        try:
-            self.info = self.data()
-        except listing.BadParameter as e:
-            return self.bad(e)
-        return self.template()
-
 
 class QueueJSON(_QueueView):
     """``@@queue.json``: queue_data as JSON."""
-
-    def __call__(self):
-        try:
-            info = self.data()
-        except listing.BadParameter as e:
-            return self.bad(e)
-        self.request.response.setHeader('Content-Type', 'application/json')
-        return json.dumps(info, indent=1, sort_keys=True)

@@ -106,9 +106,10 @@ def _add_run(subparsers):
     p = subparsers.add_parser(
         'run', help='run a dispatcher (and serve var/Data.fs)',
         description='Run a dispatcher until Ctrl-C or SIGTERM.')
-    _add_path_options(p, 'embedded (default): serve the FileStorage on a'
-                      ' Unix socket for local tools and connect through it;'
-                      ' direct: open it in this process only')
+    _add_path_options(p, 'embedded (default): open the FileStorage in'
+                      ' this process and serve it on a Unix socket to local'
+                      ' tools and extra workers; direct: open it in this'
+                      ' process only')
     p.add_argument('--socket', metavar='PATH', help="the embedded server's"
                    ' socket (default zeo.sock next to the FileStorage)')
     p.add_argument('--uuid-file', metavar='FILE', help="this process's"

@@ -19,6 +19,7 @@ from zc.asyncui import dburi
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import instanceuuid
+from zc.asyncui.cli import embedded
 from zc.asyncui.cli import monitor
 from zc.asyncui.cli import options
 from zc.asyncui.cli import server
@@ -227,12 +228,13 @@ def open_database(args, stack):
         db = _db_or_close(fs, db_kw)
         stack.callback(db.close)
         return db, '%s (direct FileStorage, no socket)' % args.path
-    srv = server.serve(fs, args.socket)
+    # This process commits to the file directly; the server on the socket
+    # serves the other processes (zc.asyncui.cli.embedded).
+    srv, db = embedded.open_database(fs, args.socket, db_kw)
     stack.callback(server.stop_server, srv, args.socket)
-    db = server.connect(args.socket, args.connect_timeout, db_kw=db_kw)
     stack.callback(db.close)
-    return db, ('%s through the embedded ZEO server on unix socket %s'
-                ' (mode 0600)' % (args.path, args.socket))
+    return db, ('%s, served to other processes by the embedded ZEO server'
+                ' on unix socket %s (mode 0600)' % (args.path, args.socket))
 
 
 def _connect_worker(args, stack):

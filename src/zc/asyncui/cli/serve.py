@@ -80,9 +80,21 @@ def _start(args, stack):
 class _HTTP:
     """A waitress server running in its own thread."""
 
-    def __init__(self, server, thread):
+    def __init__(self, server):
         self.server = server
-        self.thread = thread
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name='zc-asyncui serve http')
+
+    def _run(self):
+        try:
+            self.server.run()
+        except (OSError, ValueError):
+            # stop_http closes the sockets from another thread, so the
+            # loop's select() can find a descriptor closed under it:
+            # expected then, and the loop is over anyway.
+            if not self.stopping.is_set():
+                raise
 
 
 def bind_http(app, host, port):
@@ -106,15 +118,14 @@ def bind_http(app, host, port):
             ' (or stop what uses it)' % (server.format_address((host, port)),
                                          e)
         ) from None
-    thread = threading.Thread(target=srv.run, daemon=True,
-                              name='zc-asyncui serve http')
-    return _HTTP(srv, thread)
+    return _HTTP(srv)
 
 
 def stop_http(http):
     """Close the listening socket and the open channels, then stop the
     request threads (as webtest's StopableWSGIServer does)."""
     srv = http.server
+    http.stopping.set()
     while srv._map:
         for channel in list(srv._map.values()):
             if channel is srv:

@@ -237,9 +237,10 @@ class _RoutineDisconnects(logging.Filter):
 _routine_disconnects = _RoutineDisconnects()
 
 
-def serve(storage, address):
-    """Start a ZEO StorageServer for ``storage`` on ``address``, in a
-    daemon thread of this process, and return it.
+def serve(storage, address, factory=ZEO.StorageServer.StorageServer):
+    """Start a ZEO StorageServer (made by ``factory``, a class such as
+    zc.asyncui.cli.embedded.SharedServer) for ``storage`` on ``address``,
+    in a daemon thread of this process, and return it.
 
     The server owns the storage from here on (``stop_server`` closes
     it); if it cannot start, the storage is closed here.
@@ -247,7 +248,7 @@ def serve(storage, address):
     try:
         if isinstance(address, str):
             _prepare_socket_path(address)
-        server = _create_server(storage, address)
+        server = _create_server(storage, address, factory)
     except BaseException:
         storage.close()
         raise
@@ -278,14 +279,13 @@ def _prepare_socket_path(path):
     os.unlink(path)
 
 
-def _create_server(storage, address):
+def _create_server(storage, address, factory):
     # The umask makes the socket 0600 from the moment it exists: nobody
     # else may connect in the window before a chmod.  umask is
     # process-wide, which is fine at startup, before other threads run.
     old_umask = os.umask(0o177) if isinstance(address, str) else None
     try:
-        server = ZEO.StorageServer.StorageServer(
-            address, {STORAGE_NAME: storage})
+        server = factory(address, {STORAGE_NAME: storage})
     except socket.gaierror as e:
         raise CommandError('cannot listen on %s: unknown host (%s); check'
                            ' the address' % (format_address(address),

@@ -112,11 +112,20 @@ def _activity_monitor():
 def zeostatus(connection):
     """The ZEO connection of this process's database
 
-    Whether the client is connected, to which server, and its cache:
+    Whether the client is connected, to which server, and its cache;
+    in a process that serves its own FileStorage to ZEO clients
+    (``zc-asyncui run``/``serve`` with the embedded server), its
+    address and how many clients it serves:
 
         zeostatus
     """
     storage = _database(connection).storage
+    server_status = getattr(storage, 'zeoServerStatus', None)
+    if server_status is not None:
+        info = server_status()
+        info['server'] = _address(info['server'])
+        encoding.write(connection, info)
+        return
     if not hasattr(storage, 'is_connected'):
         raise CommandError('the database is not a ZEO client (storage %s)'
                            % type(storage).__name__)
