@@ -10,7 +10,6 @@ start:since2H,before1H); since:1H is short for end:since1H.  The query
 logic is zc.asyncui.queries (shared with the shell commands).
 """
 import fnmatch
-import inspect
 
 import transaction
 
@@ -440,23 +439,10 @@ TOOLS = {'jobstats': _jobstats, 'dispatchers': _dispatchers,
 
 
 def _help(tool_name=None):
-    if tool_name is None:
-        lines = ['Tools:']
-        lines.extend('  %s -- %s' % (name, _summary(TOOLS[name]))
-                     for name in sorted(TOOLS, key=str.lower))
-        lines.append('  help -- this list, or "asyncdb help TOOL"')
-        lines.append('States: ' + ', '.join(queries.STATES))
-        lines.append('Filters: ' + ', '.join(n + ':' for n in FILTER_NAMES))
-        return '\n'.join(lines)
-    tool = TOOLS.get(tool_name)
-    if tool is None:
-        raise CommandError('unknown asyncdb tool %r; try "asyncdb help"'
-                           % tool_name)
-    return inspect.cleandoc(tool.__doc__)
-
-
-def _summary(tool):
-    return tool.__doc__.strip().split('\n')[0]
+    return commands.tool_help(
+        'asyncdb', TOOLS, tool_name,
+        ['States: ' + ', '.join(queries.STATES),
+         'Filters: ' + ', '.join(n + ':' for n in FILTER_NAMES)])
 
 
 def asyncdb(connection, tool_name='help', *args):

@@ -6,11 +6,11 @@ to write (a string raw, anything else as JSON); its docstring is its
 help (``async help TOOL``).  Every tool also takes ``uuid:HEX`` to
 address another dispatcher of this process.
 """
-import inspect
 
 from zc.asyncui import dispatcher as dispatcher_module
 from zc.asyncui import errors
 from zc.asyncui import utils
+from zc.asyncui.monitor import commands
 from zc.asyncui.monitor import encoding
 from zc.asyncui.monitor.server import CommandError
 
@@ -216,21 +216,7 @@ TOOLS = {'UUID': _uuid, 'utcnow': _utcnow, 'status': _status,
 
 
 def _help(tool_name=None):
-    if tool_name is None:
-        lines = ['Tools:']
-        lines.extend('  %s -- %s' % (name, _summary(TOOLS[name]))
-                     for name in sorted(TOOLS, key=str.lower))
-        lines.append('  help -- this list, or "async help TOOL"')
-        return '\n'.join(lines)
-    tool = TOOLS.get(tool_name)
-    if tool is None:
-        raise CommandError('unknown async tool %r; try "async help"'
-                           % tool_name)
-    return inspect.cleandoc(tool.__doc__)
-
-
-def _summary(tool):
-    return tool.__doc__.strip().split('\n')[0]
+    return commands.tool_help('async', TOOLS, tool_name)
 
 
 def async_(connection, tool_name='help', *args):

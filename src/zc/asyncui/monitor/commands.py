@@ -145,3 +145,22 @@ def _address(addr):
         addr = addr[0] if not isinstance(addr[0], str) else addr
     return addr if isinstance(addr, str) or addr is None else ':'.join(
         str(a) for a in addr)
+
+
+def tool_help(command, tools, tool_name=None, extra=()):
+    """The help of a command made of tools (``async``, ``asyncdb``): the
+    list of ``tools`` with the first line of each docstring, then the
+    ``extra`` lines; or the whole docstring of ``tool_name``."""
+    if tool_name is None:
+        lines = ['Tools:']
+        lines.extend('  %s -- %s' % (name, tools[name].__doc__.strip()
+                                     .split('\n')[0])
+                     for name in sorted(tools, key=str.lower))
+        lines.append('  help -- this list, or "%s help TOOL"' % command)
+        lines.extend(extra)
+        return '\n'.join(lines)
+    tool = tools.get(tool_name)
+    if tool is None:
+        raise CommandError('unknown %s tool %r; try "%s help"'
+                           % (command, tool_name, command))
+    return inspect.cleandoc(tool.__doc__)
