@@ -32,7 +32,7 @@ LAYERS = {
     # The package itself is the curated API of the model: importing
     # ``zc.asyncui`` loads job, queue, agent, filters, retry, failure.
     '__init__': MODEL,
-    'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'queues': MODEL,
+    'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'queueviews': MODEL, 'putting': MODEL, 'queues': MODEL,
     'agent': MODEL,
     'queuekeys': MODEL, 'queueroot': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,
@@ -40,7 +40,7 @@ LAYERS = {
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
     'periodic': MODEL, 'pins': MODEL, 'composite': MODEL,
     'history': MODEL,
-    'dispatcher': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
+    'dispatcher': RUNTIME, 'running': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME, 'changes': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME, 'grouping': RUNTIME,

@@ -14,7 +14,6 @@ cheap in-memory read, also for ZEO clients; on RelStorage, one small
 query: ``zc.asyncui.changes``), polling the queues only when it changed.
 ``poll_interval`` is the safety net.
 """
-import atexit
 import logging
 import os
 import socket
@@ -31,19 +30,24 @@ from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
 from zc.asyncui import polling
 from zc.asyncui import queueroot
+from zc.asyncui import running
 from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.dispatcherstate import DispatcherState
 from zc.asyncui.liveness import Liveness
-from zc.asyncui.queue import add_put_hook
 from zc.asyncui.liveness import describe_outcomes
 from zc.asyncui.worker import AgentWorkers
 import zope.interface
 
 logger = logging.getLogger(__name__)
 
-_registry = {}
-_registry_lock = threading.Lock()
+# The dispatchers running in this process (zc.asyncui.running); the
+# names stay here for callers of zc.asyncui.dispatcher.
+_registry = running._registry
+_registry_lock = running._registry_lock
+get = running.get
+wake = running.wake
+stop_all = running.stop_all
 
 # Tuning constants, not settings: each is tied to a cost measured in
 # bench/ rather than to a deployment's choice (settings live in
@@ -94,89 +98,15 @@ def start(db, poll_interval=_default('poll_interval'), uuid=None,
     if uuid is None:
         uuid = instanceuuid.get_uuid(options['uuid_file'])
     dispatcher = Dispatcher(db, uuid, agents=agents, **options)
-    _register(dispatcher)
+    running.register(dispatcher)
     try:
         dispatcher.start()
     except BaseException:
         # A failed start leaves nothing behind: no zombie for get() or
         # stop_all(), and the UUID is free for the next start.
-        _unregister(dispatcher)
+        running.unregister(dispatcher)
         raise
     return dispatcher
-
-
-def _register(dispatcher):
-    with _registry_lock:
-        running = _registry.get(dispatcher.UUID)
-        if running is not None and not running.stopped:
-            raise errors.DispatcherError(
-                'A dispatcher with UUID %s already runs in this process;'
-                ' use zc.asyncui.dispatcher.get() to reach it, or stop it'
-                ' first.' % dispatcher.UUID)
-        _registry[dispatcher.UUID] = dispatcher
-        _stop_at_exit()
-
-
-def _unregister(dispatcher):
-    with _registry_lock:
-        if _registry.get(dispatcher.UUID) is dispatcher:
-            del _registry[dispatcher.UUID]
-
-
-def get(uuid=None):
-    """The running dispatcher with ``uuid``; without one, the only
-    dispatcher of this process (None if there is none)."""
-    with _registry_lock:
-        live = {k: d for k, d in _registry.items() if not d.stopped}
-    if uuid is not None:
-        if not isinstance(uuid, uuidlib.UUID):
-            uuid = uuidlib.UUID(str(uuid))
-        return live.get(uuid)
-    if len(live) > 1:
-        raise errors.DispatcherError(
-            'This process runs %d dispatchers (%s): pass the uuid you want.'
-            % (len(live), ', '.join(str(u) for u in live)))
-    return next(iter(live.values()), None)
-
-
-def wake(db):
-    """Make the dispatchers of ``db`` in this process poll now."""
-    with _registry_lock:
-        dispatchers = list(_registry.values())
-    for dispatcher in dispatchers:
-        if dispatcher.db is db:
-            dispatcher.wake()
-
-
-def stop_all(timeout=30.0):
-    """Stop every dispatcher of this process (registered with atexit)."""
-    with _registry_lock:
-        dispatchers = list(_registry.values())
-    for dispatcher in dispatchers:
-        if dispatcher.stopped:
-            continue
-        try:
-            dispatcher.stop(timeout)
-        except Exception:
-            # One dispatcher's failure does not keep the others running.
-            logger.exception('dispatcher %s: stop failed; its jobs are'
-                             ' recovered after its ping death interval',
-                             dispatcher.UUID)
-
-
-_atexit_registered = False
-
-
-def _stop_at_exit():
-    # Registered by the first start(), not at import: importing the module
-    # has no side effects.
-    global _atexit_registered
-    if not _atexit_registered:
-        atexit.register(stop_all, 5.0)
-        _atexit_registered = True
-    # Likewise the wake-up after this process's puts (the queue module,
-    # in a lower layer, does not import this one).
-    add_put_hook(wake)
 
 
 @zope.interface.implementer(interfaces.IDispatcher)

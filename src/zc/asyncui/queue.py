@@ -45,15 +45,15 @@ from zc.asyncui import interfaces
 from zc.asyncui import jobcontext
 from zc.asyncui import queuekeys as keys
 from zc.asyncui import lifecycle
+from zc.asyncui import putting
 from zc.asyncui import quota
 from zc.asyncui import utils
 from zc.asyncui.dispatcheragents import DispatcherAgents
 from zc.asyncui.failure import Failure
 from zc.asyncui.history import note as note_finished
 from zc.asyncui.job import Job
-from zc.asyncui.job import NEW
-from zc.asyncui.job import check_storable
 from zc.asyncui.queuekeys import expired
+from zc.asyncui.queueviews import QueueViews
 # Databases written before Queues moved to zc.asyncui.queues name it here.
 from zc.asyncui.queues import Queues  # noqa: F401
 
@@ -81,7 +81,7 @@ class ClaimTree(BTrees.OOBTree.OOBTree):
 
 
 @zope.interface.implementer(interfaces.IQueue)
-class Queue(persistent.Persistent):
+class Queue(QueueViews, persistent.Persistent):
     """See IQueue.
 
     A job is pending while it is in the inbox or one of the claim trees;
@@ -134,15 +134,15 @@ class Queue(persistent.Persistent):
             collapse_key=None, quota_names=None):
         """See IQueue.put."""
         job = item if isinstance(item, Job) else Job(item)
-        jar = self._check_putable(job, priority, quota_names)
+        jar = putting.check_putable(self, job, priority, quota_names)
         if collapse_key is not None:
             pending = collapse.pending(self, collapse_key)
             if pending is not None:
                 return pending
         now = utils.now()
-        self._set_options(job, now, begin_after, begin_by, priority,
-                          retry_policy_factory, failure_log_level)
-        self._check_filter(job)
+        putting.set_options(job, now, begin_after, begin_by, priority,
+                            retry_policy_factory, failure_log_level)
+        putting.check_filter(self, job)
         if job._p_jar is None:
             jar.add(job)
         if collapse_key is not None:
@@ -154,57 +154,6 @@ class Queue(persistent.Persistent):
         self._receive(job, job._put_ts)
         _wake_after_commit(jar)
         return job
-
-    def _check_putable(self, job, priority, quota_names):
-        """Check what ``put`` is asked before it changes anything but the
-        job's quota names; return the queue's connection."""
-        if job._status != NEW:
-            job._require('be put in a queue', NEW)
-        keys.check_priority(priority)
-        names = quota.check_names(
-            job.quota_names if quota_names is None else quota_names,
-            self.quotas if self.quotas is not None else ())
-        if names != job.quota_names:
-            job.quota_names = names
-        if self._p_jar is None:
-            raise errors.NotInDatabaseError(
-                'Queue %r is not stored in a database yet: put jobs in a'
-                ' queue found with zc.asyncui.getQueue(connection).'
-                % self.name)
-        return self._p_jar
-
-    @staticmethod
-    def _set_options(job, now, begin_after, begin_by, priority,
-                     retry_policy_factory, failure_log_level):
-        """Give the job the options ``put`` was called with, once its
-        arguments and retry policy factory are known to be storable."""
-        check_storable((job.args, job.kwargs), 'the arguments of %r', job)
-        factory = (job.retry_policy_factory if retry_policy_factory is None
-                   else retry_policy_factory)
-        check_storable(factory, 'the retry policy factory of %r', job)
-        if begin_after is not None:
-            job.begin_after = begin_after
-        elif job._begin_after_ts is None:
-            job.begin_after = now
-        if begin_by is not None:
-            job.begin_by = begin_by
-        if priority:
-            job.priority = priority
-        if retry_policy_factory is not None:
-            job.retry_policy_factory = retry_policy_factory
-        if failure_log_level is not None:
-            job.failure_log_level = failure_log_level
-
-    def _check_filter(self, job):
-        """Raise FilterRefusedError when this queue's filter refuses the
-        job (asked once its options, such as priority, are set)."""
-        if self.filter is None or self.filter(job):
-            return
-        raise errors.FilterRefusedError(
-            'Queue %r refuses %r: its filter %r does not accept it. Put it'
-            ' in another queue, or use zc.asyncui.getQueues(conn).put(job),'
-            ' which routes each job to the first queue that accepts it.'
-            % (self.name, job, self.filter), self.name, self.filter)
 
     def _receive(self, job, now_ts):
         """Add a job a producer puts: to the inbox (module docstring)."""
@@ -489,20 +438,6 @@ class Queue(persistent.Persistent):
                              for tree in self._due),
                            *self._inbox_items(keys.DUE), key=keys.key_of)
 
-    def _iter_scheduled(self, after=keys.FIRST, reverse=False, load=True):
-        """(key, job) of the jobs that wait, by begin_after (``reverse``:
-        latest first), keys after ``after`` only; ``load=False`` gives
-        keys alone."""
-        trees = [self._scheduled.items(min=after, excludemin=True)
-                 if load else self._scheduled.keys(min=after,
-                                                   excludemin=True)]
-        trees += self._inbox_items(keys.LATER, after)
-        if not load:
-            return itertools.chain(*trees)
-        if reverse:
-            trees = [reversed(list(items)) for items in trees]
-        return heapq.merge(*trees, key=keys.key_of, reverse=reverse)
-
     def _inbox_items(self, kind, after=None):
         """One iterator per inbox bucket of its (key, job) of ``kind``, the
         key without its tag, in key order (after ``after``)."""
@@ -523,60 +458,10 @@ class Queue(persistent.Persistent):
             keys.inbox_due(bucket, now_ts)
             for bucket in self._inbox_buckets())
 
-    # -- reading ------------------------------------------------------
+    # -- reading (more in QueueViews) ---------------------------------
 
     def __len__(self):
         return self._length()
-
-    def __iter__(self):
-        bound = keys.until(utils.now().timestamp())
-        scheduled = self._iter_scheduled()
-        # Scheduled jobs already due sort as if promoted (arrival =
-        # begin_after); sorted, as heapq.merge needs each input in order.
-        promoted, later = [], []
-        for key, job in scheduled:
-            if key > bound:
-                later.append(job)
-                break
-            promoted.append(
-                (keys.pack_due(job.priority, job._begin_after_ts, job._p_oid),
-                 job))
-        promoted.sort(key=keys.key_of)
-        for _, job in heapq.merge(self._iter_due(), promoted, key=keys.key_of):
-            yield job
-        yield from later
-        for _, job in scheduled:
-            yield job
-
-    def __contains__(self, job):
-        return self._find(job)[0] is not None
-
-    def scheduled(self, now=None, reverse=False):
-        """See IQueue.scheduled."""
-        bound = keys.until((now or utils.now()).timestamp())
-        later = self._iter_scheduled(after=bound, reverse=reverse)
-        return (job for _, job in later)
-
-    def countScheduled(self, now=None):
-        """See IQueue.countScheduled."""
-        return sum(1 for _ in self._iter_scheduled(after=keys.until(
-            (now or utils.now()).timestamp()), load=False))
-
-    def oldestDue(self, now=None):
-        """See IQueue.oldestDue.  Reads keys only: the first key of each
-        priority level of each due tree and inbox bucket, and the first
-        scheduled keys."""
-        bound = keys.time_prefix((now or utils.now()).timestamp())
-        buckets = list(self._inbox_buckets())
-        firsts = [keys.arrival_prefix(key) for tree in self._due
-                  for key in keys.level_firsts(tree)]
-        firsts += [keys.arrival_prefix(key) for bucket in buckets
-                   for key in keys.level_firsts(bucket, keys.DUE)]
-        later = [keys.first_key(self._scheduled)] + [
-            keys.first_key_after(bucket, keys.LATER) for bucket in buckets]
-        firsts += [key[:8] for key in later
-                   if key is not None and key[:8] <= bound]
-        return keys.prefix_time(min(firsts)) if firsts else None
 
     def __repr__(self):
         return '<%s %r>' % (type(self).__name__, self.name)
