@@ -15,7 +15,8 @@ sees the last job completed, the drain rate of the ``run`` process alone
 commit rate of a FileStorage opened in this process (measured before and
 after, as a drift check), and the drain of the same jobs on a
 FileStorage opened in this process (``run --storage direct``), the
-ceiling of the embedded path.
+ceiling of the embedded path.  Then the latency from a put through the
+socket (one job per transaction) to the job's start in ``run``.
 
 Usage: python bench/embedded_app.py [--jobs 2000] [--batch 100]
        [--reps 3] [--size 3]
@@ -44,6 +45,8 @@ import throughput  # noqa: E402  (reused: commit_rate)
 WATCH_SECONDS = 0.02
 #: How many jobs the watcher loads together at least.
 WATCH_AHEAD = 20
+#: Jobs put one at a time for the put-to-start latency.
+LATENCY_JOBS = 100
 
 
 def raw_rate(base):
@@ -170,6 +173,33 @@ def measure(base, n, batch, size):
     return n / app_seconds, n / drain_seconds, cpu / n * 1000
 
 
+def measure_latency(base, size, n=LATENCY_JOBS):
+    """(p50, p90) in ms from the commit of a put through the socket (one
+    job per transaction, every 20 ms) to the job's start in ``run``."""
+    directory = tempfile.mkdtemp(dir=base)
+    process, sock = start_run(directory, size)
+    db = ZEO.DB(sock, wait_timeout=30)
+    tm = transaction.TransactionManager()
+    conn = db.open(tm)
+    try:
+        put = []
+        for i in range(n):
+            job = _put_batch(tm, conn, [i])[0]
+            put.append((job, time.time()))
+            time.sleep(WATCH_SECONDS)
+        _watch(tm, conn, [job for job, _ in put])
+        tm.begin()
+        waits = sorted((job.active_start.timestamp() - committed) * 1000
+                       for job, committed in put)
+        tm.abort()
+    finally:
+        tm.abort()
+        conn.close()
+        db.close()
+        process.terminate()
+    return waits[n // 2], waits[n * 9 // 10]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--jobs', type=int, default=2000)
@@ -194,6 +224,9 @@ def main(argv=None):
             results.append(app)
             print('%-4d %16.0f %10.2f %16.0f %10.2f %12.3f' % (
                 rep, app, app / raw, drain, drain / raw, cpu))
+        p50, p90 = measure_latency(base, args.size)
+        print('put-to-start through the socket, one job per transaction'
+              ' every 20 ms: p50 %.1f ms, p90 %.1f ms' % (p50, p90))
         direct, direct_cpu = direct_drain(base, args.jobs, args.size)
         raw_after = raw_rate(base)
         best = sorted(results)[len(results) // 2]

@@ -33,9 +33,17 @@ holds it, and a local ``tpc_begin`` waits while a client's voted
 transaction holds it).  So a single transaction must never join both a
 local connection and a ZEO client of the same server: its local
 ``tpc_begin`` would hold the lock that its ZEO vote waits for.
+
+A ZEO client's commit also wakes this process's dispatchers at once (as
+a local put does), once it is the storage's last transaction: a job put
+by ``zc-asyncui put`` or an application through the socket starts
+without waiting for the dispatcher's next look at the last transaction
+id (every 20 ms).  Commits that follow within those 20 ms are left to
+that look, so a client committing fast costs no more polls than before.
 """
 import logging
 import threading
+import time
 
 import ZEO.asyncio.server
 import ZEO.StorageServer
@@ -43,6 +51,7 @@ import ZODB
 import ZODB.utils
 import zope.interface
 
+from zc.asyncui import dispatcher
 from zc.asyncui.cli import server
 
 logger = logging.getLogger(__name__)
@@ -63,6 +72,10 @@ class SharedServer(ZEO.StorageServer.StorageServer):
     """
 
     local_db = None  # the MVCC adapter of the local ZODB.DB, once opened
+    #: Called without arguments after a client's commit (open_database
+    #: makes it wake the local database's dispatchers); None: nothing.
+    on_client_commit = None
+    _last_wake = None  # time.monotonic() of the last call; server thread
 
     def create_client_handler(self):
         return SharedZEOStorage(self, self.read_only)
@@ -76,6 +89,26 @@ class SharedServer(ZEO.StorageServer.StorageServer):
         if zeo_storage is not None and local_db is not None:
             _invalidate_local(local_db, tid, invalidated)
         super().invalidate(zeo_storage, storage_id, tid, invalidated)
+
+    def clientCommitted(self):
+        """A client's commit is now the storage's last transaction: call
+        ``on_client_commit``, unless it was called less than
+        ``dispatcher.CHANGE_CHECK_SECONDS`` ago (the dispatcher's own
+        look at the last transaction id finds those commits).  Called on
+        the server's thread."""
+        wake = self.on_client_commit
+        now = time.monotonic()
+        if wake is None or (self._last_wake is not None and now -
+                            self._last_wake < dispatcher.CHANGE_CHECK_SECONDS):
+            return
+        self._last_wake = now
+        try:
+            wake()
+        except Exception:
+            # A wake-up only makes a poll come sooner: the commit is done
+            # and the dispatcher finds it anyway.
+            logger.exception('waking the dispatchers after a ZEO client'
+                             ' commit failed')
 
     def announceLocalCommit(self, storage_id, tid, oids):
         """Announce a local commit to the clients.  Called by a local
@@ -146,6 +179,7 @@ class SharedZEOStorage(ZEO.StorageServer.ZEOStorage):
         self.stats.commits += 1
         tid = self.storage.tpc_finish(self.transaction, self._invalidate)
         self.async_('info', self.get_size_info())
+        self.server.clientCommitted()
         return ZEO.asyncio.server.Result(tid, self._clear_transaction)
 
 
@@ -272,11 +306,14 @@ class LocalStorage:
         return self._storage.tpc_abort(transaction)
 
 
-def open_database(storage, address, db_kw=None):
+def open_database(storage, address, db_kw=None, wake=None):
     """(server, db): start a ``SharedServer`` for the FileStorage
     ``storage`` on ``address`` (as zc.asyncui.cli.server.serve does) and
     open a ZODB.DB on it for this process's direct use.  ``db_kw``:
-    keywords of ZODB.DB.  Close ``db`` before stopping the server
+    keywords of ZODB.DB.  A ZEO client's commit calls ``wake(db)`` (see
+    SharedServer.clientCommitted); by default (None)
+    zc.asyncui.dispatcher.wake, which wakes the dispatchers of ``db`` in
+    this process.  Close ``db`` before stopping the server
     (zc.asyncui.cli.server.stop_server), which closes the storage."""
     srv = server.serve(storage, address, factory=SharedServer)
     try:
@@ -285,4 +322,5 @@ def open_database(storage, address, db_kw=None):
     except BaseException:
         server.stop_server(srv, address)
         raise
+    srv.on_client_commit = lambda: (wake or dispatcher.wake)(db)
     return srv, db
