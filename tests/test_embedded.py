@@ -408,6 +408,30 @@ def test_a_client_commit_wakes_the_local_dispatchers_once_it_is_last(
         server.stop_server(srv, sock)
 
 
+def test_each_commit_of_a_burst_is_followed_by_a_wake_up(tmp_path):
+    # Commits closer together than WAKE_SECONDS share a later wake-up:
+    # the last commit of a burst still wakes the dispatchers after it.
+    sock = str(tmp_path / 'zeo.sock')
+    fs = ZODB.FileStorage.FileStorage(str(tmp_path / 'Data.fs'))
+    woken = []
+    srv, db = embedded.open_database(
+        fs, sock, wake=lambda d: woken.append(d.lastTransaction()))
+    zdb = open_client(sock)
+    try:
+        tids = []
+        for i in range(5):
+            with zdb.transaction() as conn:
+                conn.root()['n'] = i
+            tids.append(zdb.lastTransaction())
+        wait_until(lambda: woken and woken[-1] >= tids[-1],
+                   'a wake-up after the last commit')
+        assert len(woken) <= len(tids)
+    finally:
+        zdb.close()
+        db.close()
+        server.stop_server(srv, sock)
+
+
 def test_a_job_put_through_the_socket_wakes_the_dispatcher(tmp_path):
     # By default the wake-up is the dispatcher's own (as after a local
     # put); the job runs exactly once either way.

@@ -38,8 +38,9 @@ A ZEO client's commit also wakes this process's dispatchers at once (as
 a local put does), once it is the storage's last transaction: a job put
 by ``zc-asyncui put`` or an application through the socket starts
 without waiting for the dispatcher's next look at the last transaction
-id (every 20 ms).  Commits that follow within those 20 ms are left to
-that look, so a client committing fast costs no more polls than before.
+id (every 20 ms).  Commits that follow within those 20 ms wake them
+once, 20 ms after the last wake-up, so a client committing fast costs
+no more polls than that look did.
 """
 import logging
 import threading
@@ -55,6 +56,11 @@ from zc.asyncui import dispatcher
 from zc.asyncui.cli import server
 
 logger = logging.getLogger(__name__)
+
+#: The shortest time between two wake-ups of the local dispatchers after
+#: ZEO clients' commits: the period of the dispatcher's own look at the
+#: last transaction id.
+WAKE_SECONDS = dispatcher.CHANGE_CHECK_SECONDS
 
 
 class SharedServer(ZEO.StorageServer.StorageServer):
@@ -75,7 +81,10 @@ class SharedServer(ZEO.StorageServer.StorageServer):
     #: Called without arguments after a client's commit (open_database
     #: makes it wake the local database's dispatchers); None: nothing.
     on_client_commit = None
-    _last_wake = None  # time.monotonic() of the last call; server thread
+    # Of the server's thread: when on_client_commit was last called, and
+    # whether a later call is planned.
+    _last_wake = float('-inf')
+    _wake_planned = False
 
     def create_client_handler(self):
         return SharedZEOStorage(self, self.read_only)
@@ -92,18 +101,33 @@ class SharedServer(ZEO.StorageServer.StorageServer):
 
     def clientCommitted(self):
         """A client's commit is now the storage's last transaction: call
-        ``on_client_commit``, unless it was called less than
-        ``dispatcher.CHANGE_CHECK_SECONDS`` ago (the dispatcher's own
-        look at the last transaction id finds those commits).  Called on
-        the server's thread."""
-        wake = self.on_client_commit
-        now = time.monotonic()
-        if wake is None or (self._last_wake is not None and now -
-                            self._last_wake < dispatcher.CHANGE_CHECK_SECONDS):
+        ``on_client_commit`` now, or, if it was called less than
+        ``WAKE_SECONDS`` ago, once that much time has passed (a call
+        already planned covers this commit too).  So every client commit
+        is followed by a call, and a client committing often causes one
+        call per ``WAKE_SECONDS`` at most.  Called on the server's
+        thread."""
+        if self.on_client_commit is None or self._wake_planned:
             return
-        self._last_wake = now
+        since = time.monotonic() - self._last_wake
+        if since >= WAKE_SECONDS:
+            self._wake()
+            return
+        self._wake_planned = True
+        self.acceptor.event_loop.call_later(WAKE_SECONDS - since,
+                                            self._planned_wake)
+
+    def _planned_wake(self):
+        self._wake_planned = False
+        self._wake()
+
+    def _wake(self):
+        # On the server's thread.
+        self._last_wake = time.monotonic()
+        wake = self.on_client_commit
         try:
-            wake()
+            if wake is not None:
+                wake()
         except Exception:
             # A wake-up only makes a poll come sooner: the commit is done
             # and the dispatcher finds it anyway.
