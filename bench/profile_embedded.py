@@ -115,13 +115,11 @@ def profile_run(directory, n, size, batch, profile=True):
 COUNTED = [
     ('FileStorage.py', 'tpc_finish', 'storage commits (local + ZEO)'),
     ('embedded.py', 'announceLocalCommit', 'local commits announced'),
-    ('embedded.py', 'invalidate', 'ZEO client commits handed to local db'),
-    ('StorageServer.py', 'tpc_finish', 'ZEO client commits'),
-    ('FileStorage.py', 'load', 'FileStorage loads'),
+    ('embedded.py', 'invalidate', 'ZEO client commits'),
     ('StorageServer.py', 'loadBefore', 'ZEO loadBefore served'),
     ('FileStorage.py', 'loadBefore', 'FileStorage loadBefore'),
-    ('polling.py', 'poll', 'dispatcher polls'),
-    ('dispatcher.py', '_poll', 'dispatcher _poll'),
+    ('dispatcher.py', '_poll', 'dispatcher polls'),
+    ('embedded.py', '_wake', 'wake-ups after ZEO client commits'),
 ]
 
 
