@@ -15,8 +15,11 @@ per job (transactions committed locally and by ZEO clients,
 invalidations sent, storage loads, polls), then the top functions by own
 time and by cumulative time.  ``--out FILE`` also writes them to FILE.
 
+``--no-profile`` prints only the rates and the CPU per thread kind,
+unslowed by cProfile.
+
 Usage: python bench/profile_embedded.py [--jobs 2000] [--size 3]
-       [--top 25] [--out bench/profiles/embedded.txt]
+       [--top 25] [--out bench/profiles/embedded.txt] [--no-profile]
 """
 import argparse
 import collections
@@ -135,7 +138,8 @@ def report(n, rates, threads_cpu, profiles, top):
     for name, seconds in threads_cpu.items():
         by_kind[thread_kind(name)] += seconds
     for kind, seconds in sorted(by_kind.items()):
-        out.write('  %-14s %7.3f ms CPU per job\n' % (kind, seconds / n * 1000))
+        out.write('  %-14s %7.3f ms CPU per job\n'
+                  % (kind, seconds / n * 1000))
     if profiles:
         _print_profile(out, profiles, n, top)
         server_thread = {name: p for name, p in profiles.items()
