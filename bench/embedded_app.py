@@ -4,8 +4,9 @@ A real ``zc-asyncui run`` subprocess serves a fresh FileStorage (the
 default embedded mode: its dispatcher commits to the file, and its ZEO
 server listens on zeo.sock).  This process, like an application, connects
 through that socket, puts N no-op jobs (``benchjobs.noop``) in
-transactions of 100 and watches them finish (a new transaction every
-20 ms: the queue is empty, then every job COMPLETED).
+transactions of 100 and watches them finish, in the order it put them
+(a new transaction every 20 ms; the jobs seen completed since the last
+look are loaded together).
 
 Prints the jobs per second from the first put to the moment this process
 sees the last job completed, the drain rate of the ``run`` process alone
@@ -14,7 +15,8 @@ sees the last job completed, the drain rate of the ``run`` process alone
 commit rate of a FileStorage opened in this process (measured before and
 after, as a drift check), and the drain of the same jobs on a
 FileStorage opened in this process (``run --storage direct``), the
-ceiling of the embedded path.
+ceiling of the embedded path.  Then the latency from a put through the
+socket (one job per transaction) to the job's start in ``run``.
 
 Usage: python bench/embedded_app.py [--jobs 2000] [--batch 100]
        [--reps 3] [--size 3]
@@ -41,6 +43,10 @@ import multiprocess  # noqa: E402  (reused: Process, wait_for, CLI)
 import throughput  # noqa: E402  (reused: commit_rate)
 
 WATCH_SECONDS = 0.02
+#: How many jobs the watcher loads together at least.
+WATCH_AHEAD = 20
+#: Jobs put one at a time for the put-to-start latency.
+LATENCY_JOBS = 100
 
 
 def raw_rate(base):
@@ -125,10 +131,14 @@ def _put_batch(tm, conn, numbers):
 
 
 def _watch(tm, conn, jobs, timeout=600):
-    # Cheaply, as an application would: nothing is loaded while the queue
-    # still holds jobs; then the jobs not yet seen completed are loaded
-    # together (one pipelined ZEO round trip: prefetch), in the order
-    # they were put, up to the first one still running.
+    # As an application waiting for its jobs in the order it put them
+    # (zc.asyncui.testing.wait_for_result, job after job), but cheaply: a
+    # new transaction every 20 ms loads nothing while the first job not
+    # yet seen completed is unchanged (it stays in the ZEO cache until
+    # invalidated); once it is completed, the next ones are loaded
+    # together (one pipelined ZEO round trip: prefetch), twice as many
+    # each time all were completed, up to the first one still running.
+    # So the jobs are seen as they complete, not all loaded at the end.
     remaining = list(jobs)
     deadline = time.monotonic() + timeout
     while remaining:
@@ -137,11 +147,14 @@ def _watch(tm, conn, jobs, timeout=600):
                 len(remaining), len(jobs), timeout))
         time.sleep(WATCH_SECONDS)
         tm.begin()
-        if not len(zc.asyncui.getQueue(conn)):
-            conn.prefetch(remaining)
-            done = next((i for i, j in enumerate(remaining)
-                         if j._status != COMPLETED), len(remaining))
+        ahead = WATCH_AHEAD
+        while remaining and remaining[0]._status == COMPLETED:
+            chunk = remaining[:ahead]
+            conn.prefetch(chunk)
+            done = next((i for i, j in enumerate(chunk)
+                         if j._status != COMPLETED), len(chunk))
             del remaining[:done]
+            ahead *= 2
         tm.abort()
 
 
@@ -158,6 +171,33 @@ def measure(base, n, batch, size):
         raise SystemExit('zc-asyncui run exited with %s:\n%s' % (
             status, process.output()))
     return n / app_seconds, n / drain_seconds, cpu / n * 1000
+
+
+def measure_latency(base, size, n=LATENCY_JOBS):
+    """(p50, p90) in ms from the commit of a put through the socket (one
+    job per transaction, every 20 ms) to the job's start in ``run``."""
+    directory = tempfile.mkdtemp(dir=base)
+    process, sock = start_run(directory, size)
+    db = ZEO.DB(sock, wait_timeout=30)
+    tm = transaction.TransactionManager()
+    conn = db.open(tm)
+    try:
+        put = []
+        for i in range(n):
+            job = _put_batch(tm, conn, [i])[0]
+            put.append((job, time.time()))
+            time.sleep(WATCH_SECONDS)
+        _watch(tm, conn, [job for job, _ in put])
+        tm.begin()
+        waits = sorted((job.active_start.timestamp() - committed) * 1000
+                       for job, committed in put)
+        tm.abort()
+    finally:
+        tm.abort()
+        conn.close()
+        db.close()
+        process.terminate()
+    return waits[n // 2], waits[n * 9 // 10]
 
 
 def main(argv=None):
@@ -184,6 +224,9 @@ def main(argv=None):
             results.append(app)
             print('%-4d %16.0f %10.2f %16.0f %10.2f %12.3f' % (
                 rep, app, app / raw, drain, drain / raw, cpu))
+        p50, p90 = measure_latency(base, args.size)
+        print('put-to-start through the socket, one job per transaction'
+              ' every 20 ms: p50 %.1f ms, p90 %.1f ms' % (p50, p90))
         direct, direct_cpu = direct_drain(base, args.jobs, args.size)
         raw_after = raw_rate(base)
         best = sorted(results)[len(results) // 2]

@@ -27,8 +27,13 @@ import ZODB.POSException
 import zope.interface.verify
 from ZODB.interfaces import IStorage
 
+import zc.asyncui
+import zc.asyncui.dispatcher
+import zc.asyncui.testing
 from zc.asyncui.cli import embedded
 from zc.asyncui.cli import server
+
+import jobs
 
 DEADLINE = 30.0
 
@@ -376,3 +381,82 @@ def test_a_local_undo_reaches_the_clients(shared):
         local.close()
         remote.close()
         zdb.close()
+
+
+def test_a_client_commit_wakes_the_local_dispatchers_once_it_is_last(
+        tmp_path):
+    # The wake-up comes after the client's transaction is the storage's
+    # last one: a poll it starts sees what the client committed.
+    sock = str(tmp_path / 'zeo.sock')
+    fs = ZODB.FileStorage.FileStorage(str(tmp_path / 'Data.fs'))
+    woken = []
+    srv, db = embedded.open_database(
+        fs, sock, wake=lambda d: woken.append((d, d.lastTransaction())))
+    zdb = open_client(sock)
+    try:
+        with zdb.transaction() as conn:
+            conn.root()['put'] = 1
+        tid = zdb.lastTransaction()
+        wait_until(lambda: woken, 'the wake-up')
+        assert woken[0] == (db, tid)
+        with db.transaction() as conn:  # a local commit wakes nobody here
+            conn.root()['local'] = 1
+        assert len(woken) == 1
+    finally:
+        zdb.close()
+        db.close()
+        server.stop_server(srv, sock)
+
+
+def test_each_commit_of_a_burst_is_followed_by_a_wake_up(tmp_path):
+    # Commits closer together than WAKE_SECONDS share a later wake-up:
+    # the last commit of a burst still wakes the dispatchers after it.
+    sock = str(tmp_path / 'zeo.sock')
+    fs = ZODB.FileStorage.FileStorage(str(tmp_path / 'Data.fs'))
+    woken = []
+    srv, db = embedded.open_database(
+        fs, sock, wake=lambda d: woken.append(d.lastTransaction()))
+    zdb = open_client(sock)
+    try:
+        tids = []
+        for i in range(5):
+            with zdb.transaction() as conn:
+                conn.root()['n'] = i
+            tids.append(zdb.lastTransaction())
+        wait_until(lambda: woken and woken[-1] >= tids[-1],
+                   'a wake-up after the last commit')
+        assert len(woken) <= len(tids)
+    finally:
+        zdb.close()
+        db.close()
+        server.stop_server(srv, sock)
+
+
+def test_a_job_put_through_the_socket_wakes_the_dispatcher(tmp_path):
+    # By default the wake-up is the dispatcher's own (as after a local
+    # put); the job runs exactly once either way.
+    sock = str(tmp_path / 'zeo.sock')
+    fs = ZODB.FileStorage.FileStorage(str(tmp_path / 'Data.fs'))
+    srv, db = embedded.open_database(fs, sock)
+    zc.asyncui.install(db)
+    d = zc.asyncui.dispatcher.start(db, poll_interval=60,
+                                    uuid_file=str(tmp_path / 'uuid.txt'))
+    calls = []
+    own_wake = d.wake
+    d.wake = lambda: (calls.append(1), own_wake())
+    zdb = open_client(sock)
+    tm = transaction.TransactionManager()
+    conn = zdb.open(tm)
+    try:
+        tm.begin()
+        job = zc.asyncui.getQueue(conn).put(zc.asyncui.Job(jobs.add, 1, 2))
+        tm.commit()
+        assert zc.asyncui.testing.wait_for_result(job, DEADLINE) == 3
+        assert calls
+    finally:
+        tm.abort()
+        conn.close()
+        zdb.close()
+        d.stop(10)
+        db.close()
+        server.stop_server(srv, sock)

@@ -33,9 +33,18 @@ holds it, and a local ``tpc_begin`` waits while a client's voted
 transaction holds it).  So a single transaction must never join both a
 local connection and a ZEO client of the same server: its local
 ``tpc_begin`` would hold the lock that its ZEO vote waits for.
+
+A ZEO client's commit also wakes this process's dispatchers at once (as
+a local put does), once it is the storage's last transaction: a job put
+by ``zc-asyncui put`` or an application through the socket starts
+without waiting for the dispatcher's next look at the last transaction
+id (every 20 ms).  Commits that follow within those 20 ms wake them
+once, 20 ms after the last wake-up, so a client committing fast costs
+no more polls than that look did.
 """
 import logging
 import threading
+import time
 
 import ZEO.asyncio.server
 import ZEO.StorageServer
@@ -43,9 +52,15 @@ import ZODB
 import ZODB.utils
 import zope.interface
 
+from zc.asyncui import dispatcher
 from zc.asyncui.cli import server
 
 logger = logging.getLogger(__name__)
+
+#: The shortest time between two wake-ups of the local dispatchers after
+#: ZEO clients' commits: the period of the dispatcher's own look at the
+#: last transaction id.
+WAKE_SECONDS = dispatcher.CHANGE_CHECK_SECONDS
 
 
 class SharedServer(ZEO.StorageServer.StorageServer):
@@ -63,6 +78,13 @@ class SharedServer(ZEO.StorageServer.StorageServer):
     """
 
     local_db = None  # the MVCC adapter of the local ZODB.DB, once opened
+    #: Called without arguments after a client's commit (open_database
+    #: makes it wake the local database's dispatchers); None: nothing.
+    on_client_commit = None
+    # Of the server's thread: when on_client_commit was last called, and
+    # whether a later call is planned.
+    _last_wake = float('-inf')
+    _wake_planned = False
 
     def create_client_handler(self):
         return SharedZEOStorage(self, self.read_only)
@@ -76,6 +98,41 @@ class SharedServer(ZEO.StorageServer.StorageServer):
         if zeo_storage is not None and local_db is not None:
             _invalidate_local(local_db, tid, invalidated)
         super().invalidate(zeo_storage, storage_id, tid, invalidated)
+
+    def clientCommitted(self):
+        """A client's commit is now the storage's last transaction: call
+        ``on_client_commit`` now, or, if it was called less than
+        ``WAKE_SECONDS`` ago, once that much time has passed (a call
+        already planned covers this commit too).  So every client commit
+        is followed by a call, and a client committing often causes one
+        call per ``WAKE_SECONDS`` at most.  Called on the server's
+        thread."""
+        if self.on_client_commit is None or self._wake_planned:
+            return
+        since = time.monotonic() - self._last_wake
+        if since >= WAKE_SECONDS:
+            self._wake()
+            return
+        self._wake_planned = True
+        self.acceptor.event_loop.call_later(WAKE_SECONDS - since,
+                                            self._planned_wake)
+
+    def _planned_wake(self):
+        self._wake_planned = False
+        self._wake()
+
+    def _wake(self):
+        # On the server's thread.
+        self._last_wake = time.monotonic()
+        wake = self.on_client_commit
+        try:
+            if wake is not None:
+                wake()
+        except Exception:
+            # A wake-up only makes a poll come sooner: the commit is done
+            # and the dispatcher finds it anyway.
+            logger.exception('waking the dispatchers after a ZEO client'
+                             ' commit failed')
 
     def announceLocalCommit(self, storage_id, tid, oids):
         """Announce a local commit to the clients.  Called by a local
@@ -146,6 +203,7 @@ class SharedZEOStorage(ZEO.StorageServer.ZEOStorage):
         self.stats.commits += 1
         tid = self.storage.tpc_finish(self.transaction, self._invalidate)
         self.async_('info', self.get_size_info())
+        self.server.clientCommitted()
         return ZEO.asyncio.server.Result(tid, self._clear_transaction)
 
 
@@ -272,11 +330,14 @@ class LocalStorage:
         return self._storage.tpc_abort(transaction)
 
 
-def open_database(storage, address, db_kw=None):
+def open_database(storage, address, db_kw=None, wake=None):
     """(server, db): start a ``SharedServer`` for the FileStorage
     ``storage`` on ``address`` (as zc.asyncui.cli.server.serve does) and
     open a ZODB.DB on it for this process's direct use.  ``db_kw``:
-    keywords of ZODB.DB.  Close ``db`` before stopping the server
+    keywords of ZODB.DB.  A ZEO client's commit calls ``wake(db)`` (see
+    SharedServer.clientCommitted); by default (None)
+    zc.asyncui.dispatcher.wake, which wakes the dispatchers of ``db`` in
+    this process.  Close ``db`` before stopping the server
     (zc.asyncui.cli.server.stop_server), which closes the storage."""
     srv = server.serve(storage, address, factory=SharedServer)
     try:
@@ -285,4 +346,5 @@ def open_database(storage, address, db_kw=None):
     except BaseException:
         server.stop_server(srv, address)
         raise
+    srv.on_client_commit = lambda: (wake or dispatcher.wake)(db)
     return srv, db
