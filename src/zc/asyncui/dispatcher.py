@@ -286,7 +286,7 @@ class Dispatcher:
         if not self._workers or not self.liveness.activated_queues:
             return True
         return any(len(w.inbox) <= w.inbox.low_water or w.idle
-                   for w in self._workers.values())
+                   for w in list(self._workers.values()))
 
     def stop(self, timeout=30.0):
         """See IDispatcher.stop."""
@@ -429,14 +429,12 @@ class Dispatcher:
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
             done, urgent = workers.take_completions()
+            idle = workers.idle
             claimed = polling.claim(agent, workers, now, done,
                                     self._grow_pool)
             result.claims.append((workers, claimed))
-            # Busy workers' completions wait for a commit the poll makes
-            # anyway (one per batch); once the agent's workers are quiet
-            # no such commit comes: this poll writes them.
-            quiet = workers.quiet
-            if done and (claimed or urgent or prune or quiet):
+            if done and polling.flush_now(claimed, idle, workers.quiet,
+                                          urgent or prune):
                 polling.flush_completions(agent, workers, done, result)
             if prune:
                 agent.pruneCompleted(now)
