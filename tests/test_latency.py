@@ -225,3 +225,53 @@ def test_a_completion_asks_for_a_poll_once_per_claim_with_a_backlog():
     w._ask_for_poll()
     assert d.wakes == 2
 
+
+# -- through ZEO: woken by the server's news of another client's commit ----
+
+@pytest.fixture
+def zeo_dbs(tmp_path):
+    """Two databases, clients of one real ZEO server (run in a thread of
+    this process, serving a FileStorage): as two processes would be."""
+    import ZEO
+    import ZODB
+    address, stop = ZEO.server(path=str(tmp_path / 'Data.fs'))
+    dbs = [ZODB.DB(ZEO.client(address, wait_timeout=30)) for _ in range(2)]
+    try:
+        yield dbs
+    finally:
+        dispatcher.stop_all(10.0)
+        for db in dbs:
+            db.close()
+        stop()
+
+
+def test_another_clients_commit_wakes_the_dispatcher(zeo_dbs, monkeypatch):
+    # No check of the last transaction id, a poll interval no test waits
+    # for: the news of the put, from the ZEO server, makes the poll.
+    from zc.asyncui import notices
+    monkeypatch.setattr(dispatcher, 'CHANGE_CHECK_SECONDS', 1e9)
+    recorder = Recorder(monkeypatch)
+    mine, other = zeo_dbs
+    zc.asyncui.install(other)
+    d = started_dispatcher(mine, poll_interval=600.0)
+    conn = other.open(transaction.TransactionManager())
+    try:
+        before = recorder.polls()
+        job, = put(conn, zc.asyncui.Job(jobs.add, 1, 2))
+        testing.wait_for_result(job, 30)
+        events = list(recorder.events)
+        started = events.index(('started', job._p_oid))
+        assert sum(1 for e in events[:started] if e == ('poll',)) == (
+            before + 1)
+    finally:
+        d.stop(10.0)
+        conn.close()
+    # Stopped, it listens no more; the storage's own method is back.
+    assert 'invalidate' not in vars(mine._mvcc_storage)
+    assert notices.listen(mine, lambda: None)
+    notices.unlisten(mine, None)  # not a listener: nothing happens
+
+
+def test_no_notices_from_a_filestorage(db):
+    from zc.asyncui import notices
+    assert not notices.listen(db, lambda: None)

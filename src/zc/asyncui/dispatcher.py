@@ -28,6 +28,7 @@ from zc.asyncui import errors
 from zc.asyncui import history
 from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
+from zc.asyncui import notices
 from zc.asyncui import polling
 from zc.asyncui import queueroot
 from zc.asyncui import running
@@ -246,6 +247,7 @@ class Dispatcher:
         failures = 0
         # The poll thread's own: opened and closed here.
         self._changes = changes.watch(self.db)
+        notices.listen(self.db, self._heard_of_commit)
         while not self._stopping:
             try:
                 self.liveness.note_gap(failures, self.state.last_poll)
@@ -259,7 +261,14 @@ class Dispatcher:
                 polling.log_poll_failure(self.UUID, e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
+        notices.unlisten(self.db, self._heard_of_commit)
         self._changes.close()
+
+    def _heard_of_commit(self):
+        # Another process committed (zc.asyncui.notices; the storage's
+        # thread): poll now rather than at the next check of the changes.
+        if self._wants_work():
+            self._wake_event.set()
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
