@@ -129,14 +129,18 @@ def wakeups_disabled():
     """Polling only, in this process (see multiprocess.disable_wakeups)."""
     from zc.asyncui import queue
     from zc.asyncui import worker
+    try:
+        from zc.asyncui import notices
+    except ImportError:  # an older tree, for a comparison
+        notices = queue
     saved = (queue._wake_after_commit, dispatcher.CHANGE_CHECK_SECONDS,
-             worker.Inbox.get)
+             worker.Inbox.get, getattr(notices, 'listen', None))
     mp.disable_wakeups()
     try:
         yield
     finally:
         (queue._wake_after_commit, dispatcher.CHANGE_CHECK_SECONDS,
-         worker.Inbox.get) = saved
+         worker.Inbox.get, notices.listen) = saved
 
 
 def same_process(base, rate, seconds, poll=5.0):
