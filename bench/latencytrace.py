@@ -48,11 +48,13 @@ def install():
 
     def traced_commit(self):
         begun = time.perf_counter()
+        writes = bool(self._resources)  # else nothing reaches the storage
         try:
             return commit(self)
         finally:
-            _commits.append((threading.current_thread().name, begun,
-                             time.perf_counter()))
+            if writes:
+                _commits.append((threading.current_thread().name, begun,
+                                 time.perf_counter()))
     transaction._transaction.Transaction.commit = traced_commit
 
     poll = dispatcher.Dispatcher._poll
@@ -163,9 +165,14 @@ def summary(oids):
                 if r['claimed'] < end < r['started'] and begun > r['claimed']:
                     between[thread.split(' ')[1] if ' ' in thread
                             else thread] += 1
-    lines.append('      commits begun between claim commit and start commit:'
-                 ' %s over %d jobs' % (dict(between), len(rows)))
-    lines.append('      polls: %d' % len(_polls))
+    lines.append('      writing commits begun between claim commit and'
+                 ' start commit: %s over %d jobs' % (dict(between), len(rows)))
+    by_thread = collections.Counter(
+        thread.split(' ')[1] if ' ' in thread else thread
+        for thread, _, _ in _commits)
+    lines.append('      per job: %.2f polls, writing commits %s' % (
+        len(_polls) / max(1, len(rows)), {
+            t: round(n / max(1, len(rows)), 2) for t, n in by_thread.items()}))
     return lines
 
 
