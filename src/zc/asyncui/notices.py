@@ -9,10 +9,10 @@ the news to the database (``invalidate(tid, oids)`` of ZODB's
 its own there, so the dispatcher wakes as the news arrives.
 
 Only where the storage tells the database that way (ZEO: ZODB 5's
-``DB._mvcc_storage``, registered with its storage); elsewhere ``listen`` does nothing and returns
-False, and the periodic check stays (as it does everywhere: it is the
-net under this).  Callbacks run in the storage's thread: they must only
-set a flag or an event.
+``DB._mvcc_storage``, registered with its storage); elsewhere ``listen``
+does nothing and returns False, and the periodic check stays (as it
+does everywhere: it is the net under this).  Callbacks run in the
+storage's thread: they must only set a flag or an event.
 
 Layer: process runtime.
 """
