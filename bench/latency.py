@@ -17,8 +17,13 @@ finds work (``--contrast-polls``, default 0.1 s and 5 s).
 
 Targets (issue 2): (a) picked up at once; (b) within about 100 ms.
 
+``--trace`` adds, per case, the median time of each step (put
+committed, poll, claim, claim committed, inbox, taken by a worker, start
+committed, called) and the commits between a claim and its start
+(bench/latencytrace.py; through ZEO, the API worker is traced).
+
 Usage: python bench/latency.py [--rate 50] [--seconds 4]
-       [--contrast-polls 0.1,5] [--skip-zeo]
+       [--contrast-polls 0.1,5] [--skip-zeo] [--trace]
 """
 import argparse
 import contextlib
@@ -38,7 +43,11 @@ from zc.asyncui import testing
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import benchjobs  # noqa: E402
+import latencytrace  # noqa: E402
 import multiprocess as mp  # noqa: E402
+
+#: --trace: print where the milliseconds go (bench/latencytrace.py).
+TRACE = False
 
 
 def percentile(values, fraction):
@@ -64,6 +73,8 @@ class Producer:
                 job = zc.asyncui.getQueue(self.conn).put(
                     zc.asyncui.Job(benchjobs.noop, i))
                 self.tm.commit()
+                if TRACE:
+                    latencytrace.mark_put(job._p_oid)
                 return job
             except ZODB.POSException.ConflictError:
                 self.tm.abort()
@@ -95,17 +106,22 @@ def latencies(produced, timeout=60.0):
     tm.begin()
     values = [(j.active_start - j.put_time).total_seconds() * 1000
               for j in jobs]
+    oids = [j._p_oid for j in jobs]
     tm.abort()
     jobs[0]._p_jar.close()
-    return values, conflicts
+    return values, conflicts, oids
 
 
 def report(label, measured):
-    values, conflicts = measured
+    values, conflicts = measured[:2]
     print('%-62s p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms  (%d jobs, %d'
           ' producer conflicts)'
           % (label, percentile(values, 0.5), percentile(values, 0.99),
              max(values), len(values), conflicts))
+    if TRACE and len(measured) > 2:
+        for line in latencytrace.summary(measured[2]):
+            print(line)
+        latencytrace.reset()
 
 
 @contextlib.contextmanager
@@ -113,14 +129,18 @@ def wakeups_disabled():
     """Polling only, in this process (see multiprocess.disable_wakeups)."""
     from zc.asyncui import queue
     from zc.asyncui import worker
+    try:
+        from zc.asyncui import notices
+    except ImportError:  # an older tree, for a comparison
+        notices = queue
     saved = (queue._wake_after_commit, dispatcher.CHANGE_CHECK_SECONDS,
-             worker.Inbox.get)
+             worker.Inbox.get, getattr(notices, 'listen', None))
     mp.disable_wakeups()
     try:
         yield
     finally:
         (queue._wake_after_commit, dispatcher.CHANGE_CHECK_SECONDS,
-         worker.Inbox.get) = saved
+         worker.Inbox.get, notices.listen) = saved
 
 
 def same_process(base, rate, seconds, poll=5.0):
@@ -148,14 +168,23 @@ def other_process(base, rate, seconds, use_cli, runner, poll=5.0,
     db = server.open_db()
     zc.asyncui.install(db)
     session = mp.Session(db)
-    workers = mp.start_workers(server, runner, 1, directory, poll=poll,
-                               extra=extra)
+    trace = os.path.join(directory, 'trace.json')
+    if TRACE:  # the API worker, through bench/latencytrace.py
+        os.environ['ZC_ASYNCUI_LATENCY_TRACE'] = trace
+        workers = [mp.Process(latencytrace.worker_argv(mp.worker_argv(
+            'api', server, os.path.join(directory, 'uuid-0.txt'),
+            poll=poll, extra=extra)), os.path.join(directory, 'worker.log'))]
+    else:
+        workers = mp.start_workers(server, runner, 1, directory, poll=poll,
+                                   extra=extra)
     try:
         mp.wait_for(lambda: session.active_dispatchers() == 1, 120,
                     'the dispatcher process to activate')
         return latencies(produce(db, rate, seconds))
     finally:
         mp.stop_all(workers)
+        if TRACE:
+            latencytrace.load(trace)
         session.close()
         db.close()
         server.stop()
@@ -167,7 +196,13 @@ def main(argv=None):
     parser.add_argument('--seconds', type=float, default=4.0)
     parser.add_argument('--contrast-polls', default='0.1,5')
     parser.add_argument('--skip-zeo', action='store_true')
+    parser.add_argument('--trace', action='store_true',
+                        help='where the milliseconds go, per step')
     args = parser.parse_args(argv)
+    if args.trace:
+        global TRACE
+        TRACE = True
+        latencytrace.install()
     polls = [float(p) for p in args.contrast_polls.split(',') if p]
     use_cli = mp.cli_available()
     base = tempfile.mkdtemp(prefix='zc.asyncui-latency-')

@@ -657,7 +657,7 @@ def classify_oids(db, oids):
 def disable_wakeups():
     """Make a dispatcher find new work by polling only (for contrast): no
     wake-up after this process's commits, no check of the last
-    transaction id, and idle workers do not ask for a poll; the workers
+    transaction id, no news of other clients' commits, and idle workers do not ask for a poll; the workers
     still ask for more when claimed work runs low (a poller that claims
     everything due at each poll does the same).  Patches internals: for
     benchmarks only."""
@@ -666,6 +666,11 @@ def disable_wakeups():
     from zc.asyncui import worker
     queue._wake_after_commit = lambda jar: None
     dispatcher.CHANGE_CHECK_SECONDS = 1e9
+    try:  # a ZEO client's news of other clients' commits
+        from zc.asyncui import notices
+        notices.listen = lambda db, callback: False
+    except ImportError:  # older trees (bench/ compares them)
+        pass
     worker.Inbox.get = _get_without_idle_wakeup
 
 

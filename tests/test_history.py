@@ -10,6 +10,7 @@ import zc.asyncui
 from zc.asyncui import errors
 from zc.asyncui import history
 from zc.asyncui import lifecycle
+from zc.asyncui import polling
 from zc.asyncui import testing
 from zc.asyncui.failure import Failure
 
@@ -353,9 +354,12 @@ def test_a_restart_records_what_a_killed_run_left_held(db, conn, monkeypatch):
     tm.commit()
     me = uuid.uuid4()
     with monkeypatch.context() as m:
-        # The killed process never deactivates.
+        # The killed process never deactivates, nor writes the
+        # completion (its workers ask for that poll at once: the kill
+        # comes first).
         m.setattr(dispatcher.Dispatcher, '_deactivate_all',
                   lambda self, reason, seconds: {})
+        m.setattr(polling, 'flush_now', lambda *args: False)
         d = dispatcher.start(db, poll_interval=0.1, uuid=me,
                              ping_interval=1.0, ping_death_interval=5.0)
         testing.wait_for_result(bad)
@@ -384,6 +388,7 @@ def test_the_dispatcher_that_finds_a_killed_one_dead_records_its_jobs(
     with monkeypatch.context() as m:
         m.setattr(dispatcher.Dispatcher, '_deactivate_all',
                   lambda self, reason, seconds: {})
+        m.setattr(polling, 'flush_now', lambda *args: False)
         d = dispatcher.start(db, poll_interval=0.1, uuid=killed,
                              ping_interval=0.5, ping_death_interval=1.0)
         testing.wait_for_result(bad)

@@ -43,6 +43,7 @@ LAYERS = {
     'dispatcher': RUNTIME, 'running': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME, 'changes': RUNTIME,
+    'notices': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME, 'grouping': RUNTIME,
     'inbox': RUNTIME,
     'instanceuuid': RUNTIME,

@@ -28,6 +28,7 @@ from zc.asyncui import errors
 from zc.asyncui import history
 from zc.asyncui import instanceuuid
 from zc.asyncui import interfaces
+from zc.asyncui import notices
 from zc.asyncui import polling
 from zc.asyncui import queueroot
 from zc.asyncui import running
@@ -246,6 +247,7 @@ class Dispatcher:
         failures = 0
         # The poll thread's own: opened and closed here.
         self._changes = changes.watch(self.db)
+        notices.listen(self.db, self._heard_of_commit)
         while not self._stopping:
             try:
                 self.liveness.note_gap(failures, self.state.last_poll)
@@ -259,7 +261,14 @@ class Dispatcher:
                 polling.log_poll_failure(self.UUID, e, failures)
                 time.sleep(min(self.poll_interval, 0.1 * failures))
             self._wait_for_work()
+        notices.unlisten(self.db, self._heard_of_commit)
         self._changes.close()
+
+    def _heard_of_commit(self):
+        # Another process committed (zc.asyncui.notices; the storage's
+        # thread): poll now rather than at the next check of the changes.
+        if self._wants_work():
+            self._wake_event.set()
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
@@ -286,7 +295,7 @@ class Dispatcher:
         if not self._workers or not self.liveness.activated_queues:
             return True
         return any(len(w.inbox) <= w.inbox.low_water or w.idle
-                   for w in self._workers.values())
+                   for w in list(self._workers.values()))
 
     def stop(self, timeout=30.0):
         """See IDispatcher.stop."""
@@ -429,14 +438,12 @@ class Dispatcher:
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
             done, urgent = workers.take_completions()
+            idle = workers.idle
             claimed = polling.claim(agent, workers, now, done,
                                     self._grow_pool)
             result.claims.append((workers, claimed))
-            # Busy workers' completions wait for a commit the poll makes
-            # anyway (one per batch); once the agent's workers are quiet
-            # no such commit comes: this poll writes them.
-            quiet = workers.quiet
-            if done and (claimed or urgent or prune or quiet):
+            if done and polling.flush_now(claimed, idle, workers.quiet,
+                                          urgent or prune):
                 polling.flush_completions(agent, workers, done, result)
             if prune:
                 agent.pruneCompleted(now)

@@ -69,11 +69,18 @@ def claim(agent, workers, now, done, grow_pool):
     # The ``done`` held jobs are complete and leave the agent in this
     # transaction if it claims anything.
     free = capacity - len(agent) + len(done)
+    # Whether due work may be left in the queue once this claim is done
+    # (see AgentWorkers.backlog): when it took all there was, nothing
+    # but a new job (which wakes the dispatcher itself) needs a poll.
+    workers.backlog = True
     if free <= 0 or (free < batch and not workers.idle):
         return []
     if not agent.queue.hasDue(now):
+        workers.backlog = False
         return []
-    return [job._p_oid for job in agent.claimJobs(free, now)]
+    oids = [job._p_oid for job in agent.claimJobs(free, now)]
+    workers.backlog = len(oids) >= free or agent.queue.hasDue(now)
+    return oids
 
 def _resubmit_held(agent, workers, done):
     # Self-healing: a held job no thread of this process knows about
@@ -106,6 +113,26 @@ def prefetch(agent, workers):
         return 0
     return min(MAX_PREFETCH, max(agent.size, int(
         agent.size * PREFETCH_SECONDS / max(ema, 1e-6))))
+
+
+def flush_now(claimed, idle, quiet, due):
+    """Whether this poll writes the completions noted for an agent:
+    ``claimed``, the jobs it claims for the agent; ``idle``, its workers
+    with nothing to do before the claim; ``quiet``, no job of the agent
+    running, being started or waiting (AgentWorkers.quiet); ``due``: they
+    may not wait (many, old, or the poll prunes anyway).
+
+    Busy workers' completions wait for a commit the poll makes anyway (a
+    claim, one per batch).  A claim that idle workers start at once is
+    not that commit: its start waits for it, so it stays small, and the
+    completions wait for the poll that follows once the workers are quiet
+    (they ask for it), which writes them in a commit of its own -- after
+    the start, never between a claim and its start."""
+    if due:
+        return True
+    if claimed:
+        return not idle
+    return quiet
 
 
 def flush_completions(agent, workers, done, result):

@@ -80,7 +80,11 @@ class AgentWorkers:
         self.queue_name = queue_name
         self.agent_name = agent_name
         self.inbox = Inbox()
-        self.inbox.on_low = dispatcher.wake
+        self.inbox.on_low = self._inbox_low
+        #: Set by each claim (zc.asyncui.polling.claim): due work may be
+        #: left in the queue.  Only then does an inbox running low, or a
+        #: completion freeing room, ask for a poll.
+        self.backlog = True
         self.threads = []
         self.busy = 0
         self.known = set()
@@ -144,8 +148,23 @@ class AgentWorkers:
 
     @property
     def quiet(self):
-        """No job running or waiting in the inbox."""
-        return not self.busy and not len(self.inbox)
+        """No job running, being started, or waiting in the inbox."""
+        return not self.busy and not len(self.inbox) and not self.known
+
+    def _inbox_low(self):
+        if self.backlog:
+            self.dispatcher.wake()
+
+    def _ask_for_poll(self):
+        # A completion noted, or a worker done with its job: the poll
+        # thread claims more when a claim left due work behind and the
+        # inbox is empty (room only frees as jobs complete: polling only,
+        # nothing else would ask), and writes the completions once the
+        # workers are quiet (AgentWorkers.quiet).
+        if not len(self.inbox) and (self.backlog or (
+                self._completions and self.quiet)):
+            self.backlog = False  # once per claim
+            self.dispatcher.wake()
 
     def submit(self, oids):
         with self._lock:
@@ -176,6 +195,7 @@ class AgentWorkers:
         with self._lock:
             self._completions.append(
                 (time.monotonic(), job._p_oid, job._end_ts))
+        self._ask_for_poll()
 
     def take_completions(self):
         """(done, urgent): the noted completions as (oid, end timestamp)
@@ -394,6 +414,7 @@ class WorkerThread(threading.Thread):
                 # thread must not hand it out as lost meanwhile.
                 self.workers.forget(oid)
             self.workers.note_duration(time.monotonic() - begun)
+            self.workers._ask_for_poll()
 
     def _log_lost(self, oid, error):
         # The job stays ACTIVE in the agent; the next poll hands it to
