@@ -314,3 +314,37 @@ def test_start_next_unexpected_failure_logs_a_bug(thread, caplog,
                and r.name == 'zc.asyncui.worker']
     assert record.levelno == logging.ERROR and record.exc_info
     assert 'This is a bug in zc.asyncui' in record.getMessage()
+
+
+def test_turn_is_kept_while_the_holders_calls_keep_ending(
+        workers, monkeypatch):
+    # The holder of the turn runs a chain of tiny jobs: the others wait
+    # for its end (one thread takes and groups them), not for
+    # TURN_WAIT_SECONDS.
+    monkeypatch.setattr(worker, 'TURN_WAIT_SECONDS', 0.2)
+    workers.note_call(0.0001)
+    entered = []
+    with workers.turn():
+        thread = threading.Thread(target=lambda: _enter(workers, entered))
+        thread.start()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            workers.note_call(0.0001)   # a call of the chain ended
+            time.sleep(0.01)
+        assert entered == []
+    thread.join(30)
+    assert entered == [True]
+
+
+def test_turn_waiter_gives_up_when_calls_stop_being_tiny(
+        workers, monkeypatch):
+    monkeypatch.setattr(worker, 'TURN_WAIT_SECONDS', 0.05)
+    workers.note_call(0.0001)
+    entered = []
+    with workers.turn():
+        thread = threading.Thread(target=lambda: _enter(workers, entered))
+        thread.start()
+        for _ in range(20):
+            workers.note_call(1.0)   # progress, but long calls now
+        thread.join(30)
+        assert entered == [True]

@@ -95,6 +95,8 @@ class AgentWorkers:
         self._numbers = itertools.count()
         self._last_replacement = float('-inf')
         self._turn = threading.Lock()
+        #: When a call last ended (or the turn was taken): see ``turn``.
+        self._progress = time.monotonic()
         self._lock = threading.Lock()
 
     def resize(self, size):
@@ -227,22 +229,41 @@ class AgentWorkers:
     def note_call(self, seconds):
         ema = self.call_ema
         self.call_ema = seconds if ema is None else 0.8 * ema + 0.2 * seconds
+        self._progress = time.monotonic()
+
+    @property
+    def tiny(self):
+        """True while the agent's calls are tiny (see ``turn``)."""
+        return self.call_ema is not None and \
+            self.call_ema < TINY_CALL_SECONDS
 
     @contextlib.contextmanager
-    def turn(self):
-        """Run one job (chain) with the agent's other workers held back,
+    def turn(self, stop=lambda: False):
+        """Start and run jobs with the agent's other workers held back,
         while the agent's calls are tiny.
 
         A call much shorter than a commit leaves nothing to overlap: the
         GIL and the storage's commit lock serialize such jobs anyway, and
-        threads handing those locks back and forth only add cost, so one
-        thread at a time runs them.  A job that turns out long (or hangs)
-        does not hold the others back beyond TURN_WAIT_SECONDS.
+        threads handing those locks back and forth only add cost (and
+        split a stream of short jobs into tiny groups, each its own
+        commit), so one thread at a time takes jobs and runs them: the
+        holder keeps the turn over its whole chain of started jobs.  When
+        no call has ended for TURN_WAIT_SECONDS (a job turned out long,
+        or hangs), the others stop waiting and run as usual: long jobs
+        still run in parallel, ``size`` of them at most.  ``stop()``:
+        True when the waiting thread should give up (it retires).
         """
-        if self.call_ema is None or self.call_ema >= TINY_CALL_SECONDS:
+        if not self.tiny:
             yield
             return
-        acquired = self._turn.acquire(timeout=TURN_WAIT_SECONDS)
+        acquired = False
+        while not acquired and self.tiny and not stop():
+            acquired = self._turn.acquire(timeout=TURN_WAIT_SECONDS)
+            if not acquired and time.monotonic() - self._progress >= (
+                    TURN_WAIT_SECONDS):
+                break
+        if acquired:
+            self._progress = time.monotonic()
         try:
             yield
         finally:
@@ -317,15 +338,26 @@ class WorkerThread(threading.Thread):
             started = None
             while not (self.retire and started is None
                        and not self.prestarted):
-                if started is None:
-                    started = self.prestarted.popleft() if \
-                        self.prestarted else self._start_next()
-                    continue
-                with self.workers.turn():
-                    started = self._run_safely(started)
+                with self.workers.turn(lambda: self.retire):
+                    started = self._chain(started)
         finally:
             self.tm.abort()
             self.primary.close()
+
+    def _chain(self, started):
+        """Run ``started`` (or start the next job if None) and the jobs
+        started after it, until none is started or the agent's calls stop
+        being tiny; returns the oid of the next started job, or None."""
+        if started is None:
+            started = self.prestarted.popleft() if \
+                self.prestarted else self._start_next()
+        while started is not None:
+            started = self._run_safely(started)
+            if started is None and self.prestarted:
+                started = self.prestarted.popleft()
+            if not self.workers.tiny:
+                break
+        return started
 
     def _start_next(self):
         oid = self.workers.inbox.get(IDLE_WAIT)
