@@ -228,9 +228,15 @@ class DummyDispatcher:
 
 
 class DummyJob:
+    # What AgentWorkers.note_completion reads (historyfacts.Facts).
+    _result = _queue = _put_ts = _start_ts = None
+    _attempts = ()
+    callable = len
+
     def __init__(self, oid, end):
         self._p_oid = oid
         self._end_ts = end
+        self.key = oid.decode()
 
 
 def dummy_workers():
@@ -251,8 +257,10 @@ def test_take_completions_then_drop_after_commit():
     done, urgent = w.take_completions()
     assert done == [(b'1', 10.0), (b'2', 11.0)] and not urgent
     w.note_completion(DummyJob(b'3', 12.0))  # noted during the commit
+    assert [f.key for f in w.completion_facts(done)] == ['1', '2']
     w.drop_completions(done)
     assert w.take_completions()[0] == [(b'3', 12.0)]
+    assert w.completion_facts(done) == [None, None]  # dropped with them
 
 
 def test_take_completions_urgent_when_old():

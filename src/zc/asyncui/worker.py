@@ -18,6 +18,7 @@ import transaction
 
 from zc.asyncui import errors
 from zc.asyncui import grouping
+from zc.asyncui import historyfacts
 from zc.asyncui import jobrun
 from zc.asyncui import queueroot
 from zc.asyncui import recovery
@@ -86,6 +87,7 @@ class AgentWorkers:
         self.known = set()
         self.running = {}
         self._completions = []  # (noted at, oid, end timestamp)
+        self._facts = {}  # oid -> historyfacts.Facts of a noted completion
         self.duration_ema = None
         self.call_ema = None
         #: Worker threads that died and were replaced, and the last death
@@ -174,10 +176,20 @@ class AgentWorkers:
             return list(self.known)
 
     def note_completion(self, job):
-        """A worker committed ``job`` as COMPLETED."""
+        """A worker committed ``job`` as COMPLETED (and has it loaded:
+        what the history records of it is read now, see
+        zc.asyncui.historyfacts)."""
+        facts = historyfacts.Facts.of(job)
         with self._lock:
             self._completions.append(
                 (time.monotonic(), job._p_oid, job._end_ts))
+            self._facts[job._p_oid] = facts
+
+    def completion_facts(self, done):
+        """The Facts of the noted completions ``done`` ((oid, end) pairs
+        from ``take_completions``), None for those not known."""
+        with self._lock:
+            return [self._facts.get(oid) for oid, _ in done]
 
     def take_completions(self):
         """(done, urgent): the noted completions as (oid, end timestamp)
@@ -196,6 +208,8 @@ class AgentWorkers:
         # Completions are only appended meanwhile: the flushed ones are
         # still the first.
         with self._lock:
+            for _, oid, _ in self._completions[:len(flushed)]:
+                self._facts.pop(oid, None)
             del self._completions[:len(flushed)]
 
     def status(self):
