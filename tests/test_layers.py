@@ -39,7 +39,7 @@ LAYERS = {
     'collapse': MODEL, 'workpile': MODEL, 'quota': MODEL,
     'recovery': MODEL, 'local': MODEL, 'jobcontext': MODEL,
     'periodic': MODEL, 'pins': MODEL, 'composite': MODEL,
-    'history': MODEL, 'historyfacts': MODEL,
+    'history': MODEL, 'historyfacts': MODEL, 'smalltrees': MODEL,
     'dispatcher': RUNTIME, 'running': RUNTIME, 'dispatcherstate': RUNTIME, 'liveness': RUNTIME,
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME, 'changes': RUNTIME,

@@ -67,6 +67,7 @@ from zc.asyncui import errors
 from zc.asyncui import filters
 from zc.asyncui import settings
 from zc.asyncui import utils
+from zc.asyncui.smalltrees import SmallNodeOOBTree, SmallNodeOOTreeSet
 from zc.asyncui.historyfacts import ABORTED, Facts, gave_up  # noqa: F401
 
 KEY = 'zc.asyncui.history'
@@ -93,7 +94,7 @@ class Shard(persistent.Persistent):
 
     def __init__(self, name):
         self.name = name
-        self.entries = BTrees.OOBTree.OOBTree()   # key -> (job, fields)
+        self.entries = SmallNodeOOBTree()   # key -> (job, fields)
         self.length = BTrees.Length.Length()
         self.indexes = {name: BTrees.OOBTree.OOBTree() for name in (
             'status', 'queue', 'callable', 'failure_type')}
@@ -222,7 +223,7 @@ def _count(facts, tally):
 def _set(tree, value):
     found = tree.get(value)
     if found is None:
-        found = tree[value] = BTrees.OOBTree.OOTreeSet()
+        found = tree[value] = SmallNodeOOTreeSet()
     return found
 
 
