@@ -363,8 +363,12 @@ class WorkerThread(threading.Thread):
         started after it, until none is started or the agent's calls stop
         being tiny; returns the oid of the next started job, or None."""
         if started is None:
-            started = self.prestarted.popleft() if \
-                self.prestarted else self._start_next()
+            if self.prestarted:
+                started = self.prestarted.popleft()
+            elif self.retire:
+                return None   # retired while waiting for the turn
+            else:
+                started = self._start_next()
         while started is not None:
             started = self._run_safely(started)
             if started is None and self.prestarted:
