@@ -44,6 +44,7 @@ LAYERS = {
     'worker': RUNTIME, 'execution': RUNTIME, 'callbacks': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME, 'changes': RUNTIME,
     'jobrun': RUNTIME, 'polling': RUNTIME, 'grouping': RUNTIME,
+    'workerlog': RUNTIME,
     'inbox': RUNTIME,
     'instanceuuid': RUNTIME,
     'config': CONFIGURATION, 'patterns': CONFIGURATION,

@@ -23,6 +23,7 @@ from zc.asyncui import jobrun
 from zc.asyncui import queueroot
 from zc.asyncui import recovery
 from zc.asyncui import utils
+from zc.asyncui import workerlog
 from zc.asyncui.inbox import Inbox
 from zc.asyncui.execution import start_held
 from zc.asyncui.job import ACTIVE, COMPLETED
@@ -90,6 +91,9 @@ class AgentWorkers:
         self._facts = {}  # oid -> historyfacts.Facts of a noted completion
         self.duration_ema = None
         self.call_ema = None
+        #: Jobs that could not start for a database this process did not
+        #: open (logged once each, see zc.asyncui.workerlog).
+        self.unloadable = set()
         #: Worker threads that died and were replaced, and the last death
         #: ("thread name: error"), for getStatusInfo.
         self.replaced = 0
@@ -386,33 +390,10 @@ class WorkerThread(threading.Thread):
                 self.tm, lambda: self._start(oid), 'start job',
                 stop=self._stopping)
         except Exception as e:
-            self._log_start_failure(oid, e)
+            workerlog.start_failure(self, oid, e)
             self.workers.release(oid)
             self.workers.forget(oid)
             return None
-
-    def _log_start_failure(self, oid, error):
-        # The job stays with its agent; the next poll hands it to a worker
-        # again (polling.claim resubmits held jobs no worker knows about).
-        if utils.is_transient(error) or isinstance(error,
-                                                   errors.AsyncUIError):
-            # Expected (the database is away or busy, the job moved on):
-            # one line; the traceback only helps when debugging.
-            logger.warning(
-                'dispatcher %s: could not start job %s: %s: %s; it stays'
-                ' with its agent and is handed to a worker again at the'
-                ' next poll', self.dispatcher.UUID, utils.oid_key(oid),
-                type(error).__name__,
-                str(error) or 'the storage is unreachable')
-            logger.debug('dispatcher %s: the failure to start job %s',
-                         self.dispatcher.UUID, utils.oid_key(oid),
-                         exc_info=True)
-        else:
-            logger.error(
-                'dispatcher %s: could not start job %s; it stays with its'
-                ' agent and is handed to a worker again at the next poll.'
-                ' This is a bug in zc.asyncui: please report it.',
-                self.dispatcher.UUID, utils.oid_key(oid), exc_info=True)
 
     def _stopping(self):
         return self.dispatcher.stopped
@@ -432,7 +413,7 @@ class WorkerThread(threading.Thread):
         except Exception as e:
             self.tm.abort()
             run.undo_next()
-            self._log_lost(oid, e)
+            workerlog.lost(self, oid, e)
             run.run_lost()
             return None
         finally:
@@ -444,24 +425,6 @@ class WorkerThread(threading.Thread):
                 # thread must not hand it out as lost meanwhile.
                 self.workers.forget(oid)
             self.workers.note_duration(time.monotonic() - begun)
-
-    def _log_lost(self, oid, error):
-        # The job stays ACTIVE in the agent; the next poll hands it to
-        # _start again, which treats it as interrupted (see _start).
-        if utils.is_transient(error):
-            logger.warning(
-                'dispatcher %s: worker %s lost job %s to a database error'
-                ' (%s); it is handed to its retry policy as interrupted at'
-                ' the next poll.', self.dispatcher.UUID, self.name,
-                utils.oid_key(oid), error)
-            time.sleep(utils.backoff_seconds(3, cap=1.0))
-        else:
-            logger.critical(
-                'dispatcher %s: worker %s met an unexpected error running'
-                ' job %s; it is handed to its retry policy as interrupted at'
-                ' the next poll. This is a bug in zc.asyncui: please report'
-                ' it.', self.dispatcher.UUID, self.name, utils.oid_key(oid),
-                exc_info=True)
 
     # -- transaction steps (called inside retry_transaction) ------------
 
