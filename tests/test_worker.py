@@ -228,9 +228,15 @@ class DummyDispatcher:
 
 
 class DummyJob:
+    # What AgentWorkers.note_completion reads (historyfacts.Facts).
+    _result = _queue = _put_ts = _start_ts = None
+    _attempts = ()
+    callable = len
+
     def __init__(self, oid, end):
         self._p_oid = oid
         self._end_ts = end
+        self.key = oid.decode()
 
 
 def dummy_workers():
@@ -251,8 +257,10 @@ def test_take_completions_then_drop_after_commit():
     done, urgent = w.take_completions()
     assert done == [(b'1', 10.0), (b'2', 11.0)] and not urgent
     w.note_completion(DummyJob(b'3', 12.0))  # noted during the commit
+    assert [f.key for f in w.completion_facts(done)] == ['1', '2']
     w.drop_completions(done)
     assert w.take_completions()[0] == [(b'3', 12.0)]
+    assert w.completion_facts(done) == [None, None]  # dropped with them
 
 
 def test_take_completions_urgent_when_old():
@@ -314,3 +322,37 @@ def test_start_next_unexpected_failure_logs_a_bug(thread, caplog,
                and r.name == 'zc.asyncui.worker']
     assert record.levelno == logging.ERROR and record.exc_info
     assert 'This is a bug in zc.asyncui' in record.getMessage()
+
+
+def test_turn_is_kept_while_the_holders_calls_keep_ending(
+        workers, monkeypatch):
+    # The holder of the turn runs a chain of tiny jobs: the others wait
+    # for its end (one thread takes and groups them), not for
+    # TURN_WAIT_SECONDS.
+    monkeypatch.setattr(worker, 'TURN_WAIT_SECONDS', 0.2)
+    workers.note_call(0.0001)
+    entered = []
+    with workers.turn():
+        thread = threading.Thread(target=lambda: _enter(workers, entered))
+        thread.start()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            workers.note_call(0.0001)   # a call of the chain ended
+            time.sleep(0.01)
+        assert entered == []
+    thread.join(30)
+    assert entered == [True]
+
+
+def test_turn_waiter_gives_up_when_calls_stop_being_tiny(
+        workers, monkeypatch):
+    monkeypatch.setattr(worker, 'TURN_WAIT_SECONDS', 0.05)
+    workers.note_call(0.0001)
+    entered = []
+    with workers.turn():
+        thread = threading.Thread(target=lambda: _enter(workers, entered))
+        thread.start()
+        for _ in range(20):
+            workers.note_call(1.0)   # progress, but long calls now
+        thread.join(30)
+        assert entered == [True]

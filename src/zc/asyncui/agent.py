@@ -22,6 +22,7 @@ from zc.asyncui import quota
 from zc.asyncui import settings
 from zc.asyncui import utils
 from zc.asyncui.job import check_storable
+from zc.asyncui.smalltrees import SmallNodeOOBTree
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Agent(persistent.Persistent):
         # cannot resolve two concurrent removals that empty a bucket, and
         # workers finishing jobs at once remove the last keys all the time.
         self._held = BTrees.OOBTree.OOBTree({_SENTINEL: None})
-        self._completed = BTrees.OOBTree.OOBTree()
+        self._completed = SmallNodeOOBTree()
 
     @property
     def __name__(self):

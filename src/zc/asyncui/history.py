@@ -64,10 +64,10 @@ import BTrees.OOBTree
 import persistent
 
 from zc.asyncui import errors
-from zc.asyncui import filters
 from zc.asyncui import settings
 from zc.asyncui import utils
-from zc.asyncui.failure import Failure
+from zc.asyncui.smalltrees import SmallNodeOOBTree, SmallNodeOOTreeSet
+from zc.asyncui.historyfacts import ABORTED, Facts, gave_up  # noqa: F401
 
 KEY = 'zc.asyncui.history'
 SUCCEEDED = 'succeeded'
@@ -93,7 +93,7 @@ class Shard(persistent.Persistent):
 
     def __init__(self, name):
         self.name = name
-        self.entries = BTrees.OOBTree.OOBTree()   # key -> (job, fields)
+        self.entries = SmallNodeOOBTree()   # key -> (job, fields)
         self.length = BTrees.Length.Length()
         self.indexes = {name: BTrees.OOBTree.OOBTree() for name in (
             'status', 'queue', 'callable', 'failure_type')}
@@ -133,35 +133,36 @@ class Shard(persistent.Persistent):
             old = self.totals.get(row, (0,) * len(TOTALS))
             self.totals[row] = tuple(a + b for a, b in zip(old, add))
 
-    def _observe(self, job, queue, name, failed):
+    def _observe(self, facts):
         # Dead and duration: once per job, when it is added.
-        if gave_up(job):
-            row = (queue, self._label(name))
+        if facts.dead:
+            row = (facts.queue, self._label(facts.callable))
             old = self.totals.get(row, (0,) * len(TOTALS))
             self.totals[row] = old[:-1] + (old[-1] + 1,)
-        if job._start_ts is None or job._end_ts is None:
+        if facts.start is None or facts.end is None:
             return
-        seconds = max(0.0, job._end_ts - job._start_ts)
+        seconds = max(0.0, facts.end - facts.start)
         i = bisect.bisect_left(DURATION_BUCKETS, seconds)
-        old = self.durations.get(queue) or (
+        old = self.durations.get(facts.queue) or (
             (0,) * (len(DURATION_BUCKETS) + 1) + (0.0,))
-        self.durations[queue] = (old[:i] + (old[i] + 1,) +
-                                 old[i + 1:-1] + (old[-1] + seconds,))
+        self.durations[facts.queue] = (old[:i] + (old[i] + 1,) +
+                                       old[i + 1:-1] + (old[-1] + seconds,))
 
-    def add(self, job, tally=None):
+    def add(self, job, tally=None, facts=None):
         """Add a finished job (once); its counter increments go to
-        ``tally`` (a dict, see ``addCounts``) when given, else at once."""
-        end = job._end_ts or utils.now().timestamp()
-        key = (-int(end * 1e6), job.key)
+        ``tally`` (a dict, see ``addCounts``) when given, else at once.
+        ``facts``: the job's ``Facts``, taken where it was loaded anyway
+        (its worker), so that the job is not loaded here."""
+        if facts is None:
+            facts = Facts.of(job)
+        end = facts.end or utils.now().timestamp()
+        key = (-int(end * 1e6), facts.key)
         if key in self.entries:
             return
         self._ensureTotals()
-        failed = isinstance(job._result, Failure)
-        queue = getattr(job._queue, 'name', '') or ''
-        name = filters.callable_name(job)
-        fields = {'status': FAILED if failed else SUCCEEDED, 'queue': queue,
-                  'callable': name, 'failure_type':
-                  job._result.type_name if failed else None}
+        fields = {'status': FAILED if facts.failed else SUCCEEDED,
+                  'queue': facts.queue, 'callable': facts.callable,
+                  'failure_type': facts.failure_type}
         self.entries[key] = (job, fields)
         self.length.change(1)
         for index, value in fields.items():
@@ -169,8 +170,8 @@ class Shard(persistent.Persistent):
                 _set(self.indexes[index], value).insert(key)
         own = tally is None
         tally = {} if own else tally
-        _count(job, queue, name, failed, tally)
-        self._observe(job, queue, name, failed)
+        _count(facts, tally)
+        self._observe(facts)
         if own:
             self.addCounts(tally)
 
@@ -199,20 +200,10 @@ class Shard(persistent.Persistent):
                     del tree[value]
 
 
-#: The failure of a job whose policy gave up after an interruption.
-ABORTED = 'zc.asyncui.errors.AbortedError'
-
-
-def gave_up(job):
-    """True for a *dead* job: it failed after retrying (more than one
-    attempt) or after an interruption (AbortedError)."""
-    result = job._result
-    return isinstance(result, Failure) and (
-        len(job._attempts) > 1 or result.type_name == ABORTED)
-
-
-def _count(job, queue, name, failed, tally):
+def _count(facts, tally):
     # The job's events, each in the minute it happened, into ``tally``.
+    queue, name = facts.queue, facts.callable
+
     def bump(ts, i):
         if ts is not None:
             row = (int(ts // 60), queue, name)
@@ -220,18 +211,18 @@ def _count(job, queue, name, failed, tally):
             if values is None:
                 values = tally[row] = [0] * len(COUNTERS)
             values[i] += 1
-    bump(job._put_ts, 0)
-    for n, attempt in enumerate(job._attempts):
-        bump(attempt[0], 1)
+    bump(facts.put, 0)
+    for n, start in enumerate(facts.starts):
+        bump(start, 1)
         if n:
-            bump(attempt[0], 4)
-    bump(job._end_ts, 3 if failed else 2)
+            bump(start, 4)
+    bump(facts.end, 3 if facts.failed else 2)
 
 
 def _set(tree, value):
     found = tree.get(value)
     if found is None:
-        found = tree[value] = BTrees.OOBTree.OOTreeSet()
+        found = tree[value] = SmallNodeOOTreeSet()
     return found
 
 
@@ -286,9 +277,10 @@ def configure(conn, **values):
     return history
 
 
-def record(conn, jobs, shard):
+def record(conn, jobs, shard, facts=None):
     """Add finished ``jobs`` to ``shard`` (a dispatcher's UUID), in the
-    caller's transaction."""
+    caller's transaction.  ``facts``: the ``Facts`` of each job (None
+    where not known: that job is loaded to read them)."""
     if not jobs:
         return
     history = get(conn, create=True)
@@ -296,8 +288,8 @@ def record(conn, jobs, shard):
     if found is None:
         found = history.shards[shard] = Shard(shard)
     tally = {}
-    for job in jobs:
-        found.add(job, tally)
+    for job, known in zip(jobs, facts or itertools.repeat(None)):
+        found.add(job, tally, known)
     found.addCounts(tally)
 
 

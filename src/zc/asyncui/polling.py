@@ -148,7 +148,8 @@ def flush_completions(agent, workers, done, result):
     agent.recordCompletions(jobs, [end for _, end in done])
     # The durable history, in this batched commit of the poll thread:
     # one writer per shard (this dispatcher), the worker commits untouched.
-    history.record(conn, jobs, agent.__parent__.UUID)
+    history.record(conn, jobs, agent.__parent__.UUID,
+                   workers.completion_facts(done))
     result.flushed.append((workers, done))
 
 

@@ -387,13 +387,15 @@ class Queue(QueueViews, persistent.Persistent):
             self._promote(now_ts)
         taken = []
         due = self._iter_due()
-        if share is not None and filter is None and not len(self.quotas
-                                                            or ()):
+        # Without a filter or quotas every due job is taken (an expired
+        # one too): nothing to ask the job, which is not loaded.
+        takes_all = filter is None and not len(self.quotas or ())
+        if share is not None and takes_all:
             due = self._spread(due, count, *share)
         for key, job in due:
             if len(taken) >= count:
                 break
-            if expired(job, now_ts) or (
+            if takes_all or expired(job, now_ts) or (
                     (filter is None or filter(job))
                     and quota.take(self, job)):
                 taken.append((key, job))

@@ -18,10 +18,12 @@ import transaction
 
 from zc.asyncui import errors
 from zc.asyncui import grouping
+from zc.asyncui import historyfacts
 from zc.asyncui import jobrun
 from zc.asyncui import queueroot
 from zc.asyncui import recovery
 from zc.asyncui import utils
+from zc.asyncui import workerlog
 from zc.asyncui.inbox import Inbox
 from zc.asyncui.execution import start_held
 from zc.asyncui.job import ACTIVE, COMPLETED
@@ -90,8 +92,12 @@ class AgentWorkers:
         self.known = set()
         self.running = {}
         self._completions = []  # (noted at, oid, end timestamp)
+        self._facts = {}  # oid -> historyfacts.Facts of a noted completion
         self.duration_ema = None
         self.call_ema = None
+        #: Jobs that could not start for a database this process did not
+        #: open (logged once each, see zc.asyncui.workerlog).
+        self.unloadable = set()
         #: Worker threads that died and were replaced, and the last death
         #: ("thread name: error"), for getStatusInfo.
         self.replaced = 0
@@ -99,6 +105,8 @@ class AgentWorkers:
         self._numbers = itertools.count()
         self._last_replacement = float('-inf')
         self._turn = threading.Lock()
+        #: When a call last ended (or the turn was taken): see ``turn``.
+        self._progress = time.monotonic()
         self._lock = threading.Lock()
 
     def resize(self, size):
@@ -191,11 +199,21 @@ class AgentWorkers:
             return list(self.known)
 
     def note_completion(self, job):
-        """A worker committed ``job`` as COMPLETED."""
+        """A worker committed ``job`` as COMPLETED (and has it loaded:
+        what the history records of it is read now, see
+        zc.asyncui.historyfacts)."""
+        facts = historyfacts.Facts.of(job)
         with self._lock:
             self._completions.append(
                 (time.monotonic(), job._p_oid, job._end_ts))
+            self._facts[job._p_oid] = facts
         self._ask_for_poll()
+
+    def completion_facts(self, done):
+        """The Facts of the noted completions ``done`` ((oid, end) pairs
+        from ``take_completions``), None for those not known."""
+        with self._lock:
+            return [self._facts.get(oid) for oid, _ in done]
 
     def take_completions(self):
         """(done, urgent): the noted completions as (oid, end timestamp)
@@ -214,6 +232,8 @@ class AgentWorkers:
         # Completions are only appended meanwhile: the flushed ones are
         # still the first.
         with self._lock:
+            for _, oid, _ in self._completions[:len(flushed)]:
+                self._facts.pop(oid, None)
             del self._completions[:len(flushed)]
 
     def status(self):
@@ -247,22 +267,41 @@ class AgentWorkers:
     def note_call(self, seconds):
         ema = self.call_ema
         self.call_ema = seconds if ema is None else 0.8 * ema + 0.2 * seconds
+        self._progress = time.monotonic()
+
+    @property
+    def tiny(self):
+        """True while the agent's calls are tiny (see ``turn``)."""
+        return self.call_ema is not None and \
+            self.call_ema < TINY_CALL_SECONDS
 
     @contextlib.contextmanager
-    def turn(self):
-        """Run one job (chain) with the agent's other workers held back,
+    def turn(self, stop=lambda: False):
+        """Start and run jobs with the agent's other workers held back,
         while the agent's calls are tiny.
 
         A call much shorter than a commit leaves nothing to overlap: the
         GIL and the storage's commit lock serialize such jobs anyway, and
-        threads handing those locks back and forth only add cost, so one
-        thread at a time runs them.  A job that turns out long (or hangs)
-        does not hold the others back beyond TURN_WAIT_SECONDS.
+        threads handing those locks back and forth only add cost (and
+        split a stream of short jobs into tiny groups, each its own
+        commit), so one thread at a time takes jobs and runs them: the
+        holder keeps the turn over its whole chain of started jobs.  When
+        no call has ended for TURN_WAIT_SECONDS (a job turned out long,
+        or hangs), the others stop waiting and run as usual: long jobs
+        still run in parallel, ``size`` of them at most.  ``stop()``:
+        True when the waiting thread should give up (it retires).
         """
-        if self.call_ema is None or self.call_ema >= TINY_CALL_SECONDS:
+        if not self.tiny:
             yield
             return
-        acquired = self._turn.acquire(timeout=TURN_WAIT_SECONDS)
+        acquired = False
+        while not acquired and self.tiny and not stop():
+            acquired = self._turn.acquire(timeout=TURN_WAIT_SECONDS)
+            if not acquired and time.monotonic() - self._progress >= (
+                    TURN_WAIT_SECONDS):
+                break
+        if acquired:
+            self._progress = time.monotonic()
         try:
             yield
         finally:
@@ -337,15 +376,30 @@ class WorkerThread(threading.Thread):
             started = None
             while not (self.retire and started is None
                        and not self.prestarted):
-                if started is None:
-                    started = self.prestarted.popleft() if \
-                        self.prestarted else self._start_next()
-                    continue
-                with self.workers.turn():
-                    started = self._run_safely(started)
+                with self.workers.turn(lambda: self.retire):
+                    started = self._chain(started)
         finally:
             self.tm.abort()
             self.primary.close()
+
+    def _chain(self, started):
+        """Run ``started`` (or start the next job if None) and the jobs
+        started after it, until none is started or the agent's calls stop
+        being tiny; returns the oid of the next started job, or None."""
+        if started is None:
+            if self.prestarted:
+                started = self.prestarted.popleft()
+            elif self.retire:
+                return None   # retired while waiting for the turn
+            else:
+                started = self._start_next()
+        while started is not None:
+            started = self._run_safely(started)
+            if started is None and self.prestarted:
+                started = self.prestarted.popleft()
+            if not self.workers.tiny:
+                break
+        return started
 
     def _start_next(self):
         oid = self.workers.inbox.get(IDLE_WAIT)
@@ -356,33 +410,10 @@ class WorkerThread(threading.Thread):
                 self.tm, lambda: self._start(oid), 'start job',
                 stop=self._stopping)
         except Exception as e:
-            self._log_start_failure(oid, e)
+            workerlog.start_failure(self, oid, e)
             self.workers.release(oid)
             self.workers.forget(oid)
             return None
-
-    def _log_start_failure(self, oid, error):
-        # The job stays with its agent; the next poll hands it to a worker
-        # again (polling.claim resubmits held jobs no worker knows about).
-        if utils.is_transient(error) or isinstance(error,
-                                                   errors.AsyncUIError):
-            # Expected (the database is away or busy, the job moved on):
-            # one line; the traceback only helps when debugging.
-            logger.warning(
-                'dispatcher %s: could not start job %s: %s: %s; it stays'
-                ' with its agent and is handed to a worker again at the'
-                ' next poll', self.dispatcher.UUID, utils.oid_key(oid),
-                type(error).__name__,
-                str(error) or 'the storage is unreachable')
-            logger.debug('dispatcher %s: the failure to start job %s',
-                         self.dispatcher.UUID, utils.oid_key(oid),
-                         exc_info=True)
-        else:
-            logger.error(
-                'dispatcher %s: could not start job %s; it stays with its'
-                ' agent and is handed to a worker again at the next poll.'
-                ' This is a bug in zc.asyncui: please report it.',
-                self.dispatcher.UUID, utils.oid_key(oid), exc_info=True)
 
     def _stopping(self):
         return self.dispatcher.stopped
@@ -402,7 +433,7 @@ class WorkerThread(threading.Thread):
         except Exception as e:
             self.tm.abort()
             run.undo_next()
-            self._log_lost(oid, e)
+            workerlog.lost(self, oid, e)
             run.run_lost()
             return None
         finally:
@@ -415,24 +446,6 @@ class WorkerThread(threading.Thread):
                 self.workers.forget(oid)
             self.workers.note_duration(time.monotonic() - begun)
             self.workers._ask_for_poll()
-
-    def _log_lost(self, oid, error):
-        # The job stays ACTIVE in the agent; the next poll hands it to
-        # _start again, which treats it as interrupted (see _start).
-        if utils.is_transient(error):
-            logger.warning(
-                'dispatcher %s: worker %s lost job %s to a database error'
-                ' (%s); it is handed to its retry policy as interrupted at'
-                ' the next poll.', self.dispatcher.UUID, self.name,
-                utils.oid_key(oid), error)
-            time.sleep(utils.backoff_seconds(3, cap=1.0))
-        else:
-            logger.critical(
-                'dispatcher %s: worker %s met an unexpected error running'
-                ' job %s; it is handed to its retry policy as interrupted at'
-                ' the next poll. This is a bug in zc.asyncui: please report'
-                ' it.', self.dispatcher.UUID, self.name, utils.oid_key(oid),
-                exc_info=True)
 
     # -- transaction steps (called inside retry_transaction) ------------
 
