@@ -15,6 +15,7 @@ from zc.asyncui import polling
 from zc.asyncui import queue as queue_module
 from zc.asyncui import testing
 from zc.asyncui import worker
+from zc.asyncui.job import Job
 
 
 class Recorder:
@@ -184,10 +185,14 @@ class DummyDispatcher:
         self.wakes += 1
 
 
-class DummyJob:
-    def __init__(self, oid):
-        self._p_oid = oid
-        self._end_ts = 1.0
+def DummyJob(oid):
+    """A job finished at timestamp 1.0 (what a worker notes), with the oid
+    ``oid`` and no database."""
+    job = Job(len, ())
+    job._p_oid = oid.rjust(8, b'\0')
+    job._end_ts = 1.0
+    job._result = 0
+    return job
 
 
 def test_a_job_being_started_keeps_the_workers_from_quiet():

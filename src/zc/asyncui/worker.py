@@ -135,15 +135,17 @@ class AgentWorkers:
         size = self.size
         for thread in dead:
             thread.retire = True
-            self.replaced += 1
-            self.last_death = '%s: %s' % (thread.name, thread.death)
         self.resize(size)
+        # Counted once replaced (and said), so that a reader of status()
+        # never sees a replacement that does not exist yet.
         for thread in dead:
             logger.warning(
                 'dispatcher %s: replaced worker thread %s of agent %r in'
                 ' queue %r, which died (%s); %d replaced so far',
                 self.dispatcher.UUID, thread.name, self.agent_name,
-                self.queue_name, thread.death, self.replaced)
+                self.queue_name, thread.death, self.replaced + 1)
+            self.last_death = '%s: %s' % (thread.name, thread.death)
+            self.replaced += 1
         return len(dead)
 
     @property
