@@ -139,3 +139,59 @@ def test_memory_of_a_drain_bounded_whatever_the_backlog(tmp_path,
     for pending in (2000, 6000):
         assert _jobs_held_by_drain(tmp_path, pending, 100,
                                    monkeypatch) < bound
+
+
+def _drain_while_putting(db, savepoints, put_first):
+    """Put a backlog; then a claim drains it (savepoints) while a put adds
+    to the newest inbox bucket, both begun together; commit them in
+    either order and check no job is lost and the order is kept."""
+    zc.asyncui.install(db)
+    _put_backlog(db, 1000)
+    claimer, claim_tm, queue = _open(db)
+    producer, put_tm, producer_queue = _open(db)
+    claim_tm.begin()
+    put_tm.begin()
+    late = producer_queue.put(Job(jobs.record, 'late'))
+    assert [job.args[0] for job in queue.claimMany(3)] == [0, 1, 2]
+    assert savepoints[0] == 8  # one every two inbox buckets
+    first, second = (put_tm, claim_tm) if put_first else (claim_tm, put_tm)
+    first.commit()
+    second.commit()
+    for conn in (claimer, producer):
+        conn.close()
+    reader, tm, queue = _open(db)
+    assert len(queue) == 998
+    assert [job.args[0] for job in queue] == list(range(3, 1000)) + [
+        'late']
+    assert _inbox_count(queue) == 1  # 'late', in the newest bucket
+    assert reader.get(late._p_oid) in queue
+    reader.close()
+
+
+@pytest.mark.parametrize('put_first', [False, True])
+def test_drain_with_savepoints_and_a_concurrent_put_on_zeo(
+        tmp_path, monkeypatch, savepoints, put_first):
+    # Through a real ZEO server: the drain's savepoints and its commit
+    # resolve the conflict with a put into the newest inbox bucket (which
+    # the drain empties too), whichever commits first.
+    import ZEO
+    monkeypatch.setattr(queue_module, 'DRAIN_SAVEPOINT_JOBS', 100)
+    address, stop = ZEO.server(path=str(tmp_path / 'Data.fs'))
+    db = ZEO.DB(address)
+    try:
+        _drain_while_putting(db, savepoints, put_first)
+    finally:
+        db.close()
+        stop()
+
+
+def test_drain_with_savepoints_and_a_concurrent_put_on_relstorage(
+        postgres_uri, monkeypatch, savepoints):
+    # The same on RelStorage (PostgreSQL; skipped when not available).
+    from zc.asyncui import dburi
+    monkeypatch.setattr(queue_module, 'DRAIN_SAVEPOINT_JOBS', 100)
+    db = dburi.parse(postgres_uri).open()
+    try:
+        _drain_while_putting(db, savepoints, put_first=True)
+    finally:
+        db.close()
