@@ -141,6 +141,41 @@ def test_memory_of_a_drain_bounded_whatever_the_backlog(tmp_path,
                                    monkeypatch) < bound
 
 
+def _loads_per_claim(directory, pending):
+    """Objects a claim loads (a new connection: nothing cached) once a
+    backlog of ``pending`` jobs is in the claim trees; the most of 5."""
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(
+        str(directory / ('loads-%d.fs' % pending))))
+    try:
+        zc.asyncui.install(db)
+        _put_backlog(db, pending)
+        conn, tm, queue = _open(db)
+        queue.claimMany(1)  # the drain
+        tm.commit()
+        conn.close()
+        loads = []
+        for _ in range(5):
+            db.cacheMinimize()
+            conn, tm, queue = _open(db)
+            conn.getTransferCounts(clear=True)
+            assert len(queue.claimMany(1)) == 1
+            loads.append(conn.getTransferCounts()[0])
+            tm.commit()
+            conn.close()
+        return max(loads)
+    finally:
+        db.close()
+
+
+def test_objects_loaded_per_claim_bounded_whatever_the_backlog(tmp_path):
+    # The root, the queues, the queue and its inbox, the 16 claim trees'
+    # roots and first buckets, the claimed job... (54 here): the same
+    # with 10 times the backlog, or one more level in each tree at most.
+    small = _loads_per_claim(tmp_path, 500)
+    large = _loads_per_claim(tmp_path, 5000)
+    assert large <= small + 16
+
+
 def _drain_while_putting(db, savepoints, put_first):
     """Put a backlog; then a claim drains it (savepoints) while a put adds
     to the newest inbox bucket, both begun together; commit them in
