@@ -8,7 +8,8 @@ one queue on a FileStorage) prints:
   been put before (so they are all still in the queue's inbox, which the
   first claims move to the claim trees); target < 5 s;
 - dispatcher RSS: that process's resident memory a second after its
-  first completed job, with P pending;
+  first completed job, with P pending, and its peak until then (the
+  first claim moves all P jobs from the inbox to the claim trees);
 - put: ms per put, one transaction per put (``--ops`` puts), after that;
 - claim: ms per ``queue.claim()``, one transaction per claim (after one
   claim not timed);
@@ -78,10 +79,11 @@ def claim_op(queue, i):
         raise SystemExit('the queue ran out of jobs to claim')
 
 
-def rss_mb():
+def rss_mb(field='VmRSS'):
+    """This process's resident memory in MB (``VmHWM``: its peak)."""
     with open('/proc/self/status') as f:
         for line in f:
-            if line.startswith('VmRSS:'):
+            if line.startswith(field + ':'):
                 return int(line.split()[1]) / 1024.0
     return float('nan')
 
@@ -104,10 +106,11 @@ def child(directory):
         raise SystemExit('no job completed within 120 s of start-up')
     startup = time.perf_counter() - begun
     time.sleep(1)
-    rss = rss_mb()
+    rss, peak = rss_mb(), rss_mb('VmHWM')
     d.stop(10)
     db.close()
-    print(json.dumps({'startup_s': startup, 'rss_mb': rss}))
+    print(json.dumps({'startup_s': startup, 'rss_mb': rss,
+                      'peak_mb': peak}))
 
 
 def measure(base, pending, ops):
@@ -130,7 +133,8 @@ def measure(base, pending, ops):
         claim = per_op_ms(db, ops, claim_op)
     finally:
         db.close()
-    return put, claim, found['startup_s'], found['rss_mb']
+    return put, claim, found['startup_s'], (found['rss_mb'],
+                                            found['peak_mb'])
 
 
 def main(argv=None):
@@ -149,8 +153,9 @@ def main(argv=None):
                 base, pending, args.ops)
             print('%7d pending: put %.3f ms (CPU %.3f)  claim %.3f ms (CPU'
                   ' %.3f)  start-up to first job %.2f s  dispatcher RSS'
-                  ' %.0f MB' % (pending, put[0], put[1], claim[0], claim[1],
-                                startup, rss))
+                  ' %.0f MB (peak %.0f)' % (pending, put[0], put[1],
+                                            claim[0], claim[1], startup,
+                                            rss[0], rss[1]))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     sizes = sorted(results)
@@ -161,6 +166,10 @@ def main(argv=None):
               % (sizes[-1], sizes[0], high[0][0] / low[0][0],
                  high[0][1] / low[0][1], high[1][0] / low[1][0],
                  high[1][1] / low[1][1]))
+        print('dispatcher RSS at %d / at %d pending: %.2fx (peak %.2fx);'
+              ' target about 1.2x' % (sizes[-1], sizes[0],
+                                     high[3][0] / low[3][0],
+                                     high[3][1] / low[3][1]))
 
 
 if __name__ == '__main__':

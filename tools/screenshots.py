@@ -1,4 +1,4 @@
-"""Make the screenshots of docs/browser.rst with headless Chromium.
+"""Make the screenshots of docs/browser.rst and docs/zmi.rst with Chromium.
 
     .venv/bin/python tools/screenshots.py [--out docs/screenshots]
 

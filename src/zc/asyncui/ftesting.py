@@ -11,6 +11,12 @@ DemoStorage: the dispatcher never saw their jobs.)  The dispatcher is the
 configuration's (``asyncui:dispatcher``), moved from the layer database
 to each test's, or else one with short intervals.
 
+An application that keeps its queues in a database of their own
+(docs/tips.rst) names the databases of its multi-database
+(``databases=('main', 'async'), queue_database='async'``): the layer
+opens a FileStorage for each, the test databases stack a DemoStorage on
+each, and the dispatcher runs on the test's queue database.
+
 Two thin forms over the one implementation, and no layer inheritance:
 
 - zope.testrunner style: the layer object itself (``setUp``,
@@ -59,16 +65,22 @@ class FunctionalLayer:
     when the configuration starts none (an ``asyncui:dispatcher``
     directive starts one on the layer database as it opens: the layer
     stops it and has the configuration start it on each test database).
-    ``queue_names`` are installed in the layer database.
+    ``queue_names`` are installed in the layer database, or in the
+    database ``queue_database`` of a multi-database of ``databases``
+    (names, the application's database first; ``('main',
+    queue_database)`` when only ``queue_database`` is given).
 
     During a test: ``db`` is the test database, ``dispatcher`` its
     dispatcher; ``make_wsgi_app()``, ``getRootFolder()`` and
-    ``getJob(key)`` use them.  Between tests both are None, and
-    ``base_db`` (the layer database) is read-only by convention.
+    ``getJob(key)`` use them; ``databases`` maps each name to its test
+    database (``{}`` without a multi-database).  Between tests they are
+    None (and ``{}``), and ``base_db`` (the layer database, the
+    application's of ``base_databases``) is read-only by convention.
     """
 
     def __init__(self, config_file, package=None, name=None,
-                 dispatcher_settings=None, queue_names=('',)):
+                 dispatcher_settings=None, queue_names=('',),
+                 databases=None, queue_database=None):
         self.config_file = config_file
         self.package = package
         self.__name__ = name or 'FunctionalLayer(%s)' % (
@@ -78,7 +90,10 @@ class FunctionalLayer:
             TEST_DISPATCHER_SETTINGS if dispatcher_settings is None
             else dispatcher_settings)
         self.queue_names = tuple(queue_names)
+        self.database_names = _database_names(databases, queue_database)
+        self.queue_database = queue_database
         self.base_db = self.db = self.dispatcher = None
+        self.base_databases, self.databases = {}, {}
         self._tmpdir = None
         self._connections = []
         self._configured_dispatcher = False
@@ -96,9 +111,10 @@ class FunctionalLayer:
             zope.configuration.xmlconfig.file(self.config_file,
                                               package=self.package)
             self._tmpdir = tempfile.mkdtemp(prefix='zc.asyncui-ftest-')
-            storage = ZODB.FileStorage.FileStorage(
-                os.path.join(self._tmpdir, 'Data.fs'))
-            self.base_db = ZODB.DB(storage)
+            self.base_db = self._open(lambda name: (
+                ZODB.FileStorage.FileStorage(os.path.join(
+                    self._tmpdir, '%s.fs' % (name or 'Data')))),
+                self.base_databases)
             # zope.app.appsetup's subscriber creates the root folder.
             zope.event.notify(zope.processlifetime.DatabaseOpened(
                 self.base_db))
@@ -108,7 +124,8 @@ class FunctionalLayer:
             # configured one started on its own database.
             self._configured_dispatcher = bool(
                 _stop_dispatchers_of(self.base_db))
-            zc.asyncui.install(self.base_db, names=self.queue_names)
+            zc.asyncui.install(self.base_db, names=self.queue_names,
+                               database=self.queue_database)
         except BaseException:
             self.tearDown()
             raise
@@ -119,7 +136,7 @@ class FunctionalLayer:
             self.testTearDown()
         if self.base_db is not None:
             _stop_dispatchers_of(self.base_db)
-            self.base_db.close()
+            _close(self.base_db, self.base_databases)
             self.base_db = None
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -133,17 +150,30 @@ class FunctionalLayer:
         if self.base_db is None:
             raise RuntimeError('%s is not set up: call setUp() first'
                                % self.__name__)
-        storage = ZODB.DemoStorage.DemoStorage(
-            name='%s test' % self.__name__, base=self.base_db.storage,
-            close_base_on_close=False)
-        self.db = ZODB.DB(storage)
+        self.db = self._open(lambda name: ZODB.DemoStorage.DemoStorage(
+            name='%s test' % self.__name__,
+            base=self._base_of(name).storage, close_base_on_close=False),
+            self.databases)
         try:
             self.dispatcher = self._start_dispatcher()
         except BaseException:
             _stop_dispatchers_of(self.db)
-            self.db.close()
+            _close(self.db, self.databases)
             self.db = None
             raise
+
+    def _open(self, make_storage, databases):
+        """The application's database on ``make_storage(name)``; with
+        ``database_names``, of a multi-database filling ``databases``."""
+        if not self.database_names:
+            return ZODB.DB(make_storage(None))
+        for name in self.database_names:
+            ZODB.DB(make_storage(name), databases=databases,
+                    database_name=name)
+        return databases[self.database_names[0]]
+
+    def _base_of(self, name):
+        return self.base_databases[name] if name else self.base_db
 
     def _start_dispatcher(self):
         if self._configured_dispatcher:
@@ -161,7 +191,10 @@ class FunctionalLayer:
             return started[0]
         settings = dict(self.dispatcher_settings)
         settings.setdefault('uuid', uuid.uuid4())
-        return dispatcher.start(self.db, **settings)
+        # The queues' database (the test database without a
+        # multi-database).
+        return dispatcher.start(zc.asyncui.getQueueDatabase(self.db),
+                                **settings)
 
     def testTearDown(self):
         """Stop the test's dispatcher, close the test database (its
@@ -177,7 +210,7 @@ class FunctionalLayer:
             conn.close()
         self._connections = []
         if self.db is not None:
-            self.db.close()
+            _close(self.db, self.databases)
             self.db = None
 
     # -- what tests use -----------------------------------------------
@@ -214,15 +247,42 @@ class FunctionalLayer:
         return jar.get(utils.key_to_oid(key))
 
 
+def _database_names(databases, queue_database):
+    """The database names of a layer's multi-database (an empty tuple for
+    a single database), checked."""
+    if databases is None:
+        return () if queue_database is None else ('main', queue_database)
+    names = tuple(databases)
+    if len(set(names)) != len(names) or not names:
+        raise ValueError('databases must be distinct names, the'
+                         " application's first, not %r" % (databases,))
+    if queue_database is not None and queue_database not in names:
+        raise ValueError('queue_database %r is not one of databases %r'
+                         % (queue_database, names))
+    return names
+
+
+def _close(db, databases):
+    """Close ``db`` and every database of its multi-database
+    (``databases``, emptied)."""
+    for each in {id(d): d for d in [db, *databases.values()]}.values():
+        each.close()
+    databases.clear()
+
+
 def _dispatchers_of(db):
+    """The running dispatchers of ``db`` or of a database of its
+    multi-database."""
+    databases = [db, *db.databases.values()]
     with dispatcher._registry_lock:
         return [d for d in dispatcher._registry.values()
-                if d.db is db and not d.stopped]
+                if any(d.db is each for each in databases)
+                and not d.stopped]
 
 
 def _stop_dispatchers_of(db):
-    """Stop the dispatchers of ``db`` (also forgotten by zc.asyncui.config);
-    how many there were."""
+    """Stop the dispatchers of ``db``'s (multi-)database (also forgotten
+    by zc.asyncui.config); how many there were."""
     found = _dispatchers_of(db)
     config.stopDispatcher(db, 10.0)
     for running in found:

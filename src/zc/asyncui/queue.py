@@ -21,8 +21,9 @@ A queue has two parts, so that a producer never conflicts with a claim:
   BTree of jobs that must wait, keyed by begin_after and oid.
 
 Each claim first moves every job of the inbox to the claim trees and
-drops the inbox buckets but the newest; then it takes jobs in order,
-merging the shards.  Every bucket and tree keeps the sentinel key
+drops the inbox buckets but the newest (with savepoints along a large
+backlog: see Queue._drain); then it takes jobs in order, merging the
+shards.  Every bucket and tree keeps the sentinel key
 ``b''``: BTrees cannot merge the removal of a bucket's first key, or a
 change that empties it, with a concurrent change.  A dropped bucket loses
 its sentinel too, so that a put still adding to it (begun before a newer
@@ -66,6 +67,9 @@ DUE_SHARDS = 16
 #: Jobs an inbox bucket holds before puts start a new one (claims
 #: normally empty it first).  Each put rewrites one bucket: keep it small.
 INBOX_LIMIT = 64
+#: A drain moving a backlog takes a savepoint after this many jobs (see
+#: Queue._drain).
+DRAIN_SAVEPOINT_JOBS = 2000
 
 
 class ClaimTree(BTrees.OOBTree.OOBTree):
@@ -205,22 +209,42 @@ class Queue(QueueViews, persistent.Persistent):
 
     def _drain(self):
         """Move every job of the inbox to the claim trees, and drop its
-        buckets but the newest, which puts add to."""
+        buckets but the newest, which puts add to.
+
+        A backlog put while no dispatcher claimed (100,000 jobs before
+        a start-up) is moved in this one transaction, so that claims keep
+        their order (priority, then arrival, across every pending job).
+        Every ``DRAIN_SAVEPOINT_JOBS`` jobs moved, a savepoint writes the
+        changes so far to the connection's temporary file and lets its
+        cache drop them: the memory a drain needs stays bounded (it grew
+        with the backlog: 31 MB at 1,000 pending jobs, 57 MB at 100,000,
+        bench/growth.py)."""
         newest = self._inbox.maxKey()
-        for name, bucket in list(self._inbox.items(min=keys.FIRST,
-                                                   excludemin=True)):
-            self._drain_bucket(bucket)
+        names = list(self._inbox.keys(min=keys.FIRST, excludemin=True))
+        moved = 0
+        for name in names:
+            bucket = self._inbox[name]
+            moved += self._drain_bucket(bucket)
             if name != newest:
                 # Removing the sentinel too makes a put that still adds
                 # to this bucket (it began before a newer one existed)
                 # conflict and retry, rather than add a job nobody finds.
                 del bucket[keys.FIRST]
+            if moved >= DRAIN_SAVEPOINT_JOBS:
+                moved = 0
+                _savepoint(self._p_jar)
+        # At the end: each savepoint would write the changed inbox again.
+        for name in names:
+            if name != newest:
                 del self._inbox[name]
 
     def _drain_bucket(self, bucket):
-        for tagged in list(bucket.keys(min=keys.FIRST, excludemin=True)):
+        """Move the jobs of an inbox bucket to the claim trees; how many."""
+        tagged_keys = list(bucket.keys(min=keys.FIRST, excludemin=True))
+        for tagged in tagged_keys:
             job = bucket.pop(tagged)
             self._tree(tagged[:1], tagged[1:])[tagged[1:]] = job
+        return len(tagged_keys)
 
     def _scheduled_due(self, now_ts):
         """True when the first scheduled job may start at ``now_ts``."""
@@ -480,6 +504,15 @@ class Queue(QueueViews, persistent.Persistent):
             record.__parent__ = self
             self.dispatchers[uuid] = record
         return record
+
+
+def _savepoint(jar):
+    """Write the transaction's changes so far to the connections'
+    temporary files, so that their caches may drop the objects (ZODB's
+    savepoint runs the cache's garbage collection).  Optimistic: a data
+    manager of the transaction without savepoints does not stop it."""
+    if jar is not None:
+        jar.transaction_manager.get().savepoint(optimistic=True)
 
 
 # -- waking dispatchers of this process --------------------------------
