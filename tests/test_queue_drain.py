@@ -114,9 +114,12 @@ def _jobs_held_by_drain(directory, pending, savepoint_jobs, monkeypatch):
             real(jar)
         monkeypatch.setattr(queue_module, '_savepoint', noting)
         try:
-            assert len(queue.claimMany(1)) == 1
+            # Kept: the claimed job, a ghost (claims load no job), would
+            # leave the cache with the last reference to it.
+            claimed = queue.claimMany(1)
         finally:
             monkeypatch.setattr(queue_module, '_savepoint', real)
+        assert len(claimed) == 1
         seen.append(jobs_in_cache())
         tm.commit()
         conn.close()
