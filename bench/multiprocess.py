@@ -892,19 +892,21 @@ def print_summary(runs, raw, n, server_name='ZEO'):
         workers_ms = median([f['cpu_ms'] for f in fs])
         server_ms = median([f['zeo_cpu_ms'] for f in fs])
         total_ms = median([f['cpu_ms'] + f['zeo_cpu_ms'] for f in fs])
+        foreign = median([f['foreign'] for f in fs])
         print('  %d process%s: %6.0f jobs/s (min %4.0f, max %4.0f)  ratio to'
               ' raw commit %.2f  conflicts/job %.3f%s  CPU ms/job %.2f'
               ' (workers %.2f + %s %.2f; %d CPUs allow %.0f jobs/s at that'
-              ' cost)  idle %.2f CPUs (%.2f waiting for I/O)  other load'
-              ' %.2f CPUs%s'
+              ' cost, %.0f with what other load left)  idle %.2f CPUs (%.2f'
+              ' waiting for I/O)  other load %.2f CPUs%s'
               % (procs, '' if procs == 1 else 'es', rate,
                  min(f['rate'] for f in fs), max(f['rate'] for f in fs),
                  rate / raw1, conflicts, '' if None not in wcs else
                  ' (job retries only)', total_ms, workers_ms, server_name,
                  server_ms, os.cpu_count(), os.cpu_count() * 1000 / total_ms,
+                 max(0.0, os.cpu_count() - foreign) * 1000 / total_ms,
                  median([f['idle'] for f in fs]),
-                 median([f['iowait'] for f in fs]),
-                 median([f['foreign'] for f in fs]), _statement_summary(fs)))
+                 median([f['iowait'] for f in fs]), foreign,
+                 _statement_summary(fs)))
     for procs in medians:
         if procs != 1 and 1 in medians:
             print('  scaling %d processes / 1 process: %.2fx'
