@@ -10,7 +10,11 @@ Prints, in one run (every figure measured here, on this machine):
   (or, with ``--runner api``, a subprocess that calls the Python API), all
   against one ZEO server on a fresh FileStorage; its ratio to the raw
   commit rate; conflicts per job (transient retries recorded on the jobs,
-  plus the ConflictErrors the worker processes report); CPU per job;
+  plus the ConflictErrors the worker processes report); CPU per job of
+  the workers and of the server (ZEO, or the PostgreSQL cluster's
+  processes), the rate the machine's CPUs allow at that cost, the idle
+  CPUs (and those waiting for the disk) and the load of other programs
+  during the drain -- so that a rate bound by the machine shows as such;
 - recovery after ``kill -9`` of a worker that holds jobs: from the kill to
   the last of its jobs finishing elsewhere (ping 0.5 s, death after 2 s,
   poll 0.2 s by default).
@@ -24,7 +28,11 @@ same figures are measured on RelStorage: every worker is ``zc-asyncui run
 --db URI`` and the raw rate is that of one-object commits to the same
 database.  THE DATABASE IS EMPTIED (RelStorage's zap_all) before each run:
 name a throwaway one.  ``--postgres`` instead starts a throwaway
-PostgreSQL cluster (tests/pgcluster.py) with a new database for each run.
+PostgreSQL cluster (tests/pgcluster.py) with a new database for each run;
+its CPU is then measured, and (with pg_stat_statements, loaded when the
+server has it) what RelStorage ran: commits per job, the time of its
+commit statement (which waits for the commit lock, writes and commits),
+polls per job.
 
 Usage: python bench/multiprocess.py [--jobs 2000] [--procs 1,2,4]
        [--reps 3] [--runner cli|api] [--server cli|runzeo]
@@ -200,12 +208,38 @@ class SharedDatabase:
     at start: it stands where a ZeoServer stands.  ``new_uri()`` gives
     the URI of the database to use for one run."""
 
-    process = None  # the server's CPU is not measured (see "other load")
+    process = None
     path = None  # no FileStorage to count commits in
 
-    def __init__(self, new_uri):
+    def __init__(self, new_uri, cluster=None):
         self.new_uri = new_uri
+        self.cluster = cluster  # a PostgresCluster: its CPU is measured
         self.address = None
+
+    def cpu_seconds(self):
+        """CPU seconds of the database server so far (0.0 when it is not
+        a cluster of ours: then it is in "other load")."""
+        return 0.0 if self.cluster is None else self.cluster.cpu_seconds()
+
+    def statements(self):
+        """What PostgreSQL ran for this database so far, summed by kind:
+        {kind: (calls, total ms)} (kinds: STATEMENT_KINDS, and 'all'), or
+        None when not measured (no cluster of ours with
+        pg_stat_statements)."""
+        if self.cluster is None:
+            return None
+        name = self.address.rsplit('/', 1)[1].partition('?')[0]
+        counts = self.cluster.statement_counts(name)
+        if counts is None:
+            return None
+        kinds = {kind: (0, 0.0) for kind in STATEMENT_KINDS}
+        kinds['all'] = (0, 0.0)
+        for query, (calls, ms) in counts.items():
+            for kind, mark in STATEMENT_KINDS.items():
+                if mark in query:
+                    kinds[kind] = (kinds[kind][0] + calls, kinds[kind][1] + ms)
+            kinds['all'] = (kinds['all'][0] + calls, kinds['all'][1] + ms)
+        return kinds
 
     def start(self):
         self.address = self.new_uri()
@@ -224,6 +258,27 @@ class SharedDatabase:
 
     def worker_args(self):
         return ['--db', self.address]
+
+
+#: RelStorage's statements on PostgreSQL that the bench counts: the one
+#: that takes the commit lock, writes and commits (one per commit that
+#: writes; its time includes the wait for the commit lock, which is held
+#: until the writing transaction has committed), and the poll for
+#: changes (one per transaction begun, plus the change watcher's).
+STATEMENT_KINDS = {'commit': 'lock_and_choose_tid_and_move',
+                   'poll': 'poll_inv_query'}
+
+
+def statement_figures(before, after, n):
+    """(commits/job, ms per commit statement, polls/job, statements/job)
+    between two SharedDatabase.statements(); None without them."""
+    if before is None or after is None:
+        return None
+    delta = {k: (after[k][0] - before[k][0], after[k][1] - before[k][1])
+             for k in after}
+    commits, commit_ms = delta['commit']
+    return (commits / n, commit_ms / commits if commits else 0.0,
+            delta['poll'][0] / n, delta['all'][0] / n)
 
 
 #: Makes the server of one run: (directory, use_cli) -> ZeoServer or
@@ -403,14 +458,20 @@ def drain(base, use_cli, runner, procs, n, size):
                  '%d dispatchers to activate' % procs)
         cpu0 = sum(w.cpu_seconds() for w in workers)
         zeo_cpu0 = _cpu_seconds(server)
-        busy0, own0 = machine_busy_seconds(), time.process_time()
+        statements0 = _statements(server)
+        (busy0, iowait0), own0 = machine_seconds(), time.process_time()
+        wall0 = time.time()
         jobs, t0 = session.put_all([(benchjobs.noop, (i,))
                                     for i in range(n)])
         session.wait_completed(jobs, 600)
         cpu = sum(w.cpu_seconds() for w in workers) - cpu0
         zeo_cpu = _cpu_seconds(server) - zeo_cpu0
-        foreign = (machine_busy_seconds() - busy0 - cpu - zeo_cpu -
-                   (time.process_time() - own0)) / (time.time() - t0)
+        statements = statement_figures(statements0, _statements(server), n)
+        (busy, iowait), wall = machine_seconds(), time.time() - wall0
+        busy, iowait = busy - busy0, (iowait - iowait0) / wall
+        foreign = (busy - cpu - zeo_cpu -
+                   (time.process_time() - own0)) / wall
+        idle = os.cpu_count() - busy / wall
         session.tm.begin()
         elapsed = max(j._end_ts for j in jobs) - t0
         transient, reattempted = retries(jobs)
@@ -427,24 +488,37 @@ def drain(base, use_cli, runner, procs, n, size):
             print('    ' + '; '.join(line for line in w.output().splitlines()
                                      if 'zc.asyncui-bench' in line))
     commits = count_commits(server.path, t0) if server.path else None
+    if statements is not None:
+        commits = statements[0] * n
     return dict(rate=n / elapsed,
-                commits=None if commits is None else commits / n, seconds=elapsed, transient=transient,
+                commits=None if commits is None else commits / n,
+                seconds=elapsed, transient=transient,
                 reattempted=reattempted, worker_conflicts=worker_conflicts(
                     workers), cpu_ms=1000 * cpu / n,
                 zeo_cpu_ms=1000 * zeo_cpu / n, per_worker=per_worker,
-                foreign=foreign)
+                foreign=foreign, idle=idle, iowait=iowait,
+                statements=statements)
+
+
+def _statements(server):
+    statements = getattr(server, 'statements', None)
+    return None if statements is None else statements()
 
 
 def _cpu_seconds(server):
-    return 0.0 if server.process is None else server.process.cpu_seconds()
+    if server.process is not None:
+        return server.process.cpu_seconds()
+    return server.cpu_seconds()
 
 
-def machine_busy_seconds():
-    """CPU seconds spent by the whole machine (all processes) so far."""
+def machine_seconds():
+    """(busy, I/O wait) CPU seconds of the whole machine so far: idle
+    CPUs waiting for the disk (an fsync) count as I/O wait, not busy."""
     with open('/proc/stat') as f:
         fields = [int(x) for x in f.readline().split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf('SC_CLK_TCK')
+    tick = os.sysconf('SC_CLK_TCK')
+    return (sum(fields[:8]) - idle) / tick, fields[4] / tick
 
 
 def count_commits(path, since):
@@ -731,11 +805,18 @@ def main_shared(args):
         if reason:  # not an error: make bench goes on with the others
             print('RelStorage figures skipped: %s' % reason)
             return
-        cluster = pgcluster.PostgresCluster().start()
+        cluster = pgcluster.PostgresCluster()
+        if cluster.library_available('pg_stat_statements'):
+            # Counts of what RelStorage runs (commits, polls): exact, and
+            # cheap enough (measured: no change in the drain rate).
+            cluster.settings += (
+                'shared_preload_libraries=pg_stat_statements',)
+        cluster.start()
         new_uri = cluster.createDatabase
     else:
         new_uri = lambda: args.db  # noqa: E731
-    make_server = lambda directory, use_cli: SharedDatabase(new_uri)  # noqa
+    make_server = lambda directory, use_cli: SharedDatabase(  # noqa: E731
+        new_uri, cluster)
     print('workers: zc-asyncui run --db %s; %d jobs; agent size %d; %d'
           ' CPUs' % (dburi.hide_password(args.db) if args.db else
                      'postgres://... (a throwaway cluster, a new database'
@@ -743,14 +824,16 @@ def main_shared(args):
                      os.cpu_count()))
     base = tempfile.mkdtemp(prefix='zc.asyncui-mp-')
     try:
-        run_all(base, True, 'cli', args, label='RelStorage')
+        run_all(base, True, 'cli', args, label='RelStorage',
+                server_name='PostgreSQL' if cluster else
+                'PostgreSQL (not measured: in other load)')
     finally:
         shutil.rmtree(base, ignore_errors=True)
         if cluster is not None:
             cluster.stop()
 
 
-def run_all(base, use_cli, runner, args, label='ZEO'):
+def run_all(base, use_cli, runner, args, label='ZEO', server_name='ZEO'):
     raw = [raw_commit_rates(base, use_cli)]
     print('raw %s commit rate (1 object/txn): 1 client %6.0f/s,'
           ' 2 client processes %6.0f/s' % ((label,) + raw[0]))
@@ -762,11 +845,11 @@ def run_all(base, use_cli, runner, args, label='ZEO'):
             f = drain(base, use_cli, runner, procs, args.jobs,
                       args.agent_size)
             runs[procs].append(f)
-            print_drain(procs, f, raw[0][0], args.jobs, rep)
+            print_drain(procs, f, raw[0][0], args.jobs, rep, server_name)
     raw.append(raw_commit_rates(base, use_cli))
     print('raw %s commit rate again (drift check): 1 client %6.0f/s,'
           ' 2 client processes %6.0f/s' % ((label,) + raw[1]))
-    print_summary(runs, raw, args.jobs)
+    print_summary(runs, raw, args.jobs, server_name)
     if not args.skip_recovery:
         print_recovery(recovery(base, use_cli, runner))
 
@@ -777,22 +860,31 @@ def median(values):
         values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
 
 
-def print_drain(procs, f, raw, n, rep):
+def print_drain(procs, f, raw, n, rep, server_name='ZEO'):
     wc = f['worker_conflicts']
     print('  run %d, %d worker process%s: %6.0f jobs/s (%.2fs)  ratio to'
           ' raw commit %.2f  commits/job %s  job retries/job %.3f (%d jobs'
           ' re-attempted)  worker ConflictErrors/job %s  CPU ms/job %.2f'
-          ' workers + %.2f ZEO  jobs per worker %s  other load on the'
-          ' machine %.2f CPUs'
+          ' workers + %.2f %s  jobs per worker %s  other load on the'
+          ' machine %.2f CPUs  idle %.2f CPUs (%.2f waiting for I/O)'
           % (rep + 1, procs, '' if procs == 1 else 'es', f['rate'],
              f['seconds'], f['rate'] / raw, 'n/a' if f['commits'] is None
              else '%.2f' % f['commits'],
              f['transient'] / n, f['reattempted'],
              'n/a' if wc is None else '%.3f' % (wc / n), f['cpu_ms'],
-             f['zeo_cpu_ms'], f['per_worker'], f['foreign']))
+             f['zeo_cpu_ms'], server_name, f['per_worker'], f['foreign'],
+             f['idle'], f['iowait']))
+    if f.get('statements'):
+        print('    PostgreSQL: commit statement (commit lock wait, write,'
+              ' commit) %.1f ms per commit; polls/job %.2f; statements/job'
+              ' %.1f' % f['statements'][1:])
 
 
-def print_summary(runs, raw, n):
+def print_summary(runs, raw, n, server_name='ZEO'):
+    """Medians per process count, with the CPU per job split between
+    the workers and the server, and the rate the machine's CPUs allow at
+    that cost (all CPUs busy with workers and server, nothing else): a
+    rate near it means the machine, not the queue, is the bound."""
     raw1 = median([r[0] for r in raw])
     print('summary (median of %d runs; N=%d):' % (len(next(iter(
         runs.values()))), n))
@@ -802,17 +894,36 @@ def print_summary(runs, raw, n):
         wcs = [f['worker_conflicts'] for f in fs]
         conflicts = median([(f['transient'] + (f['worker_conflicts'] or 0))
                             / n for f in fs])
+        workers_ms = median([f['cpu_ms'] for f in fs])
+        server_ms = median([f['zeo_cpu_ms'] for f in fs])
+        total_ms = median([f['cpu_ms'] + f['zeo_cpu_ms'] for f in fs])
+        foreign = median([f['foreign'] for f in fs])
         print('  %d process%s: %6.0f jobs/s (min %4.0f, max %4.0f)  ratio to'
               ' raw commit %.2f  conflicts/job %.3f%s  CPU ms/job %.2f'
+              ' (workers %.2f + %s %.2f; %d CPUs allow %.0f jobs/s at that'
+              ' cost, %.0f with what other load left)  idle %.2f CPUs (%.2f'
+              ' waiting for I/O)  other load %.2f CPUs%s'
               % (procs, '' if procs == 1 else 'es', rate,
                  min(f['rate'] for f in fs), max(f['rate'] for f in fs),
                  rate / raw1, conflicts, '' if None not in wcs else
-                 ' (job retries only)', median([f['cpu_ms'] + f['zeo_cpu_ms']
-                                                for f in fs])))
+                 ' (job retries only)', total_ms, workers_ms, server_name,
+                 server_ms, os.cpu_count(), os.cpu_count() * 1000 / total_ms,
+                 max(0.0, os.cpu_count() - foreign) * 1000 / total_ms,
+                 median([f['idle'] for f in fs]),
+                 median([f['iowait'] for f in fs]), foreign,
+                 _statement_summary(fs)))
     for procs in medians:
         if procs != 1 and 1 in medians:
             print('  scaling %d processes / 1 process: %.2fx'
                   % (procs, medians[procs] / medians[1]))
+
+
+def _statement_summary(fs):
+    figures = [f['statements'] for f in fs if f.get('statements')]
+    if not figures:
+        return ''
+    return ('  commits/job %.2f  commit statement %.1f ms  polls/job %.2f'
+            % tuple(median([x[i] for x in figures]) for i in range(3)))
 
 
 def print_recovery(f):

@@ -41,6 +41,8 @@ def test_relstorage_polls_its_own_instance(postgres_uri):
     try:
         assert isinstance(watcher, changes.PollingWatcher)
         before = watcher.lastChange()
+        # On PostgreSQL, one autocommitted query on a connection of its own.
+        assert isinstance(watcher._query, changes.NewestTidQuery)
         assert watcher.lastChange() == before  # idle: no change
         _commit(elsewhere, 'x', 1)
         # The storage's own id does not follow another process's commit
@@ -49,6 +51,32 @@ def test_relstorage_polls_its_own_instance(postgres_uri):
         assert seen != before and seen == elsewhere.lastTransaction()
     finally:
         watcher.close()
+        here.close()
+        elsewhere.close()
+
+
+def test_relstorage_watcher_survives_a_lost_connection(postgres_uri):
+    uri = dburi.parse(postgres_uri)
+    here, elsewhere = uri.open(), uri.open()
+    watcher = changes.watch(here)
+    tm = transaction.TransactionManager()
+    conn = elsewhere.open(tm)
+    try:
+        conn.root()['x'] = 1
+        tm.commit()
+        seen = watcher.lastChange()
+        assert seen == conn.root()._p_serial
+        watcher._query.conn.close()  # as when PostgreSQL restarts
+        assert watcher.lastChange() == seen  # nothing new, no error
+        conn.root()['x'] = 2
+        tm.commit()
+        # A new connection, which sees the commit made meanwhile.
+        assert watcher.lastChange() == conn.root()._p_serial != seen
+        assert isinstance(watcher._query, changes.NewestTidQuery)
+    finally:
+        watcher.close()
+        tm.abort()
+        conn.close()
         here.close()
         elsewhere.close()
 

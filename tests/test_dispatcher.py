@@ -522,6 +522,29 @@ def test_jobs_still_run_concurrently_after_tiny_ones(db, session, tmp_path):
         name, name]
 
 
+def test_prefetch_follows_the_calls_not_the_commits(db, session, tmp_path):
+    # Commits slowed by other processes (or a busy machine) must not
+    # shrink the claims: smaller claims make smaller groups and more
+    # commits, which slow the commits further (issue 11, RelStorage).
+    d = start(db, tmp_path, main_agent_size=3)
+    testing.wait_for_result(session.put(jobs.noop, 1))
+    workers = d._workers[('', 'main')]
+    session.tm.begin()
+    agent = zc.asyncui.getQueue(session.conn).getDispatcherAgents(
+        d.UUID)['main']
+    for _ in range(50):  # tiny calls, each run 80 ms with its commit
+        workers.note_call(0.0001)
+        workers.note_duration(0.08)
+    assert polling.prefetch(agent, workers) == polling.MAX_PREFETCH
+    for _ in range(50):  # calls of 0.1 s: a quarter second per worker
+        workers.note_call(0.1)
+    assert polling.prefetch(agent, workers) == 7
+    for _ in range(50):  # long calls stay in the queue for the others
+        workers.note_call(2 * polling.LONG_JOB_SECONDS)
+    assert polling.prefetch(agent, workers) == 0
+    session.tm.abort()
+
+
 # -- a start that fails leaves nothing behind (defect 6) -------------------
 
 def test_start_on_closed_database_leaves_nothing_behind(db, tmp_path):

@@ -103,10 +103,20 @@ def prefetch(agent, workers):
     agent's recent pace, so that short jobs are claimed in batches
     (one commit per batch) while long jobs stay in the queue for
     other dispatchers.  ``agent.prefetch`` overrides it.
+
+    The pace is that of the calls (the jobs' own work), not of the whole
+    runs: a run includes its commit, which waits for the commits of the
+    other processes (RelStorage's commit lock, a ZEO server) and for
+    CPU.  Paced by runs, more processes made slower commits, hence
+    smaller claims and smaller groups (zc.asyncui.grouping), hence more
+    commits per job: with 4 processes on RelStorage the prefetch fell to
+    about 20 and the commits per job doubled (bench/multiprocess.py).
     """
     if agent.prefetch is not None:
         return agent.prefetch
-    ema = workers.duration_ema
+    ema = workers.call_ema
+    if ema is None:
+        ema = workers.duration_ema
     if ema is None:
         return agent.size
     if ema >= LONG_JOB_SECONDS:
