@@ -16,6 +16,7 @@ from zc.asyncui import queue as queue_module
 from zc.asyncui import testing
 from zc.asyncui import worker
 from zc.asyncui.job import Job
+from test_worker import DummyDispatcher
 
 
 class Recorder:
@@ -64,6 +65,12 @@ class Recorder:
     def polls(self):
         return sum(1 for e in self.events if e == ('poll',))
 
+    def polls_before_start(self, job):
+        """The polls begun before ``job`` started."""
+        events = list(self.events)
+        started = events.index(('started', job._p_oid))
+        return sum(1 for e in events[:started] if e == ('poll',))
+
     def between(self, oid):
         """The events between the claim of ``oid`` and its start."""
         events = list(self.events)
@@ -106,10 +113,7 @@ def test_one_poll_claims_and_starts_a_job(db, conn, monkeypatch):
         job, = put(conn, zc.asyncui.Job(jobs.add, 1, 2))
         d.wake()  # the one poll
         testing.wait_for_result(job, 30)
-        events = list(recorder.events)
-        started = events.index(('started', job._p_oid))
-        assert sum(1 for e in events[:started] if e == ('poll',)) == (
-            before + 1)
+        assert recorder.polls_before_start(job) == before + 1
     finally:
         d.stop(10.0)
 
@@ -172,17 +176,6 @@ def test_no_poll_commit_between_a_claim_and_its_start(db, conn,
 ])
 def test_flush_now(claimed, idle, quiet, due, flush):
     assert polling.flush_now(claimed, idle, quiet, due) is flush
-
-
-class DummyDispatcher:
-    uuid_str = '00000000-0000-0000-0000-000000000001'
-    UUID = uuid_str
-
-    def __init__(self):
-        self.wakes = 0
-
-    def wake(self):
-        self.wakes += 1
 
 
 def DummyJob(oid):
@@ -264,10 +257,7 @@ def test_another_clients_commit_wakes_the_dispatcher(zeo_dbs, monkeypatch):
         before = recorder.polls()
         job, = put(conn, zc.asyncui.Job(jobs.add, 1, 2))
         testing.wait_for_result(job, 30)
-        events = list(recorder.events)
-        started = events.index(('started', job._p_oid))
-        assert sum(1 for e in events[:started] if e == ('poll',)) == (
-            before + 1)
+        assert recorder.polls_before_start(job) == before + 1
     finally:
         d.stop(10.0)
         conn.close()
