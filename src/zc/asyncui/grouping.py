@@ -225,17 +225,19 @@ class Group:
                 conn._savepoint_storage is not None or conn._added:
             return False
         kept = {} if self._kept is None else self._kept
-        for item in self.held:
+        for item in self.held[len(kept):]:
             job = item.job
-            if id(job) not in kept:
-                if job._p_jar is not conn:
-                    return False
-                state = job.__getstate__()
-                if not _frozen_state(job, state):
-                    return False
-                kept[id(job)] = (job, job._p_serial, state)
-        if len(conn._registered_objects) > len(kept) or not all(
-                id(obj) in kept for obj in conn._registered_objects):
+            # Finished in this transaction: one of the registered objects.
+            if job._p_jar is not conn or not job._p_changed or \
+                    id(job) in kept:
+                return False
+            state = job.__getstate__()
+            if not _frozen_state(job, state):
+                return False
+            kept[id(job)] = (job, job._p_serial, state)
+        # The held jobs are registered: nothing else is if there are as
+        # many registered objects.
+        if len(conn._registered_objects) != len(kept):
             return False
         self._kept = kept
         return True
@@ -399,7 +401,7 @@ def _frozen_state(job, state):
                 value.keys(), value.values())
             if not all(_frozen(item) for item in items):
                 return False
-        elif not _frozen(value):
+        elif type(value) not in _FROZEN_TYPES and not _frozen(value):
             return False
     return True
 
@@ -412,7 +414,11 @@ def _frozen(value, depth=0):
         # one, not yet stored, would change unseen.)
         return value._p_jar is not None and value._p_oid is not None
     if depth < 3 and type(value) in (tuple, frozenset):
-        return all(_frozen(item, depth + 1) for item in value)
+        for item in value:
+            if type(item) not in _FROZEN_TYPES and not _frozen(
+                    item, depth + 1):
+                return False
+        return True
     return False
 
 
