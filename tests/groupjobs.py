@@ -239,3 +239,10 @@ def commit_held_record_elsewhere_then_fail(tag):
             conn.close()
         raise ValueError(tag)
     return tag
+
+
+def count_only_dict(tag):
+    """count_only, returning a dict (a value a call could change in
+    place: its job is held with a savepoint)."""
+    count_only(tag)
+    return {'tag': tag}

@@ -522,3 +522,22 @@ def test_failing_job_that_changed_a_held_record_loses_the_group(
         assert jobs['a3'].failure_log_level is None
     assert 'each is run again alone as a new attempt' in caplog.text
     assert session.log() == collections.Counter(['w0'])  # not x's write
+
+
+def test_held_result_that_can_change_keeps_the_savepoint(
+        db, session, tmp_path, worker_savepoints):
+    # A held job whose result is a dict: a later call could change it in
+    # place, unseen; the savepoint isolates that call, as before.
+    specs = [(groupjobs.fail_after_write, 'w0')] + [
+        (groupjobs.count_only_dict, 'a%d' % i) for i in range(1, 4)] + [
+        (groupjobs.fail_after_write, 'x')]
+    jobs = session.put_all(specs)
+    start(db, tmp_path, LONG_GROUP)
+    found = results(jobs)
+    assert groupjobs.HELD['x'] == 3
+    assert outcome(found['x']) == ('failed', 'ValueError')
+    assert {t: found[t] for t in ('a1', 'a2', 'a3')} == {
+        t: {'tag': t} for t in ('a1', 'a2', 'a3')}
+    check_attempts_match_calls(jobs)
+    assert worker_savepoints
+    assert session.log() == collections.Counter()
