@@ -33,6 +33,7 @@ def reset(conn):
     COMMITTED.clear()
     _done_once.clear()
     release.clear()
+    del LAST[:]
     conn.root()['log'] = Log()
 
 
@@ -181,3 +182,67 @@ def wait_for_release(tag):
 def add_suffix(result):
     """A callback."""
     return '%s+cb' % (result,)
+
+
+# -- jobs that write nothing but their own record (held without a savepoint,
+# see Group._keep_held) ---------------------------------------------------
+
+#: The job ``count_only`` ran last (in the worker's connection: the job
+#: it holds), for the jobs below that change it (when there is one).
+LAST = []
+
+
+def count_only(tag):
+    """Note the call in this process only: the job's transaction changes
+    nothing but its own record."""
+    job = local.getJob()
+    group = getattr(threading.current_thread(), 'group', None)
+    with _lock:
+        CALLS[job.key] += 1
+        HELD.setdefault(tag, len(group) if group is not None else 0)
+    LAST[:] = [job]
+    return tag
+
+
+def change_held_then_fail(tag):
+    """Change the record of the held job ``count_only`` ran last (an
+    attribute), then raise."""
+    _note(tag)
+    if LAST and _first(tag):
+        LAST[0].failure_log_level = 10
+        raise ValueError(tag)
+    return tag
+
+
+def change_held_args_then_fail(tag):
+    """Change the arguments of the held job ``count_only`` ran last in
+    place, then raise."""
+    _note(tag)
+    if LAST and _first(tag):
+        LAST[0].args.append('changed')
+        raise ValueError(tag)
+    return tag
+
+
+def commit_held_record_elsewhere_then_fail(tag):
+    """Another transaction changes the record of the held job
+    ``count_only`` ran last (and commits); then this call raises."""
+    _note(tag)
+    if LAST and _first(tag):
+        held = LAST[0]
+        tm = transaction.TransactionManager()
+        conn = held._p_jar.db().open(tm)
+        try:
+            conn.get(held._p_oid).failure_log_level = 10
+            tm.commit()
+        finally:
+            conn.close()
+        raise ValueError(tag)
+    return tag
+
+
+def count_only_dict(tag):
+    """count_only, returning a dict (a value a call could change in
+    place: its job is held with a savepoint)."""
+    count_only(tag)
+    return {'tag': tag}

@@ -446,3 +446,98 @@ def test_stop_in_the_middle_then_restart_loses_nothing(db, session,
     # stopped is recorded as interrupted, as without grouping.
     check_attempts_match_calls(jobs, exact=False)
     assert session.log() == collections.Counter(list(jobs))
+
+
+# -- held without a savepoint (Group._keep_held) -----------------------------
+
+@pytest.fixture
+def worker_savepoints(monkeypatch):
+    """Counts the savepoints the worker threads take."""
+    import threading
+    import ZODB.Connection
+    taken = []
+    original = ZODB.Connection.Connection.savepoint
+
+    def savepoint(self):
+        if 'worker' in threading.current_thread().name:
+            taken.append(self)
+        return original(self)
+    monkeypatch.setattr(ZODB.Connection.Connection, 'savepoint', savepoint)
+    return taken
+
+
+def _count_only_with(func):
+    return [(func, 'w0'), (groupjobs.count_only, 'a1'),
+            (groupjobs.count_only, 'a2'), (groupjobs.count_only, 'a3'),
+            (func, 'x'), (groupjobs.count_only, 'b1'),
+            (groupjobs.count_only, 'b2')]
+
+
+def test_failing_job_rolled_back_without_savepoint(db, session, tmp_path,
+                                                   worker_savepoints):
+    # The held jobs change nothing but their own records: x's call is
+    # isolated by keeping their states, not by a savepoint; its failure
+    # aborts its write, and the held jobs are committed as they were.
+    jobs = session.put_all(_count_only_with(groupjobs.fail_after_write))
+    start(db, tmp_path, LONG_GROUP)
+    found = results(jobs)
+    assert groupjobs.HELD['x'] == 3
+    assert outcome(found['x']) == ('failed', 'ValueError')
+    assert {t: found[t] for t in ('a1', 'a2', 'a3', 'b1', 'b2')} == {
+        t: t for t in ('a1', 'a2', 'a3', 'b1', 'b2')}
+    check_attempts_match_calls(jobs)
+    for tag in ('a1', 'a2', 'a3', 'b1', 'b2'):
+        assert [a['outcome'] for a in jobs[tag].attempts] == ['succeeded']
+    assert session.log() == collections.Counter()  # x's write is gone
+    assert serial(jobs['a1']) == serial(jobs['a2']) == serial(jobs['a3'])
+    assert worker_savepoints == []
+
+
+@pytest.mark.parametrize('changing', [
+    groupjobs.change_held_then_fail, groupjobs.change_held_args_then_fail,
+    groupjobs.commit_held_record_elsewhere_then_fail])
+def test_failing_job_that_changed_a_held_record_loses_the_group(
+        db, session, tmp_path, caplog, changing):
+    # x changes the record of a held job (a3) and fails: the kept states
+    # cannot be trusted (nor restored over another transaction's change),
+    # so the held jobs are lost, each run again alone as a new attempt;
+    # nothing x did stays.
+    jobs = session.put_all(_count_only_with(changing))
+    start(db, tmp_path, LONG_GROUP)
+    found = results(jobs)
+    assert outcome(found.pop('x')) == ('failed', 'ValueError')
+    assert found == {tag: tag for tag in jobs if tag != 'x'}
+    assert groupjobs.HELD['x'] == 3
+    check_attempts_match_calls(jobs)
+    for tag in ('a1', 'a2', 'a3'):
+        first, second = jobs[tag].attempts
+        assert first['outcome'].startswith('retry now: ')
+        assert second['outcome'] == 'succeeded'
+    assert list(jobs['a3'].args) == ['a3']
+    if changing is groupjobs.commit_held_record_elsewhere_then_fail:
+        assert 'changed by another transaction' in caplog.text
+        assert jobs['a3'].failure_log_level == 10
+    else:
+        assert 'changed its record, then failed' in caplog.text
+        assert jobs['a3'].failure_log_level is None
+    assert 'each is run again alone as a new attempt' in caplog.text
+    assert session.log() == collections.Counter(['w0'])  # not x's write
+
+
+def test_held_result_that_can_change_keeps_the_savepoint(
+        db, session, tmp_path, worker_savepoints):
+    # A held job whose result is a dict: a later call could change it in
+    # place, unseen; the savepoint isolates that call, as before.
+    specs = [(groupjobs.fail_after_write, 'w0')] + [
+        (groupjobs.count_only_dict, 'a%d' % i) for i in range(1, 4)] + [
+        (groupjobs.fail_after_write, 'x')]
+    jobs = session.put_all(specs)
+    start(db, tmp_path, LONG_GROUP)
+    found = results(jobs)
+    assert groupjobs.HELD['x'] == 3
+    assert outcome(found['x']) == ('failed', 'ValueError')
+    assert {t: found[t] for t in ('a1', 'a2', 'a3')} == {
+        t: {'tag': t} for t in ('a1', 'a2', 'a3')}
+    check_attempts_match_calls(jobs)
+    assert worker_savepoints
+    assert session.log() == collections.Counter()

@@ -27,7 +27,15 @@ What stays as without grouping, and how:
   is isolated by a savepoint taken just before it: a call that raises (a
   ConflictError included) is rolled back to it, and the held jobs are
   committed before its failure is handled as usual -- it never takes
-  another job's outcome with it;
+  another job's outcome with it.  When the transaction holds nothing
+  but the held jobs' own records, and these hold only values a call
+  cannot change unseen (see ``_frozen``), the call is isolated without a
+  savepoint (which costs a temporary file per transaction and a copy of
+  every record at the commit): the held jobs' states are kept, and a
+  call that raises is rolled back by aborting the transaction, after
+  which the held jobs get their kept states back -- unless a held job's
+  state differs from what was kept, or its record was changed by
+  another transaction meanwhile: the held jobs are then lost (below);
 - what is done after a job's finishing commit (the dispatcher notes the
   completion, the result is logged) is done for a held job only once the
   group has committed, whoever committed it: an after-commit hook on the
@@ -47,10 +55,16 @@ What stays as without grouping, and how:
 A ``Group`` belongs to one worker thread and is used only by it.
 Layer: thread runtime.
 """
+import datetime
+import itertools
 import logging
 import sys
 import threading
 import time
+import types
+
+import persistent
+import ZODB.Connection
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +115,10 @@ class Group:
         self._began = None
         self._txn = None
         self._savepoint = None
+        #: Without a savepoint (see ``before_call``): id(job) -> (job,
+        #: serial, state) of the held jobs, to restore after a failed
+        #: call; None when not used in this transaction.
+        self._kept = None
         self._calls = {}
         #: Counts every end of a transaction that held jobs, so that a
         #: call that committed or aborted it can be told.
@@ -176,16 +194,52 @@ class Group:
             seconds, 0.8 * old + 0.2 * seconds)
 
     def before_call(self):
-        """Isolate the next call: a savepoint of the held jobs.  False if the transaction cannot take
-        one (a data manager that a held job joined does not support
-        savepoints): the held jobs must then be committed first."""
+        """Isolate the next call: a savepoint of the held jobs, or their
+        states kept (``_keep_held``).  False if the transaction cannot
+        take a savepoint (a data manager that a held job joined does not
+        support savepoints): the held jobs must then be committed
+        first."""
         # Asked first: a savepoint refused by a data manager fails the
         # whole transaction (a "commitish" error), held jobs included.
         resources = getattr(self.tm.get(), '_resources', ())
         if not all(hasattr(rm, 'savepoint') for rm in resources):
             self._savepoint = None
             return False
+        self._savepoint = None
+        if self._keep_held(resources):
+            return True
+        self._kept = None
         self._savepoint = self.tm.savepoint()
+        return True
+
+    def _keep_held(self, resources):
+        """Keep the held jobs' states instead of taking a savepoint, if
+        that isolates the next call as well: the transaction's only
+        change is the held jobs' records (one connection, no savepoint
+        taken yet, no object added), each holding only ``_frozen``
+        values.  False otherwise."""
+        if len(resources) != 1 or not self.held:
+            return False
+        conn = resources[0]
+        if not isinstance(conn, ZODB.Connection.Connection) or \
+                conn._savepoint_storage is not None or conn._added:
+            return False
+        kept = {} if self._kept is None else self._kept
+        for item in self.held[len(kept):]:
+            job = item.job
+            # Finished in this transaction: one of the registered objects.
+            if job._p_jar is not conn or not job._p_changed or \
+                    id(job) in kept:
+                return False
+            state = job.__getstate__()
+            if not _frozen_state(job, state):
+                return False
+            kept[id(job)] = (job, job._p_serial, state)
+        # The held jobs are registered: nothing else is if there are as
+        # many registered objects.
+        if len(conn._registered_objects) != len(kept):
+            return False
+        self._kept = kept
         return True
 
     def call(self, job, call):
@@ -223,10 +277,14 @@ class Group:
 
     def settle_failed_call(self):
         """A call raised while jobs were held: roll its changes back to
-        the savepoint taken before it and commit the held jobs, so that
-        its failure is handled on its own.  None, or the exception that lost the group."""
+        the savepoint taken before it (or abort them and restore the
+        held jobs' kept states) and commit the held jobs, so that its
+        failure is handled on its own.  None, or the exception that lost
+        the group."""
         if not self.held:
             return None
+        if self._savepoint is None and self._kept is not None:
+            return self._restore_held()
         try:
             self._savepoint.rollback()
         except Exception as e:
@@ -234,12 +292,53 @@ class Group:
             return e
         return self.commit_held()
 
+    def _restore_held(self):
+        """``settle_failed_call`` without a savepoint: abort the failed
+        call's transaction, give the held jobs the states kept before it
+        (see ``_keep_held``) in a new one, and commit them.  None, or
+        the exception that lost the group."""
+        kept = [self._kept[id(item.job)] for item in self.held]
+        if not all(_same_state(job.__getstate__(), state)
+                   for job, _, state in kept):
+            return self._abort_and_lose(
+                'a call made while it was held changed its record, then'
+                ' failed')
+        self._txn = None  # its hooks must not lose the held jobs
+        self.tm.abort()
+        try:
+            for job, serial, state in kept:
+                job._p_activate()
+                if job._p_serial != serial:
+                    raise ValueError('its record was changed by another'
+                                     ' transaction meanwhile')
+                job.__setstate__(state)
+                job._p_changed = True
+        except Exception as e:
+            return self._abort_and_lose(
+                'its result could not be kept after a failing call'
+                ' (%s: %s)' % (type(e).__name__, e), e)
+        self._kept = None
+        txn = self._txn = self.tm.get()
+        txn.addAfterCommitHook(self._after_commit)
+        txn.addAfterAbortHook(self._after_abort)
+        return self.commit_held()
+
+    def _abort_and_lose(self, reason, error=None):
+        # The held jobs are lost with the transaction: run again alone.
+        self._txn = None
+        self.tm.abort()
+        held, self.held = self.held, []
+        self._kept = None
+        self.ends += 1
+        self._lose(held, reason)
+        return error if error is not None else RuntimeError(reason)
+
     # -- the transaction's end (hooks) ----------------------------------
 
     def _after_commit(self, ok):
         if self._txn is None:
             return
-        self._txn = self._savepoint = None
+        self._txn = self._savepoint = self._kept = None
         held, self.held = self.held, []
         self.ends += 1
         if not ok:
@@ -258,7 +357,7 @@ class Group:
     def _after_abort(self):
         if self._txn is None:
             return  # already counted by _after_commit
-        self._txn = self._savepoint = None
+        self._txn = self._savepoint = self._kept = None
         held, self.held = self.held, []
         self.ends += 1
         self._lose(held, 'the transaction holding its result was aborted'
@@ -278,3 +377,56 @@ class Group:
         commit that failed, and is handled as without grouping."""
         self.lost = [(item, reason) for item, reason in self.lost
                      if item.job is not job]
+
+
+#: Values a call cannot change in place: a held job's state holding only
+#: these (in tuples and frozensets, and in the copies of its arguments
+#: ``Job.__getstate__`` makes) is kept without a savepoint.  A stored
+#: persistent object is its own record: a change to it joins the
+#: transaction, and is seen.
+_FROZEN_TYPES = frozenset((type(None), bool, int, float, complex, str,
+                           bytes, datetime.timedelta, types.FunctionType,
+                           types.BuiltinFunctionType, type))
+
+
+def _frozen_state(job, state):
+    """True when a call cannot change ``state`` (the job's
+    ``__getstate__``) unseen: ``_frozen`` values, but for the job's
+    arguments, a list and a dict copied by ``__getstate__``, whose
+    items are ``_frozen``."""
+    for key, value in state.items():
+        if key in ('args', 'kwargs') and type(value) in (list, dict) and \
+                value is not job.__dict__.get(key):
+            items = value if type(value) is list else itertools.chain(
+                value.keys(), value.values())
+            if not all(_frozen(item) for item in items):
+                return False
+        elif type(value) not in _FROZEN_TYPES and not _frozen(value):
+            return False
+    return True
+
+
+def _frozen(value, depth=0):
+    if type(value) in _FROZEN_TYPES:
+        return True
+    if isinstance(value, persistent.Persistent):
+        # Stored already: a change to it joins the transaction.  (A new
+        # one, not yet stored, would change unseen.)
+        return value._p_jar is not None and value._p_oid is not None
+    if depth < 3 and type(value) in (tuple, frozenset):
+        for item in value:
+            if type(item) not in _FROZEN_TYPES and not _frozen(
+                    item, depth + 1):
+                return False
+        return True
+    return False
+
+
+def _same_state(current, kept):
+    """True when a held job's state is still the one kept: the same
+    values, and equal copies of its arguments."""
+    return current.keys() == kept.keys() and all(
+        current[key] is value or (type(value) in (list, dict)
+                                  and type(current[key]) is type(value)
+                                  and current[key] == value)
+        for key, value in kept.items())
