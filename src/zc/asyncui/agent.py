@@ -44,7 +44,7 @@ def _completed_key(job, end):
 def claim_share(queue, record):
     """(index, number): the place of dispatcher ``record`` among the
     active dispatchers of ``queue`` that have an active agent of size >
-    0, by UUID; None when it is not one of them (Queue._spread)."""
+    0, by UUID; None when it is not one of them (zc.asyncui.claimshare)."""
     claiming = sorted(
         uuid for uuid, other in queue.dispatchers.items()
         if other.activated is not None and any(

@@ -31,7 +31,6 @@ bucket existed: only possible with several producers) conflicts and is
 retried instead of adding a job nobody would find.
 """
 import heapq
-import itertools
 import logging
 
 import BTrees.Length
@@ -39,6 +38,7 @@ import BTrees.OOBTree
 import persistent
 import zope.interface
 
+from zc.asyncui import claimshare
 from zc.asyncui import collapse
 from zc.asyncui import errors
 from zc.asyncui import events
@@ -402,7 +402,7 @@ class Queue(QueueViews, persistent.Persistent):
         accepts, in claim order (one pass over the queue).
 
         ``share``, (index, number) of the dispatchers claiming from this
-        queue, spreads concurrent claims (see ``_spread``)."""
+        queue, spreads concurrent claims (see zc.asyncui.claimshare)."""
         if self.paused:
             return []
         now_ts = (now or utils.now()).timestamp()
@@ -415,7 +415,7 @@ class Queue(QueueViews, persistent.Persistent):
         # one too): nothing to ask the job, which is not loaded.
         takes_all = filter is None and not len(self.quotas or ())
         if share is not None and takes_all:
-            due = self._spread(due, count, *share)
+            due = claimshare.spread(due, count, len(self._due), *share)
         for key, job in due:
             if len(taken) >= count:
                 break
@@ -428,34 +428,6 @@ class Queue(QueueViews, persistent.Persistent):
         if taken:
             self._length.change(-len(taken))
         return [job for _, job in taken]
-
-    def _spread(self, due, count, index, number):
-        """The due (key, job) pairs a claim of dispatcher ``index`` of
-        ``number`` takes, in claim order: among the first ``count *
-        number`` due jobs, those of its own due trees (tree ``i`` is its
-        own when ``i % number == index``), when they make at least half
-        of its fair part of that window; else ``due`` itself.
-
-        Dispatchers of several processes otherwise all take the front of
-        the queue: their claim commits, of up to a hundred jobs each,
-        conflicted over the same keys and were redone (issue 11).  Taking
-        from distinct trees, they write distinct buckets.  A job waits at
-        most for the ``count * number`` jobs ahead of it in that window
-        (like a prefetch), whatever the other dispatchers do: when they
-        do not claim (busy, or dead but not yet declared so), their
-        jobs fill the window's front until a claim falls back to the
-        plain order."""
-        if number <= 1:
-            return due
-        window = list(itertools.islice(due, count * number))
-        shards = len(self._due)
-        mine = [(key, job) for key, job in window
-                if key[-1] % shards % number == index]
-        # Near the end of a backlog, each takes its share of what is left.
-        fair = min(count, -(-len(window) // number))
-        if 2 * len(mine) < fair:
-            return itertools.chain(window, due)
-        return iter(mine)
 
     def _iter_due(self):
         """(key, job) of the due jobs in claim order, merging the shards
