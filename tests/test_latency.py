@@ -160,6 +160,59 @@ def test_no_poll_commit_between_a_claim_and_its_start(db, conn,
         d.stop(10.0)
 
 
+def test_a_poll_begins_one_transaction_before_its_claim(db, conn,
+                                                      monkeypatch):
+    # Every lock the poll thread waits for before the claim (a FileStorage
+    # serves a new snapshot under the lock held by other threads' fsyncs)
+    # delays the job: a poll begins one transaction per queue, which also
+    # reads the queues' names, and reads its neighbour's record (which
+    # another process writes: a load through ZEO) only after its claims.
+    from zc.asyncui import liveness
+    recorder = Recorder(monkeypatch)
+    events = recorder.events
+    begin = transaction.TransactionManager.begin
+    claim = polling.claim
+    check_neighbour = liveness.Liveness.check_neighbour
+
+    def poll_thread():
+        return threading.current_thread().name.startswith(
+            'zc.asyncui dispatcher')
+
+    def traced_begin(tm):
+        if poll_thread():
+            events.append(('begin',))
+        return begin(tm)
+
+    def traced_claim(*args):
+        oids = claim(*args)
+        events.extend(('claim', oid) for oid in oids)
+        return oids
+
+    def traced_check(*args):
+        events.append(('neighbour',))
+        return check_neighbour(*args)
+
+    monkeypatch.setattr(transaction.TransactionManager, 'begin',
+                        traced_begin)
+    monkeypatch.setattr(polling, 'claim', traced_claim)
+    monkeypatch.setattr(liveness.Liveness, 'check_neighbour', traced_check)
+    no_wakeups(monkeypatch)
+    d = started_dispatcher(db, poll_interval=600.0)
+    try:
+        for i in range(3):
+            job, = put(conn, zc.asyncui.Job(jobs.add, i, 1))
+            d.wake()
+            testing.wait_for_result(job, 30)
+            events_ = list(events)
+            claimed = events_.index(('claim', job._p_oid))
+            poll = max(i for i, e in enumerate(events_[:claimed])
+                       if e == ('poll',))
+            assert events_[poll + 1:claimed] == [('begin',)]
+            assert ('neighbour',) in events_[claimed:]
+    finally:
+        d.stop(10.0)
+
+
 # -- the decisions, on their own ----------------------------------------
 
 @pytest.mark.parametrize('claimed, idle, quiet, due, flush', [

@@ -158,6 +158,7 @@ class Dispatcher:
         self._workers = {}
         self._finished = polling.FinishedJobs()
         self._last_prune = 0.0
+        self._queue_names = []   # as the last poll read them
         self._thread = None
         self.state = DispatcherState()
         self.liveness = Liveness(
@@ -380,18 +381,24 @@ class Dispatcher:
     # -- polling ------------------------------------------------------
 
     def _poll(self):
-        """Poll every queue once (called by the poll thread)."""
+        """Poll every queue once (called by the poll thread): one
+        transaction per queue, each of which also reads the queues' names
+        (no transaction of its own before the first claim)."""
         tm = self._tm
-        tm.begin()
-        queues = self._conn.root().get(interfaces.KEY)
-        names = list(queues.keys()) if queues is not None else []
-        tm.abort()
         record = {}
-        for name in names:
-            result = utils.retry_transaction(
+        polled = set()
+        name = next(iter(self._queue_names), None)
+        while True:
+            result, names = utils.retry_transaction(
                 tm, lambda: self._poll_queue(name), 'dispatcher %s: poll'
                 ' queue %r' % (self.UUID, name), attempts=5)
-            self._after_poll_commit(name, result, record)
+            if name is not None:
+                polled.add(name)
+                self._after_poll_commit(name, result, record)
+            self._queue_names = names
+            name = next((n for n in names if n not in polled), None)
+            if name is None:
+                break
         self.state.notePoll(record)
 
     def _after_poll_commit(self, name, result, record):
@@ -414,10 +421,17 @@ class Dispatcher:
         record[name] = {'activated': result.activated, 'claimed': claimed}
 
     def _poll_queue(self, name):
+        """Poll queue ``name`` (None: none) in the current transaction;
+        return its PollResult (None: no such queue) and the names of
+        the queues."""
         queues = self._conn.root().get(interfaces.KEY)
-        queue = queues.get(name) if queues is not None else None
+        names = list(queues.keys()) if queues is not None else []
+        queue = queues.get(name) if name in names else None
         if queue is None:
-            return None
+            return None, names
+        return self._poll_found(name, queue), names
+
+    def _poll_found(self, name, queue):
         now = utils.now()
         result = polling.PollResult()
         record = queue.getDispatcherAgents(self.UUID)
@@ -431,9 +445,18 @@ class Dispatcher:
             record.ping(now)
         if self.liveness.agentsOutdated(name):
             result.agents_applied = self.liveness.createAgents(queue, record)
-        self.liveness.check_neighbour(queue, now, result)
-        if self._stopping:
-            return result
+        if not self._stopping:
+            self._claim(name, record, now, result)
+        # After the claims: a neighbour's records (other processes write
+        # them) are not read before the claim; the jobs of a dead one go
+        # back to the queue here and the next poll claims them.
+        if self.liveness.check_neighbour(queue, now, result):
+            self.wake()
+        return result
+
+    def _claim(self, name, record, now, result):
+        """Claim for every agent of ``record`` and write what is due, in
+        the poll transaction of queue ``name``."""
         prune = time.monotonic() - self._last_prune > PRUNE_SECONDS
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
@@ -456,7 +479,6 @@ class Dispatcher:
         # Retention of the durable history: a bounded step each poll,
         # in this dispatcher's own shard (no other writer).
         history.prune(self._conn, str(self.UUID), now)
-        return result
 
     def _quiet(self):
         """No worker of this dispatcher runs or waits for a job."""

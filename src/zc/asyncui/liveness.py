@@ -230,17 +230,18 @@ class Liveness:
 
     def check_neighbour(self, queue, now, result):
         """Deactivate this dispatcher's neighbour in ``queue`` if it is
-        dead, judged fairly."""
+        dead, judged fairly; True if it did (its jobs went back to the
+        queue or to their retry policies)."""
         if not self._fair_to_judge():
-            return
+            return False
         live = sorted(u for u, r in queue.dispatchers.items()
                       if r.activated is not None)
         me = str(self.uuid)
         if me not in live or len(live) < 2:
-            return
+            return False
         neighbour = queue.dispatchers[live[(live.index(me) + 1) % len(live)]]
         if not neighbour.isDead(now):
-            return
+            return False
         seen = neighbour.lastSeen()
         counts = neighbour.deactivate('dispatcher %s found it dead'
                                       % self.uuid, now)
@@ -249,6 +250,7 @@ class Liveness:
             ' silent since %s (more than %gs): deactivated it; its jobs: %s',
             (self.uuid, neighbour.UUID, queue.name, seen.isoformat(),
              neighbour.ping_death_interval, describe_outcomes(counts))))
+        return True
 
     # -- "UUID already activated" (seed item 2) -------------------------
 
