@@ -213,6 +213,35 @@ def test_a_poll_begins_one_transaction_before_its_claim(db, conn,
         d.stop(10.0)
 
 
+def test_light_load_one_poll_commit_per_job(db, conn, monkeypatch):
+    # One job at a time: the poll thread's only commit per job is the
+    # claim; the completions of its quiet workers wait for more (here
+    # longer than the test) and are written by one commit of their own
+    # once they waited long enough.
+    monkeypatch.setattr(polling, 'QUIET_FLUSH_SECONDS', 600.0)
+    recorder = Recorder(monkeypatch)
+    d = started_dispatcher(db, poll_interval=600.0, main_agent_size=1)
+    from zc.asyncui import history
+    tm = conn.transaction_manager
+    try:
+        testing.wait_until(lambda: (tm.begin(), history.count(conn))[1]
+                           == 0, 30, 'the history there')
+        before = recorder.events.count(('poll commit',))
+        for i in range(10):
+            job, = put(conn, zc.asyncui.Job(jobs.add, i, 1))
+            testing.wait_for_result(job, 30)
+        assert recorder.events.count(('poll commit',)) - before == 10
+        tm.begin()
+        assert history.count(conn) == 0
+        monkeypatch.setattr(polling, 'QUIET_FLUSH_SECONDS', 0.0)
+        d.wake()
+        testing.wait_until(lambda: (tm.begin(), history.count(conn))[1]
+                           == 10, 30, 'the completions recorded')
+        assert recorder.events.count(('poll commit',)) - before == 11
+    finally:
+        d.stop(10.0)
+
+
 # -- the decisions, on their own ----------------------------------------
 
 @pytest.mark.parametrize('claimed, idle, quiet, due, flush', [
@@ -225,6 +254,17 @@ def test_a_poll_begins_one_transaction_before_its_claim(db, conn,
 ])
 def test_flush_now(claimed, idle, quiet, due, flush):
     assert polling.flush_now(claimed, idle, quiet, due) is flush
+
+
+@pytest.mark.parametrize('ends, now, delay', [
+    ([10.0], 10.05, 0.15),     # the last one 50 ms ago: wait for more
+    ([9.0, 10.0], 10.2, 0.0),  # quiet for long enough
+    ([10.0] * 32, 10.0, 0.0),  # enough of them
+    ([None], 10.0, 0.0),       # no end known: now
+])
+def test_quiet_flush_delay(ends, now, delay):
+    done = [(b'%d' % i, end) for i, end in enumerate(ends)]
+    assert polling.quiet_flush_delay(done, now) == pytest.approx(delay)
 
 
 class DummyDispatcher:

@@ -159,6 +159,7 @@ class Dispatcher:
         self._finished = polling.FinishedJobs()
         self._last_prune = 0.0
         self._queue_names = []   # as the last poll read them
+        self._flush_at = None    # monotonic time, see _quiet_flush
         self._thread = None
         self.state = DispatcherState()
         self.liveness = Liveness(
@@ -273,6 +274,9 @@ class Dispatcher:
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
+        if self._flush_at is not None:   # quiet completions to write
+            deadline = min(deadline, self._flush_at)
+            self._flush_at = None
         last_tid = self._changes.lastChange()
         while not self._stopping:
             remaining = deadline - time.monotonic()
@@ -465,8 +469,8 @@ class Dispatcher:
             claimed = polling.claim(agent, workers, now, done,
                                     self._grow_pool)
             result.claims.append((workers, claimed))
-            if done and polling.flush_now(claimed, idle, workers.quiet,
-                                          urgent or prune):
+            if done and polling.flush_now(claimed, idle, self._quiet_flush(
+                    workers, done, now), urgent or prune):
                 polling.flush_completions(agent, workers, done, result)
             if prune:
                 agent.pruneCompleted(now)
@@ -479,6 +483,18 @@ class Dispatcher:
         # Retention of the durable history: a bounded step each poll,
         # in this dispatcher's own shard (no other writer).
         history.prune(self._conn, str(self.UUID), now)
+
+    def _quiet_flush(self, workers, done, now):
+        """Whether ``workers`` are quiet and their completions ``done``
+        waited long enough for more (polling.quiet_flush_delay); if not,
+        the poll thread polls again when they have."""
+        if not workers.quiet:
+            return False
+        delay = polling.quiet_flush_delay(done, now.timestamp())
+        if delay > 0:
+            self._flush_at = min(self._flush_at or float('inf'),
+                                 time.monotonic() + delay)
+        return delay == 0
 
     def _quiet(self):
         """No worker of this dispatcher runs or waits for a job."""
