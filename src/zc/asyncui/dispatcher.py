@@ -336,51 +336,9 @@ class Dispatcher:
 
     def _deactivate_all(self, reason, seconds):
         """Deactivate this dispatcher's records, trying for at most about
-        ``seconds`` (the database may be gone: then another dispatcher
-        recovers the jobs after ``ping_death_interval``)."""
-        is_connected = getattr(self.db.storage, 'is_connected', None)
-        if is_connected is not None and not is_connected():
-            logger.warning(
-                'dispatcher %s: the database is unreachable, so it stops'
-                ' without deactivating; another dispatcher (or this one,'
-                ' restarted) recovers its jobs after %gs of silence',
-                self.UUID, self.ping_death_interval)
-            return {}
-        deadline = time.monotonic() + seconds
-        tm = transaction.TransactionManager()
-        primary, conn = queueroot.openConnection(self.db, tm)
-        totals = {}
-
-        result = polling.PollResult()
-
-        def work():
-            totals.clear()
-            queues = conn.root().get(interfaces.KEY) or {}
-            for queue in queues.values():
-                record = queue.getDispatcherAgents(self.UUID)
-                if record is None or record.process_token != self.token:
-                    continue
-                # Its held jobs the workers completed are recorded as
-                # they are released (recovery.release) ...
-                for outcome, n in record.deactivate(reason).items():
-                    totals[outcome] = totals.get(outcome, 0) + n
-            # ... and the finished jobs no agent holds (callbacks, jobs
-            # completed after them) in this same last transaction.
-            polling.record_finished(conn, self.uuid_str, self._finished,
-                                    True, result)
-        try:
-            utils.retry_transaction(
-                tm, work, 'deactivate dispatcher %s' % self.UUID,
-                stop=lambda: time.monotonic() > deadline)
-            self._finished.drop(result.finished)
-        except Exception:
-            logger.exception(
-                'dispatcher %s: could not deactivate at stop; another'
-                ' dispatcher (or this one, restarted) recovers its jobs'
-                ' after %gs of silence', self.UUID, self.ping_death_interval)
-        finally:
-            primary.close()
-        return totals
+        ``seconds`` (see Liveness.deactivate_all)."""
+        return self.liveness.deactivate_all(self.db, self._finished, reason,
+                                            seconds)
 
     # -- polling ------------------------------------------------------
 
