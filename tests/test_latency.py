@@ -164,6 +164,92 @@ def test_no_poll_commit_between_a_claim_and_its_start(db, conn,
         d.stop(10.0)
 
 
+def test_a_poll_begins_one_transaction_before_its_claim(db, conn,
+                                                      monkeypatch):
+    # Every lock the poll thread waits for before the claim (a FileStorage
+    # serves a new snapshot under the lock held by other threads' fsyncs)
+    # delays the job: a poll begins one transaction per queue, which also
+    # reads the queues' names, and reads its neighbour's record (which
+    # another process writes: a load through ZEO) only after its claims.
+    from zc.asyncui import liveness
+    recorder = Recorder(monkeypatch)
+    events = recorder.events
+    begin = transaction.TransactionManager.begin
+    claim = polling.claim
+    check_neighbour = liveness.Liveness.check_neighbour
+
+    def poll_thread():
+        return threading.current_thread().name.startswith(
+            'zc.asyncui dispatcher')
+
+    def traced_begin(tm):
+        if poll_thread():
+            events.append(('begin',))
+        return begin(tm)
+
+    def traced_claim(*args):
+        oids = claim(*args)
+        events.extend(('claim', oid) for oid in oids)
+        return oids
+
+    def traced_check(*args):
+        events.append(('neighbour',))
+        return check_neighbour(*args)
+
+    monkeypatch.setattr(transaction.TransactionManager, 'begin',
+                        traced_begin)
+    monkeypatch.setattr(polling, 'claim', traced_claim)
+    monkeypatch.setattr(liveness.Liveness, 'check_neighbour', traced_check)
+    no_wakeups(monkeypatch)
+    d = started_dispatcher(db, poll_interval=600.0)
+    try:
+        for i in range(3):
+            job, = put(conn, zc.asyncui.Job(jobs.add, i, 1))
+            d.wake()
+            testing.wait_for_result(job, 30)
+            events_ = list(events)
+            claimed = events_.index(('claim', job._p_oid))
+            poll = max(i for i, e in enumerate(events_[:claimed])
+                       if e == ('poll',))
+            assert events_[poll + 1:claimed] == [('begin',)]
+            assert ('neighbour',) in events_[claimed:]
+    finally:
+        d.stop(10.0)
+
+
+def test_light_load_one_poll_commit_per_job(db, conn, monkeypatch):
+    # One job at a time: the poll thread's only commit per job is the
+    # claim; the completions of its quiet workers wait for more (here
+    # longer than the test) and are written by one commit of their own
+    # once they waited long enough.
+    monkeypatch.setattr(polling, 'QUIET_FLUSH_SECONDS', 600.0)
+    # Nothing else due while it runs, however slow the machine: no prune,
+    # no completions old enough to be urgent.
+    monkeypatch.setattr(dispatcher, 'PRUNE_SECONDS', 1e9)
+    monkeypatch.setattr(worker, 'COMPLETION_FLUSH_SECONDS', 600.0)
+    recorder = Recorder(monkeypatch)
+    d = started_dispatcher(db, poll_interval=600.0, main_agent_size=1)
+    from zc.asyncui import history
+    tm = conn.transaction_manager
+    try:
+        testing.wait_until(lambda: (tm.begin(), history.count(conn))[1]
+                           == 0, 30, 'the history there')
+        before = recorder.events.count(('poll commit',))
+        for i in range(10):
+            job, = put(conn, zc.asyncui.Job(jobs.add, i, 1))
+            testing.wait_for_result(job, 30)
+        assert recorder.events.count(('poll commit',)) - before == 10
+        tm.begin()
+        assert history.count(conn) == 0
+        monkeypatch.setattr(polling, 'QUIET_FLUSH_SECONDS', 0.0)
+        d.wake()
+        testing.wait_until(lambda: (tm.begin(), history.count(conn))[1]
+                           == 10, 30, 'the completions recorded')
+        assert recorder.events.count(('poll commit',)) - before == 11
+    finally:
+        d.stop(10.0)
+
+
 # -- the decisions, on their own ----------------------------------------
 
 @pytest.mark.parametrize('claimed, idle, quiet, due, flush', [
@@ -176,6 +262,17 @@ def test_no_poll_commit_between_a_claim_and_its_start(db, conn,
 ])
 def test_flush_now(claimed, idle, quiet, due, flush):
     assert polling.flush_now(claimed, idle, quiet, due) is flush
+
+
+@pytest.mark.parametrize('ends, now, delay', [
+    ([10.0], 10.05, 0.15),     # the last one 50 ms ago: wait for more
+    ([9.0, 10.0], 10.2, 0.0),  # quiet for long enough
+    ([10.0] * 32, 10.0, 0.0),  # enough of them
+    ([None], 10.0, 0.0),       # no end known: now
+])
+def test_quiet_flush_delay(ends, now, delay):
+    done = [(b'%d' % i, end) for i, end in enumerate(ends)]
+    assert polling.quiet_flush_delay(done, now) == pytest.approx(delay)
 
 
 def DummyJob(oid):

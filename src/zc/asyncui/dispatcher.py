@@ -158,6 +158,8 @@ class Dispatcher:
         self._workers = {}
         self._finished = polling.FinishedJobs()
         self._last_prune = 0.0
+        self._queue_names = []   # as the last poll read them
+        self._flush_at = None    # monotonic time, see _quiet_flush
         self._thread = None
         self.state = DispatcherState()
         self.liveness = Liveness(
@@ -272,6 +274,9 @@ class Dispatcher:
 
     def _wait_for_work(self):
         deadline = time.monotonic() + self.poll_interval
+        if self._flush_at is not None:   # quiet completions to write
+            deadline = min(deadline, self._flush_at)
+            self._flush_at = None
         last_tid = self._changes.lastChange()
         while not self._stopping:
             remaining = deadline - time.monotonic()
@@ -331,67 +336,31 @@ class Dispatcher:
 
     def _deactivate_all(self, reason, seconds):
         """Deactivate this dispatcher's records, trying for at most about
-        ``seconds`` (the database may be gone: then another dispatcher
-        recovers the jobs after ``ping_death_interval``)."""
-        is_connected = getattr(self.db.storage, 'is_connected', None)
-        if is_connected is not None and not is_connected():
-            logger.warning(
-                'dispatcher %s: the database is unreachable, so it stops'
-                ' without deactivating; another dispatcher (or this one,'
-                ' restarted) recovers its jobs after %gs of silence',
-                self.UUID, self.ping_death_interval)
-            return {}
-        deadline = time.monotonic() + seconds
-        tm = transaction.TransactionManager()
-        primary, conn = queueroot.openConnection(self.db, tm)
-        totals = {}
-
-        result = polling.PollResult()
-
-        def work():
-            totals.clear()
-            queues = conn.root().get(interfaces.KEY) or {}
-            for queue in queues.values():
-                record = queue.getDispatcherAgents(self.UUID)
-                if record is None or record.process_token != self.token:
-                    continue
-                # Its held jobs the workers completed are recorded as
-                # they are released (recovery.release) ...
-                for outcome, n in record.deactivate(reason).items():
-                    totals[outcome] = totals.get(outcome, 0) + n
-            # ... and the finished jobs no agent holds (callbacks, jobs
-            # completed after them) in this same last transaction.
-            polling.record_finished(conn, self.uuid_str, self._finished,
-                                    True, result)
-        try:
-            utils.retry_transaction(
-                tm, work, 'deactivate dispatcher %s' % self.UUID,
-                stop=lambda: time.monotonic() > deadline)
-            self._finished.drop(result.finished)
-        except Exception:
-            logger.exception(
-                'dispatcher %s: could not deactivate at stop; another'
-                ' dispatcher (or this one, restarted) recovers its jobs'
-                ' after %gs of silence', self.UUID, self.ping_death_interval)
-        finally:
-            primary.close()
-        return totals
+        ``seconds`` (see Liveness.deactivate_all)."""
+        return self.liveness.deactivate_all(self.db, self._finished, reason,
+                                            seconds)
 
     # -- polling ------------------------------------------------------
 
     def _poll(self):
-        """Poll every queue once (called by the poll thread)."""
+        """Poll every queue once (called by the poll thread): one
+        transaction per queue, each of which also reads the queues' names
+        (no transaction of its own before the first claim)."""
         tm = self._tm
-        tm.begin()
-        queues = self._conn.root().get(interfaces.KEY)
-        names = list(queues.keys()) if queues is not None else []
-        tm.abort()
         record = {}
-        for name in names:
-            result = utils.retry_transaction(
+        polled = set()
+        name = next(iter(self._queue_names), None)
+        while True:
+            result, names = utils.retry_transaction(
                 tm, lambda: self._poll_queue(name), 'dispatcher %s: poll'
                 ' queue %r' % (self.UUID, name), attempts=5)
-            self._after_poll_commit(name, result, record)
+            if name is not None:
+                polled.add(name)
+                self._after_poll_commit(name, result, record)
+            self._queue_names = names
+            name = next((n for n in names if n not in polled), None)
+            if name is None:
+                break
         self.state.notePoll(record)
 
     def _after_poll_commit(self, name, result, record):
@@ -414,10 +383,17 @@ class Dispatcher:
         record[name] = {'activated': result.activated, 'claimed': claimed}
 
     def _poll_queue(self, name):
+        """Poll queue ``name`` (None: none) in the current transaction;
+        return its PollResult (None: no such queue) and the names of
+        the queues."""
         queues = self._conn.root().get(interfaces.KEY)
-        queue = queues.get(name) if queues is not None else None
+        names = list(queues.keys()) if queues is not None else []
+        queue = queues.get(name) if name in names else None
         if queue is None:
-            return None
+            return None, names
+        return self._poll_found(name, queue), names
+
+    def _poll_found(self, name, queue):
         now = utils.now()
         result = polling.PollResult()
         record = queue.getDispatcherAgents(self.UUID)
@@ -431,9 +407,18 @@ class Dispatcher:
             record.ping(now)
         if self.liveness.agentsOutdated(name):
             result.agents_applied = self.liveness.createAgents(queue, record)
-        self.liveness.check_neighbour(queue, now, result)
-        if self._stopping:
-            return result
+        if not self._stopping:
+            self._claim(name, record, now, result)
+        # After the claims: a neighbour's records (other processes write
+        # them) are not read before the claim; the jobs of a dead one go
+        # back to the queue here and the next poll claims them.
+        if self.liveness.check_neighbour(queue, now, result):
+            self.wake()
+        return result
+
+    def _claim(self, name, record, now, result):
+        """Claim for every agent of ``record`` and write what is due, in
+        the poll transaction of queue ``name``."""
         prune = time.monotonic() - self._last_prune > PRUNE_SECONDS
         for agent_name, agent in record.items():
             workers = self._workers_for(name, agent_name)
@@ -442,8 +427,8 @@ class Dispatcher:
             claimed = polling.claim(agent, workers, now, done,
                                     self._grow_pool)
             result.claims.append((workers, claimed))
-            if done and polling.flush_now(claimed, idle, workers.quiet,
-                                          urgent or prune):
+            if done and polling.flush_now(claimed, idle, self._quiet_flush(
+                    workers, done, now), urgent or prune):
                 polling.flush_completions(agent, workers, done, result)
             if prune:
                 agent.pruneCompleted(now)
@@ -456,7 +441,18 @@ class Dispatcher:
         # Retention of the durable history: a bounded step each poll,
         # in this dispatcher's own shard (no other writer).
         history.prune(self._conn, str(self.UUID), now)
-        return result
+
+    def _quiet_flush(self, workers, done, now):
+        """Whether ``workers`` are quiet and their completions ``done``
+        waited long enough for more (polling.quiet_flush_delay); if not,
+        the poll thread polls again when they have."""
+        if not workers.quiet:
+            return False
+        delay = polling.quiet_flush_delay(done, now.timestamp())
+        if delay > 0:
+            self._flush_at = min(self._flush_at or float('inf'),
+                                 time.monotonic() + delay)
+        return delay == 0
 
     def _quiet(self):
         """No worker of this dispatcher runs or waits for a job."""

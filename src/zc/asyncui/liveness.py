@@ -18,8 +18,14 @@ import os
 import threading
 import time
 
+import transaction
+
 from zc.asyncui import errors
+from zc.asyncui import interfaces
+from zc.asyncui import polling
+from zc.asyncui import queueroot
 from zc.asyncui import settings
+from zc.asyncui import utils
 from zc.asyncui.agent import Agent
 
 logger = logging.getLogger('zc.asyncui.dispatcher')
@@ -44,7 +50,8 @@ class Liveness:
     adds (the ``main`` agent of ``main_agent_size``, and ``agents``: see
     ``addAgentSpec``), and ``is_connected`` (the storage's, or None).
     Called by the poll thread only, inside its poll transactions, except
-    ``addAgentSpec``.
+    ``addAgentSpec`` and ``deactivate_all`` (at stop, in a transaction of
+    its own).
     """
 
     def __init__(self, uuid, token, *, host, pid, poll_interval,
@@ -230,17 +237,18 @@ class Liveness:
 
     def check_neighbour(self, queue, now, result):
         """Deactivate this dispatcher's neighbour in ``queue`` if it is
-        dead, judged fairly."""
+        dead, judged fairly; True if it did (its jobs went back to the
+        queue or to their retry policies)."""
         if not self._fair_to_judge():
-            return
+            return False
         live = sorted(u for u, r in queue.dispatchers.items()
                       if r.activated is not None)
         me = str(self.uuid)
         if me not in live or len(live) < 2:
-            return
+            return False
         neighbour = queue.dispatchers[live[(live.index(me) + 1) % len(live)]]
         if not neighbour.isDead(now):
-            return
+            return False
         seen = neighbour.lastSeen()
         counts = neighbour.deactivate('dispatcher %s found it dead'
                                       % self.uuid, now)
@@ -249,6 +257,61 @@ class Liveness:
             ' silent since %s (more than %gs): deactivated it; its jobs: %s',
             (self.uuid, neighbour.UUID, queue.name, seen.isoformat(),
              neighbour.ping_death_interval, describe_outcomes(counts))))
+        return True
+
+    # -- deactivation at a clean stop ----------------------------------
+
+    def deactivate_all(self, db, finished, reason, seconds):
+        """Deactivate this dispatcher's records in every queue of ``db``
+        for ``reason``, and record in the history the ``finished`` jobs
+        no agent holds (a polling.FinishedJobs), in one transaction,
+        trying for at most about ``seconds`` (the database may be gone:
+        then another dispatcher recovers the jobs after
+        ``ping_death_interval``).  Returns the outcome counts of the jobs
+        it held (describe_outcomes)."""
+        is_connected = getattr(db.storage, 'is_connected', None)
+        if is_connected is not None and not is_connected():
+            logger.warning(
+                'dispatcher %s: the database is unreachable, so it stops'
+                ' without deactivating; another dispatcher (or this one,'
+                ' restarted) recovers its jobs after %gs of silence',
+                self.uuid, self.ping_death_interval)
+            return {}
+        deadline = time.monotonic() + seconds
+        tm = transaction.TransactionManager()
+        primary, conn = queueroot.openConnection(db, tm)
+        totals = {}
+
+        result = polling.PollResult()
+
+        def work():
+            totals.clear()
+            queues = conn.root().get(interfaces.KEY) or {}
+            for queue in queues.values():
+                record = queue.getDispatcherAgents(self.uuid)
+                if record is None or record.process_token != self.token:
+                    continue
+                # Its held jobs the workers completed are recorded as
+                # they are released (recovery.release) ...
+                for outcome, n in record.deactivate(reason).items():
+                    totals[outcome] = totals.get(outcome, 0) + n
+            # ... and the finished jobs no agent holds (callbacks, jobs
+            # completed after them) in this same last transaction.
+            polling.record_finished(conn, str(self.uuid), finished,
+                                    True, result)
+        try:
+            utils.retry_transaction(
+                tm, work, 'deactivate dispatcher %s' % self.uuid,
+                stop=lambda: time.monotonic() > deadline)
+            finished.drop(result.finished)
+        except Exception:
+            logger.exception(
+                'dispatcher %s: could not deactivate at stop; another'
+                ' dispatcher (or this one, restarted) recovers its jobs'
+                ' after %gs of silence', self.uuid, self.ping_death_interval)
+        finally:
+            primary.close()
+        return totals
 
     # -- "UUID already activated" (seed item 2) -------------------------
 

@@ -29,6 +29,13 @@ LONG_JOB_SECONDS = 0.5
 #: A bound on one agent's prefetch, so that a burst of tiny jobs does not
 #: hold thousands of jobs in one process (and one claim commit).
 MAX_PREFETCH = 128
+#: At light load the completions of a quiet agent wait this long (from
+#: the last one) for more, or until this many wait, before a commit of
+#: their own writes them: one such commit per job doubled the poll
+#: thread's commits, and the lock its fsync holds delays the next claim
+#: or start.  Busy agents' completions ride on claims, as before.
+QUIET_FLUSH_SECONDS = 0.2
+QUIET_FLUSH_COUNT = 32
 
 
 class PollResult:
@@ -143,6 +150,16 @@ def flush_now(claimed, idle, quiet, due):
     if claimed:
         return not idle
     return quiet
+
+
+def quiet_flush_delay(done, now):
+    """Seconds the completions ``done`` ((oid, end timestamp) pairs) of a
+    quiet agent may still wait for more at ``now`` (a timestamp); 0.0:
+    write them now."""
+    ends = [end for _, end in done if end is not None]
+    if len(done) >= QUIET_FLUSH_COUNT or not ends:
+        return 0.0
+    return max(0.0, QUIET_FLUSH_SECONDS - (now - max(ends)))
 
 
 def flush_completions(agent, workers, done, result):
