@@ -52,7 +52,7 @@ LAYERS = {
     'dburi': CONFIGURATION,
     'testing': CONFIGURATION, 'inline': CONFIGURATION,
     'requestcontext': CONFIGURATION, 'ftesting': CONFIGURATION,
-    'demo': CONFIGURATION, 'queries': CONFIGURATION,
+    'demo': CONFIGURATION, 'queries': CONFIGURATION,  # and its modules
     'metrics': CONFIGURATION, 'logbuffer': CONFIGURATION,
     # The command line, and the front-ends to come.
     'cli': FRONT_END, 'monitor': FRONT_END, 'browser': FRONT_END,
