@@ -24,8 +24,8 @@ LAYER_NAMES = {CONTRACTS: 'contracts', MODEL: 'persistent model',
                FRONT_END: 'front-ends'}
 
 #: Module (relative to zc.asyncui) -> layer.  A new module must be added
-#: here; a subpackage listed here (interfaces, cli, monitor, browser) puts
-#: all its modules in that layer.
+#: here; a subpackage listed here (interfaces, queries, testing, cli,
+#: monitor, browser) puts all its modules in that layer.
 LAYERS = {
     'interfaces': CONTRACTS, 'errors': CONTRACTS, 'events': CONTRACTS,
     'utils': CONTRACTS, 'settings': CONTRACTS, 'cron': CONTRACTS,
@@ -52,7 +52,7 @@ LAYERS = {
     'dburi': CONFIGURATION,
     'testing': CONFIGURATION, 'inline': CONFIGURATION,
     'requestcontext': CONFIGURATION, 'ftesting': CONFIGURATION,
-    'demo': CONFIGURATION, 'queries': CONFIGURATION,  # and its modules
+    'demo': CONFIGURATION, 'queries': CONFIGURATION,
     'metrics': CONFIGURATION, 'logbuffer': CONFIGURATION,
     # The command line, and the front-ends to come.
     'cli': FRONT_END, 'monitor': FRONT_END, 'browser': FRONT_END,
