@@ -1,4 +1,5 @@
 """Every implementation provides its interface (zope.interface.verify)."""
+import pickle
 import uuid
 
 import pytest
@@ -24,6 +25,58 @@ import jobs
 
 def test_key():
     assert interfaces.KEY == 'zc.asyncui'
+
+
+#: Every public name of zc.asyncui.interfaces when it was one module.
+PUBLIC_NAMES = {
+    'KEY', 'IAgent', 'IAgentActivated', 'IAgentDeactivated', 'IAgentEvent',
+    'IChooser', 'IComposite', 'IDispatcher', 'IDispatcherActivated',
+    'IDispatcherAgents', 'IDispatcherDeactivated', 'IDispatcherEvent',
+    'IFailure', 'IFilter', 'IJob', 'IJobCompleted', 'IJobContext',
+    'IJobEvent', 'IJobFailed', 'IJobRunner', 'IMonitorPlugin', 'IQueue',
+    'IQueueEvent', 'IQueuePaused', 'IQueueResumed', 'IQueues', 'IQuota',
+    'IQuotas', 'IRetryPolicy', 'ISchedule', 'IWorkPile'}
+
+
+def _submodule_interfaces():
+    for module in (interfaces.jobs, interfaces.queues, interfaces.agents,
+                   interfaces.dispatcher, interfaces.events,
+                   interfaces.extensions, interfaces.patterns):
+        for name, value in vars(module).items():
+            if isinstance(value, zope.interface.interface.InterfaceClass) \
+                    and value is not zope.interface.Interface:
+                yield module, name, value
+
+
+def test_public_names_stay_in_zc_asyncui_interfaces():
+    assert set(interfaces.__all__) == PUBLIC_NAMES
+    for name in PUBLIC_NAMES:
+        assert getattr(interfaces, name) is not None
+
+
+def test_every_interface_of_the_submodules_is_reexported():
+    missing = sorted('%s.%s' % (module.__name__, name)
+                     for module, name, _ in _submodule_interfaces()
+                     if name not in interfaces.__all__)
+    assert not missing, 'add them to zc.asyncui.interfaces: %s' % missing
+
+
+def test_interface_identifiers_name_the_package():
+    # ZCML, error messages and pickled registrations name the interface
+    # by its __module__: it stays zc.asyncui.interfaces whatever file of
+    # the package the interface is written in.
+    for _, name, iface in _submodule_interfaces():
+        assert iface.__identifier__ == 'zc.asyncui.interfaces.' + name
+        assert repr(iface) == '<InterfaceClass zc.asyncui.interfaces.%s>' \
+            % name
+
+
+def test_interfaces_pickle_by_their_public_name():
+    for _, name, iface in _submodule_interfaces():
+        data = pickle.dumps(iface, 0)
+        assert data.startswith(b'czc.asyncui.interfaces\n%s\n'
+                               % name.encode())
+        assert pickle.loads(data) is iface
 
 
 def test_job():
@@ -131,7 +184,7 @@ def test_interfaces_describe_every_public_name(cls):
         and (cls, name) not in INTERNAL_BUT_PUBLIC_LOOKING)
     assert not undescribed, (
         '%s has public names its interfaces (%s) do not describe: %s.'
-        ' Describe them in zc/asyncui/interfaces.py, or make them private.'
+        ' Describe them in zc/asyncui/interfaces/, or make them private.'
         % (cls.__name__, ', '.join(
             i.__name__ for i in zope.interface.implementedBy(cls)),
            undescribed))

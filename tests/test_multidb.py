@@ -54,7 +54,7 @@ def dbs(tmp_path):
     databases = open_multidb(tmp_path)
     yield databases
     config.reset()
-    testing.dispatcher.stop_all(10.0)
+    zc.asyncui.dispatcher.stop_all(10.0)
     transaction.abort()
     close_all(databases)
 

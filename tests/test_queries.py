@@ -5,6 +5,7 @@ asyncdb grammar, select and count, is tested in test_monitor_asyncdb.)
 """
 import datetime
 import json
+import types
 
 import pytest
 
@@ -18,6 +19,9 @@ from zc.asyncui import queries
 from zc.asyncui import testing
 from zc.asyncui.failure import Failure
 from zc.asyncui.job import Job
+from zc.asyncui.queries import jobdetail
+from zc.asyncui.queries import overview
+from zc.asyncui.queries import selection
 
 UUID = '11111111-2222-3333-4444-555555555555'
 MIN = datetime.timedelta(minutes=1)
@@ -30,6 +34,21 @@ def run(conn, job, result, now):
     lifecycle.start(job, UUID, 'main', now=now - MIN)
     lifecycle.set_result(job, result, now)
     return job
+
+
+def test_every_public_name_of_the_submodules_is_in_the_package():
+    # Front-ends import the reading functions from zc.asyncui.queries,
+    # whichever of its modules they are written in.
+    for module in (selection, jobdetail, overview):
+        public = {name for name, value in vars(module).items()
+                  if not name.startswith('_')
+                  and getattr(value, '__module__', module.__name__)
+                  == module.__name__ and not isinstance(value, types.ModuleType)}
+        missing = public - set(queries.__all__)
+        assert not missing, '%s: add %s to zc.asyncui.queries' % (
+            module.__name__, sorted(missing))
+        for name in public:
+            assert getattr(queries, name) is getattr(module, name)
 
 
 def test_find_job_by_key_in_any_state(conn, queue, clock):

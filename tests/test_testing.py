@@ -2,6 +2,7 @@
 mixins are exercised by tests/test_queue.py and tests/test_filters.py)."""
 import datetime
 import os
+import types
 import uuid
 
 import pytest
@@ -16,6 +17,9 @@ from zc.asyncui.job import Job
 from zc.asyncui.job import JobStatus
 from zc.asyncui.queue import Queue
 from zc.asyncui.retry import RetryPolicy
+from zc.asyncui.testing import conformance
+from zc.asyncui.testing import fixtures
+from zc.asyncui.testing import waiting
 
 import jobs
 
@@ -26,6 +30,24 @@ def _put(conn, *args, **kw):
     job = zc.asyncui.getQueue(conn).put(Job(*args), **kw)
     conn.transaction_manager.commit()
     return job
+
+
+def test_every_public_helper_is_in_zc_asyncui_testing():
+    # Applications import the helpers from zc.asyncui.testing, whichever
+    # of its modules they are written in.
+    assert set(testing.__all__) == {
+        'wait_for_result', 'wait_for_start', 'wait_for_annotation',
+        'run_until_idle', 'dispatcher_running', 'wait_until', 'run_jobs',
+        'FakeClock', 'file_storage_db', 'FilterConformance',
+        'QueueConformance', 'FunctionalLayer', 'functional_fixture'}
+    for module in (waiting, fixtures, conformance):
+        public = {name for name, value in vars(module).items()
+                  if not name.startswith('_') and name != 'POLL_SECONDS'
+                  and not isinstance(value, types.ModuleType)
+                  and getattr(value, '__module__', None) == module.__name__}
+        assert public <= set(testing.__all__), (module.__name__, public)
+        for name in public:
+            assert getattr(testing, name) is getattr(module, name)
 
 
 def test_run_jobs_runs_due_jobs_and_their_callbacks(db, conn):

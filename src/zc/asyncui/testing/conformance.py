@@ -1,219 +1,26 @@
-"""Public helpers for testing applications that use zc.asyncui.
+"""Conformance test mixins (ZODB BasicStorage style): the tests every
+filter (FilterConformance) and every queue (QueueConformance) must pass,
+runnable by pytest or unittest, without a test runner's helpers.
 
-- ``wait_for_result``, ``wait_for_start``, ``wait_for_annotation``: wait
-  (without blind sleeps) for a job to reach a state, seen through a
-  fresh transaction; raise WaitTimeoutError naming the job and status.
-- ``run_until_idle``: wait until a dispatcher has nothing left to do.
-- ``wait_until``: wait for any condition (another process's output, a
-  ZEO server that comes back), transient database errors counting as
-  "not yet".
-- ``run_jobs``: run the due jobs in the calling thread, with callbacks and
-  retries (no dispatcher, no threads).
-- ``FakeClock``: a settable clock for ``zc.asyncui`` timestamps.
-- ``file_storage_db``: a DB on a FileStorage in a directory.
-- ``dispatcher_running``: a dispatcher with short intervals, stopped after.
-- ``FilterConformance``, ``QueueConformance``: test mixins (ZODB
-  BasicStorage style) that every filter and every queue must pass.
-- ``FunctionalLayer``, ``functional_fixture``: the functional test layer
-  for Zope applications (``zc.asyncui.ftesting``): a test database and a
-  dispatcher per test, both on a DemoStorage over the layer's database.
+Layer: configuration (part of ``zc.asyncui.testing``, which re-exports
+every public name: import them from there).
 """
 import contextlib
 import datetime
-import os
 import shutil
 import tempfile
-import time
 
 import transaction
-import ZODB
-import ZODB.FileStorage
 from zope.interface.verify import verifyObject
 
 import zc.asyncui
-from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import interfaces
-from zc.asyncui import queueroot
-from zc.asyncui import utils
-from zc.asyncui.ftesting import FunctionalLayer
-from zc.asyncui.ftesting import functional_fixture
-from zc.asyncui.inline import run_jobs
-from zc.asyncui.job import ACTIVE, CALLBACKS, COMPLETED
 from zc.asyncui.job import check_storable
 from zc.asyncui.job import Job
 from zc.asyncui.job import JobStatus
-
-__all__ = [
-    # waiting for what a real dispatcher does
-    'wait_for_result', 'wait_for_start', 'wait_for_annotation',
-    'run_until_idle', 'dispatcher_running', 'wait_until',
-    # running jobs in the calling thread (zc.asyncui.inline)
-    'run_jobs',
-    # time and databases
-    'FakeClock', 'file_storage_db',
-    # conformance mixins
-    'FilterConformance', 'QueueConformance',
-    # Zope applications: the functional layer (zc.asyncui.ftesting)
-    'FunctionalLayer', 'functional_fixture',
-]
-
-POLL_SECONDS = 0.01
-
-
-def _refresh(job):
-    """Begin a new transaction in the job's connection so it sees what
-    other connections committed.  Refuses to throw away changes."""
-    jar = job._p_jar
-    if jar is None:
-        raise ValueError('%r is not stored in a database: commit it (put it'
-                         ' in a queue and commit) before waiting for it'
-                         % (job,))
-    if jar._registered_objects:
-        raise ValueError(
-            'The connection of %r has uncommitted changes: commit (or abort)'
-            ' before waiting, or the dispatcher will never see the job.'
-            % (job,))
-    jar.transaction_manager.begin()
-
-
-def _wait(job, predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        _refresh(job)
-        if predicate(job):
-            return
-        if time.monotonic() >= deadline:
-            raise errors.WaitTimeoutError(
-                'Job %s (%r) did not %s within %.1f seconds; its status is'
-                ' %s. Is a dispatcher running on this database, with an'
-                ' agent whose filter accepts the job?'
-                % (job.key, job, what, timeout, job.status.value))
-        time.sleep(POLL_SECONDS)
-
-
-def wait_for_result(job, timeout=10.0):
-    """Wait until ``job`` is COMPLETED and return its result (a value or a
-    Failure)."""
-    _wait(job, lambda j: j._status == COMPLETED, timeout, 'complete')
-    return job.result
-
-
-def wait_for_start(job, timeout=10.0):
-    """Wait until ``job`` has started (ACTIVE or later)."""
-    _wait(job, lambda j: j._status in (ACTIVE, CALLBACKS, COMPLETED),
-          timeout, 'start')
-
-
-def wait_for_annotation(job, name, timeout=10.0):
-    """Wait until ``job.annotations`` has ``name`` and return its value."""
-    _wait(job, lambda j: name in j.annotations, timeout,
-          'get annotation %r' % name)
-    return job.annotations[name]
-
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    """Call ``predicate()`` every ``interval`` seconds until it returns a
-    true value, and return that value.  A transient database error
-    (a conflict, an unreachable ZEO server) counts as "not yet".  Raises
-    WaitTimeoutError saying it waited ``timeout`` seconds for ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = predicate()
-        except Exception as e:
-            if not utils.is_transient(e):
-                raise
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise errors.WaitTimeoutError(
-                'timed out after %.0fs waiting for %s' % (timeout, what))
-        time.sleep(interval)
-
-
-def run_until_idle(dispatcher, timeout=30.0):
-    """Wait until the dispatcher has activated itself in every queue, no
-    queue of its database has a due job, and no agent holds an unfinished
-    one.  Raises WaitTimeoutError."""
-    db = dispatcher.db
-    deadline = time.monotonic() + timeout
-    tm = transaction.TransactionManager()
-    primary, conn = queueroot.openConnection(db, tm)
-    try:
-        while True:
-            tm.begin()
-            queues = conn.root().get(interfaces.KEY) or {}
-            due = sum(1 for q in queues.values() if q.hasDue())
-            held = sum(1 for q in queues.values()
-                       for r in q.dispatchers.values() for a in r.values()
-                       for job in a if job._status != COMPLETED)
-            names = set(queues.keys()) if queues else set()
-            tm.abort()
-            activated = names <= set(dispatcher.getStatusInfo()[
-                'active_queues'])
-            if activated and not due and not held and \
-                    not dispatcher.getActiveJobs():
-                return
-            if time.monotonic() >= deadline:
-                raise errors.WaitTimeoutError(
-                    'dispatcher %s not idle after %.1f seconds: %d queues'
-                    ' with due jobs, %d jobs held by agents'
-                    % (dispatcher.UUID, timeout, due, held))
-            time.sleep(POLL_SECONDS)
-    finally:
-        primary.close()
-
-
-class FakeClock:
-    """A clock for zc.asyncui timestamps that moves only when told.
-
-    Use as a context manager: ``with FakeClock(start) as clock:
-    clock.advance(seconds=5)``.
-    """
-
-    def __init__(self, start=None):
-        self.current = start or datetime.datetime(
-            2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
-
-    def __call__(self):
-        return self.current
-
-    def advance(self, **timedelta_kwargs):
-        self.current += datetime.timedelta(**timedelta_kwargs)
-        return self.current
-
-    def __enter__(self):
-        self._saved = utils._now_hook
-        utils._now_hook = self
-        return self
-
-    def __exit__(self, *exc):
-        utils._now_hook = self._saved
-
-
-def file_storage_db(directory, name='Data.fs', **db_kw):
-    """A ``ZODB.DB`` on a FileStorage at ``directory/name``."""
-    storage = ZODB.FileStorage.FileStorage(os.path.join(directory, name))
-    return ZODB.DB(storage, **db_kw)
-
-
-@contextlib.contextmanager
-def dispatcher_running(db, **kw):
-    """Start a dispatcher (short intervals by default) and stop it after."""
-    kw.setdefault('poll_interval', 0.1)
-    kw.setdefault('ping_interval', 1.0)
-    kw.setdefault('ping_death_interval', 5.0)
-    d = dispatcher.start(db, **kw)
-    try:
-        yield d
-    finally:
-        d.stop(10.0)
-
-
-
-# -- conformance mixins (ZODB BasicStorage style) -------------------------
+from zc.asyncui.testing.fixtures import FakeClock
+from zc.asyncui.testing.fixtures import file_storage_db
 
 class _DatabaseTest:
     """A database per test in ``self.db`` (queues installed), made by
