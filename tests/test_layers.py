@@ -32,7 +32,7 @@ LAYERS = {
     # The package itself is the curated API of the model: importing
     # ``zc.asyncui`` loads job, queue, agent, filters, retry, failure.
     '__init__': MODEL,
-    'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'queueviews': MODEL, 'putting': MODEL, 'claimshare': MODEL, 'queues': MODEL,
+    'job': MODEL, 'failure': MODEL, 'queue': MODEL, 'queueviews': MODEL, 'putting': MODEL, 'claimshare': MODEL, 'claimtake': MODEL, 'queues': MODEL,
     'agent': MODEL,
     'queuekeys': MODEL, 'queueroot': MODEL, 'lifecycle': MODEL, 'calls': MODEL,
     'dispatcheragents': MODEL, 'filters': MODEL, 'retry': MODEL,

@@ -44,8 +44,9 @@ class DispatcherState:
         """Remember what happened to a job in this process."""
         # Cheap on purpose (runs for every job): the job itself is in the
         # database for anyone who wants more.
+        key = job.key
         info = {
-            'key': job.key, 'event': event, 'status': job._status,
+            'key': key, 'event': event, 'status': job._status,
             'thread': threading.current_thread().name, 'time': time.time(),
             'failed': isinstance(job._result, Failure),
             'started': job._start_ts, 'ended': job._end_ts,
@@ -53,8 +54,8 @@ class DispatcherState:
             'agent': getattr(job._agent, 'name', None),
         }
         with self._lock:
-            self.jobs.pop(job.key, None)
-            self.jobs[job.key] = info
+            self.jobs.pop(key, None)
+            self.jobs[key] = info
             while len(self.jobs) > JOBS_KEPT:
                 self.jobs.popitem(last=False)
 

@@ -20,11 +20,11 @@ A queue has two parts, so that a producer never conflicts with a claim:
   bytes, see zc.asyncui.queuekeys; the shard chosen by the oid), and one
   BTree of jobs that must wait, keyed by begin_after and oid.
 
-Each claim first moves every job of the inbox to the claim trees and
-drops the inbox buckets but the newest (with savepoints along a large
-backlog: see Queue._drain); then it takes jobs in order, merging the
-shards.  Every bucket and tree keeps the sentinel key
-``b''``: BTrees cannot merge the removal of a bucket's first key, or a
+Each claim takes jobs in order from the shards and the inbox buckets
+(zc.asyncui.claimtake), then moves the rest of the inbox to the claim
+trees and drops its buckets but the newest (a backlog first, with
+savepoints: see Queue._drain).  Every bucket and tree keeps the sentinel
+key ``b''``: BTrees cannot merge the removal of a bucket's first key, or a
 change that empties it, with a concurrent change.  A dropped bucket loses
 its sentinel too, so that a put still adding to it (begun before a newer
 bucket existed: only possible with several producers) conflicts and is
@@ -39,6 +39,7 @@ import persistent
 import zope.interface
 
 from zc.asyncui import claimshare
+from zc.asyncui import claimtake
 from zc.asyncui import collapse
 from zc.asyncui import errors
 from zc.asyncui import events
@@ -406,7 +407,7 @@ class Queue(QueueViews, persistent.Persistent):
         if self.paused:
             return []
         now_ts = (now or utils.now()).timestamp()
-        self._drain()
+        claimtake.before(self)
         if self._scheduled_due(now_ts):
             self._promote(now_ts)
         taken = []
@@ -423,8 +424,9 @@ class Queue(QueueViews, persistent.Persistent):
                     (filter is None or filter(job))
                     and quota.take(self, job)):
                 taken.append((key, job))
-        for key, job in taken:
-            del self._due_tree(key[-8:])[key]
+        due = None  # its iterators keep inbox buckets loaded
+        claimtake.take(self, taken)
+        self._drain()  # what is left (see zc.asyncui.claimtake)
         if taken:
             self._length.change(-len(taken))
         return [job for _, job in taken]
