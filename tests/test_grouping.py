@@ -18,6 +18,7 @@ import ZODB.TimeStamp
 import zope.event
 
 import groupjobs
+from test_dispatcher import _ThreadKiller
 import zc.asyncui
 from zc.asyncui import dispatcher
 from zc.asyncui import errors
@@ -377,10 +378,6 @@ def test_dispatcher_start_checks_the_setting(db, tmp_path):
 
 
 # -- a worker thread that dies holding jobs -------------------------------------
-
-class _ThreadKiller(BaseException):
-    """Stands for anything that escapes a worker thread's handlers."""
-
 
 def test_thread_dying_with_held_jobs_loses_no_call_unseen(
         db, session, tmp_path, monkeypatch, caplog):

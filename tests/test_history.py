@@ -3,10 +3,10 @@ counters and retention, on FileStorage."""
 import datetime
 
 import pytest
-import transaction
 
 import jobs
 import zc.asyncui
+from zc.asyncui import dispatcher
 from zc.asyncui import errors
 from zc.asyncui import history
 from zc.asyncui import lifecycle
@@ -312,7 +312,6 @@ def _slow_flushes(monkeypatch):
 
 def test_a_stop_right_after_a_job_finished_records_it(db, conn, monkeypatch):
     import uuid
-    from zc.asyncui import dispatcher
     _slow_flushes(monkeypatch)
     tm = conn.transaction_manager
     queue = zc.asyncui.getQueue(conn)
@@ -341,29 +340,33 @@ def test_a_stop_right_after_a_job_finished_records_it(db, conn, monkeypatch):
     assert history.count(conn) == 3
 
 
+def _run_until_killed(db, job, monkeypatch, uuid, **options):
+    """Run a dispatcher ``uuid`` until ``job`` finished, then stop it as
+    a kill -9 would leave it: never deactivated, the completion never
+    written (its workers ask for that poll at once: the kill comes
+    first)."""
+    with monkeypatch.context() as m:
+        m.setattr(dispatcher.Dispatcher, '_deactivate_all',
+                  lambda self, reason, seconds: {})
+        m.setattr(polling, 'flush_now', lambda *args: False)
+        d = dispatcher.start(db, poll_interval=0.1, uuid=uuid, **options)
+        testing.wait_for_result(job)
+        d.stop(10.0)
+
+
 def test_a_restart_records_what_a_killed_run_left_held(db, conn, monkeypatch):
     # kill -9 right after a worker committed its job COMPLETED: the job is
     # still held by its agent, no poll recorded it; the next run of the
     # instance (or the dispatcher that finds it dead) records it.
     import uuid
-    from zc.asyncui import dispatcher
     _slow_flushes(monkeypatch)
     tm = conn.transaction_manager
     queue = zc.asyncui.getQueue(conn)
     bad = queue.put(jobs.fail)
     tm.commit()
     me = uuid.uuid4()
-    with monkeypatch.context() as m:
-        # The killed process never deactivates, nor writes the
-        # completion (its workers ask for that poll at once: the kill
-        # comes first).
-        m.setattr(dispatcher.Dispatcher, '_deactivate_all',
-                  lambda self, reason, seconds: {})
-        m.setattr(polling, 'flush_now', lambda *args: False)
-        d = dispatcher.start(db, poll_interval=0.1, uuid=me,
-                             ping_interval=1.0, ping_death_interval=5.0)
-        testing.wait_for_result(bad)
-        d.stop(10.0)
+    _run_until_killed(db, bad, monkeypatch, me, ping_interval=1.0,
+                      ping_death_interval=5.0)
     tm.begin()
     assert history.count(conn) == 0
     assert list(queue.getDispatcherAgents(me)['main'].heldOids()) == [
@@ -378,21 +381,14 @@ def test_a_restart_records_what_a_killed_run_left_held(db, conn, monkeypatch):
 def test_the_dispatcher_that_finds_a_killed_one_dead_records_its_jobs(
         db, conn, monkeypatch):
     import uuid
-    from zc.asyncui import dispatcher
     _slow_flushes(monkeypatch)
     tm = conn.transaction_manager
     queue = zc.asyncui.getQueue(conn)
     bad = queue.put(jobs.fail)
     tm.commit()
     killed = uuid.uuid4()
-    with monkeypatch.context() as m:
-        m.setattr(dispatcher.Dispatcher, '_deactivate_all',
-                  lambda self, reason, seconds: {})
-        m.setattr(polling, 'flush_now', lambda *args: False)
-        d = dispatcher.start(db, poll_interval=0.1, uuid=killed,
-                             ping_interval=0.5, ping_death_interval=1.0)
-        testing.wait_for_result(bad)
-        d.stop(10.0)
+    _run_until_killed(db, bad, monkeypatch, killed, ping_interval=0.5,
+                      ping_death_interval=1.0)
     tm.begin()
     assert history.count(conn) == 0
     with testing.dispatcher_running(db, uuid=uuid.uuid4()):
@@ -424,7 +420,6 @@ def test_a_held_completed_job_whose_note_was_lost_is_recorded(
         db, conn, monkeypatch):
     # Self-healing: the poll hands the held job to the workers again,
     # which find it COMPLETED and note it as its worker would have.
-    from zc.asyncui import dispatcher
     _slow_flushes(monkeypatch)
     lost = []
     note = dispatcher.Dispatcher.noteCompletion

@@ -227,6 +227,8 @@ def record_finished(conn, uuid, finished, writing, result):
         history.record(conn, [conn.get(oid) for oid in oids], uuid)
         result.finished = oids
     history.record_noted(conn, uuid)
+
+
 def missing_database(error):
     """The name of the database that ``error`` (or what caused it) failed
     to reach because this process's multi-database lacks it: ZODB's
@@ -260,15 +262,17 @@ def log_poll_failure(uuid, error, failures):
                    ' with a conflict (%s); retrying. Other processes'
                    ' writing the same queue cause this; it resolves'
                    ' itself.', uuid, failures, error)
-    elif not repeated:
         return
-    elif missing_database(error) is not None:
+    if not repeated:
+        return
+    missing = missing_database(error)
+    if missing is not None:
         logger.error('dispatcher %s: poll failed %d times in a row: a job'
                      ' refers to objects of the database %r, which this'
                      ' process did not open; retrying. Open it in the'
                      ' multi-database of every worker process (docs/'
                      'tips.rst, "Queues in their own database").', uuid,
-                     failures, missing_database(error))
+                     failures, missing)
     elif utils.is_transient(error):
         logger.warning('dispatcher %s: poll failed %d times in a row'
                        ' with %s: %s; retrying. A database that is down'
